@@ -437,8 +437,26 @@ function readCollection(account, req, res, { dbId, collId }) {
   return data;
 }
 
+// Partition key ranges. The SDK reads them as an incremental feed (`A-IM`) and polls until it
+// gets a 304 for the ETag it holds; the ranges never change here (one range), so the first
+// answer carries ETag "1" and every conditional read after it is a 304. (The package's own
+// request loop did this for every `A-IM` request; ours leaves the change feed to readDocuments.)
+function readPartitionKeyRanges(account, req, res, { dbId, collId }) {
+  const collection = account.database(dbId).collection(collId);
+  if (!collection.read()) return notFound(res);
+  res.setHeader("etag", "1");
+  if (req.headers["a-im"] && req.headers["if-none-match"]) {
+    res.statusCode = 304;
+    return null;
+  }
+  const ranges = collection.partitionKeyRanges.read({}).result;
+  res.setHeader("x-ms-item-count", String(ranges.length));
+  return { PartitionKeyRanges: ranges, _count: ranges.length };
+}
+
 const overrides = routerFactory({
   GET: {
+    "/dbs/:dbId/colls/:collId/pkranges": readPartitionKeyRanges,
     "/dbs/:dbId/colls/:collId/docs/:docId": readDocument,
     "/dbs/:dbId/colls/:collId/docs": readDocuments,
     "/dbs/:dbId/colls/:collId": readCollection
@@ -523,7 +541,6 @@ function send(req, res, body) {
   res.setHeader("content-type", "application/json");
   res.setHeader("x-ms-activity-id", crypto.randomUUID());
   res.setHeader("x-ms-request-charge", String(faults.requestCharge == null ? 1 : faults.requestCharge));
-  res.setHeader("x-ms-session-token", "0:1");
   if (res.statusCode === 304 || body === null || body === undefined) { res.end(); return; }
   res.end(JSON.stringify(body));
 }

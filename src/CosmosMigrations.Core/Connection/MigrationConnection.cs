@@ -1,0 +1,347 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Threading;
+using System.Threading.Tasks;
+using Azure.Core;
+using Azure.Identity;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
+using Microsoft.Azure.Cosmos;
+
+namespace CosmosMigrations.Connection;
+
+/// <summary>An open, verified connection to one database: the client, the tracking container, and
+/// a cache of target containers' partition key definitions. Carries no secret in any property.</summary>
+public sealed class MigrationConnection : IDisposable
+{
+    private readonly ConcurrentDictionary<string, TargetContainer> _containers = new(StringComparer.Ordinal);
+
+    private MigrationConnection(CosmosClient client, ConnectionSettings settings, string endpoint)
+    {
+        Client = client;
+        Settings = settings;
+        Endpoint = endpoint;
+        Database = client.GetDatabase(settings.Database);
+        Tracking = Database.GetContainer(settings.TrackingContainer);
+    }
+
+    internal CosmosClient Client { get; }
+
+    internal ConnectionSettings Settings { get; }
+
+    internal Database Database { get; }
+
+    internal Container Tracking { get; }
+
+    public string Endpoint { get; }
+
+    public string DatabaseName => Settings.Database!;
+
+    public string TrackingContainerName => Settings.TrackingContainer;
+
+    public bool TrackingContainerExists { get; private set; }
+
+    public string AuthenticationType => Settings.AuthenticationType;
+
+    public bool AllowBulkExecution => Settings.AllowBulkExecution;
+
+    public bool LowPriority => Settings.LowPriority;
+
+    public string ConnectionMode { get; private set; } = "Gateway";
+
+    /// <summary>Validates the settings, opens the client, verifies that the database exists (it is
+    /// never created: a typo must not create an empty database) and creates the tracking container
+    /// when <paramref name="confirmCreateTrackingContainer"/> agrees. Fails within
+    /// <see cref="ConnectionSettings.ConnectTimeout"/>.</summary>
+    public static async Task<MigrationConnection> OpenAsync(ConnectionSettings settings,
+        Func<string, bool>? confirmCreateTrackingContainer, CancellationToken cancellationToken)
+    {
+        var endpoint = ValidateEndpoint(settings.Endpoint);
+        if (string.IsNullOrWhiteSpace(settings.Database))
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "DatabaseMissing", "No database was given.", "Database",
+                "Pass -Database, or set COSMOS_DATABASE.");
+        }
+
+        ValidateName(settings.TrackingContainer, "TrackingContainer");
+        var client = CreateClient(settings, endpoint, out var mode);
+        var connection = new MigrationConnection(client, settings, endpoint.ToString()) { ConnectionMode = mode.ToString() };
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(settings.ConnectTimeout);
+            await connection.VerifyAsync(confirmCreateTrackingContainer, timeout.Token, cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private static Uri ValidateEndpoint(string? endpoint)
+    {
+        if (string.IsNullOrWhiteSpace(endpoint))
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "EndpointMissing", "No endpoint was given.", "Endpoint",
+                "Pass -Endpoint https://<account>.documents.azure.com:443/, -ConnectionString or -Emulator, or set COSMOS_ENDPOINT.");
+        }
+
+        if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp) || string.IsNullOrEmpty(uri.Host))
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "InvalidEndpoint",
+                $"'{endpoint}' is not a valid endpoint: it must be an absolute https:// address.", endpoint,
+                "Use the account's URI from the portal, e.g. https://<account>.documents.azure.com:443/.");
+        }
+
+        return uri;
+    }
+
+    internal static void ValidateName(string? name, string what)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name!.Length > 255 || name.IndexOfAny(new[] { '/', '\\', '?', '#' }) >= 0 || name.EndsWith(" ", StringComparison.Ordinal))
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "InvalidResourceName",
+                $"'{name}' is not a valid {what} name: it must be 1–255 characters without '/', '\\', '?', '#' or a trailing space.", name,
+                $"Check the {what} name.");
+        }
+    }
+
+    private static CosmosClient CreateClient(ConnectionSettings settings, Uri endpoint, out TransportMode mode)
+    {
+        var loopback = endpoint.IsLoopback;
+        mode = settings.Mode == TransportMode.Default ? (loopback ? TransportMode.Gateway : TransportMode.Direct) : settings.Mode;
+        var options = new CosmosClientOptions
+        {
+            ApplicationName = "CosmosMigrations",
+            ConnectionMode = mode == TransportMode.Direct ? Microsoft.Azure.Cosmos.ConnectionMode.Direct : Microsoft.Azure.Cosmos.ConnectionMode.Gateway,
+            // A local server advertises addresses that may not be reachable as given: stay on the endpoint.
+            LimitToEndpoint = loopback,
+            RequestTimeout = TimeSpan.FromSeconds(30),
+            EnableContentResponseOnWrite = false,
+            AllowBulkExecution = settings.AllowBulkExecution,
+        };
+        if (settings.LowPriority)
+        {
+            options.PriorityLevel = PriorityLevel.Low;
+        }
+
+        if (settings.SkipCertificateCheck || settings.HandlerWrapper is not null)
+        {
+            var skip = settings.SkipCertificateCheck;
+            var wrap = settings.HandlerWrapper;
+            options.HttpClientFactory = () =>
+            {
+                var handler = new HttpClientHandler { MaxConnectionsPerServer = 64 };
+                if (skip)
+                {
+                    handler.ServerCertificateCustomValidationCallback = (_, _, _, _) => true;
+                }
+
+                return new HttpClient(wrap is null ? handler : wrap(handler)) { Timeout = Timeout.InfiniteTimeSpan };
+            };
+            if (skip)
+            {
+                options.ServerCertificateCustomValidationCallback = (_, _, _) => true;
+            }
+        }
+        else
+        {
+            // With our own HttpClientFactory the limit is the handler's MaxConnectionsPerServer.
+            options.GatewayModeMaxConnectionLimit = 64;
+        }
+
+        if (settings.UseManagedIdentity)
+        {
+            TokenCredential credential = string.IsNullOrEmpty(settings.ManagedIdentityClientId)
+                ? new ManagedIdentityCredential(ManagedIdentityId.SystemAssigned)
+                : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(settings.ManagedIdentityClientId!));
+            return new CosmosClient(endpoint.ToString(), credential, options);
+        }
+
+        if (!settings.HasKey)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "KeyMissing", "No account key was given.", "Key",
+                "Pass -Key (or -ConnectionString), use -Identity for a managed identity, or set COSMOS_KEY.");
+        }
+
+        if (!IsBase64(settings.Key!))
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "InvalidKey",
+                "The account key is not valid: an account key is a base64 string.", "Key",
+                "Copy the primary or secondary key from the account's Keys page.");
+        }
+
+        return new CosmosClient(endpoint.ToString(), settings.Key, options);
+    }
+
+    private static bool IsBase64(string value)
+    {
+        if (value.Length == 0 || value.Length % 4 != 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            Convert.FromBase64String(value);
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    private async Task VerifyAsync(Func<string, bool>? confirmCreate, CancellationToken timeoutToken, CancellationToken userToken)
+    {
+        try
+        {
+            await Database.ReadAsync(cancellationToken: timeoutToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!userToken.IsCancellationRequested)
+        {
+            throw TranslateOpenFailure(ex, timeoutToken.IsCancellationRequested);
+        }
+
+        try
+        {
+            var properties = (await Tracking.ReadContainerAsync(cancellationToken: timeoutToken).ConfigureAwait(false)).Resource;
+            if (properties.PartitionKeyPath != "/id")
+            {
+                throw new MigrationException(MigrationErrorKind.InvalidState, "TrackingContainerInvalid",
+                    $"The tracking container '{TrackingContainerName}' exists with partition key '{properties.PartitionKeyPath}'; it must be '/id'.",
+                    TrackingContainerName, "Pass -TrackingContainer with another name; the module creates it with partition key /id.");
+            }
+
+            TrackingContainerExists = true;
+        }
+        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            if (confirmCreate is null || confirmCreate(TrackingContainerName))
+            {
+                await Database.CreateContainerIfNotExistsAsync(new ContainerProperties(TrackingContainerName, "/id"), cancellationToken: timeoutToken).ConfigureAwait(false);
+                TrackingContainerExists = true;
+            }
+        }
+        catch (Exception ex) when (ex is not MigrationException && !userToken.IsCancellationRequested)
+        {
+            throw TranslateOpenFailure(ex, timeoutToken.IsCancellationRequested);
+        }
+    }
+
+    private MigrationException TranslateOpenFailure(Exception ex, bool timedOut)
+    {
+        if (ex is CosmosException cosmos)
+        {
+            switch (cosmos.StatusCode)
+            {
+                case HttpStatusCode.NotFound:
+                    return CosmosErrors.Wrap(ex, MigrationErrorKind.DatabaseNotFound, "DatabaseNotFound",
+                        $"Database '{DatabaseName}' does not exist at {Endpoint}.", DatabaseName,
+                        "Check the name (it is case-sensitive); the module never creates a database. Create it first if it is new.");
+                case HttpStatusCode.Unauthorized:
+                case HttpStatusCode.Forbidden:
+                    return CosmosErrors.Wrap(ex, MigrationErrorKind.AuthenticationFailed, "AuthenticationFailed",
+                        $"The account at {Endpoint} refused the credentials.", Endpoint,
+                        Settings.UseManagedIdentity
+                            ? "Grant the identity a Cosmos DB data-plane role (e.g. Cosmos DB Built-in Data Contributor) on the account."
+                            : "Check the key: copy the primary key or connection string from the account's Keys page.");
+            }
+
+            if ((int)cosmos.StatusCode is 0 or 503 or 408 || timedOut)
+            {
+                return Unreachable(ex, timedOut);
+            }
+
+            return CosmosErrors.Wrap(ex, MigrationErrorKind.ServiceError, "ConnectionFailed", $"The account at {Endpoint} answered with an error.", Endpoint);
+        }
+
+        if (ex is AuthenticationFailedException or CredentialUnavailableException || ex.InnerException is AuthenticationFailedException or CredentialUnavailableException)
+        {
+            return CosmosErrors.Wrap(ex, MigrationErrorKind.AuthenticationFailed, "IdentityUnavailable",
+                "No token could be obtained for the managed identity.", Endpoint,
+                "Run where a managed identity is assigned (Azure Automation, a VM, App Service), or use -Key / -ConnectionString.");
+        }
+
+        return Unreachable(ex, timedOut);
+    }
+
+    private MigrationException Unreachable(Exception ex, bool timedOut) =>
+        CosmosErrors.Wrap(ex, MigrationErrorKind.ConnectionFailed, "EndpointUnreachable",
+            timedOut
+                ? $"No answer from {Endpoint} within {Settings.ConnectTimeout.TotalSeconds:0} s."
+                : $"Could not reach {Endpoint}.",
+            Endpoint,
+            "Check the endpoint address and port, the network path (firewall, private endpoint) and, for a local emulator, that it is running.");
+
+    /// <summary>A container of the database with its partition key definition, cached per name.</summary>
+    public async Task<TargetContainer> GetContainerAsync(string name, CancellationToken cancellationToken)
+    {
+        ValidateName(name, "container");
+        if (_containers.TryGetValue(name, out var cached))
+        {
+            return cached;
+        }
+
+        var container = Database.GetContainer(name);
+        ContainerProperties properties;
+        try
+        {
+            properties = (await container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
+        }
+        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            var known = await ListContainersAsync(cancellationToken).ConfigureAwait(false);
+            var suggestion = known.Count == 0 ? "The database has no containers." : "Containers in the database: " + string.Join(", ", known) + ".";
+            throw CosmosErrors.Wrap(ex, MigrationErrorKind.ContainerNotFound, "ContainerNotFound",
+                $"Container '{name}' does not exist in database '{DatabaseName}'.", name,
+                $"Check the name (it is case-sensitive). {suggestion}");
+        }
+
+        var paths = properties.PartitionKeyPaths is { Count: > 0 } ? properties.PartitionKeyPaths : new[] { properties.PartitionKeyPath ?? "/id" };
+        var target = new TargetContainer(name, container, new PartitionKeyReader(paths));
+        _containers[name] = target;
+        return target;
+    }
+
+    public async Task<IReadOnlyList<string>> ListContainersAsync(CancellationToken cancellationToken)
+    {
+        var names = new List<string>();
+        using var iterator = Database.GetContainerQueryIterator<ContainerProperties>();
+        while (iterator.HasMoreResults)
+        {
+            foreach (var c in await iterator.ReadNextAsync(cancellationToken).ConfigureAwait(false))
+            {
+                names.Add(c.Id);
+            }
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
+    /// <summary>Creates the tracking container if it does not exist (for a context opened without it).</summary>
+    public async Task EnsureTrackingContainerAsync(CancellationToken cancellationToken)
+    {
+        if (TrackingContainerExists)
+        {
+            return;
+        }
+
+        await Database.CreateContainerIfNotExistsAsync(new ContainerProperties(TrackingContainerName, "/id"), cancellationToken: cancellationToken).ConfigureAwait(false);
+        TrackingContainerExists = true;
+    }
+
+    public void Dispose() => Client.Dispose();
+
+    public override string ToString() => $"{Endpoint} / {DatabaseName}";
+}
+
+/// <summary>A target container and how to read its documents' partition keys.</summary>
+public sealed record TargetContainer(string Name, Container Container, PartitionKeyReader PartitionKey);

@@ -1,0 +1,54 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Security.Cryptography;
+using System.Text;
+using Newtonsoft.Json;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Definitions;
+
+/// <summary>A migration: a name (the tracking document's id), a container, a description and
+/// ordered steps, with a checksum over everything that changes what it does.</summary>
+public sealed class MigrationDefinition
+{
+    public MigrationDefinition(string name, string container, string? description, IReadOnlyList<MigrationStep> steps, string? sourcePath = null)
+    {
+        Name = name;
+        Container = container;
+        Description = description;
+        Steps = steps;
+        SourcePath = sourcePath;
+        Checksum = ComputeChecksum();
+    }
+
+    public string Name { get; }
+
+    public string Container { get; }
+
+    public string? Description { get; }
+
+    public IReadOnlyList<MigrationStep> Steps { get; }
+
+    /// <summary>The .psd1 file it came from, if any.</summary>
+    public string? SourcePath { get; }
+
+    /// <summary>SHA-256 (hex) of the canonical definition: name, container and steps. The
+    /// description is left out: rewording it does not change what the migration does.</summary>
+    public string Checksum { get; }
+
+    private string ComputeChecksum()
+    {
+        var canonical = new JObject
+        {
+            ["name"] = Name,
+            ["container"] = Container,
+            ["steps"] = new JArray(Steps.Select(s => s.ToCanonical())),
+        };
+        using var sha = SHA256.Create();
+        var bytes = sha.ComputeHash(Encoding.UTF8.GetBytes(canonical.ToString(Formatting.None)));
+        return BitConverter.ToString(bytes).Replace("-", string.Empty).ToLowerInvariant();
+    }
+
+    public override string ToString() => $"{Name} ({Container})";
+}

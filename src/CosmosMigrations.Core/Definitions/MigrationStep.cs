@@ -1,0 +1,59 @@
+using System.Collections.Generic;
+using System.Linq;
+using CosmosMigrations.Operations;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Definitions;
+
+/// <summary>One step of a migration. The runner records the step it is on in the cursor.</summary>
+public abstract class MigrationStep
+{
+    public abstract string Describe();
+
+    public abstract JToken ToCanonical();
+}
+
+/// <summary>One pass over the container applying several document operations together (so a
+/// migration with three field changes reads each document once). The pass reads the documents
+/// that <see cref="ScanCondition"/> selects: the user's filter, else the operations' own
+/// conditions OR-ed, else every document.</summary>
+public sealed class DocumentPass : MigrationStep
+{
+    public DocumentPass(IReadOnlyList<DocumentOperation> operations, string? filter)
+    {
+        Operations = operations;
+        Filter = string.IsNullOrWhiteSpace(filter) ? null : filter!.Trim();
+        if (Filter is not null)
+        {
+            ScanCondition = Filter;
+        }
+        else if (operations.All(o => o.SelectionCondition is not null))
+        {
+            var conditions = operations.Select(o => o.SelectionCondition!).Distinct().ToList();
+            ScanCondition = conditions.Count == 1 ? conditions[0] : "(" + string.Join(" OR ", conditions) + ")";
+        }
+    }
+
+    public IReadOnlyList<DocumentOperation> Operations { get; }
+
+    /// <summary>The user's own condition (Invoke-Backfill -Filter), if any.</summary>
+    public string? Filter { get; }
+
+    /// <summary>The WHERE condition of the scan, or null to read every document.</summary>
+    public string? ScanCondition { get; }
+
+    /// <summary>Without a condition, a catch-up re-scan cannot tell what is left: it would read all.</summary>
+    public bool CanVerify => ScanCondition is not null;
+
+    public string QueryText => ScanCondition is null ? "SELECT * FROM c" : $"SELECT * FROM c WHERE {ScanCondition}";
+
+    public string CountText => ScanCondition is null ? "SELECT VALUE COUNT(1) FROM c" : $"SELECT VALUE COUNT(1) FROM c WHERE {ScanCondition}";
+
+    public override string Describe() => string.Join("; ", Operations.Select(o => o.Describe()));
+
+    public override JToken ToCanonical() => new JObject
+    {
+        ["pass"] = new JArray(Operations.Select(o => o.ToCanonical())),
+        ["filter"] = Filter,
+    };
+}

@@ -1,0 +1,39 @@
+using System.Threading;
+using System.Threading.Tasks;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Operations;
+
+/// <summary>One change applied to every document of a pass. Operations are idempotent: applied to
+/// a document that already has the change, they change nothing.</summary>
+public abstract class DocumentOperation
+{
+    /// <summary>The operation's name as written in a migration (AddField, RemoveField, …).</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>A Cosmos SQL condition over <c>c</c> that selects the documents this operation would
+    /// change, or null when only the document itself can tell (then the pass reads every document).</summary>
+    public abstract string? SelectionCondition { get; }
+
+    /// <summary>One line for -WhatIf, progress and errors.</summary>
+    public abstract string Describe();
+
+    /// <summary>The definition in a canonical form, for the checksum.</summary>
+    public abstract JObject ToCanonical();
+
+    public abstract Task ApplyAsync(DocumentEdit edit, CancellationToken cancellationToken);
+
+    public override string ToString() => Describe();
+}
+
+/// <summary>Base for operations that need no I/O.</summary>
+public abstract class SyncDocumentOperation : DocumentOperation
+{
+    public sealed override Task ApplyAsync(DocumentEdit edit, CancellationToken cancellationToken)
+    {
+        Apply(edit);
+        return Task.CompletedTask;
+    }
+
+    public abstract void Apply(DocumentEdit edit);
+}

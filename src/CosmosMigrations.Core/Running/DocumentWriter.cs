@@ -1,0 +1,169 @@
+using System;
+using System.Linq;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Definitions;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Operations;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Running;
+
+public enum WriteResult
+{
+    Unchanged,
+    Changed,
+    Failed,
+}
+
+/// <summary>What happened to one document.</summary>
+public sealed record WriteOutcome(WriteResult Result, string Id, string PartitionKey, string? Error = null, DocumentEdit? Edit = null);
+
+/// <summary>Applies a pass's operations to one document and writes the result safely against
+/// concurrent application writers:
+/// <list type="bullet">
+/// <item>a patch (only the changed fields) whose filter predicate is the user's filter AND each
+/// operation's "still needed" guard — a document that no longer needs the change is left alone
+/// (412 = nothing to do), so a re-run can never apply a change twice;</item>
+/// <item>when a value was computed from the document (copy, template, rename, convert), the patch
+/// is also conditioned on the ETag; on conflict the document is read again and re-planned;</item>
+/// <item>a transform (or more than 10 field changes) is a replace conditioned on the ETag, retried
+/// from a fresh read on conflict.</item>
+/// </list></summary>
+public sealed class DocumentWriter
+{
+    private const int MaxConflictRetries = 8;
+
+    private readonly TargetContainer _target;
+    private readonly DocumentPass _pass;
+    private readonly ResilientCalls _calls;
+
+    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientCalls calls)
+    {
+        _target = target;
+        _pass = pass;
+        _calls = calls;
+    }
+
+    /// <summary>Plans the change to a document without writing (dry runs and samples).</summary>
+    public async Task<DocumentEdit> PlanAsync(JObject document, CancellationToken cancellationToken)
+    {
+        var edit = new DocumentEdit(document);
+        foreach (var operation in _pass.Operations)
+        {
+            await operation.ApplyAsync(edit, cancellationToken).ConfigureAwait(false);
+        }
+
+        return edit;
+    }
+
+    public async Task<WriteOutcome> WriteAsync(JObject document, CancellationToken cancellationToken)
+    {
+        var id = (string?)document["id"] ?? string.Empty;
+        var partitionKeyText = _target.PartitionKey.Describe(document);
+        for (var attempt = 0; ; attempt++)
+        {
+            DocumentEdit edit;
+            try
+            {
+                edit = await PlanAsync(document, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DocumentOperationException ex)
+            {
+                return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, ex.Message);
+            }
+
+            if (!edit.Changed)
+            {
+                return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+            }
+
+            if (edit.NeedsReplace && !_target.PartitionKey.SameKey(edit.Original, edit.Current))
+            {
+                return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, "the change would alter the partition key (a document cannot move between partitions)");
+            }
+
+            var partitionKey = _target.PartitionKey.Read(document);
+            var etagConditioned = edit.NeedsReplace || edit.DerivesFromDocument;
+            using var response = await SendAsync(edit, id, partitionKey, cancellationToken).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode)
+            {
+                return new WriteOutcome(WriteResult.Changed, id, partitionKeyText, Edit: edit);
+            }
+
+            switch (response.StatusCode)
+            {
+                case HttpStatusCode.NotFound:
+                    // Deleted by someone else since it was read: nothing left to migrate.
+                    return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                case HttpStatusCode.PreconditionFailed when !etagConditioned:
+                    // The guard no longer holds: the document already has the change.
+                    return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                case HttpStatusCode.PreconditionFailed when attempt < MaxConflictRetries:
+                    var fresh = await ReadAsync(id, partitionKey, cancellationToken).ConfigureAwait(false);
+                    if (fresh is null)
+                    {
+                        return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                    }
+
+                    if (string.Equals((string?)fresh["_etag"], edit.ETag, StringComparison.Ordinal))
+                    {
+                        // Same version, so it was the guard that failed, not the ETag.
+                        return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                    }
+
+                    document = fresh;
+                    continue;
+                default:
+                    var error = CosmosErrors.FromResponse(response);
+                    return new WriteOutcome(WriteResult.Failed, id, partitionKeyText,
+                        $"the service refused the write (HTTP {(int)response.StatusCode}: {CosmosErrors.FirstLine(error.ResponseBody ?? error.Message)})");
+            }
+        }
+    }
+
+    private Task<ResponseMessage> SendAsync(DocumentEdit edit, string id, PartitionKey partitionKey, CancellationToken cancellationToken)
+    {
+        var container = _target.Container;
+        if (edit.NeedsReplace)
+        {
+            return _calls.SendAsync(async ct =>
+            {
+                using var body = DocumentJson.ToStream(edit.Current);
+                return await container.ReplaceItemStreamAsync(body, id, partitionKey,
+                    new ItemRequestOptions { IfMatchEtag = edit.ETag, EnableContentResponseOnWrite = false }, ct).ConfigureAwait(false);
+            }, $"Replacing document '{id}'", cancellationToken);
+        }
+
+        var conditions = (_pass.Filter is null ? Enumerable.Empty<string>() : new[] { _pass.Filter }).Concat(edit.Guards).ToList();
+        var options = new PatchItemRequestOptions
+        {
+            FilterPredicate = conditions.Count == 0 ? null : "FROM c WHERE " + string.Join(" AND ", conditions.Select(c => "(" + c + ")")),
+            IfMatchEtag = edit.DerivesFromDocument ? edit.ETag : null,
+            EnableContentResponseOnWrite = false,
+        };
+        var operations = edit.Patch.ToList();
+        return _calls.SendAsync(ct => container.PatchItemStreamAsync(id, partitionKey, operations, options, ct), $"Patching document '{id}'", cancellationToken);
+    }
+
+    private async Task<JObject?> ReadAsync(string id, PartitionKey partitionKey, CancellationToken cancellationToken)
+    {
+        using var response = await _calls.SendAsync(ct => _target.Container.ReadItemStreamAsync(id, partitionKey, cancellationToken: ct),
+            $"Reading document '{id}'", cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        if (!response.IsSuccessStatusCode)
+        {
+            throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "ReadFailed", $"Reading document '{id}' failed.", id);
+        }
+
+        return DocumentJson.ReadObject(response.Content);
+    }
+}

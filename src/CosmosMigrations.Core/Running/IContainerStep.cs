@@ -1,0 +1,17 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+
+namespace CosmosMigrations.Running;
+
+/// <summary>A step that acts on the container rather than on each document (AddIndex, RequireField).</summary>
+public interface IContainerStep
+{
+    Task ExecuteAsync(ContainerStepContext context, CancellationToken cancellationToken);
+
+    /// <summary>What the step would do, for -WhatIf; reads only.</summary>
+    Task<string> PreviewAsync(TargetContainer target, ResilientCalls calls, CancellationToken cancellationToken);
+}
+
+public sealed record ContainerStepContext(TargetContainer Target, ResilientCalls Calls, RunOptions Options, Action ReportProgress, Action<string>? Log);

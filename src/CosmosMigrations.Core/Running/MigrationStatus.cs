@@ -1,0 +1,164 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using CosmosMigrations.Tracking;
+
+namespace CosmosMigrations;
+
+/// <summary>The state of one migration, as Start-SchemaMigration, Invoke-Backfill and
+/// Get-MigrationStatus emit it. Plain properties only: it serialises cleanly with ConvertTo-Json.</summary>
+public sealed class MigrationStatus
+{
+    public string Name { get; set; } = "";
+
+    public string Container { get; set; } = "";
+
+    /// <summary>running, completed, failed, cancelled, or pending (a file's migration not yet run).</summary>
+    public string Status { get; set; } = "";
+
+    public long Processed { get; set; }
+
+    public long Scanned { get; set; }
+
+    public long Failed { get; set; }
+
+    public DateTimeOffset? StartedAt { get; set; }
+
+    public DateTimeOffset? CompletedAt { get; set; }
+
+    public TimeSpan? Duration { get; set; }
+
+    public double RequestCharge { get; set; }
+
+    public string? Error { get; set; }
+
+    /// <summary>Why a run ended early: StopRequested, MaxDuration, MaxBatches, Interrupted.</summary>
+    public string? StopReason { get; set; }
+
+    /// <summary>Percentage done when a total was estimated (a server-side count at start).</summary>
+    public double? PercentComplete { get; set; }
+
+    public string? Description { get; set; }
+
+    public string? Checksum { get; set; }
+
+    /// <summary>The definition changed since it completed (its checksum differs).</summary>
+    public bool ChecksumMismatch { get; set; }
+
+    public string? Owner { get; set; }
+
+    public DateTimeOffset? LeaseExpiresAt { get; set; }
+
+    public string? Path { get; set; }
+
+    /// <summary>What this call did: Completed, Resumed, Skipped, Stopped, Failed, Pending, Read.</summary>
+    public string? Outcome { get; set; }
+
+    public string? Message { get; set; }
+
+    public IReadOnlyList<FailureRecord> Failures { get; set; } = Array.Empty<FailureRecord>();
+
+    public static MigrationStatus FromTracking(TrackingDocument document, string? path = null)
+    {
+        DateTimeOffset? started = document.StartedAt > 0 ? Clock.FromMs(document.StartedAt) : null;
+        DateTimeOffset? completed = document.CompletedAt is > 0 ? Clock.FromMs(document.CompletedAt.Value) : null;
+        var end = completed ?? (document.UpdatedAt > 0 ? Clock.FromMs(document.UpdatedAt) : null);
+        var live = document.Status == TrackingStatus.Running && document.Lease is not null && document.Lease.ExpiresAt > Clock.NowMs();
+        return new MigrationStatus
+        {
+            Name = document.Name,
+            Container = document.Container,
+            Status = document.Status,
+            Processed = document.Processed,
+            Scanned = document.Scanned,
+            Failed = document.FailureCount ?? document.Failures?.Count ?? 0,
+            StartedAt = started,
+            CompletedAt = completed,
+            Duration = started is not null && end is not null && end >= started ? end - started : null,
+            RequestCharge = Math.Round(document.RequestCharge, 2),
+            Error = document.Error,
+            StopReason = document.StopReason,
+            PercentComplete = document.Status == TrackingStatus.Completed ? 100
+                : document.EstimatedTotal is > 0 ? Math.Min(99.9, Math.Round(100.0 * document.Scanned / document.EstimatedTotal.Value, 1)) : null,
+            Description = document.Description,
+            Checksum = document.Checksum,
+            Owner = live ? document.Lease!.Owner.ToString() : null,
+            LeaseExpiresAt = live ? Clock.FromMs(document.Lease!.ExpiresAt) : null,
+            Path = path,
+            Outcome = "Read",
+            Failures = (document.Failures ?? new List<DocumentFailure>()).Select(f => new FailureRecord(f.Id, f.PartitionKey, f.Error)).ToList(),
+        };
+    }
+
+    public override string ToString() => $"{Name}: {Status}";
+}
+
+/// <summary>A document that could not be migrated.</summary>
+public sealed record FailureRecord(string Id, string PartitionKey, string Error);
+
+/// <summary>What a dry run (-WhatIf) found: how many documents would change, with a few samples.</summary>
+public sealed class MigrationPreview
+{
+    public string Name { get; set; } = "";
+
+    public string Container { get; set; } = "";
+
+    public long Scanned { get; set; }
+
+    public long WouldChange { get; set; }
+
+    public long WouldFail { get; set; }
+
+    public double RequestCharge { get; set; }
+
+    public IReadOnlyList<string> Steps { get; set; } = Array.Empty<string>();
+
+    public IReadOnlyList<PreviewSample> Samples { get; set; } = Array.Empty<PreviewSample>();
+
+    public IReadOnlyList<FailureRecord> Failures { get; set; } = Array.Empty<FailureRecord>();
+
+    /// <summary>Steps a dry run reports without reading documents (index changes, gates).</summary>
+    public IReadOnlyList<string> Notes { get; set; } = Array.Empty<string>();
+
+    public override string ToString() => $"{Name}: {WouldChange} of {Scanned} document(s) would change";
+}
+
+/// <summary>One document before and after (JSON text).</summary>
+public sealed record PreviewSample(string Id, string Before, string After);
+
+/// <summary>Progress of a run, reported after every page.</summary>
+public sealed class MigrationProgress
+{
+    public string Name { get; set; } = "";
+
+    public string Activity { get; set; } = "";
+
+    public int Step { get; set; }
+
+    public int StepCount { get; set; }
+
+    public long Scanned { get; set; }
+
+    public long Processed { get; set; }
+
+    public long Failed { get; set; }
+
+    /// <summary>Documents this run is expected to read, when a count was possible.</summary>
+    public long? EstimatedTotal { get; set; }
+
+    public long ScannedThisRun { get; set; }
+
+    public double RequestCharge { get; set; }
+
+    public TimeSpan Elapsed { get; set; }
+
+    public double DocumentsPerSecond => Elapsed.TotalSeconds > 0 ? ScannedThisRun / Elapsed.TotalSeconds : 0;
+
+    public double RequestUnitsPerSecond { get; set; }
+
+    public int? PercentComplete => EstimatedTotal is > 0 ? (int)Math.Min(100, 100 * ScannedThisRun / EstimatedTotal.Value) : null;
+
+    public TimeSpan? Remaining => EstimatedTotal is > 0 && DocumentsPerSecond > 0 && ScannedThisRun < EstimatedTotal
+        ? TimeSpan.FromSeconds((EstimatedTotal.Value - ScannedThisRun) / DocumentsPerSecond)
+        : null;
+}

@@ -1,0 +1,63 @@
+using System;
+using CosmosMigrations.Errors;
+
+namespace CosmosMigrations.Running;
+
+/// <summary>How a run goes: batch size, concurrency, budgets, time slices, tolerance.</summary>
+public sealed class RunOptions
+{
+    public int BatchSize { get; set; } = 100;
+
+    /// <summary>Writes in flight at once.</summary>
+    public int MaxDegreeOfParallelism { get; set; } = 16;
+
+    /// <summary>RU/s the migration may consume (measured from response charges); null = no limit.</summary>
+    public double? MaxRUPerSecond { get; set; }
+
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Stop (resumable) once this much time has passed: a runbook's time slice.</summary>
+    public TimeSpan? MaxDuration { get; set; }
+
+    /// <summary>Stop (resumable) after this many pages in this run.</summary>
+    public int? MaxBatches { get; set; }
+
+    /// <summary>Documents that may fail (recorded and skipped) before the run fails.</summary>
+    public int MaxFailures { get; set; }
+
+    /// <summary>Run a completed migration again.</summary>
+    public bool Force { get; set; }
+
+    /// <summary>A completed migration whose definition changed is an error, not a warning.</summary>
+    public bool Strict { get; set; }
+
+    /// <summary>Read and report; write nothing at all (no tracking document either).</summary>
+    public bool DryRun { get; set; }
+
+    public int SampleCount { get; set; } = 3;
+
+    /// <summary>At most this many failures are kept in the tracking document.</summary>
+    public int FailureListCap { get; set; } = 50;
+
+    /// <summary>Re-scans after the first pass to catch documents written behind the cursor.</summary>
+    public int MaxCatchUpPasses { get; set; } = 3;
+
+    public void Validate()
+    {
+        Check(BatchSize is >= 1 and <= 10000, "BatchSize", "between 1 and 10000");
+        Check(MaxDegreeOfParallelism is >= 1 and <= 256, "MaxDegreeOfParallelism", "between 1 and 256");
+        Check(MaxRUPerSecond is null or >= 1, "MaxRUPerSecond", "at least 1");
+        Check(LeaseDuration >= TimeSpan.FromSeconds(5) && LeaseDuration <= TimeSpan.FromHours(1), "LeaseDuration", "between 5 seconds and 1 hour");
+        Check(MaxDuration is null || MaxDuration > TimeSpan.Zero, "MaxDuration", "positive");
+        Check(MaxBatches is null or >= 1, "MaxBatches", "at least 1");
+        Check(MaxFailures >= 0, "MaxFailures", "0 or more");
+    }
+
+    private static void Check(bool ok, string name, string rule)
+    {
+        if (!ok)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "InvalidRunOption", $"{name} must be {rule}.", name);
+        }
+    }
+}

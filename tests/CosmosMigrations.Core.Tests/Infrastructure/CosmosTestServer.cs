@@ -1,0 +1,145 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Net.Http;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Tests.Infrastructure;
+
+/// <summary>The Cosmos DB endpoint the tests talk to: COSMOS_ENDPOINT / COSMOS_KEY when set (the
+/// official emulator, a real account, or the harness build.ps1 started), else the local harness
+/// started here for this test run. Never a mock.</summary>
+public sealed class CosmosTestServer : IAsyncDisposable
+{
+    private static readonly SemaphoreSlim StartLock = new(1, 1);
+    private static CosmosTestServer? _shared;
+    private readonly Process? _process;
+    private readonly HttpClient _admin;
+
+    private CosmosTestServer(string endpoint, string key, bool harness, Process? process)
+    {
+        Endpoint = endpoint;
+        Key = key;
+        IsHarness = harness;
+        _process = process;
+        _admin = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true })
+        {
+            BaseAddress = new Uri(endpoint),
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+    }
+
+    public string Endpoint { get; }
+
+    public string Key { get; }
+
+    /// <summary>True when the server is our harness (fault injection and hooks are available).</summary>
+    public bool IsHarness { get; }
+
+    public static async Task<CosmosTestServer> GetAsync()
+    {
+        await StartLock.WaitAsync();
+        try
+        {
+            return _shared ??= await StartAsync();
+        }
+        finally
+        {
+            StartLock.Release();
+        }
+    }
+
+    private static async Task<CosmosTestServer> StartAsync()
+    {
+        var endpoint = Environment.GetEnvironmentVariable("COSMOS_ENDPOINT");
+        var key = Environment.GetEnvironmentVariable("COSMOS_KEY");
+        if (!string.IsNullOrEmpty(endpoint) && !string.IsNullOrEmpty(key))
+        {
+            var harness = Environment.GetEnvironmentVariable("COSMOSMIGRATIONS_HARNESS") == "1";
+            return new CosmosTestServer(endpoint, key, harness, null);
+        }
+
+        var root = FindRepositoryRoot();
+        var script = Path.Combine(root, "tests", "LocalCosmos", "server.js");
+        if (!Directory.Exists(Path.Combine(root, "tests", "LocalCosmos", "node_modules")))
+        {
+            throw new InvalidOperationException("The local Cosmos DB harness is not installed: run 'npm ci' in tests/LocalCosmos, or use build.ps1 -Task Test.");
+        }
+
+        var start = new ProcessStartInfo("node", $"\"{script}\" --port 0")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var process = Process.Start(start)!;
+        var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var state = JObject.Parse(line ?? throw new InvalidOperationException("The harness printed nothing."));
+        _ = process.StandardError.ReadToEndAsync();
+        return new CosmosTestServer((string)state["endpoint"]!, ConnectionSettings.EmulatorKey, true, process);
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Cmdlets.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("Cannot find the repository root (Cmdlets.sln).");
+    }
+
+    public ConnectionSettings Settings(string database)
+    {
+        var settings = new ConnectionSettings { Endpoint = Endpoint, Database = database, SkipCertificateCheck = true };
+        settings.SetKey(Key);
+        return settings;
+    }
+
+    public CosmosClient CreateClient(Func<HttpMessageHandler, HttpMessageHandler>? wrap = null) =>
+        new(Endpoint, Key, new CosmosClientOptions
+        {
+            ConnectionMode = ConnectionMode.Gateway,
+            LimitToEndpoint = true,
+            HttpClientFactory = () =>
+            {
+                HttpMessageHandler handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true };
+                return new HttpClient(wrap is null ? handler : wrap(handler));
+            },
+        });
+
+    /// <summary>Sets the harness's fault injection (see tests/LocalCosmos/server.js).</summary>
+    public async Task SetFaultsAsync(object faults)
+    {
+        if (!IsHarness)
+        {
+            throw new InvalidOperationException("Fault injection needs the local harness.");
+        }
+
+        using var body = new StringContent(JObject.FromObject(faults).ToString(), Encoding.UTF8, "application/json");
+        using var response = await _admin.PostAsync("/_harness/faults", body);
+        response.EnsureSuccessStatusCode();
+    }
+
+    public async Task<JObject> StatsAsync()
+    {
+        using var response = await _admin.GetAsync("/_harness/stats");
+        return JObject.Parse(await response.Content.ReadAsStringAsync());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _admin.Dispose();
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+}

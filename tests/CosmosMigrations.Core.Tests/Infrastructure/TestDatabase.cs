@@ -1,0 +1,79 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading.Tasks;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+using Xunit;
+
+namespace CosmosMigrations.Tests.Infrastructure;
+
+/// <summary>A fresh database per test class, dropped at the end.</summary>
+public sealed class TestDatabase : IAsyncLifetime
+{
+    public CosmosTestServer Server { get; private set; } = null!;
+
+    public CosmosClient Client { get; private set; } = null!;
+
+    public Database Database { get; private set; } = null!;
+
+    public string Name { get; } = "t" + Guid.NewGuid().ToString("N")[..12];
+
+    public async Task InitializeAsync()
+    {
+        Server = await CosmosTestServer.GetAsync();
+        Client = Server.CreateClient();
+        Database = (await Client.CreateDatabaseIfNotExistsAsync(Name)).Database;
+    }
+
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            await Database.DeleteAsync();
+        }
+        catch (CosmosException)
+        {
+        }
+
+        Client.Dispose();
+    }
+
+    public async Task<Container> CreateContainerAsync(string name, string partitionKeyPath = "/pk")
+    {
+        return (await Database.CreateContainerIfNotExistsAsync(name, partitionKeyPath)).Container;
+    }
+
+    /// <summary>Inserts <paramref name="count"/> documents (id d{i}, pk p{i % partitions}) built by <paramref name="shape"/>.</summary>
+    public static async Task SeedAsync(Container container, int count, int partitions, Func<int, JObject>? shape = null)
+    {
+        var throttle = new System.Threading.SemaphoreSlim(32);
+        await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+        {
+            await throttle.WaitAsync();
+            try
+            {
+                var doc = shape?.Invoke(i) ?? new JObject { ["name"] = $"User {i}", ["email"] = $"user{i}@example.com" };
+                doc["id"] = $"d{i}";
+                doc["pk"] = $"p{i % partitions}";
+                await container.UpsertItemAsync(doc, new PartitionKey($"p{i % partitions}"));
+            }
+            finally
+            {
+                throttle.Release();
+            }
+        }));
+    }
+
+    public static async Task<List<JObject>> ReadAllAsync(Container container, string query = "SELECT * FROM c")
+    {
+        var all = new List<JObject>();
+        using var iterator = container.GetItemQueryIterator<JObject>(query, requestOptions: new QueryRequestOptions { MaxItemCount = 1000 });
+        while (iterator.HasMoreResults)
+        {
+            all.AddRange(await iterator.ReadNextAsync());
+        }
+
+        return all;
+    }
+}
