@@ -27,6 +27,7 @@ public sealed class MigrationConnection : IDisposable
         Endpoint = endpoint;
         Database = client.GetDatabase(settings.Database);
         Tracking = Database.GetContainer(settings.TrackingContainer);
+        TrackingStore = new Tracking.TrackingStore(Tracking);
     }
 
     internal CosmosClient Client { get; }
@@ -36,6 +37,9 @@ public sealed class MigrationConnection : IDisposable
     internal Database Database { get; }
 
     internal Container Tracking { get; }
+
+    /// <summary>The tracking documents of this database.</summary>
+    public Tracking.TrackingStore TrackingStore { get; }
 
     public string Endpoint { get; }
 

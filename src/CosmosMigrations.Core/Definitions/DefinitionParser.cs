@@ -424,7 +424,7 @@ public sealed class DefinitionParser
         }
     }
 
-    internal static MigrationException Invalid(string where, string why) =>
+    public static MigrationException Invalid(string where, string why) =>
         new(MigrationErrorKind.InvalidDefinition, "InvalidMigrationDefinition", $"{where}: {why}", where,
             "Fix the migration definition; see Get-Help about_CosmosMigrations for the operations and their keys.");
 }

@@ -27,7 +27,7 @@ public sealed class MigrationRunner
     public MigrationRunner(MigrationConnection connection)
     {
         _connection = connection;
-        _store = new TrackingStore(connection.Tracking);
+        _store = connection.TrackingStore;
     }
 
     public LeaseOwner Owner { get; set; } = LeaseOwners.Current();
@@ -83,6 +83,7 @@ public sealed class MigrationRunner
                     StartedAt = now,
                     Container = definition.Container,
                     Description = definition.Description,
+                    Source = definition.SourcePath,
                     Checksum = definition.Checksum,
                     Cursor = new MigrationCursor { Step = 0 },
                     Lease = NewLease(options, now),
@@ -158,6 +159,7 @@ public sealed class MigrationRunner
             existing.StopReason = null;
             existing.Checksum = definition.Checksum;
             existing.Description = definition.Description;
+            existing.Source = definition.SourcePath ?? existing.Source;
             existing.Runs++;
             existing.UpdatedAt = now;
             existing.Cursor ??= new MigrationCursor { Step = 0 };

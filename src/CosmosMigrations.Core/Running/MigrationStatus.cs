@@ -84,7 +84,7 @@ public sealed class MigrationStatus
             Checksum = document.Checksum,
             Owner = live ? document.Lease!.Owner.ToString() : null,
             LeaseExpiresAt = live ? Clock.FromMs(document.Lease!.ExpiresAt) : null,
-            Path = path,
+            Path = path ?? document.Source,
             Outcome = "Read",
             Failures = (document.Failures ?? new List<DocumentFailure>()).Select(f => new FailureRecord(f.Id, f.PartitionKey, f.Error)).ToList(),
         };

@@ -38,6 +38,9 @@ public sealed class TrackingDocument
 
     [JsonProperty("description")] public string? Description { get; set; }
 
+    /// <summary>The migration file it was run from (so a failed one can be resumed by name).</summary>
+    [JsonProperty("source")] public string? Source { get; set; }
+
     [JsonProperty("checksum")] public string? Checksum { get; set; }
 
     [JsonProperty("cursor")] public MigrationCursor? Cursor { get; set; }

@@ -1,0 +1,216 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    The one entry point: build, test, demo and benchmark CosmosMigrations.
+
+.DESCRIPTION
+    Run after 'dotnet tool restore' as: dotnet pwsh ./build.ps1 -Task <task>
+
+    Build             publishes the module into output/CosmosMigrations (importable).
+    Test              builds, starts the local Cosmos DB server (unless COSMOS_ENDPOINT and
+                      COSMOS_KEY name another one), runs xunit then Pester, stops the server,
+                      prints 'N passed, N failed' and exits non-zero on any failure.
+    Demo              starts the local server, seeds sample data, runs the sample migrations
+                      with progress and shows Get-MigrationStatus.
+    StartLocalCosmos  starts the local server (idempotent) and prints its endpoint.
+    StopLocalCosmos   stops the server that StartLocalCosmos started.
+
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Demo', 'StartLocalCosmos', 'StopLocalCosmos')]
+    [string] $Task = 'Build',
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+
+    # Pester tests to run (a file or folder under tests/Pester); all by default.
+    [string] $PesterPath
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$Root = $PSScriptRoot
+$Output = Join-Path $Root 'output'
+$ModuleOut = Join-Path $Output 'CosmosMigrations'
+$HarnessDir = Join-Path $Root 'tests/LocalCosmos'
+$StateFile = Join-Path $Output 'localcosmos.json'
+$EmulatorKey = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=='
+
+function Invoke-Native {
+    param([string] $File, [string[]] $Arguments, [string] $WorkingDirectory = $Root)
+    Push-Location $WorkingDirectory
+    try {
+        & $File @Arguments
+        if ($LASTEXITCODE -ne 0) { throw "'$File $($Arguments -join ' ')' failed with exit code $LASTEXITCODE." }
+    }
+    finally { Pop-Location }
+}
+
+function Invoke-Build {
+    Write-Host "==> Building the module ($Configuration)" -ForegroundColor Cyan
+    $publish = Join-Path $Output 'publish'
+    Remove-Item $publish, $ModuleOut -Recurse -Force -ErrorAction SilentlyContinue
+    Invoke-Native dotnet @('publish', 'src/CosmosMigrations.PowerShell/CosmosMigrations.PowerShell.csproj', '-c', $Configuration, '-o', $publish, '--nologo', '-v', 'q')
+    New-Item -ItemType Directory -Path $ModuleOut -Force | Out-Null
+    # Windows-only native pieces of the Cosmos SDK (ServiceInterop) stay: they load on Windows only.
+    Get-ChildItem $publish -File |
+        Where-Object { $_.Name -ne 'System.Management.Automation.dll' -and $_.Extension -in '.dll', '.json', '.xml', '.pdb' } |
+        Copy-Item -Destination $ModuleOut
+    Copy-Item (Join-Path $Root 'module/*') -Destination $ModuleOut -Recurse -Force
+    # Help is generated in a child process, so that this one never loads the module.
+    Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/New-HelpFile.ps1'), '-DocsPath', (Join-Path $Root 'docs/commands'), '-ModulePath', $ModuleOut)
+    Write-Host "    Module: $ModuleOut"
+}
+
+function Install-Harness {
+    $lock = Join-Path $HarnessDir 'package-lock.json'
+    $installed = Join-Path $HarnessDir 'node_modules/.package-lock.json'
+    if (-not (Test-Path $installed) -or (Get-Item $lock).LastWriteTimeUtc -gt (Get-Item $installed).LastWriteTimeUtc) {
+        Write-Host '==> Installing the local Cosmos DB server (npm ci)' -ForegroundColor Cyan
+        Invoke-Native npm @('ci', '--no-audit', '--no-fund', '--loglevel=error') $HarnessDir
+    }
+}
+
+function Get-HarnessState {
+    if (-not (Test-Path $StateFile)) { return $null }
+    $state = Get-Content $StateFile -Raw | ConvertFrom-Json
+    $process = Get-Process -Id $state.pid -ErrorAction SilentlyContinue
+    if (-not $process -or $process.ProcessName -ne 'node') { return $null }
+    try {
+        Invoke-RestMethod -Uri "$($state.endpoint)_harness/health" -SkipCertificateCheck -TimeoutSec 5 | Out-Null
+        return $state
+    }
+    catch { return $null }
+}
+
+function Start-LocalCosmos {
+    $state = Get-HarnessState
+    if ($state) {
+        Write-Host "Local Cosmos DB server already running: $($state.endpoint)"
+        return $state
+    }
+
+    Install-Harness
+    New-Item -ItemType Directory -Path $Output -Force | Out-Null
+    Remove-Item $StateFile -ErrorAction SilentlyContinue
+    $log = Join-Path $Output 'localcosmos.log'
+    # Port 8081 is the emulator's; if it is taken, the server picks a free port and says which.
+    $process = Start-Process -FilePath node -PassThru -RedirectStandardOutput $log -RedirectStandardError "$log.err" -ArgumentList @(
+        (Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--state-file', $StateFile)
+    $deadline = [DateTime]::UtcNow.AddSeconds(30)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        if ($process.HasExited) { throw "The local Cosmos DB server exited: $(Get-Content "$log.err" -Raw)" }
+        $state = Get-HarnessState
+        if ($state) {
+            Write-Host "Local Cosmos DB server: $($state.endpoint) (pid $($state.pid))"
+            return $state
+        }
+        Start-Sleep -Milliseconds 200
+    }
+    throw 'The local Cosmos DB server did not answer within 30 s.'
+}
+
+function Stop-LocalCosmos {
+    if (-not (Test-Path $StateFile)) { Write-Host 'No local Cosmos DB server was started.'; return }
+    $state = Get-Content $StateFile -Raw | ConvertFrom-Json
+    $process = Get-Process -Id $state.pid -ErrorAction SilentlyContinue
+    # Only the node process we started (the pid could have been reused).
+    if ($process -and $process.ProcessName -eq 'node') {
+        Stop-Process -Id $state.pid -Force
+        Write-Host "Stopped the local Cosmos DB server (pid $($state.pid))."
+    }
+    Remove-Item $StateFile -ErrorAction SilentlyContinue
+}
+
+function Use-TestServer {
+    # A real account or the official emulator, when named; else our local server.
+    if ($env:COSMOS_ENDPOINT -and $env:COSMOS_KEY) {
+        Write-Host "Testing against $env:COSMOS_ENDPOINT"
+        return $false
+    }
+    $state = Start-LocalCosmos
+    $env:COSMOS_ENDPOINT = $state.endpoint
+    $env:COSMOS_KEY = $EmulatorKey
+    $env:COSMOSMIGRATIONS_HARNESS = '1'
+    return $true
+}
+
+function Get-PesterModule {
+    $packages = (& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', ''
+    $pester = Join-Path $packages.Trim() 'pester/5.7.1/tools/Pester.psd1'
+    if (-not (Test-Path $pester)) {
+        Invoke-Native dotnet @('restore', 'tests/CosmosMigrations.Core.Tests/CosmosMigrations.Core.Tests.csproj', '-v', 'q')
+    }
+    if (-not (Test-Path $pester)) { throw "Pester 5.7.1 was not restored to $pester." }
+    return $pester
+}
+
+function Invoke-Tests {
+    Invoke-Build
+    $pester = Get-PesterModule
+    $started = Use-TestServer
+    $results = Join-Path $Output 'test-results'
+    Remove-Item $results -Recurse -Force -ErrorAction SilentlyContinue
+    New-Item -ItemType Directory -Path $results -Force | Out-Null
+    $passed = 0; $failed = 0
+    try {
+        Write-Host '==> xunit' -ForegroundColor Cyan
+        & dotnet test tests/CosmosMigrations.Core.Tests/CosmosMigrations.Core.Tests.csproj -c $Configuration --nologo `
+            --logger "trx;LogFileName=$results/xunit.trx" --logger 'console;verbosity=minimal'
+        $xunitExit = $LASTEXITCODE
+        $trx = Get-ChildItem $results -Filter *.trx -Recurse | Select-Object -First 1
+        if ($trx) {
+            $counters = ([xml](Get-Content $trx.FullName -Raw)).TestRun.ResultSummary.Counters
+            $passed += [int]$counters.passed
+            $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+        }
+        if ($xunitExit -ne 0 -and $failed -eq 0) { $failed++ }
+
+        Write-Host '==> Pester (a fresh pwsh importing the built module)' -ForegroundColor Cyan
+        $pesterTarget = if ($PesterPath) { $PesterPath } else { Join-Path $Root 'tests/Pester' }
+        $summary = Join-Path $results 'pester.json'
+        $script = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$pester' -RequiredVersion 5.7.1
+`$config = New-PesterConfiguration
+`$config.Run.Path = '$pesterTarget'
+`$config.Run.PassThru = `$true
+`$config.Output.Verbosity = 'Normal'
+`$config.TestResult.Enabled = `$true
+`$config.TestResult.OutputPath = '$results/pester.xml'
+`$env:COSMOSMIGRATIONS_MODULE = '$ModuleOut'
+`$r = Invoke-Pester -Configuration `$config
+@{ passed = `$r.PassedCount; failed = `$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount } | ConvertTo-Json | Set-Content '$summary'
+"@
+        & dotnet pwsh -NoProfile -NonInteractive -Command $script
+        if (Test-Path $summary) {
+            $p = Get-Content $summary -Raw | ConvertFrom-Json
+            $passed += $p.passed; $failed += $p.failed
+        }
+        else { $failed++ }
+    }
+    finally {
+        if ($started) { Stop-LocalCosmos }
+    }
+    Write-Host ''
+    Write-Host "$passed passed, $failed failed"
+    if ($failed -gt 0) { exit 1 }
+}
+
+function Invoke-Demo {
+    Invoke-Build
+    $state = Start-LocalCosmos
+    & dotnet pwsh -NoProfile -File (Join-Path $Root 'examples/demo.ps1') -ModulePath $ModuleOut -Endpoint $state.endpoint
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+}
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Test' { Invoke-Tests }
+    'Demo' { Invoke-Demo }
+    'StartLocalCosmos' { $null = Start-LocalCosmos }
+    'StopLocalCosmos' { Stop-LocalCosmos }
+}

@@ -1,0 +1,163 @@
+using System;
+using System.Management.Automation;
+using System.Security;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Errors;
+using CosmosMigrations.PowerShell.Infrastructure;
+
+namespace CosmosMigrations.PowerShell.Commands;
+
+/// <summary>Opens and verifies a connection to one database and makes it the session default.</summary>
+[Cmdlet(VerbsCommunications.Connect, "CosmosMigration", DefaultParameterSetName = KeySet, SupportsShouldProcess = true)]
+[OutputType(typeof(MigrationConnection))]
+public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
+{
+    private const string KeySet = "Key";
+    private const string ConnectionStringSet = "ConnectionString";
+    private const string EmulatorSet = "Emulator";
+    private const string IdentitySet = "Identity";
+
+    [Parameter(ParameterSetName = KeySet, Position = 0)]
+    [Parameter(ParameterSetName = IdentitySet, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string? Endpoint { get; set; }
+
+    [Parameter(ParameterSetName = KeySet)]
+    [SecureStringTransformation]
+    [ValidateNotNull]
+    public SecureString? Key { get; set; }
+
+    [Parameter(ParameterSetName = ConnectionStringSet, Mandatory = true)]
+    [SecureStringTransformation]
+    [ValidateNotNull]
+    public SecureString? ConnectionString { get; set; }
+
+    [Parameter(ParameterSetName = EmulatorSet, Mandatory = true)]
+    public SwitchParameter Emulator { get; set; }
+
+    [Parameter(ParameterSetName = IdentitySet, Mandatory = true)]
+    public SwitchParameter Identity { get; set; }
+
+    [Parameter(ParameterSetName = IdentitySet)]
+    [ValidateNotNullOrEmpty]
+    public string? ManagedIdentityClientId { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Database { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string TrackingContainer { get; set; } = "migrations";
+
+    [Parameter]
+    public SwitchParameter SkipCertificateCheck { get; set; }
+
+    [Parameter]
+    [ValidateSet("Gateway", "Direct")]
+    public string? ConnectionMode { get; set; }
+
+    [Parameter]
+    public SwitchParameter AllowBulkExecution { get; set; }
+
+    [Parameter]
+    public SwitchParameter LowPriority { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 600)]
+    public int TimeoutSec { get; set; } = 20;
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        ConnectionSettings settings;
+        try
+        {
+            settings = BuildSettings();
+        }
+        catch (MigrationException ex)
+        {
+            ThrowTerminatingError(ErrorRecords.From(ex));
+            return;
+        }
+
+        try
+        {
+            var connection = RunAsync(ct => MigrationConnection.OpenAsync(settings,
+                name => InvokeOnPipelineAsync(() => ShouldProcess($"database '{settings.Database}' at {settings.Endpoint}", $"Create tracking container '{name}' (partition key /id)"), ct).GetAwaiter().GetResult(),
+                ct));
+            if (!connection.TrackingContainerExists)
+            {
+                WriteWarning($"Tracking container '{connection.TrackingContainerName}' does not exist; it is created when a migration first runs.");
+            }
+
+            var previous = Session.Default;
+            Session.Default = connection;
+            if (previous is not null && !ReferenceEquals(previous, connection))
+            {
+                previous.Dispose();
+            }
+
+            WriteVerbose($"Connected to {connection.Endpoint}, database '{connection.DatabaseName}' ({connection.AuthenticationType}, {connection.ConnectionMode} mode).");
+            if (PassThru)
+            {
+                WriteObject(connection);
+            }
+        }
+        catch (MigrationException ex)
+        {
+            ThrowTerminatingError(ErrorRecords.From(ex));
+        }
+    }
+
+    private ConnectionSettings BuildSettings()
+    {
+        var settings = new ConnectionSettings
+        {
+            Database = Database ?? Environment.GetEnvironmentVariable("COSMOS_DATABASE"),
+            TrackingContainer = TrackingContainer,
+            SkipCertificateCheck = SkipCertificateCheck,
+            AllowBulkExecution = AllowBulkExecution,
+            LowPriority = LowPriority,
+            ConnectTimeout = TimeSpan.FromSeconds(TimeoutSec),
+            Mode = ConnectionMode switch
+            {
+                "Gateway" => TransportMode.Gateway,
+                "Direct" => TransportMode.Direct,
+                _ => TransportMode.Default,
+            },
+        };
+
+        switch (ParameterSetName)
+        {
+            case ConnectionStringSet:
+                settings.ApplyConnectionString(SecureStringTransformationAttribute.ToPlain(ConnectionString)!);
+                break;
+            case EmulatorSet:
+                settings.Endpoint = ConnectionSettings.EmulatorEndpoint;
+                settings.SetKey(ConnectionSettings.EmulatorKey);
+                settings.SkipCertificateCheck = true;
+                break;
+            case IdentitySet:
+                settings.Endpoint = Endpoint ?? Environment.GetEnvironmentVariable("COSMOS_ENDPOINT");
+                settings.UseManagedIdentity = true;
+                settings.ManagedIdentityClientId = ManagedIdentityClientId;
+                break;
+            default:
+                if (Endpoint is null && Key is null && Environment.GetEnvironmentVariable("COSMOS_CONNECTION_STRING") is { Length: > 0 } fromEnvironment)
+                {
+                    settings.ApplyConnectionString(fromEnvironment);
+                    settings.SkipCertificateCheck |= SkipCertificateCheck;
+                    break;
+                }
+
+                settings.Endpoint = Endpoint ?? Environment.GetEnvironmentVariable("COSMOS_ENDPOINT");
+                settings.SetKey(Key is not null ? SecureStringTransformationAttribute.ToPlain(Key) : Environment.GetEnvironmentVariable("COSMOS_KEY"));
+                break;
+        }
+
+        return settings;
+    }
+}

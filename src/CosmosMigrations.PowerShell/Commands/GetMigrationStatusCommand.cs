@@ -1,0 +1,175 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Definitions;
+using CosmosMigrations.Errors;
+using CosmosMigrations.PowerShell.Infrastructure;
+using CosmosMigrations.Tracking;
+
+namespace CosmosMigrations.PowerShell.Commands;
+
+/// <summary>Reads tracking documents; with -Path also lists the files' migrations not yet run as
+/// pending; with -Watch shows progress until the selected migrations stop running.</summary>
+[Cmdlet(VerbsCommon.Get, "MigrationStatus")]
+[OutputType(typeof(MigrationStatus))]
+public sealed class GetMigrationStatusCommand : AsyncCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[] Name { get; set; } = { "*" };
+
+    [Parameter]
+    [ValidateSet("running", "completed", "failed", "cancelled", "pending", IgnoreCase = true)]
+    public string[]? Status { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? Path { get; set; }
+
+    [Parameter]
+    public SwitchParameter Watch { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int IntervalSec { get; set; } = 2;
+
+    [Parameter]
+    public MigrationConnection? Context { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        try
+        {
+            var connection = Session.Resolve(Context);
+            var statuses = Read(connection);
+            if (Watch)
+            {
+                statuses = WatchUntilDone(connection, statuses);
+            }
+
+            foreach (var status in statuses)
+            {
+                WriteObject(status);
+            }
+        }
+        catch (MigrationException ex)
+        {
+            WriteError(ErrorRecords.From(ex));
+        }
+    }
+
+    private List<MigrationStatus> Read(MigrationConnection connection)
+    {
+        var patterns = Name.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
+        var tracked = connection.TrackingContainerExists ? RunAsync(ct => ListAsync(connection.TrackingStore, ct)) : new List<TrackingDocument>();
+        var byName = tracked.ToDictionary(d => d.Name, StringComparer.Ordinal);
+        var result = new List<MigrationStatus>();
+        if (Path is not null)
+        {
+            // The files' order first, each with its state (pending when never run).
+            var errors = new List<ErrorRecord>();
+            var files = MigrationFiles.Expand(this, Path, errors);
+            foreach (var file in files)
+            {
+                try
+                {
+                    var data = MigrationFiles.ReadData(file);
+                    var definition = new DefinitionParser(_ => new Operations.TransformFunction("file", System.IO.File.Exists(file) ? file : "", (_, _) => Task.FromResult<Newtonsoft.Json.Linq.JObject?>(null)))
+                        .ParseFile(data, file);
+                    if (byName.TryGetValue(definition.Name, out var document))
+                    {
+                        var status = MigrationStatus.FromTracking(document, file);
+                        status.ChecksumMismatch = document.Checksum is not null && document.Checksum != ChecksumWithRealTransforms(file, definition);
+                        result.Add(status);
+                        byName.Remove(definition.Name);
+                    }
+                    else
+                    {
+                        result.Add(new MigrationStatus { Name = definition.Name, Container = definition.Container, Status = "pending", Description = definition.Description, Path = file, Outcome = "Pending", Checksum = definition.Checksum });
+                    }
+                }
+                catch (MigrationException ex)
+                {
+                    WriteError(ErrorRecords.From(ex));
+                }
+            }
+
+            errors.ForEach(WriteError);
+        }
+        else
+        {
+            result.AddRange(byName.Values.OrderBy(d => d.Name, StringComparer.Ordinal).Select(d => MigrationStatus.FromTracking(d)));
+        }
+
+        return result.Where(s => patterns.Any(p => p.IsMatch(s.Name)))
+            .Where(s => Status is null || Status.Contains(s.Status, StringComparer.OrdinalIgnoreCase))
+            .ToList();
+    }
+
+    // Transform scripts are part of the checksum; reading them needs no PowerShell.
+    private static string? ChecksumWithRealTransforms(string file, MigrationDefinition placeholder)
+    {
+        try
+        {
+            var definition = new DefinitionParser(relative =>
+            {
+                var full = MigrationFiles.ResolveTransformPath(file, relative);
+                return new Operations.TransformFunction(System.IO.Path.GetFileName(full), System.IO.File.ReadAllText(full), (_, _) => Task.FromResult<Newtonsoft.Json.Linq.JObject?>(null));
+            }).ParseFile(MigrationFiles.ReadData(file), file);
+            return definition.Checksum;
+        }
+        catch (MigrationException)
+        {
+            return placeholder.Checksum;
+        }
+    }
+
+    private static async Task<List<TrackingDocument>> ListAsync(TrackingStore store, System.Threading.CancellationToken ct)
+    {
+        var list = new List<TrackingDocument>();
+        await foreach (var document in store.ListAsync(ct).ConfigureAwait(false))
+        {
+            list.Add(document);
+        }
+
+        return list;
+    }
+
+    private List<MigrationStatus> WatchUntilDone(MigrationConnection connection, List<MigrationStatus> statuses)
+    {
+        var watched = statuses.Select(s => s.Name).ToList();
+        while (true)
+        {
+            var running = statuses.Where(s => s.Status == TrackingStatus.Running).ToList();
+            foreach (var status in running)
+            {
+                var record = new ProgressRecord(Math.Abs(StringComparer.Ordinal.GetHashCode(status.Name) % 100000) + 1, $"Migration {status.Name} ({status.Owner ?? "lease expired"})",
+                    $"{status.Scanned:N0} read, {status.Processed:N0} changed, {status.RequestCharge:N0} RU");
+                if (status.PercentComplete is { } percent)
+                {
+                    record.PercentComplete = (int)percent;
+                }
+
+                WriteProgress(record);
+            }
+
+            if (running.Count == 0)
+            {
+                return statuses;
+            }
+
+            RunAsync(ct => Task.Delay(TimeSpan.FromSeconds(IntervalSec), ct));
+            var fresh = Read(connection).ToDictionary(s => s.Name, StringComparer.Ordinal);
+            foreach (var finished in statuses.Where(s => s.Status == TrackingStatus.Running && fresh.TryGetValue(s.Name, out var f) && f.Status != TrackingStatus.Running))
+            {
+                WriteProgress(new ProgressRecord(Math.Abs(StringComparer.Ordinal.GetHashCode(finished.Name) % 100000) + 1, $"Migration {finished.Name}", "Done") { RecordType = ProgressRecordType.Completed });
+            }
+
+            statuses = watched.Where(fresh.ContainsKey).Select(n => fresh[n]).ToList();
+        }
+    }
+}

@@ -1,0 +1,256 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Management.Automation;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Definitions;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Operations;
+using CosmosMigrations.Running;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.PowerShell.Infrastructure;
+
+/// <summary>What Start-SchemaMigration and Invoke-Backfill share: the run parameters, -WhatIf as a
+/// true dry run, progress, and turning results into objects and errors.</summary>
+public abstract class MigrationRunCommandBase : AsyncCmdlet
+{
+    [Parameter]
+    [ValidateRange(1, 10000)]
+    public int BatchSize { get; set; } = 100;
+
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int MaxDegreeOfParallelism { get; set; } = 16;
+
+    [Parameter]
+    [ValidateRange(1, 10_000_000)]
+    public double MaxRUPerSecond { get; set; }
+
+    [Parameter]
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
+
+    [Parameter]
+    public TimeSpan MaxDuration { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxBatches { get; set; }
+
+    [Parameter]
+    [ValidateRange(0, int.MaxValue)]
+    public int MaxFailures { get; set; }
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    [Parameter]
+    public MigrationConnection? Context { get; set; }
+
+    private bool IsWhatIf =>
+        MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value) ? value is SwitchParameter s && s.IsPresent
+        : SessionState.PSVariable.GetValue("WhatIfPreference") is { } preference && LanguagePrimitives.IsTrue(preference);
+
+    protected RunOptions BuildOptions(TimeSpan? remaining) => new()
+    {
+        BatchSize = BatchSize,
+        MaxDegreeOfParallelism = MaxDegreeOfParallelism,
+        MaxRUPerSecond = MaxRUPerSecond > 0 ? MaxRUPerSecond : null,
+        LeaseDuration = LeaseDuration,
+        MaxDuration = remaining,
+        MaxBatches = MaxBatches > 0 ? MaxBatches : null,
+        MaxFailures = MaxFailures,
+        Force = Force,
+        Strict = StrictChecksum,
+    };
+
+    protected virtual bool StrictChecksum => false;
+
+    /// <summary>Runs the migrations in order; stops at the first that does not complete (a later
+    /// migration may depend on it). Returns false when it stopped early.</summary>
+    protected bool RunMigrations(MigrationConnection connection, IReadOnlyList<MigrationDefinition> definitions)
+    {
+        var deadline = MaxDuration > TimeSpan.Zero ? DateTimeOffset.UtcNow + MaxDuration : (DateTimeOffset?)null;
+        foreach (var definition in definitions)
+        {
+            var what = string.Join("; ", definition.Steps.Select(s => s.Describe()));
+            var target = $"container '{definition.Container}' (migration '{definition.Name}')";
+            if (!ShouldProcess(target, what))
+            {
+                if (IsWhatIf)
+                {
+                    Preview(connection, definition);
+                }
+
+                continue;
+            }
+
+            TimeSpan? remaining = null;
+            if (deadline is not null)
+            {
+                remaining = deadline.Value - DateTimeOffset.UtcNow;
+                if (remaining <= TimeSpan.Zero)
+                {
+                    WriteVerbose($"The time slice (-MaxDuration {MaxDuration}) is used up; '{definition.Name}' and later migrations run next time.");
+                    return false;
+                }
+            }
+
+            RunResult result;
+            try
+            {
+                var runner = NewRunner(connection);
+                var options = BuildOptions(remaining);
+                result = RunAsync(ct => runner.RunAsync(definition, options, Progress(definition.Name), ct));
+            }
+            catch (MigrationException ex)
+            {
+                WriteError(ErrorRecords.From(ex));
+                return false;
+            }
+            finally
+            {
+                CompleteProgress(definition.Name);
+            }
+
+            if (result.Warning is not null && result.Status.Outcome == "Skipped")
+            {
+                WriteWarning(result.Warning);
+            }
+
+            if (result.Status.Outcome == "Skipped")
+            {
+                WriteVerbose($"'{definition.Name}': {result.Status.Message}");
+            }
+
+            WriteObject(result.Status);
+            if (result.Error is not null)
+            {
+                WriteError(ErrorRecords.From(result.Error));
+                return false;
+            }
+
+            if (result.Status.Status != Tracking.TrackingStatus.Completed)
+            {
+                WriteVerbose($"'{definition.Name}' is {result.Status.Status} ({result.Status.StopReason}); later migrations wait for it.");
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private MigrationRunner NewRunner(MigrationConnection connection) => new(connection)
+    {
+        Log = Verbose,
+        Warn = Warning,
+    };
+
+    private void Preview(MigrationConnection connection, MigrationDefinition definition)
+    {
+        try
+        {
+            var runner = NewRunner(connection);
+            var options = BuildOptions(null);
+            options.DryRun = true;
+            var preview = RunAsync(ct => runner.PreviewAsync(definition, options, Progress(definition.Name), ct));
+            CompleteProgress(definition.Name);
+            Host.UI.WriteLine($"What if: {preview.WouldChange} of {preview.Scanned} document(s) read in '{definition.Container}' would change ({definition.Name}); {preview.WouldFail} would fail.");
+            WriteObject(preview);
+        }
+        catch (MigrationException ex)
+        {
+            WriteError(ErrorRecords.From(ex));
+        }
+    }
+
+    private IProgress<MigrationProgress> Progress(string name) => new PipelineProgress(this, name);
+
+    private void CompleteProgress(string name) =>
+        WriteProgress(new ProgressRecord(ActivityId(name), $"Migration {name}", "Done") { RecordType = ProgressRecordType.Completed });
+
+    private static int ActivityId(string name) => Math.Abs(StringComparer.Ordinal.GetHashCode(name) % 100000) + 1;
+
+    /// <summary>Bridges a script block into a transform that the Core can call from any thread:
+    /// each call runs on the pipeline thread with the document as an ordered hashtable.</summary>
+    protected TransformFunction TransformFromScriptBlock(ScriptBlock scriptBlock, string name, string source) =>
+        new(name, source, (document, ct) => InvokeOnPipelineAsync(() =>
+        {
+            var output = scriptBlock.Invoke(PlainJson.ToPlain(document));
+            object? result = null;
+            foreach (var item in output)
+            {
+                var value = item?.BaseObject;
+                if (value is System.Collections.IDictionary || value is PSCustomObject)
+                {
+                    result = item;
+                }
+            }
+
+            if (result is null)
+            {
+                if (output.Any(o => o is not null))
+                {
+                    throw new DocumentOperationException($"the transform returned {output.First(o => o is not null)!.BaseObject.GetType().Name}, not a document (return the hashtable, or $null to leave the document)");
+                }
+
+                return null;
+            }
+
+            return PlainJson.FromObject(PowerShellValues.Unwrap(result), "transform result") as JObject;
+        }, ct));
+
+    private sealed class PipelineProgress : IProgress<MigrationProgress>
+    {
+        private readonly MigrationRunCommandBase _command;
+        private readonly string _name;
+        private MigrationProgress? _latest;
+
+        public PipelineProgress(MigrationRunCommandBase command, string name)
+        {
+            _command = command;
+            _name = name;
+        }
+
+        public void Report(MigrationProgress value)
+        {
+            // Only the newest report matters: queue one write, and let it take the latest value.
+            if (System.Threading.Interlocked.Exchange(ref _latest, value) is not null)
+            {
+                return;
+            }
+
+            _command.OnPipeline(() =>
+            {
+                var progress = System.Threading.Interlocked.Exchange(ref _latest, null);
+                if (progress is not null)
+                {
+                    _command.WriteProgress(ToRecord(progress));
+                }
+            });
+        }
+
+        private ProgressRecord ToRecord(MigrationProgress p)
+        {
+            var invariant = CultureInfo.InvariantCulture;
+            var of = p.EstimatedTotal is { } total ? $" of ~{total.ToString("N0", invariant)}" : "";
+            var status = $"{p.ScannedThisRun.ToString("N0", invariant)}{of} read, {p.Processed.ToString("N0", invariant)} changed" +
+                         (p.Failed > 0 ? $", {p.Failed} failed" : "") +
+                         $" · {p.RequestCharge.ToString("N0", invariant)} RU ({p.RequestUnitsPerSecond.ToString("N0", invariant)} RU/s) · {p.DocumentsPerSecond.ToString("N0", invariant)} docs/s";
+            var record = new ProgressRecord(ActivityId(_name), $"Migration {_name} — step {p.Step}/{p.StepCount}: {p.Activity}", status);
+            if (p.PercentComplete is { } percent)
+            {
+                record.PercentComplete = percent;
+            }
+
+            if (p.Remaining is { } remaining)
+            {
+                record.SecondsRemaining = (int)Math.Min(int.MaxValue, remaining.TotalSeconds);
+            }
+
+            return record;
+        }
+    }
+}
