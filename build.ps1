@@ -62,15 +62,21 @@ function Invoke-Build {
     Copy-Item (Join-Path $Root 'module/*') -Destination $ModuleOut -Recurse -Force
     # Help is generated in a child process, so that this one never loads the module.
     Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/New-HelpFile.ps1'), '-DocsPath', (Join-Path $Root 'docs/commands'), '-ModulePath', $ModuleOut)
+    # Test data helpers for Pester and the demo (not part of the module).
+    Invoke-Native dotnet @('publish', 'tests/CosmosMigrations.TestKit/CosmosMigrations.TestKit.csproj', '-c', $Configuration, '-o', (Join-Path $Output 'testkit'), '--nologo', '-v', 'q')
     Write-Host "    Module: $ModuleOut"
 }
 
 function Install-Harness {
+    # Installs from the committed lock file; a stamp with the lock file's hash says whether the
+    # installed packages are the locked ones.
     $lock = Join-Path $HarnessDir 'package-lock.json'
-    $installed = Join-Path $HarnessDir 'node_modules/.package-lock.json'
-    if (-not (Test-Path $installed) -or (Get-Item $lock).LastWriteTimeUtc -gt (Get-Item $installed).LastWriteTimeUtc) {
+    $stamp = Join-Path $HarnessDir 'node_modules/.installed-lock-hash'
+    $hash = (Get-FileHash $lock -Algorithm SHA256).Hash
+    if (-not (Test-Path $stamp) -or (Get-Content $stamp -Raw).Trim() -ne $hash) {
         Write-Host '==> Installing the local Cosmos DB server (npm ci)' -ForegroundColor Cyan
         Invoke-Native npm @('ci', '--no-audit', '--no-fund', '--loglevel=error') $HarnessDir
+        Set-Content -Path $stamp -Value $hash
     }
 }
 

@@ -488,7 +488,7 @@ function defaultFaults() {
 }
 let faults = defaultFaults();
 let latencyMs = 0;
-const stats = { requests: 0, byStatus: {}, injected: { 429: 0, 503: 0, 408: 0, drop: 0, delay: 0 } };
+const stats = { requests: 0, byStatus: {}, byMethod: {}, byContainer: {}, injected: { 429: 0, 503: 0, 408: 0, drop: 0, delay: 0 } };
 
 // A small seeded generator (mulberry32), so a failing fault run can be replayed.
 let rngState = 1;
@@ -537,6 +537,13 @@ const delay = (ms) => new Promise(resolve => setTimeout(resolve, ms));
 function send(req, res, body) {
   stats.requests += 1;
   stats.byStatus[res.statusCode] = (stats.byStatus[res.statusCode] || 0) + 1;
+  // "PATCH 200", "PUT 412", …: lets tests prove that each document was written exactly once.
+  const methodKey = `${req.method} ${res.statusCode}`;
+  stats.byMethod[methodKey] = (stats.byMethod[methodKey] || 0) + 1;
+  if (req.containerName && /\/docs/.test(req.url || "")) {
+    const key = `${req.containerName} ${methodKey}`;
+    stats.byContainer[key] = (stats.byContainer[key] || 0) + 1;
+  }
   if (body && body._etag && !res.getHeader("etag")) res.setHeader("etag", body._etag);
   res.setHeader("content-type", "application/json");
   res.setHeader("x-ms-activity-id", crypto.randomUUID());
@@ -568,6 +575,11 @@ function createHandler(account) {
       const route = resolveRoute(req);
       if (!route) { res.statusCode = 400; send(req, res, { code: "BadRequest", message: "no route" }); return; }
       const [params, handler] = route;
+      // The SDK addresses containers by name or by resource id: count them under their name.
+      if (params.dbId && params.collId) {
+        const collection = account.database(params.dbId).collection(params.collId).read();
+        req.containerName = collection ? collection.id : params.collId;
+      }
       let body;
       try {
         body = await handler(account, req, res, params);

@@ -44,7 +44,8 @@ public static class CosmosErrors
     {
         if (exception is CosmosException cosmos)
         {
-            return new MigrationException(kind, errorId, $"{message} (HTTP {(int)cosmos.StatusCode}/{cosmos.SubStatusCode}: {FirstLine(cosmos.ResponseBody ?? cosmos.Message)})",
+            var said = FirstLine(cosmos.ResponseBody ?? cosmos.Message);
+            return new MigrationException(kind, errorId, $"{message} (HTTP {(int)cosmos.StatusCode}/{cosmos.SubStatusCode}{(said.Length == 0 ? "" : ": " + said)})",
                 target, recommendedAction, exception)
             {
                 StatusCode = cosmos.StatusCode,

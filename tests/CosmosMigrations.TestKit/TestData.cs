@@ -1,0 +1,130 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net.Http;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.TestKit;
+
+/// <summary>Synchronous helpers for PowerShell tests and the demo (PowerShell cannot await).</summary>
+public sealed class TestData : IDisposable
+{
+    private readonly CosmosClient _client;
+    private readonly HttpClient _admin;
+
+    public TestData(string endpoint, string key)
+    {
+        Endpoint = endpoint;
+        _client = new CosmosClient(endpoint, key, new CosmosClientOptions
+        {
+            ConnectionMode = ConnectionMode.Gateway,
+            LimitToEndpoint = new Uri(endpoint).IsLoopback,
+            HttpClientFactory = () => new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true, MaxConnectionsPerServer = 64 }),
+        });
+        _admin = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true }) { BaseAddress = new Uri(endpoint) };
+    }
+
+    public string Endpoint { get; }
+
+    public void CreateDatabase(string database) => _client.CreateDatabaseIfNotExistsAsync(database).GetAwaiter().GetResult();
+
+    public void DeleteDatabase(string database)
+    {
+        try
+        {
+            _client.GetDatabase(database).DeleteAsync().GetAwaiter().GetResult();
+        }
+        catch (CosmosException)
+        {
+        }
+    }
+
+    public void CreateContainer(string database, string container, string partitionKeyPath = "/pk") =>
+        _client.GetDatabase(database).CreateContainerIfNotExistsAsync(container, partitionKeyPath).GetAwaiter().GetResult();
+
+    /// <summary>Inserts documents d{start}..d{start+count-1} with pk p{i % partitions}, name and email (the seed's shape).</summary>
+    public void Seed(string database, string container, int count, int partitions, int start = 0, string? extraJson = null)
+    {
+        var target = _client.GetDatabase(database).GetContainer(container);
+        var extra = string.IsNullOrEmpty(extraJson) ? null : JObject.Parse(extraJson!);
+        using var throttle = new SemaphoreSlim(48);
+        Task.WhenAll(Enumerable.Range(start, count).Select(async i =>
+        {
+            await throttle.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                var doc = new JObject { ["id"] = $"d{i}", ["pk"] = $"p{i % partitions}", ["name"] = $"User {i}", ["email"] = $"user{i}@example.com" };
+                if (extra is not null)
+                {
+                    doc.Merge(extra);
+                }
+
+                await target.UpsertItemAsync(doc, new PartitionKey($"p{i % partitions}")).ConfigureAwait(false);
+            }
+            finally
+            {
+                throttle.Release();
+            }
+        })).GetAwaiter().GetResult();
+    }
+
+    public void Upsert(string database, string container, string json)
+    {
+        var doc = JObject.Parse(json);
+        _client.GetDatabase(database).GetContainer(container).UpsertItemAsync(doc, new PartitionKey((string?)doc["pk"] ?? (string?)doc["id"])).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Every document as raw JSON text, ordered by id (for byte-for-byte comparisons).</summary>
+    public string[] ReadAllJson(string database, string container, string query = "SELECT * FROM c")
+    {
+        var results = new List<string>();
+        using var iterator = _client.GetDatabase(database).GetContainer(container).GetItemQueryStreamIterator(query, requestOptions: new QueryRequestOptions { MaxItemCount = 1000 });
+        while (iterator.HasMoreResults)
+        {
+            using var response = iterator.ReadNextAsync().GetAwaiter().GetResult();
+            response.EnsureSuccessStatusCode();
+            using var reader = new System.IO.StreamReader(response.Content);
+            var page = JObject.Parse(reader.ReadToEnd());
+            results.AddRange(((JArray)page["Documents"]!).Select(d => d.ToString(Newtonsoft.Json.Formatting.None)));
+        }
+
+        return results.OrderBy(s => (string?)JObject.Parse(s)["id"], StringComparer.Ordinal).ToArray();
+    }
+
+    public long Count(string database, string container, string condition = "true")
+    {
+        using var iterator = _client.GetDatabase(database).GetContainer(container).GetItemQueryIterator<long>($"SELECT VALUE COUNT(1) FROM c WHERE {condition}");
+        long total = 0;
+        while (iterator.HasMoreResults)
+        {
+            total += iterator.ReadNextAsync().GetAwaiter().GetResult().Sum();
+        }
+
+        return total;
+    }
+
+    /// <summary>Sets the local harness's fault injection (JSON as tests/LocalCosmos/server.js reads it).</summary>
+    public string SetFaults(string json)
+    {
+        using var body = new StringContent(json, Encoding.UTF8, "application/json");
+        using var response = _admin.PostAsync("/_harness/faults", body).GetAwaiter().GetResult();
+        response.EnsureSuccessStatusCode();
+        return response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+    }
+
+    public string Stats()
+    {
+        using var response = _admin.GetAsync("/_harness/stats").GetAwaiter().GetResult();
+        return response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+    }
+
+    public void Dispose()
+    {
+        _client.Dispose();
+        _admin.Dispose();
+    }
+}

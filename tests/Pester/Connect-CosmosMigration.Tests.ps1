@@ -1,0 +1,67 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $script:Database = New-TestDatabase
+}
+
+AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+
+Describe 'Connect-CosmosMigration' {
+    It 'connects, becomes the default, and creates the tracking container' {
+        $context = Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -SkipCertificateCheck -PassThru -Confirm:$false
+        $context.DatabaseName | Should -Be $script:Database
+        $context.TrackingContainerExists | Should -BeTrue
+        $script:Kit.Count($script:Database, 'migrations', 'true') | Should -Be 0
+        Get-MigrationStatus | Should -BeNullOrEmpty
+    }
+
+    It 'accepts the key as a plain string or a SecureString, and a connection string' {
+        $secure = ConvertTo-SecureString $script:Key -AsPlainText -Force
+        { Connect-CosmosMigration -Endpoint $script:Endpoint -Key $secure -Database $script:Database -SkipCertificateCheck } | Should -Not -Throw
+        $cs = "AccountEndpoint=$($script:Endpoint);AccountKey=$($script:Key);DisableServerCertificateValidation=True"
+        (Connect-CosmosMigration -ConnectionString $cs -Database $script:Database -PassThru).Endpoint | Should -Be $script:Endpoint
+    }
+
+    It 'falls back to COSMOS_ENDPOINT, COSMOS_KEY and COSMOS_DATABASE' {
+        $env:COSMOS_DATABASE = $script:Database
+        try {
+            (Connect-CosmosMigration -SkipCertificateCheck -PassThru).DatabaseName | Should -Be $script:Database
+        }
+        finally { Remove-Item env:COSMOS_DATABASE }
+    }
+
+    It 'fails with <Id> for <Case>' -ForEach @(
+        @{ Case = 'a missing database'; Id = 'DatabaseNotFound'; Category = 'ObjectNotFound'; Endpoint = $null; Database = 'no-such-db' }
+        @{ Case = 'an unreachable endpoint'; Id = 'EndpointUnreachable'; Category = 'ConnectionError'; Endpoint = 'https://127.0.0.1:1/'; Database = 'x' }
+        @{ Case = 'a malformed endpoint'; Id = 'InvalidEndpoint'; Category = 'InvalidArgument'; Endpoint = 'not-a-url'; Database = 'x' }
+        @{ Case = 'a malformed key'; Id = 'InvalidKey'; Category = 'InvalidArgument'; Endpoint = $null; Database = 'x'; Key = 'not base64!' }
+    ) {
+        $arguments = @{ Endpoint = $(if ($Endpoint) { $Endpoint } else { $script:Endpoint }); Key = $(if ($_.Key) { $_.Key } else { $script:Key }); Database = $Database; SkipCertificateCheck = $true; TimeoutSec = 10 }
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $failure = { Connect-CosmosMigration @arguments -ErrorAction Stop } | Should -Throw -PassThru
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 15 -Because 'a bad connection fails within seconds, not minutes'
+        $failure.FullyQualifiedErrorId | Should -BeLike "$Id,*"
+        $failure.CategoryInfo.Category | Should -Be $Category
+        $failure.ErrorDetails.RecommendedAction | Should -Not -BeNullOrEmpty
+    }
+
+    It 'ends the managed identity path in a clear error, not a hang' {
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $failure = { Connect-CosmosMigration -Identity -Endpoint $script:Endpoint -Database $script:Database -TimeoutSec 15 -ErrorAction Stop } | Should -Throw -PassThru
+        $watch.Elapsed.TotalSeconds | Should -BeLessThan 30
+        $failure.FullyQualifiedErrorId | Should -Match '^(IdentityUnavailable|AuthenticationFailed|EndpointUnreachable),'
+    }
+
+    It 'never shows the key in any stream or error' {
+        $key = $script:Key
+        $all = & {
+            Connect-CosmosMigration -Endpoint $script:Endpoint -Key $key -Database $script:Database -SkipCertificateCheck -PassThru -Verbose -Debug
+            try { Connect-CosmosMigration -Endpoint $script:Endpoint -Key $key -Database 'no-such-db' -SkipCertificateCheck -Verbose -Debug } catch { $_ | Format-List * -Force | Out-String }
+            try { Connect-CosmosMigration -ConnectionString "AccountEndpoint=$($script:Endpoint);AccountKey=$key;" -Database 'no-such-db' -SkipCertificateCheck } catch { $_ | Format-List * -Force | Out-String }
+            try { Connect-CosmosMigration -Endpoint 'https://127.0.0.1:1/' -Key $key -Database 'x' -SkipCertificateCheck -TimeoutSec 5 -Verbose -Debug } catch { $_ | Format-List * -Force | Out-String; $_.Exception.ToString() }
+        } *>&1 | Out-String
+        $all += ($Error | ForEach-Object { $_ | Format-List * -Force | Out-String; $_.Exception | Format-List * -Force | Out-String }) -join ''
+        $all | Should -Not -BeNullOrEmpty
+        $all.Contains($key) | Should -BeFalse
+        $all.Contains($key.Substring(0, 20)) | Should -BeFalse
+    }
+}

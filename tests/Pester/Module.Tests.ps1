@@ -1,0 +1,69 @@
+# Meta-tests over every command, as dbatools does: the manifest, the exports and the help.
+BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $script:Commands = @(Get-Command -Module CosmosMigrations -CommandType Cmdlet | ForEach-Object { @{ Name = $_.Name } })
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $script:Manifest = Test-ModuleManifest (Join-Path $script:ModulePath 'CosmosMigrations.psd1')
+    $script:Common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
+}
+
+Describe 'The module manifest' {
+    It 'is valid and names the compiled module' {
+        $script:Manifest.RootModule | Should -Be 'CosmosMigrations.dll'
+        $script:Manifest.Version | Should -Not -BeNullOrEmpty
+    }
+
+    It 'exports exactly the cmdlets that the assembly defines, without wildcards' {
+        $data = Import-PowerShellDataFile (Join-Path $script:ModulePath 'CosmosMigrations.psd1')
+        $data.CmdletsToExport | Should -Not -Contain '*'
+        $assembly = [System.Reflection.Assembly]::LoadFrom((Join-Path $script:ModulePath 'CosmosMigrations.dll'))
+        $defined = $assembly.GetTypes() | ForEach-Object { $_.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false) } |
+            ForEach-Object { "$($_.VerbName)-$($_.NounName)" }
+        @($data.CmdletsToExport | Sort-Object) | Should -Be @($defined | Sort-Object)
+        @((Get-Command -Module CosmosMigrations).Name | Sort-Object) | Should -Be @($defined | Sort-Object)
+    }
+
+    It 'loads its format views and ships no reference-only PowerShell assembly' {
+        Get-FormatData -TypeName CosmosMigrations.MigrationStatus | Should -Not -BeNullOrEmpty
+        Join-Path $script:ModulePath 'System.Management.Automation.dll' | Should -Not -Exist
+        Get-Help about_CosmosMigrations | Should -Not -BeNullOrEmpty
+    }
+}
+
+Describe 'Help of <Name>' -ForEach $script:Commands {
+    BeforeAll { $script:Help = Get-Help $Name -Full }
+
+    It 'has a synopsis of its own' {
+        $script:Help.Synopsis | Should -Not -BeNullOrEmpty
+        $script:Help.Synopsis | Should -Not -Match "^\s*$([regex]::Escape($Name))\s*\["
+    }
+
+    It 'has a description' {
+        ($script:Help.Description.Text -join '') | Should -Not -BeNullOrEmpty
+    }
+
+    It 'has at least one example with code' {
+        @($script:Help.Examples.Example).Count | Should -BeGreaterThan 0
+        @($script:Help.Examples.Example)[0].Code | Should -Not -BeNullOrEmpty
+    }
+
+    It 'describes every parameter' {
+        $parameters = (Get-Command $Name).Parameters.Keys | Where-Object { $_ -notin $script:Common }
+        foreach ($parameter in $parameters) {
+            $entry = @($script:Help.Parameters.Parameter | Where-Object Name -EQ $parameter)
+            $entry.Count | Should -Be 1 -Because "-$parameter of $Name needs help"
+            ($entry[0].Description.Text -join '') | Should -Not -BeNullOrEmpty -Because "-$parameter of $Name needs a description"
+        }
+    }
+
+    It 'supports -WhatIf and -Confirm when it writes' {
+        $command = Get-Command $Name
+        if ($command.Verb -in 'Start', 'Invoke', 'Stop', 'Reset') {
+            $command.Parameters.Keys | Should -Contain 'WhatIf'
+            $command.Parameters.Keys | Should -Contain 'Confirm'
+        }
+    }
+}
