@@ -332,6 +332,7 @@ function changeFeed(collection, req, res, maxItemCount) {
   if (docs.length === 0) {
     res.statusCode = 304;
     res.setHeader("etag", `"${from}"`);
+    res.setHeader("x-ms-item-count", "0"); // the SDK parses it on a 304 too
     return null;
   }
   res.setHeader("etag", `"${docs[docs.length - 1][0]}"`);

@@ -1,0 +1,50 @@
+<#
+.SYNOPSIS
+    The main job on a fresh machine: seeds sample users on the local Cosmos DB server, runs the
+    sample migrations with progress, and shows their tracking state.
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 -Task Demo
+#>
+param(
+    [Parameter(Mandatory)] [string] $ModulePath,
+    [Parameter(Mandatory)] [string] $Endpoint,
+    [string] $Key = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==',
+    [int] $Users = 3000
+)
+
+$ErrorActionPreference = 'Stop'
+Import-Module $ModulePath
+Add-Type -Path (Join-Path $PSScriptRoot '../output/testkit/CosmosMigrations.TestKit.dll')
+
+Write-Host "`n== Sample data: $Users users (name, email) in 'demo/users', 40 partition keys" -ForegroundColor Cyan
+$kit = [CosmosMigrations.TestKit.TestData]::new($Endpoint, $Key)
+$kit.DeleteDatabase('demo')
+$kit.CreateDatabase('demo')
+$kit.CreateContainer('demo', 'users', '/pk')
+$kit.Seed('demo', 'users', $Users, 40, 0, $null)
+$kit.ReadAllJson('demo', 'users', "SELECT c.id, c.pk, c.name, c.email FROM c WHERE c.id = 'd42'") | Write-Host
+
+Write-Host "`n== Connect-CosmosMigration" -ForegroundColor Cyan
+Connect-CosmosMigration -Endpoint $Endpoint -Key $Key -Database demo -SkipCertificateCheck -PassThru | Format-Table | Out-String | Write-Host
+
+$migrations = Join-Path $PSScriptRoot 'migrations'
+Write-Host "== Get-MigrationStatus -Path examples/migrations (before)" -ForegroundColor Cyan
+Get-MigrationStatus -Path $migrations | Format-Table Name, Container, Status, Description | Out-String | Write-Host
+
+Write-Host "== Start-SchemaMigration -Path examples/migrations -WhatIf (a dry run writes nothing)" -ForegroundColor Cyan
+$preview = Start-SchemaMigration -Path $migrations -WhatIf
+$preview | Format-Table | Out-String | Write-Host
+Write-Host "Sample: $($preview[0].Samples[0].Before)`n     -> $($preview[0].Samples[0].After)`n"
+
+Write-Host "== Start-SchemaMigration -Path examples/migrations" -ForegroundColor Cyan
+Start-SchemaMigration -Path $migrations | Format-Table | Out-String | Write-Host
+
+Write-Host "== The same again: completed migrations are skipped" -ForegroundColor Cyan
+Start-SchemaMigration -Path $migrations -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -like "*Already completed*" } | ForEach-Object { Write-Host "VERBOSE: $($_.Message)" }
+
+Write-Host "`n== Get-MigrationStatus" -ForegroundColor Cyan
+Get-MigrationStatus | Format-Table | Out-String | Write-Host
+$kit.ReadAllJson('demo', 'users', "SELECT c.id, c.name, c.avatarUrl FROM c WHERE c.id = 'd42'") | Write-Host
+$missing = $kit.Count('demo', 'users', 'NOT IS_DEFINED(c.avatarUrl)')
+Write-Host "Users without avatarUrl: $missing"
+if ($missing -ne 0) { exit 1 }

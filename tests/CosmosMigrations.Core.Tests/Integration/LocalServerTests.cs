@@ -1,0 +1,175 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Net;
+using System.Threading.Tasks;
+using CosmosMigrations.Tests.Infrastructure;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace CosmosMigrations.Tests.Integration;
+
+/// <summary>What the .NET SDK needs of the server, one test per fix in tests/LocalCosmos/server.js.
+/// Plain SDK behaviour: the same tests pass against the emulator or a real account.</summary>
+public sealed class LocalServerTests : IClassFixture<TestDatabase>
+{
+    private readonly TestDatabase _db;
+    private readonly ITestOutputHelper _output;
+
+    public LocalServerTests(TestDatabase db, ITestOutputHelper output)
+    {
+        _db = db;
+        _output = output;
+    }
+
+    private static async Task<List<T>> QueryAsync<T>(Container container, string sql, QueryRequestOptions? options = null)
+    {
+        var all = new List<T>();
+        using var iterator = container.GetItemQueryIterator<T>(sql, requestOptions: options);
+        while (iterator.HasMoreResults)
+        {
+            all.AddRange(await iterator.ReadNextAsync());
+        }
+
+        return all;
+    }
+
+    [Fact]
+    public async Task Cross_partition_queries_work_through_the_query_plan()
+    {
+        var container = await _db.CreateContainerAsync("plan");
+        await TestDatabase.SeedAsync(container, 50, 5, i => new JObject { ["n"] = i });
+
+        Assert.Equal(10, (await QueryAsync<JObject>(container, "SELECT * FROM c WHERE c.n < 10")).Count);
+        Assert.Equal(50L, (await QueryAsync<long>(container, "SELECT VALUE COUNT(1) FROM c")).Sum());
+        var top = await QueryAsync<JObject>(container, "SELECT TOP 3 * FROM c ORDER BY c.n DESC");
+        Assert.Equal(new[] { 49, 48, 47 }, top.Select(d => (int)d["n"]!));
+    }
+
+    [Fact]
+    public async Task Partition_scoped_queries_and_feeds_return_only_that_partition()
+    {
+        var container = await _db.CreateContainerAsync("scoped");
+        await TestDatabase.SeedAsync(container, 40, 4);
+        var options = new QueryRequestOptions { PartitionKey = new PartitionKey("p1") };
+
+        var queried = await QueryAsync<JObject>(container, "SELECT * FROM c", options);
+        Assert.Equal(10, queried.Count);
+        Assert.All(queried, d => Assert.Equal("p1", (string?)d["pk"]));
+
+        var feed = new List<JObject>();
+        using var iterator = container.GetItemQueryIterator<JObject>(queryText: null, requestOptions: options);
+        while (iterator.HasMoreResults)
+        {
+            feed.AddRange(await iterator.ReadNextAsync());
+        }
+
+        Assert.Equal(10, feed.Count);
+        Assert.All(feed, d => Assert.Equal("p1", (string?)d["pk"]));
+    }
+
+    [Fact]
+    public async Task Reading_a_missing_or_deleted_item_is_404()
+    {
+        var container = await _db.CreateContainerAsync("missing");
+        await container.CreateItemAsync(new JObject { ["id"] = "a", ["pk"] = "x" }, new PartitionKey("x"));
+        var missing = await Assert.ThrowsAsync<CosmosException>(() => container.ReadItemAsync<JObject>("nope", new PartitionKey("x")));
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+
+        await container.DeleteItemAsync<JObject>("a", new PartitionKey("x"));
+        var deleted = await Assert.ThrowsAsync<CosmosException>(() => container.ReadItemAsync<JObject>("a", new PartitionKey("x")));
+        Assert.Equal(HttpStatusCode.NotFound, deleted.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_change_feed_is_incremental()
+    {
+        var container = await _db.CreateContainerAsync("feed");
+        await TestDatabase.SeedAsync(container, 30, 3);
+        var iterator = container.GetChangeFeedIterator<JObject>(ChangeFeedStartFrom.Beginning(), ChangeFeedMode.LatestVersion, new ChangeFeedRequestOptions { PageSizeHint = 100 });
+        var seen = new List<JObject>();
+        while (iterator.HasMoreResults)
+        {
+            var page = await iterator.ReadNextAsync();
+            if (page.StatusCode == HttpStatusCode.NotModified)
+            {
+                break;
+            }
+
+            seen.AddRange(page);
+        }
+
+        Assert.Equal(30, seen.Count);
+        await container.UpsertItemAsync(new JObject { ["id"] = "d5", ["pk"] = "p2", ["changed"] = true }, new PartitionKey("p2"));
+        await container.CreateItemAsync(new JObject { ["id"] = "new", ["pk"] = "p0" }, new PartitionKey("p0"));
+
+        var next = await iterator.ReadNextAsync();
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        Assert.Equal(new[] { "d5", "new" }, next.Select(d => (string)d["id"]!).OrderBy(s => s));
+        Assert.Equal(HttpStatusCode.NotModified, (await iterator.ReadNextAsync()).StatusCode);
+    }
+
+    [Fact]
+    public async Task Replacing_a_container_keeps_its_documents()
+    {
+        var container = await _db.CreateContainerAsync("indexed");
+        await TestDatabase.SeedAsync(container, 25, 5);
+        var properties = (await container.ReadContainerAsync()).Resource;
+        properties.IndexingPolicy.CompositeIndexes.Add(new System.Collections.ObjectModel.Collection<CompositePath>
+        {
+            new() { Path = "/name", Order = CompositePathSortOrder.Ascending },
+            new() { Path = "/email", Order = CompositePathSortOrder.Descending },
+        });
+        await container.ReplaceContainerAsync(properties);
+
+        Assert.Equal(25L, (await QueryAsync<long>(container, "SELECT VALUE COUNT(1) FROM c")).Sum());
+        Assert.Single((await container.ReadContainerAsync()).Resource.IndexingPolicy.CompositeIndexes);
+    }
+
+    [Fact]
+    public async Task A_conditional_patch_is_judged_on_the_document_with_case_preserved()
+    {
+        var container = await _db.CreateContainerAsync("conditional");
+        await container.CreateItemAsync(new JObject { ["id"] = "has", ["pk"] = "x", ["avatarUrl"] = "a", ["status"] = "Active" }, new PartitionKey("x"));
+        await container.CreateItemAsync(new JObject { ["id"] = "lacks", ["pk"] = "x", ["status"] = "active" }, new PartitionKey("x"));
+        var set = new[] { PatchOperation.Set("/avatarUrl", "new") };
+        var missing = new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE NOT IS_DEFINED(c.avatarUrl)" };
+
+        var refused = await Assert.ThrowsAsync<CosmosException>(() => container.PatchItemAsync<JObject>("has", new PartitionKey("x"), set, missing));
+        Assert.Equal(HttpStatusCode.PreconditionFailed, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await container.PatchItemAsync<JObject>("lacks", new PartitionKey("x"), set, missing)).StatusCode);
+
+        var literal = new PatchItemRequestOptions { FilterPredicate = "FROM c WHERE c.status = 'Active'" };
+        Assert.Equal(HttpStatusCode.OK, (await container.PatchItemAsync<JObject>("has", new PartitionKey("x"), new[] { PatchOperation.Set("/seen", 1) }, literal)).StatusCode);
+        var wrongCase = await Assert.ThrowsAsync<CosmosException>(() => container.PatchItemAsync<JObject>("lacks", new PartitionKey("x"), new[] { PatchOperation.Set("/seen", 1) }, literal));
+        Assert.Equal(HttpStatusCode.PreconditionFailed, wrongCase.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_paged_scan_of_20000_documents_sees_each_document_once_and_takes_seconds()
+    {
+        var container = await _db.CreateContainerAsync("large");
+        await TestDatabase.SeedAsync(container, 20000, 40);
+        var clock = Stopwatch.StartNew();
+        var ids = new HashSet<string>();
+        var pages = 0;
+        using var iterator = container.GetItemQueryIterator<JObject>("SELECT * FROM c WHERE NOT IS_DEFINED(c.avatarUrl)", requestOptions: new QueryRequestOptions { MaxItemCount = 100 });
+        while (iterator.HasMoreResults)
+        {
+            foreach (var document in await iterator.ReadNextAsync())
+            {
+                Assert.True(ids.Add((string)document["id"]!), "a document was returned twice");
+            }
+
+            pages++;
+        }
+
+        _output.WriteLine($"{ids.Count} documents in {pages} pages: {clock.Elapsed.TotalSeconds:0.0} s");
+        Assert.Equal(20000, ids.Count);
+        // A correctness guard against the quadratic engine (~7 minutes), not a speed goal.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), $"the scan took {clock.Elapsed}");
+    }
+}

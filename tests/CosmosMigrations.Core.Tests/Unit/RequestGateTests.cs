@@ -1,0 +1,72 @@
+using System;
+using System.Diagnostics;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Running;
+using Xunit;
+
+namespace CosmosMigrations.Tests.Unit;
+
+public sealed class RequestGateTests
+{
+    [Fact]
+    public async Task Never_admits_more_than_the_limit_at_once()
+    {
+        var gate = new RequestGate(3, null);
+        var inFlight = 0;
+        var peak = 0;
+        await Task.WhenAll(Enumerable.Range(0, 30).Select(async _ =>
+        {
+            using (await gate.EnterAsync(CancellationToken.None))
+            {
+                var now = Interlocked.Increment(ref inFlight);
+                InterlockedMax(ref peak, now);
+                await Task.Delay(5);
+                Interlocked.Decrement(ref inFlight);
+            }
+        }));
+        Assert.Equal(3, peak);
+    }
+
+    [Fact]
+    public void Throttling_halves_the_limit_and_successes_restore_it()
+    {
+        var gate = new RequestGate(16, null);
+        gate.OnThrottled();
+        gate.OnThrottled();
+        Assert.Equal(4, gate.Limit);
+        for (var i = 0; i < 200; i++)
+        {
+            gate.OnSuccess();
+        }
+
+        Assert.Equal(16, gate.Limit);
+    }
+
+    [Fact]
+    public async Task Holds_spending_to_the_budget()
+    {
+        // 10 requests of 10 RU against 100 RU/s: about a second (the first fifth of a second is burst).
+        var gate = new RequestGate(8, 100);
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < 10; i++)
+        {
+            using (await gate.EnterAsync(CancellationToken.None))
+            {
+                gate.Record(10);
+            }
+        }
+
+        Assert.InRange(clock.Elapsed.TotalSeconds, 0.6, 3.0);
+        Assert.Equal(100, gate.TotalCharge);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while ((current = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current)
+        {
+        }
+    }
+}
