@@ -43,7 +43,8 @@ function Invoke-Native {
     param([string] $File, [string[]] $Arguments, [string] $WorkingDirectory = $Root)
     Push-Location $WorkingDirectory
     try {
-        & $File @Arguments
+        # To the host: a native command's output would otherwise become the calling function's result.
+        & $File @Arguments | Out-Host
         if ($LASTEXITCODE -ne 0) { throw "'$File $($Arguments -join ' ')' failed with exit code $LASTEXITCODE." }
     }
     finally { Pop-Location }
