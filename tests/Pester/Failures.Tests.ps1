@@ -1,0 +1,73 @@
+# Documents that cannot be migrated, time slices and Ctrl+C: each leaves a resumable migration.
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $script:Database = New-TestDatabase
+    Connect-Test $script:Database
+    $script:Kit.CreateContainer($script:Database, 'items', '/pk')
+    $script:Kit.Seed($script:Database, 'items', 400, 4, 0, $null)
+    # d13 and d250 cannot be converted: their transform throws.
+    $script:Picky = { param($doc) if ($doc.id -in 'd13', 'd250') { throw "cannot handle $($doc.id)" }; if ($doc.done) { return $null }; $doc.done = $true; $doc }
+}
+
+AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+
+Describe 'A document that cannot be migrated' {
+    It 'fails the run with its id, keeping the checkpoint before its page' {
+        $result = Invoke-Backfill -Container items -Name picky -ScriptBlock $script:Picky -BatchSize 50 -ErrorVariable failure -ErrorAction SilentlyContinue
+        $result.Status | Should -Be 'failed'
+        $result.Error | Should -Match "Document 'd13'"
+        $failure[0].FullyQualifiedErrorId | Should -BeLike 'DocumentMigrationFailed,*'
+        $failure[0].CategoryInfo.Category | Should -Be 'WriteError'
+        $failure[0].ErrorDetails.RecommendedAction | Should -Match 'MaxFailures'
+        $result.Scanned | Should -BeLessThan 400
+        (Get-MigrationStatus -Name picky).Failures[0].Id | Should -Be 'd13'
+    }
+
+    It 'is recorded and skipped with -MaxFailures, and the run completes' {
+        $result = Invoke-Backfill -Container items -Name picky -ScriptBlock $script:Picky -BatchSize 50 -MaxFailures 5
+        $result.Status | Should -Be 'completed'
+        $result.Failed | Should -Be 2
+        @($result.Failures.Id | Sort-Object) | Should -Be @('d13', 'd250')
+        $result.Failures[0].Error | Should -Match 'cannot handle'
+        $script:Kit.Count($script:Database, 'items', 'c.done = true') | Should -Be 398
+    }
+}
+
+Describe 'Time slices' {
+    It '-MaxDuration stops at a page boundary, resumably, and the next slice finishes' {
+        $slice = Start-SchemaMigration -Name sliced -Container items -Operation @{ AddField = 's'; Value = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1 -MaxDuration '00:00:00.3'
+        $slice.Status | Should -Be 'cancelled'
+        $slice.StopReason | Should -Be 'MaxDuration'
+        $slice.Processed | Should -BeGreaterThan 0
+        $slice.Processed | Should -BeLessThan 400
+        $rest = Start-SchemaMigration -Name sliced -Container items -Operation @{ AddField = 's'; Value = 1 }
+        $rest.Status | Should -Be 'completed'
+        $rest.Processed | Should -Be 400
+    }
+}
+
+Describe 'Ctrl+C' {
+    It 'stopping the pipeline leaves a cancelled migration that resumes' {
+        $script:Kit.Seed($script:Database, 'items', 1600, 4, 400, $null)
+        $ps = [PowerShell]::Create()
+        $null = $ps.AddScript({
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
+            Start-SchemaMigration -Name interrupted -Container items -Operation @{ AddField = 'i'; Value = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1
+        }).AddArgument($script:ModulePath).AddArgument($script:Endpoint).AddArgument($script:Key).AddArgument($script:Database)
+        $handle = $ps.BeginInvoke()
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (-not (Get-MigrationStatus -Name interrupted | Where-Object Processed -GT 0) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+        $ps.Stop()
+        $ps.Dispose()
+
+        $stopped = Get-MigrationStatus -Name interrupted
+        $stopped.Status | Should -Be 'cancelled'
+        $stopped.StopReason | Should -Be 'Interrupted'
+        $stopped.Owner | Should -BeNullOrEmpty -Because 'the lease is released, so the next start need not wait'
+        $resumed = Start-SchemaMigration -Name interrupted -Container items -Operation @{ AddField = 'i'; Value = 1 }
+        $resumed.Status | Should -Be 'completed'
+        $script:Kit.Count($script:Database, 'items', 'c.i = 1') | Should -Be 2000
+    }
+}
