@@ -16,13 +16,16 @@ $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 Add-Type -Path (Join-Path $PSScriptRoot '../output/testkit/CosmosMigrations.TestKit.dll')
 
-Write-Host "`n== Sample data: $Users users (name, email) in 'demo/users', 40 partition keys" -ForegroundColor Cyan
+Write-Host "`n== Sample data in the seed's old shape: $Users users and $Users posts, 40 partition keys" -ForegroundColor Cyan
 $kit = [CosmosMigrations.TestKit.TestData]::new($Endpoint, $Key)
 $kit.DeleteDatabase('demo')
 $kit.CreateDatabase('demo')
 $kit.CreateContainer('demo', 'users', '/pk')
-$kit.Seed('demo', 'users', $Users, 40, 0, $null)
-$kit.ReadAllJson('demo', 'users', "SELECT c.id, c.pk, c.name, c.email FROM c WHERE c.id = 'd42'") | Write-Host
+$kit.CreateContainer('demo', 'posts', '/pk')
+$kit.SeedUsers('demo', 'users', $Users, 40)
+$kit.SeedPosts('demo', 'posts', $Users, 40)
+$kit.ReadAllJson('demo', 'users', "SELECT c.id, c.pk, c.name, c.email, c.userName FROM c WHERE c.id = 'd42'") | Write-Host
+$kit.ReadAllJson('demo', 'posts', "SELECT c.id, c.status, c.publishedAt, c.priority, c.legacyField FROM c WHERE c.id = 'd42'") | Write-Host
 
 Write-Host "`n== Connect-CosmosMigration" -ForegroundColor Cyan
 Connect-CosmosMigration -Endpoint $Endpoint -Key $Key -Database demo -SkipCertificateCheck -PassThru | Format-Table | Out-String | Write-Host
@@ -44,7 +47,15 @@ Start-SchemaMigration -Path $migrations -Verbose 4>&1 | Where-Object { $_ -is [S
 
 Write-Host "`n== Get-MigrationStatus" -ForegroundColor Cyan
 Get-MigrationStatus | Format-Table | Out-String | Write-Host
-$kit.ReadAllJson('demo', 'users', "SELECT c.id, c.name, c.avatarUrl FROM c WHERE c.id = 'd42'") | Write-Host
-$missing = $kit.Count('demo', 'users', 'NOT IS_DEFINED(c.avatarUrl)')
-Write-Host "Users without avatarUrl: $missing"
-if ($missing -ne 0) { exit 1 }
+$kit.ReadAllJson('demo', 'users', "SELECT * FROM c WHERE c.id = 'd42'") | Write-Host
+$kit.ReadAllJson('demo', 'posts', "SELECT * FROM c WHERE c.id = 'd42'") | Write-Host
+
+Write-Host "`n== Test-SchemaConformance" -ForegroundColor Cyan
+$conformance = @(
+    Test-SchemaConformance -Container users -Require ([ordered]@{ avatarUrl = 'string'; createdAt = 'number'; updatedAt = 'number'; displayName = 'string' })
+    Test-SchemaConformance -Container posts -Require @{ priorityLevel = 'number' }
+)
+$conformance | Format-Table | Out-String | Write-Host
+Write-Host "posts indexing policy: $($kit.IndexingPolicyJson('demo', 'posts'))"
+$failed = @(Get-MigrationStatus | Where-Object Status -NE 'completed')
+if ($failed.Count -or ($conformance | Where-Object NonConforming -GT 0)) { exit 1 }

@@ -16,6 +16,7 @@
         'Get-MigrationStatus'
         'Stop-SchemaMigration'
         'Reset-SchemaMigration'
+        'Test-SchemaConformance'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -72,6 +72,58 @@ public sealed class TestData : IDisposable
         })).GetAwaiter().GetResult();
     }
 
+    /// <summary>Users in the seed's old shape: name, email and userName (to be renamed).</summary>
+    public void SeedUsers(string database, string container, int count, int partitions) =>
+        SeedShaped(database, container, count, partitions, i => new JObject
+        {
+            ["name"] = $"User {i}",
+            ["email"] = $"user{i}@example.com",
+            ["userName"] = $"user{i}",
+        });
+
+    /// <summary>Posts in the seed's old shape: status, publishedAt, priority (low/medium/high) and a legacyField.</summary>
+    public void SeedPosts(string database, string container, int count, int partitions) =>
+        SeedShaped(database, container, count, partitions, i => new JObject
+        {
+            ["title"] = $"Post {i}",
+            ["status"] = i % 3 == 0 ? "draft" : "published",
+            ["publishedAt"] = 1_700_000_000_000L + i * 60_000L,
+            ["priority"] = (i % 4) switch { 0 => "low", 1 => "medium", 2 => "high", _ => "urgent" },
+            ["legacyField"] = "v1",
+        });
+
+    private void SeedShaped(string database, string container, int count, int partitions, Func<int, JObject> shape)
+    {
+        var target = _client.GetDatabase(database).GetContainer(container);
+        using var throttle = new SemaphoreSlim(48);
+        Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+        {
+            await throttle.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                var doc = shape(i);
+                doc.AddFirst(new JProperty("pk", $"p{i % partitions}"));
+                doc.AddFirst(new JProperty("id", $"d{i}"));
+                await target.UpsertItemAsync(doc, new PartitionKey($"p{i % partitions}")).ConfigureAwait(false);
+            }
+            finally
+            {
+                throttle.Release();
+            }
+        })).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Sets one field with a patch, as an application would while a migration runs.</summary>
+    public void PatchField(string database, string container, string id, string partitionKey, string field, string value) =>
+        _client.GetDatabase(database).GetContainer(container)
+            .PatchItemAsync<JObject>(id, new PartitionKey(partitionKey), new[] { PatchOperation.Set("/" + field, value) }).GetAwaiter().GetResult();
+
+    public string IndexingPolicyJson(string database, string container)
+    {
+        var properties = _client.GetDatabase(database).GetContainer(container).ReadContainerAsync().GetAwaiter().GetResult().Resource;
+        return Newtonsoft.Json.JsonConvert.SerializeObject(properties.IndexingPolicy);
+    }
+
     public void Upsert(string database, string container, string json)
     {
         var doc = JObject.Parse(json);

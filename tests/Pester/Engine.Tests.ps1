@@ -1,4 +1,7 @@
 # The migration engine end to end, through the module, against a real Cosmos DB protocol server.
+# -Skip is decided at discovery: harness-only tests (fault injection) need to know it then.
+BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
+
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $script:Database = New-TestDatabase

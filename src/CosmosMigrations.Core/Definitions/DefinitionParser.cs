@@ -429,8 +429,30 @@ public sealed class DefinitionParser
             "Fix the migration definition; see Get-Help about_CosmosMigrations for the operations and their keys.");
 }
 
-/// <summary>Container-level steps (AddIndex, RequireField). Filled in by the operations that need them.</summary>
+/// <summary>Container-level steps: AddIndex and RequireField.</summary>
 public static class ContainerStepFactory
 {
-    public static MigrationStep? Create(IDictionary table, string where) => null;
+    public static MigrationStep? Create(IDictionary table, string where)
+    {
+        if (DefinitionParser.TryGet(table, "AddIndex", out var index))
+        {
+            DefinitionParser.TryGet(table, "Timeout", out var timeout);
+            return AddIndexStep.Parse(index, timeout, where);
+        }
+
+        if (DefinitionParser.TryGet(table, "RequireField", out _))
+        {
+            DefinitionParser.TryGet(table, "Type", out var type);
+            try
+            {
+                return new RequireFieldStep(DefinitionParser.Path(table, "RequireField", where), ConformanceChecker.NormaliseType(type as string, where));
+            }
+            catch (MigrationException ex) when (ex.Kind == MigrationErrorKind.InvalidArgument)
+            {
+                throw DefinitionParser.Invalid(where, ex.Message);
+            }
+        }
+
+        return null;
+    }
 }

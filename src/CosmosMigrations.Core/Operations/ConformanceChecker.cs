@@ -1,0 +1,76 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
+using Microsoft.Azure.Cosmos;
+
+namespace CosmosMigrations.Operations;
+
+/// <summary>How many documents of a container lack a field of the required type, counted
+/// server-side, with a few sample ids: the gate before a field becomes required.</summary>
+public sealed record ConformanceResult(string Container, string Field, string Type, long NonConforming, IReadOnlyList<string> SampleIds)
+{
+    public bool Conforms => NonConforming == 0;
+}
+
+public static class ConformanceChecker
+{
+    private static readonly Dictionary<string, string> TypeFunctions = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["string"] = "IS_STRING",
+        ["number"] = "IS_NUMBER",
+        ["boolean"] = "IS_BOOL",
+        ["object"] = "IS_OBJECT",
+        ["array"] = "IS_ARRAY",
+    };
+
+    public static IReadOnlyCollection<string> Types { get; } = new[] { "any", "string", "number", "boolean", "object", "array" };
+
+    public static string NormaliseType(string? type, string where)
+    {
+        var value = string.IsNullOrWhiteSpace(type) ? "any" : type!.Trim().ToLowerInvariant();
+        if (value != "any" && !TypeFunctions.ContainsKey(value))
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "InvalidRequiredType",
+                $"{where}: '{type}' is not a type to require. Use one of: {string.Join(", ", Types)}.", type);
+        }
+
+        return value;
+    }
+
+    /// <summary>The condition a conforming document meets: defined, not null, of the type.</summary>
+    public static string Condition(FieldPath field, string type)
+    {
+        var sql = field.ToSql();
+        return type == "any" ? $"(IS_DEFINED({sql}) AND NOT IS_NULL({sql}))" : $"{TypeFunctions[type]}({sql})";
+    }
+
+    public static async Task<ConformanceResult> CheckAsync(TargetContainer target, FieldPath field, string type, int sampleSize, CancellationToken cancellationToken)
+    {
+        var violation = $"NOT {Condition(field, type)}";
+        long count = 0;
+        using (var iterator = target.Container.GetItemQueryIterator<long>(new QueryDefinition($"SELECT VALUE COUNT(1) FROM c WHERE {violation}")))
+        {
+            while (iterator.HasMoreResults)
+            {
+                count += (await iterator.ReadNextAsync(cancellationToken).ConfigureAwait(false)).Sum();
+            }
+        }
+
+        var samples = new List<string>();
+        if (count > 0 && sampleSize > 0)
+        {
+            using var iterator = target.Container.GetItemQueryIterator<string>(new QueryDefinition($"SELECT TOP {sampleSize} VALUE c.id FROM c WHERE {violation}"));
+            while (iterator.HasMoreResults && samples.Count < sampleSize)
+            {
+                samples.AddRange(await iterator.ReadNextAsync(cancellationToken).ConfigureAwait(false));
+            }
+        }
+
+        return new ConformanceResult(target.Name, field.Text, type, count, samples.Take(sampleSize).ToList());
+    }
+}
