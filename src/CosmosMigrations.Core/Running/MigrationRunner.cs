@@ -49,6 +49,7 @@ public sealed class MigrationRunner
         var target = await _connection.GetContainerAsync(definition.Container, cancellationToken).ConfigureAwait(false);
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
         var calls = new ResilientCalls(new RequestGate(options.MaxDegreeOfParallelism, options.MaxRUPerSecond));
+        await ValidateQueriesAsync(target, definition, calls, cancellationToken).ConfigureAwait(false);
 
         var (document, outcome, warning) = await AcquireAsync(definition, options, calls, cancellationToken).ConfigureAwait(false);
         if (outcome == "Skipped")
@@ -62,6 +63,17 @@ public sealed class MigrationRunner
 
         var run = new Run(this, definition, options, target, calls, document, progress, cancellationToken);
         return await run.ExecuteAsync(outcome, warning).ConfigureAwait(false);
+    }
+
+    /// <summary>Asks the service to run each pass's query once (TOP 1), so that a filter it rejects
+    /// is reported before anything is written, tracking document included.</summary>
+    private static async Task ValidateQueriesAsync(TargetContainer target, MigrationDefinition definition, ResilientCalls calls, CancellationToken cancellationToken)
+    {
+        foreach (var pass in definition.Steps.OfType<DocumentPass>().Where(p => p.ScanCondition is not null))
+        {
+            using var reader = new PageReader(target.Container, null, new QueryDefinition($"SELECT TOP 1 VALUE 1 FROM c WHERE {pass.ScanCondition}"), null, 1, calls);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The lifecycle of SPEC section 2: new → create; running under a live lease → "already
