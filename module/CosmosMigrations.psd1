@@ -17,6 +17,7 @@
         'Stop-SchemaMigration'
         'Reset-SchemaMigration'
         'Test-SchemaConformance'
+        'Test-MigrationFile'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -322,7 +322,7 @@ public sealed class DefinitionParser
         _ => throw Invalid(where, $"{key} must be $true or $false."),
     };
 
-    internal static bool TryGet(IDictionary table, string key, out object? value)
+    public static bool TryGet(IDictionary table, string key, out object? value)
     {
         foreach (DictionaryEntry entry in table)
         {

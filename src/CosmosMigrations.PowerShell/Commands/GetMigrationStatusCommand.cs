@@ -20,6 +20,7 @@ public sealed class GetMigrationStatusCommand : AsyncCmdlet
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(MigrationNameCompleter))]
     public string[] Name { get; set; } = { "*" };
 
     [Parameter]

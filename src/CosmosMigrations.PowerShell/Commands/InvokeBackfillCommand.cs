@@ -19,10 +19,12 @@ public sealed class InvokeBackfillCommand : MigrationRunCommandBase
 {
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ContainerNameCompleter))]
     public string? Container { get; set; }
 
     [Parameter(Mandatory = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(MigrationNameCompleter))]
     public string? Name { get; set; }
 
     [Parameter]

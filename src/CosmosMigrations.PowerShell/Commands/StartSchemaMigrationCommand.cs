@@ -31,10 +31,12 @@ public sealed class StartSchemaMigrationCommand : MigrationRunCommandBase
     [Parameter(ParameterSetName = InlineSet, Mandatory = true)]
     [ValidateNotNullOrEmpty]
     [SupportsWildcards]
+    [ArgumentCompleter(typeof(MigrationNameCompleter))]
     public string? Name { get; set; }
 
     [Parameter(ParameterSetName = InlineSet, Mandatory = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ContainerNameCompleter))]
     public string? Container { get; set; }
 
     [Parameter(ParameterSetName = InlineSet, Mandatory = true)]

@@ -14,6 +14,7 @@ public sealed class StopSchemaMigrationCommand : AsyncCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(MigrationNameCompleter))]
     public string? Name { get; set; }
 
     [Parameter]

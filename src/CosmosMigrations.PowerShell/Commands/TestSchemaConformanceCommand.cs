@@ -18,6 +18,7 @@ public sealed class TestSchemaConformanceCommand : AsyncCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ContainerNameCompleter))]
     public string? Container { get; set; }
 
     [Parameter(Mandatory = true, Position = 1)]

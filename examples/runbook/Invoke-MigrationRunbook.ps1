@@ -1,0 +1,69 @@
+<#
+.SYNOPSIS
+    A runbook (Azure Automation, a pipeline step, a scheduled job) that runs the pending migrations
+    of a folder within a time slice.
+
+.DESCRIPTION
+    Connects with the managed identity where one is available (Azure Automation sets
+    IDENTITY_ENDPOINT; or set COSMOS_USE_MANAGED_IDENTITY=true), else from COSMOS_CONNECTION_STRING
+    or COSMOS_ENDPOINT and COSMOS_KEY. Runs Start-SchemaMigration -Path with -MaxDuration, so a
+    run that the time slice cuts stops at a page boundary and the next run resumes. Writes one
+    JSON line per migration and a summary line. Exits 1 when a migration failed, 0 otherwise
+    (a migration cut by the time slice is not a failure: it reports Status cancelled, StopReason
+    MaxDuration).
+
+.EXAMPLE
+    ./Invoke-MigrationRunbook.ps1 -MigrationsPath ./migrations -Database appdb -TimeSlice 00:25:00
+#>
+[CmdletBinding()]
+param(
+    [string] $MigrationsPath = (Join-Path $PSScriptRoot '../migrations'),
+    [string] $Database = $env:COSMOS_DATABASE,
+    [TimeSpan] $TimeSlice = '00:25:00',
+    [double] $MaxRUPerSecond = 0,
+    [int] $BatchSize = 100,
+    [string] $ModulePath = 'CosmosMigrations'
+)
+
+$ErrorActionPreference = 'Stop'
+Import-Module $ModulePath
+
+if ($env:IDENTITY_ENDPOINT -or $env:COSMOS_USE_MANAGED_IDENTITY -eq 'true') {
+    Connect-CosmosMigration -Identity -Endpoint $env:COSMOS_ENDPOINT -Database $Database -ManagedIdentityClientId $env:COSMOS_IDENTITY_CLIENT_ID
+}
+else {
+    Connect-CosmosMigration -Database $Database
+}
+
+$run = @{ Path = $MigrationsPath; MaxDuration = $TimeSlice; BatchSize = $BatchSize; ErrorAction = 'Continue'; ErrorVariable = 'runErrors' }
+if ($MaxRUPerSecond -gt 0) { $run.MaxRUPerSecond = $MaxRUPerSecond }
+$results = @(Start-SchemaMigration @run)
+
+foreach ($result in $results) {
+    [ordered]@{
+        name          = $result.Name
+        container     = $result.Container
+        status        = $result.Status
+        stopReason    = $result.StopReason
+        outcome       = $result.Outcome
+        processed     = $result.Processed
+        scanned       = $result.Scanned
+        requestCharge = $result.RequestCharge
+        startedAt     = if ($result.StartedAt) { $result.StartedAt.ToString('o') }
+        completedAt   = if ($result.CompletedAt) { $result.CompletedAt.ToString('o') }
+        durationSec   = if ($result.Duration) { [math]::Round($result.Duration.TotalSeconds, 3) }
+        error         = $result.Error
+    } | ConvertTo-Json -Compress
+}
+
+$all = @(Get-MigrationStatus -Path $MigrationsPath)
+$failed = @($results | Where-Object Status -EQ 'failed').Count + @($runErrors | Where-Object { $_.FullyQualifiedErrorId -notlike 'DocumentMigrationFailed*' -and $_.FullyQualifiedErrorId -notlike 'RequirementNotMet*' }).Count
+[ordered]@{
+    summary   = $true
+    completed = @($all | Where-Object Status -EQ 'completed').Count
+    remaining = @($all | Where-Object Status -NE 'completed').Count
+    failed    = $failed
+} | ConvertTo-Json -Compress
+
+if ($failed -gt 0) { exit 1 }
+exit 0
