@@ -70,20 +70,28 @@ Describe 'Document operations' {
         $failure[0].Exception.Message | Should -Match "Document 'd\d+'.*'priority' = \`"urgent\`""
     }
 
-    It 'keeps the fields that an application writes during the run' {
-        $ids = 0..299 | Where-Object { $_ % 10 -eq 0 } | ForEach-Object { "d$_" }
+    It 'keeps the fields that an application writes during a <Kind> run' -ForEach @(
+        @{ Kind = 'AddField (template)'; Operation = @{ AddField = 'badge'; Template = 'b-{name:lower}' }; Done = 'IS_DEFINED(c.badge)' }
+        @{ Kind = 'RenameField (copy)'; Operation = @{ RenameField = 'email'; To = 'contactEmail'; KeepSource = $true }; Done = 'IS_DEFINED(c.contactEmail)' }
+        @{ Kind = 'ConvertField'; Operation = @{ ConvertField = 'name'; To = 'nameLabel'; Type = 'string' }; Done = 'IS_DEFINED(c.nameLabel)' }
+        @{ Kind = 'RemoveField'; Operation = @{ RemoveField = 'plan' }; Done = 'NOT IS_DEFINED(c.plan)' }
+        @{ Kind = 'Transform'; Operation = @{ Transform = { param($doc) if ($doc.touchedBy) { return $null }; $doc.touchedBy = 'migration'; $doc } }; Done = "c.touchedBy = 'migration'" }
+    ) {
+        $field = 'seen' + ($Kind -replace '\W', '')
+        $name = 'op-concurrent-' + ($Kind -replace '\W', '').ToLowerInvariant()
+        $ids = 0..299 | Where-Object { $_ % 10 -eq 3 } | ForEach-Object { "d$_" }
         $job = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
+            param($module, $endpoint, $key, $database, $name, $operation)
             Import-Module $module
             Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            Start-SchemaMigration -Name op-concurrent -Container users -Operation @{ AddField = 'badge'; Template = 'b-{name:lower}' } -BatchSize 10 -MaxDegreeOfParallelism 2
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+            Start-SchemaMigration -Name $name -Container users -Operation $operation -BatchSize 10 -MaxDegreeOfParallelism 2
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $name, $Operation
         foreach ($id in $ids) {
-            $script:Kit.PatchField($script:Database, 'users', $id, "p$([int]$id.Substring(1) % 6)", 'lastLogin', 'now')
+            $script:Kit.PatchField($script:Database, 'users', $id, "p$([int]$id.Substring(1) % 6)", $field, 'now')
         }
         ($job | Wait-Job -Timeout 120 | Receive-Job).Status | Should -Be 'completed'
-        $script:Kit.Count($script:Database, 'users', 'NOT IS_DEFINED(c.badge)') | Should -Be 0
-        $script:Kit.Count($script:Database, 'users', "c.lastLogin = 'now'") | Should -Be $ids.Count -Because 'no concurrent update is overwritten'
+        $script:Kit.Count($script:Database, 'users', "NOT ($Done)") | Should -Be 0 -Because 'every document gets the change'
+        $script:Kit.Count($script:Database, 'users', "c.$field = 'now'") | Should -Be $ids.Count -Because 'no concurrent update is overwritten'
     }
 
     It 'runs a Transform script block and skips documents it returns $null for' {

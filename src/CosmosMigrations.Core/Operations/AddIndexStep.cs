@@ -183,6 +183,7 @@ public sealed class AddIndexStep : MigrationStep, IContainerStep
             if (progress != last)
             {
                 context.Log?.Invoke($"{Describe()}: index transformation at {progress} %.");
+                context.ReportStep($"{Describe()}: index transformation", progress);
                 last = progress;
             }
 

@@ -14,4 +14,6 @@ public interface IContainerStep
     Task<string> PreviewAsync(TargetContainer target, ResilientCalls calls, CancellationToken cancellationToken);
 }
 
-public sealed record ContainerStepContext(TargetContainer Target, ResilientCalls Calls, RunOptions Options, Action ReportProgress, Action<string>? Log);
+/// <summary>What a container step may use. ReportStep reports the step's own progress: what it
+/// is doing, and a percentage.</summary>
+public sealed record ContainerStepContext(TargetContainer Target, ResilientCalls Calls, RunOptions Options, Action<string, int?> ReportStep, Action<string>? Log);

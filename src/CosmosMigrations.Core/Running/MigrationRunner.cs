@@ -385,7 +385,7 @@ public sealed class MigrationRunner
                             await RunPassAsync(pass).ConfigureAwait(false);
                             break;
                         case IContainerStep containerStep:
-                            await containerStep.ExecuteAsync(new ContainerStepContext(_target, _calls, _options, Report, _runner.Log), _userToken).ConfigureAwait(false);
+                            await containerStep.ExecuteAsync(new ContainerStepContext(_target, _calls, _options, ReportStep, _runner.Log), _userToken).ConfigureAwait(false);
                             break;
                     }
 
@@ -681,6 +681,21 @@ public sealed class MigrationRunner
         }
 
         private bool AllDone() => _step == _definition.Steps.Count - 1 && _doc.Cursor?.Ranges?.All(r => r.Done) == true && Interlocked.Read(ref _changedThisScan) == 0;
+
+        private void ReportStep(string activity, int? percent)
+        {
+            _progress?.Report(new MigrationProgress
+            {
+                Name = _definition.Name,
+                Activity = activity,
+                Step = _step + 1,
+                StepCount = _definition.Steps.Count,
+                Scanned = _doc.Scanned,
+                Processed = _doc.Processed,
+                StepPercent = percent,
+                Elapsed = _clock.Elapsed,
+            });
+        }
 
         private void Report()
         {

@@ -156,7 +156,10 @@ public sealed class MigrationProgress
 
     public double RequestUnitsPerSecond { get; set; }
 
-    public int? PercentComplete => EstimatedTotal is > 0 ? (int)Math.Min(100, 100 * ScannedThisRun / EstimatedTotal.Value) : null;
+    /// <summary>Set by a container step that measures its own progress (an index transformation).</summary>
+    public int? StepPercent { get; set; }
+
+    public int? PercentComplete => StepPercent ?? (EstimatedTotal is > 0 ? (int)Math.Min(100, 100 * ScannedThisRun / EstimatedTotal.Value) : null);
 
     public TimeSpan? Remaining => EstimatedTotal is > 0 && DocumentsPerSecond > 0 && ScannedThisRun < EstimatedTotal
         ? TimeSpan.FromSeconds((EstimatedTotal.Value - ScannedThisRun) / DocumentsPerSecond)

@@ -235,6 +235,14 @@ public abstract class MigrationRunCommandBase : AsyncCmdlet
         private ProgressRecord ToRecord(MigrationProgress p)
         {
             var invariant = CultureInfo.InvariantCulture;
+            if (p.StepPercent is { } stepPercent)
+            {
+                return new ProgressRecord(ActivityId(_name), $"Migration {_name} — step {p.Step}/{p.StepCount}", $"{p.Activity}: {stepPercent} %")
+                {
+                    PercentComplete = Math.Max(0, Math.Min(100, stepPercent)),
+                };
+            }
+
             var of = p.EstimatedTotal is { } total ? $" of ~{total.ToString("N0", invariant)}" : "";
             var status = $"{p.ScannedThisRun.ToString("N0", invariant)}{of} read, {p.Processed.ToString("N0", invariant)} changed" +
                          (p.Failed > 0 ? $", {p.Failed} failed" : "") +
