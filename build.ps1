@@ -12,6 +12,11 @@
                       prints 'N passed, N failed' and exits non-zero on any failure.
     Demo              starts the local server, seeds sample data, runs the sample migrations
                       with progress and shows Get-MigrationStatus.
+    Bench             measures, side by side in one run on the local server: A the raw SDK
+                      ceiling, B the module end to end, C the seed's one-at-a-time loop, at
+                      loopback and with 5 ms added to every answer; B's peak memory at 10,000
+                      and 40,000 documents; RU/s against -MaxRUPerSecond. Table and JSON in
+                      output/bench/.
     StartLocalCosmos  starts the local server (idempotent) and prints its endpoint.
     StopLocalCosmos   stops the server that StartLocalCosmos started.
 
@@ -20,14 +25,17 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo', 'StartLocalCosmos', 'StopLocalCosmos')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'StartLocalCosmos', 'StopLocalCosmos')]
     [string] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
 
     # Pester tests to run (a file or folder under tests/Pester); all by default.
-    [string] $PesterPath
+    [string] $PesterPath,
+
+    # Bench: documents for the loopback condition (the 5 ms condition uses 40 % of them).
+    [int] $Documents = 20000
 )
 
 $ErrorActionPreference = 'Stop'
@@ -214,10 +222,92 @@ function Invoke-Demo {
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 }
 
+function Invoke-Bench {
+    Invoke-Build
+    Invoke-Native dotnet @('build', 'tests/CosmosMigrations.Bench/CosmosMigrations.Bench.csproj', '-c', 'Release', '--nologo', '-v', 'q')
+    $bench = Join-Path $Root 'tests/CosmosMigrations.Bench/bin/Release/net10.0/CosmosMigrations.Bench.dll'
+    $state = Start-LocalCosmos
+    $endpoint = $state.endpoint
+    $admin = "$($endpoint)_harness/faults"
+    $database = 'bench' + (Get-Date -Format 'HHmmss')
+    # In flight for A and B alike (the peers note measured the raw ceiling at 50).
+    $concurrency = 50
+    function Invoke-Baseline([string[]] $Arguments) {
+        $line = & dotnet $bench @Arguments | Select-Object -Last 1
+        if ($LASTEXITCODE -ne 0) { throw "bench $($Arguments[0]) failed: $line" }
+        $line | ConvertFrom-Json
+    }
+    function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0) {
+        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $concurrency | Select-Object -Last 1
+        if ($LASTEXITCODE -ne 0) { throw "bench module run failed: $line" }
+        $line | ConvertFrom-Json
+    }
+    function Set-Harness([hashtable] $Settings) {
+        $null = Invoke-RestMethod -Method Post -Uri $admin -SkipCertificateCheck -ContentType 'application/json' -Body ($Settings | ConvertTo-Json)
+    }
+
+    $results = [ordered]@{ documents = $Documents; concurrency = $concurrency; machine = "$([Environment]::ProcessorCount) cores"; conditions = @() }
+    try {
+        foreach ($condition in @(@{ Name = 'loopback'; Latency = 0; Count = $Documents }, @{ Name = '5 ms'; Latency = 5; Count = [int]($Documents * 0.4) })) {
+            Set-Harness @{}
+            $container = "c$($condition.Latency)ms"
+            Write-Host "==> $($condition.Name): seeding $($condition.Count) documents" -ForegroundColor Cyan
+            $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$($condition.Count)")
+            Set-Harness @{ latencyMs = $condition.Latency }
+            Write-Host '    A: raw SDK patch'
+            $a = Invoke-Baseline @('raw', $endpoint, $EmulatorKey, $database, $container, 'fa', "$concurrency")
+            Write-Host '    B: Start-SchemaMigration'
+            $b = Invoke-Module $container 'fb'
+            Write-Host '    C: the seed''s loop'
+            $c = Invoke-Baseline @('loop', $endpoint, $EmulatorKey, $database, $container, 'fc')
+            $results.conditions += [ordered]@{
+                condition = $condition.Name; documents = $condition.Count
+                A = $a.docsPerSecond; B = $b.docsPerSecond; C = $c.docsPerSecond
+                BoverA = [math]::Round($b.docsPerSecond / $a.docsPerSecond, 2)
+                BoverC = [math]::Round($b.docsPerSecond / $c.docsPerSecond, 1)
+                BpeakMiB = $b.peakWorkingSetMiB
+            }
+        }
+
+        Set-Harness @{}
+        $memory = [ordered]@{}
+        foreach ($count in 10000, 40000) {
+            Write-Host "==> memory: B over $count documents" -ForegroundColor Cyan
+            $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, "m$count", "$count")
+            $memory["$count"] = (Invoke-Module "m$count" 'fm').peakWorkingSetMiB
+        }
+        $results.memory = [ordered]@{ peakMiB10k = $memory['10000']; peakMiB40k = $memory['40000']; ratio = [math]::Round($memory['40000'] / $memory['10000'], 3) }
+
+        Write-Host '==> RU budget: 5 RU per request, -MaxRUPerSecond 2000' -ForegroundColor Cyan
+        $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'ru', '8000')
+        Set-Harness @{ requestCharge = 5 }
+        $ru = Invoke-Module 'ru' 'fr' 2000
+        Set-Harness @{}
+        $results.ruBudget = [ordered]@{ budget = 2000; measuredRUPerSecond = $ru.ruPerSecond; ratio = [math]::Round($ru.ruPerSecond / 2000, 3) }
+    }
+    finally {
+        Set-Harness @{}
+        Add-Type -Path (Join-Path $Output 'testkit/CosmosMigrations.TestKit.dll')
+        $kit = [CosmosMigrations.TestKit.TestData]::new($endpoint, $EmulatorKey)
+        $kit.DeleteDatabase($database)
+    }
+
+    $benchDir = Join-Path $Output 'bench'
+    New-Item -ItemType Directory -Path $benchDir -Force | Out-Null
+    $file = Join-Path $benchDir "bench-$(Get-Date -Format 'yyyyMMdd-HHmmss').json"
+    $results | ConvertTo-Json -Depth 5 | Set-Content $file
+    Write-Host ''
+    $results.conditions | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'A docs/s'; e = { $_.A } }, @{ n = 'B docs/s'; e = { $_.B } }, @{ n = 'C docs/s'; e = { $_.C } }, @{ n = 'B/A'; e = { $_.BoverA } }, @{ n = 'B/C'; e = { $_.BoverC } }, @{ n = 'B peak MiB'; e = { $_.BpeakMiB } } | Out-Host
+    Write-Host ("Peak memory of B: {0} MiB at 10,000 documents, {1} MiB at 40,000 (x{2})" -f $results.memory.peakMiB10k, $results.memory.peakMiB40k, $results.memory.ratio)
+    Write-Host ("RU budget 2000 RU/s: measured {0} RU/s ({1:P1})" -f $results.ruBudget.measuredRUPerSecond, $results.ruBudget.ratio)
+    Write-Host "Results: $file"
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Tests }
     'Demo' { Invoke-Demo }
+    'Bench' { Invoke-Bench }
     'StartLocalCosmos' { $null = Start-LocalCosmos }
     'StopLocalCosmos' { Stop-LocalCosmos }
 }

@@ -337,6 +337,8 @@ public sealed class MigrationRunner
         private readonly double _chargeAtStart;
         private long _lastPersistMs;
         private int _pagesThisRun;
+        private int _pagesStarted;
+        private string? _stopReason;
         private long _scannedThisRun;
         private long _changedThisScan;
         private long? _estimate;
@@ -376,6 +378,11 @@ public sealed class MigrationRunner
 
                 for (_step = _doc.Cursor!.Step; _step < _definition.Steps.Count; _step++)
                 {
+                    if (Volatile.Read(ref _stopReason) is { } stopReason)
+                    {
+                        throw new StopRunException(stopReason);
+                    }
+
                     var step = _definition.Steps[_step];
                     _activity = step.Describe();
                     _runner.Log?.Invoke($"Step {_step + 1} of {_definition.Steps.Count}: {_activity}");
@@ -517,6 +524,11 @@ public sealed class MigrationRunner
                     return;
                 }
 
+                if (Volatile.Read(ref _stopReason) is { } stopReason)
+                {
+                    throw new StopRunException(stopReason);
+                }
+
                 _runner.Log?.Invoke($"Scan {(cursor.Pass ?? 0) + 1} changed {_changedThisScan} document(s); scanning again for documents written meanwhile.");
                 await UpdateTrackingAsync(d =>
                 {
@@ -560,41 +572,121 @@ public sealed class MigrationRunner
             }
         }
 
+        /// <summary>Pages through one feed range with two pages in flight: while page N's last
+        /// writes finish and its checkpoint is written, page N+1 is already being written and
+        /// page N+2 read. Checkpoints still land strictly in page order, each only after every
+        /// write of its page finished, so a crash resumes before any unfinished page.</summary>
         private async Task ScanRangeAsync(DocumentPass pass, DocumentWriter writer, RangeCursor range)
         {
             var feedRange = string.IsNullOrEmpty(range.Range) ? null : FeedRange.FromJsonString(range.Range);
             using var reader = new PageReader(_target.Container, feedRange, new QueryDefinition(pass.QueryText), range.Continuation, _options.BatchSize, _calls);
             using var scanStop = CancellationTokenSource.CreateLinkedTokenSource(_userToken);
             var page = await reader.ReadAsync(_userToken).ConfigureAwait(false);
-            while (page is not null)
+            Task? previous = null;
+            Task<Page?> next = Task.FromResult<Page?>(null);
+            try
             {
-                // Read ahead: the next page travels while this page's writes run.
-                var next = reader.Finished ? Task.FromResult<Page?>(null) : reader.ReadAsync(scanStop.Token);
-                try
+                while (page is not null && MayStartPage())
                 {
-                    var outcomes = await Task.WhenAll(page.Documents.Select(d => WriteOneAsync(writer, d))).ConfigureAwait(false);
-                    await CompletePageAsync(range, page, outcomes).ConfigureAwait(false);
+                    // Read ahead: the next page travels while this page's writes run.
+                    next = reader.Finished ? Task.FromResult<Page?>(null) : reader.ReadAsync(scanStop.Token);
+                    var current = page;
+                    var writes = Task.WhenAll(current.Documents.Select(d => WriteOneAsync(writer, d)));
+                    var before = previous;
+                    previous = CheckpointAfterAsync(before, writes, range, current);
+                    if (before is not null)
+                    {
+                        await before.ConfigureAwait(false);
+                    }
+
+                    page = await next.ConfigureAwait(false);
                 }
-                catch
+
+                if (previous is not null)
                 {
+                    await previous.ConfigureAwait(false);
+                }
+
+                if (page is not null || (Volatile.Read(ref _stopReason) is { } reason && !range.Done))
+                {
+                    // Stopped before the end of the range: resumable from the last checkpoint.
+                    throw new StopRunException(Volatile.Read(ref _stopReason) ?? "MaxBatches");
+                }
+            }
+            catch
+            {
 #if NET8_0_OR_GREATER
-                    await scanStop.CancelAsync().ConfigureAwait(false);
+                await scanStop.CancelAsync().ConfigureAwait(false);
 #else
-                    scanStop.Cancel();
+                scanStop.Cancel();
 #endif
+                // Let what is in flight settle (its writes are idempotent; its checkpoint is not
+                // taken past a failure), so nothing outlives the run.
+                foreach (var pending in new Task?[] { previous, next })
+                {
                     try
                     {
-                        await next.ConfigureAwait(false);
+                        if (pending is not null)
+                        {
+                            await pending.ConfigureAwait(false);
+                        }
                     }
                     catch (Exception)
                     {
-                        // The read-ahead is abandoned with the scan; its error does not matter.
                     }
-
-                    throw;
                 }
 
-                page = await next.ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        private async Task CheckpointAfterAsync(Task? previous, Task<WriteOutcome[]> writes, RangeCursor range, Page page)
+        {
+            var outcomes = await writes.ConfigureAwait(false);
+            if (previous is not null)
+            {
+                try
+                {
+                    // In order: page N+1's checkpoint never lands before page N's.
+                    await previous.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not LeaseLostException)
+                {
+                    // Page N failed, so the checkpoint stays before it; this page's writes are
+                    // done all the same, and counted, so that `processed` stays exact.
+                    await CountWithoutCheckpointAsync(outcomes).ConfigureAwait(false);
+                    throw;
+                }
+            }
+
+            await CompletePageAsync(range, page, outcomes).ConfigureAwait(false);
+        }
+
+        private async Task CountWithoutCheckpointAsync(WriteOutcome[] outcomes)
+        {
+            var changed = outcomes.LongCount(o => o.Result == WriteResult.Changed);
+            if (changed == 0)
+            {
+                return;
+            }
+
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                await _trackingLock.WaitAsync(timeout.Token).ConfigureAwait(false);
+                try
+                {
+                    _doc.Processed += changed;
+                    await PersistLockedAsync(timeout.Token, renewLease: true).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _trackingLock.Release();
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                _runner.Log?.Invoke($"Could not record {changed} change(s) of an unfinished page: {CosmosErrors.FirstLine(ex.Message)}");
             }
         }
 
@@ -664,23 +756,37 @@ public sealed class MigrationRunner
                 await hook(pages).ConfigureAwait(false);
             }
 
+            // A stop is decided here and honoured by the scan loops: they start no new page, and
+            // the pages already in flight finish and checkpoint, so every change is counted.
             if (_doc.StopRequested == true)
             {
-                throw new StopRunException("StopRequested");
+                RequestStop("StopRequested");
             }
 
-            if (_options.MaxBatches is { } maxBatches && pages >= maxBatches && !AllDone())
+            if (_options.MaxDuration is { } maxDuration && _clock.Elapsed >= maxDuration)
             {
-                throw new StopRunException("MaxBatches");
-            }
-
-            if (_options.MaxDuration is { } maxDuration && _clock.Elapsed >= maxDuration && !AllDone())
-            {
-                throw new StopRunException("MaxDuration");
+                RequestStop("MaxDuration");
             }
         }
 
-        private bool AllDone() => _step == _definition.Steps.Count - 1 && _doc.Cursor?.Ranges?.All(r => r.Done) == true && Interlocked.Read(ref _changedThisScan) == 0;
+        private void RequestStop(string reason) => Interlocked.CompareExchange(ref _stopReason, reason, null);
+
+        /// <summary>Whether a scan may start another page (a stop was asked, or -MaxBatches pages started).</summary>
+        private bool MayStartPage()
+        {
+            if (Volatile.Read(ref _stopReason) is not null)
+            {
+                return false;
+            }
+
+            if (_options.MaxBatches is { } maxBatches && Interlocked.Increment(ref _pagesStarted) > maxBatches)
+            {
+                RequestStop("MaxBatches");
+                return false;
+            }
+
+            return true;
+        }
 
         private void ReportStep(string activity, int? percent)
         {

@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+
+// Usage: bench <seed|raw|loop> <endpoint> <key> <database> <container> <count|field> [concurrency]
+// Prints one JSON line: what was done, how many documents, how long.
+var mode = args[0];
+var endpoint = args[1];
+var key = args[2];
+var database = args[3];
+var containerName = args[4];
+using var client = new CosmosClient(endpoint, key, new CosmosClientOptions
+{
+    ConnectionMode = ConnectionMode.Gateway,
+    LimitToEndpoint = new Uri(endpoint).IsLoopback,
+    EnableContentResponseOnWrite = false,
+    HttpClientFactory = () => new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true, MaxConnectionsPerServer = 64 }),
+});
+var clock = Stopwatch.StartNew();
+switch (mode)
+{
+    case "seed":
+    {
+        // ~0.5 KB documents in 40 partition keys.
+        var count = int.Parse(args[5], CultureInfo.InvariantCulture);
+        await client.CreateDatabaseIfNotExistsAsync(database);
+        var container = (await client.GetDatabase(database).CreateContainerIfNotExistsAsync(containerName, "/pk")).Container;
+        using var gate = new SemaphoreSlim(64);
+        await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                var doc = new JObject
+                {
+                    ["id"] = $"d{i}", ["pk"] = $"p{i % 40}", ["name"] = $"User {i}", ["email"] = $"user{i}@example.com",
+                    ["bio"] = new string('x', 380), ["score"] = i,
+                };
+                await container.UpsertItemAsync(doc, new PartitionKey($"p{i % 40}"));
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+        Report(count);
+        break;
+    }
+
+    case "raw":
+    {
+        // A: the ceiling. List the ids, then patch every document, N in flight, no tracking.
+        var field = args[5];
+        var concurrency = int.Parse(args[6], CultureInfo.InvariantCulture);
+        var container = client.GetDatabase(database).GetContainer(containerName);
+        var ids = new List<(string Id, string Pk)>();
+        using (var iterator = container.GetItemQueryIterator<JObject>("SELECT c.id, c.pk FROM c", requestOptions: new QueryRequestOptions { MaxItemCount = 1000 }))
+        {
+            while (iterator.HasMoreResults)
+            {
+                foreach (var d in await iterator.ReadNextAsync())
+                {
+                    ids.Add(((string)d["id"]!, (string)d["pk"]!));
+                }
+            }
+        }
+
+        using var gate = new SemaphoreSlim(concurrency);
+        await Task.WhenAll(ids.Select(async d =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                await container.PatchItemAsync<JObject>(d.Id, new PartitionKey(d.Pk), new[] { PatchOperation.Set("/" + field, 1) });
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+        Report(ids.Count);
+        break;
+    }
+
+    case "loop":
+    {
+        // C: the seed's pattern. Read a page of 100, patch each document in turn, next page.
+        var field = args[5];
+        var container = client.GetDatabase(database).GetContainer(containerName);
+        var done = 0;
+        string? continuation = null;
+        do
+        {
+            using var iterator = container.GetItemQueryIterator<JObject>($"SELECT * FROM c WHERE NOT IS_DEFINED(c.{field})", continuation, new QueryRequestOptions { MaxItemCount = 100 });
+            var page = await iterator.ReadNextAsync();
+            foreach (var d in page)
+            {
+                await container.PatchItemAsync<JObject>((string)d["id"]!, new PartitionKey((string)d["pk"]!), new[] { PatchOperation.Set("/" + field, 1) });
+                done++;
+            }
+
+            continuation = page.ContinuationToken;
+        }
+        while (continuation is not null);
+        Report(done);
+        break;
+    }
+}
+
+void Report(int documents) => Console.WriteLine(new JObject
+{
+    ["mode"] = mode,
+    ["documents"] = documents,
+    ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
+    ["docsPerSecond"] = Math.Round(documents / clock.Elapsed.TotalSeconds, 1),
+}.ToString(Newtonsoft.Json.Formatting.None));
