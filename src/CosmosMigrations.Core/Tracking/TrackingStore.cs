@@ -37,6 +37,12 @@ public sealed class TrackingStore
         return document;
     }
 
+    /// <summary>The tracking document of a migration that must exist (Stop, Reset).</summary>
+    public async Task<TrackingDocument> GetRequiredAsync(string name, CancellationToken cancellationToken) =>
+        await GetAsync(name, cancellationToken).ConfigureAwait(false)
+        ?? throw new MigrationException(MigrationErrorKind.MigrationNotFound, "MigrationNotFound", $"There is no migration named '{name}'.", name,
+            "List migrations with Get-MigrationStatus.");
+
     /// <summary>Creates the document; returns false when another runner created it first.</summary>
     public async Task<bool> TryCreateAsync(TrackingDocument document, CancellationToken cancellationToken)
     {

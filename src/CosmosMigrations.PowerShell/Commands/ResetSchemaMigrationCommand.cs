@@ -26,9 +26,7 @@ public sealed class ResetSchemaMigrationCommand : AsyncCmdlet
         {
             var connection = Session.Resolve(Context);
             var store = connection.TrackingStore;
-            var current = RunAsync(ct => store.GetAsync(Name!, ct))
-                ?? throw new MigrationException(MigrationErrorKind.MigrationNotFound, "MigrationNotFound", $"There is no migration named '{Name}'.", Name,
-                    "List migrations with Get-MigrationStatus.");
+            var current = RunAsync(ct => store.GetRequiredAsync(Name!, ct));
             if (current.Status is not (TrackingStatus.Failed or TrackingStatus.Cancelled))
             {
                 throw new MigrationException(MigrationErrorKind.InvalidState, "MigrationNotResettable",

@@ -29,9 +29,7 @@ public sealed class StopSchemaMigrationCommand : AsyncCmdlet
         {
             var connection = Session.Resolve(Context);
             var store = connection.TrackingStore;
-            var current = RunAsync(ct => store.GetAsync(Name!, ct))
-                ?? throw new MigrationException(MigrationErrorKind.MigrationNotFound, "MigrationNotFound", $"There is no migration named '{Name}'.", Name,
-                    "List migrations with Get-MigrationStatus.");
+            var current = RunAsync(ct => store.GetRequiredAsync(Name!, ct));
             if (current.Status != TrackingStatus.Running)
             {
                 throw new MigrationException(MigrationErrorKind.InvalidState, "MigrationNotRunning",
