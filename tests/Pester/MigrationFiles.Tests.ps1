@@ -49,7 +49,12 @@ Describe 'A migrations folder' {
         }
         New-Item -ItemType Directory -Path (Join-Path $folder 'transforms') | Out-Null
         Set-Content (Join-Path $folder 'transforms/initials.ps1') 'param($doc) if ($doc.initials) { return $null }; $doc.initials = ($doc.name -split " " | ForEach-Object { $_[0] }) -join ""; $doc'
+        $pending = Get-MigrationStatus -Path $folder
+        $pending.Status | Should -Be 'pending'
         (Start-SchemaMigration -Path $folder).Processed | Should -Be 100
+        $ran = Get-MigrationStatus -Path $folder
+        $ran.Checksum | Should -Be $pending.Checksum -Because 'a pending file reports the checksum it will run with, transform text included'
+        $ran.ChecksumMismatch | Should -BeFalse
         ($script:Kit.ReadAllJson($script:Database, 'users', "SELECT * FROM c WHERE c.id = 'd3'") | ConvertFrom-Json).initials | Should -Be 'U3'
     }
 

@@ -790,29 +790,24 @@ public sealed class MigrationRunner
 
         private void ReportStep(string activity, int? percent)
         {
-            _progress?.Report(new MigrationProgress
-            {
-                Name = _definition.Name,
-                Activity = activity,
-                Step = _step + 1,
-                StepCount = _definition.Steps.Count,
-                Scanned = _doc.Scanned,
-                Processed = _doc.Processed,
-                StepPercent = percent,
-                Elapsed = _clock.Elapsed,
-            });
-        }
-
-        private void Report()
-        {
             if (_progress is null)
             {
                 return;
             }
 
+            var snapshot = Snapshot();
+            snapshot.Activity = activity;
+            snapshot.StepPercent = percent;
+            _progress.Report(snapshot);
+        }
+
+        private void Report() => _progress?.Report(Snapshot());
+
+        private MigrationProgress Snapshot()
+        {
             var elapsed = _clock.Elapsed;
             var charge = _calls.Gate.TotalCharge;
-            _progress.Report(new MigrationProgress
+            return new MigrationProgress
             {
                 Name = _definition.Name,
                 Activity = _activity,
@@ -826,7 +821,7 @@ public sealed class MigrationRunner
                 RequestCharge = _chargeAtStart + charge,
                 RequestUnitsPerSecond = elapsed.TotalSeconds > 0 ? charge / elapsed.TotalSeconds : 0,
                 Elapsed = elapsed,
-            });
+            };
         }
 
         /// <summary>Changes the tracking document under the lock and writes it, conditioned on its

@@ -4,7 +4,6 @@ using System.Linq;
 using System.Management.Automation;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
-using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
 using CosmosMigrations.PowerShell.Infrastructure;
 using CosmosMigrations.Tracking;
@@ -78,13 +77,11 @@ public sealed class GetMigrationStatusCommand : AsyncCmdlet
             {
                 try
                 {
-                    var data = MigrationFiles.ReadData(file);
-                    var definition = new DefinitionParser(_ => new Operations.TransformFunction("file", System.IO.File.Exists(file) ? file : "", (_, _) => Task.FromResult<Newtonsoft.Json.Linq.JObject?>(null)))
-                        .ParseFile(data, file);
+                    var definition = MigrationFiles.ReadStatically(file);
                     if (byName.TryGetValue(definition.Name, out var document))
                     {
                         var status = MigrationStatus.FromTracking(document, file);
-                        status.ChecksumMismatch = document.Checksum is not null && document.Checksum != ChecksumWithRealTransforms(file, definition);
+                        status.ChecksumMismatch = document.Checksum is not null && document.Checksum != definition.Checksum;
                         result.Add(status);
                         byName.Remove(definition.Name);
                     }
@@ -109,24 +106,6 @@ public sealed class GetMigrationStatusCommand : AsyncCmdlet
         return result.Where(s => patterns.Any(p => p.IsMatch(s.Name)))
             .Where(s => Status is null || Status.Contains(s.Status, StringComparer.OrdinalIgnoreCase))
             .ToList();
-    }
-
-    // Transform scripts are part of the checksum; reading them needs no PowerShell.
-    private static string? ChecksumWithRealTransforms(string file, MigrationDefinition placeholder)
-    {
-        try
-        {
-            var definition = new DefinitionParser(relative =>
-            {
-                var full = MigrationFiles.ResolveTransformPath(file, relative);
-                return new Operations.TransformFunction(System.IO.Path.GetFileName(full), System.IO.File.ReadAllText(full), (_, _) => Task.FromResult<Newtonsoft.Json.Linq.JObject?>(null));
-            }).ParseFile(MigrationFiles.ReadData(file), file);
-            return definition.Checksum;
-        }
-        catch (MigrationException)
-        {
-            return placeholder.Checksum;
-        }
     }
 
     private static async Task<List<TrackingDocument>> ListAsync(TrackingStore store, System.Threading.CancellationToken ct)

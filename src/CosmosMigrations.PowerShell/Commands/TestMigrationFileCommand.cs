@@ -1,13 +1,9 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Linq;
 using System.Management.Automation;
-using System.Management.Automation.Language;
-using System.Threading.Tasks;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
-using CosmosMigrations.Operations;
 using CosmosMigrations.PowerShell.Infrastructure;
 
 namespace CosmosMigrations.PowerShell.Commands;
@@ -49,8 +45,7 @@ public sealed class TestMigrationFileCommand : PSCmdlet
         var result = new MigrationFileResult(file);
         try
         {
-            var parser = new DefinitionParser(relative => CheckTransform(file, relative));
-            var definition = parser.ParseFile(MigrationFiles.ReadData(file), file);
+            var definition = MigrationFiles.ReadStatically(file);
             result.Name = definition.Name;
             result.Container = definition.Container;
             result.Steps = definition.Steps.Select(s => s.Describe()).ToArray();
@@ -72,20 +67,6 @@ public sealed class TestMigrationFileCommand : PSCmdlet
         }
 
         return result;
-    }
-
-    private static TransformFunction CheckTransform(string file, string relative)
-    {
-        var full = MigrationFiles.ResolveTransformPath(file, relative);
-        var text = File.ReadAllText(full);
-        Parser.ParseInput(text, out _, out var parseErrors);
-        if (parseErrors.Length > 0)
-        {
-            throw new MigrationException(MigrationErrorKind.InvalidDefinition, "TransformSyntaxError",
-                $"Transform script '{relative}' does not parse: line {parseErrors[0].Extent.StartLineNumber}: {parseErrors[0].Message}", full);
-        }
-
-        return new TransformFunction(System.IO.Path.GetFileName(full), text, (_, _) => Task.FromResult<Newtonsoft.Json.Linq.JObject?>(null));
     }
 }
 

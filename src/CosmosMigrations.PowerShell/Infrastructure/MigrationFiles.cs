@@ -104,6 +104,26 @@ internal static class MigrationFiles
         return definitions;
     }
 
+    /// <summary>Parses a migration file without running anything: Transform scripts are read
+    /// (their text is part of the checksum) and checked to parse, but never executed. For
+    /// Get-MigrationStatus -Path and Test-MigrationFile.</summary>
+    public static MigrationDefinition ReadStatically(string file) =>
+        new DefinitionParser(relative => StaticTransform(file, relative)).ParseFile(ReadData(file), file);
+
+    private static TransformFunction StaticTransform(string file, string relative)
+    {
+        var full = ResolveTransformPath(file, relative);
+        var text = File.ReadAllText(full);
+        Parser.ParseInput(text, out _, out var parseErrors);
+        if (parseErrors.Length > 0)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidDefinition, "TransformSyntaxError",
+                $"Transform script '{relative}' does not parse: line {parseErrors[0].Extent.StartLineNumber}: {parseErrors[0].Message}", full);
+        }
+
+        return new TransformFunction(Path.GetFileName(full), text, (_, _) => System.Threading.Tasks.Task.FromResult<Newtonsoft.Json.Linq.JObject?>(null));
+    }
+
     /// <summary>Resolves a Transform script beside the migration file (no escaping the folder tree by '..').</summary>
     public static string ResolveTransformPath(string migrationFile, string relative)
     {
