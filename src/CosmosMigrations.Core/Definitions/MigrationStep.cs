@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using System.Linq;
+using CosmosMigrations.Documents;
 using CosmosMigrations.Operations;
 using Newtonsoft.Json.Linq;
 
@@ -32,6 +33,11 @@ public sealed class DocumentPass : MigrationStep
             var conditions = operations.Select(o => o.SelectionCondition!).Distinct().ToList();
             ScanCondition = conditions.Count == 1 ? conditions[0] : "(" + string.Join(" OR ", conditions) + ")";
         }
+
+        if (operations.All(o => o.Fields is not null))
+        {
+            Properties = operations.SelectMany(o => o.Fields!).Select(f => f.Segments[0]).Distinct(System.StringComparer.Ordinal).ToList();
+        }
     }
 
     public IReadOnlyList<DocumentOperation> Operations { get; }
@@ -45,7 +51,28 @@ public sealed class DocumentPass : MigrationStep
     /// <summary>Without a condition, a catch-up re-scan cannot tell what is left: it would read all.</summary>
     public bool CanVerify => ScanCondition is not null;
 
+    /// <summary>The top-level properties the operations read or write (a nested field brings its
+    /// whole top-level subtree), or null when one of them needs the whole document.</summary>
+    public IReadOnlyList<string>? Properties { get; }
+
+    /// <summary>Reads whole documents (dry runs show them before and after).</summary>
     public string QueryText => ScanCondition is null ? "SELECT * FROM c" : $"SELECT * FROM c WHERE {ScanCondition}";
+
+    /// <summary>The query of a migrating scan. When every operation names its fields, only those
+    /// properties, the id, the ETag and the partition key travel: the service serialises, and the
+    /// client parses, a fraction of each document (and a write never needs more: a change that
+    /// would need the whole document reads it first, see <see cref="Running.DocumentWriter"/>).</summary>
+    public string ScanQueryText(IEnumerable<FieldPath> partitionKeyPaths)
+    {
+        if (Properties is null)
+        {
+            return QueryText;
+        }
+
+        var names = new[] { "id", "_etag" }.Concat(partitionKeyPaths.Select(p => p.Segments[0])).Concat(Properties).Distinct(System.StringComparer.Ordinal);
+        var projection = "SELECT VALUE {" + string.Join(", ", names.Select(n => $"{FieldPath.SqlLiteral(n)}: c[{FieldPath.SqlLiteral(n)}]")) + "} FROM c";
+        return ScanCondition is null ? projection : $"{projection} WHERE {ScanCondition}";
+    }
 
     public string CountText => ScanCondition is null ? "SELECT VALUE COUNT(1) FROM c" : $"SELECT VALUE COUNT(1) FROM c WHERE {ScanCondition}";
 

@@ -1,3 +1,5 @@
+using System.Collections.Generic;
+using System.Linq;
 using CosmosMigrations.Documents;
 using Newtonsoft.Json.Linq;
 
@@ -36,6 +38,9 @@ public sealed class AddFieldOperation : SyncDocumentOperation
     public override string Kind => "AddField";
 
     public override string? SelectionCondition { get; }
+
+    public override IEnumerable<FieldPath> Fields =>
+        new[] { Field }.Concat(CopyFrom is null ? Enumerable.Empty<FieldPath>() : new[] { CopyFrom }).Concat(Template?.Fields ?? Enumerable.Empty<FieldPath>());
 
     public override string Describe() =>
         Template is not null ? $"add '{Field}' from template '{Template}'"

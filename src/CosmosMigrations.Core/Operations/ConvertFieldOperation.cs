@@ -40,6 +40,8 @@ public sealed class ConvertFieldOperation : SyncDocumentOperation
 
     public override string? SelectionCondition { get; }
 
+    public override IEnumerable<FieldPath> Fields => new[] { Field, To };
+
     public override string Describe() => Map is not null
         ? $"convert '{Field}' into '{To}' by a map of {Map.Count} value(s)"
         : $"convert '{Field}' into '{To}' as {Type}";

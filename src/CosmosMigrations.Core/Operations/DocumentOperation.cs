@@ -1,5 +1,7 @@
+using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
+using CosmosMigrations.Documents;
 using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Operations;
@@ -14,6 +16,11 @@ public abstract class DocumentOperation
     /// <summary>A Cosmos SQL condition over <c>c</c> that selects the documents this operation would
     /// change, or null when only the document itself can tell (then the pass reads every document).</summary>
     public abstract string? SelectionCondition { get; }
+
+    /// <summary>The fields this operation reads or writes, so that a scan can fetch only those
+    /// (with the id, ETag and partition key) instead of whole documents; null when it needs the
+    /// whole document (a transform).</summary>
+    public virtual IEnumerable<FieldPath>? Fields => null;
 
     /// <summary>One line for -WhatIf, progress and errors.</summary>
     public abstract string Describe();

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using CosmosMigrations.Documents;
 using Newtonsoft.Json.Linq;
 
@@ -17,6 +18,8 @@ public sealed class RemoveFieldOperation : SyncDocumentOperation
     public override string Kind => "RemoveField";
 
     public override string? SelectionCondition { get; }
+
+    public override IEnumerable<FieldPath> Fields => new[] { Field };
 
     public override string Describe() => $"remove '{Field}'";
 

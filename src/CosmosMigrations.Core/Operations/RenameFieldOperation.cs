@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using CosmosMigrations.Documents;
 using Newtonsoft.Json.Linq;
 
@@ -30,6 +31,8 @@ public sealed class RenameFieldOperation : SyncDocumentOperation
     public override string Kind => "RenameField";
 
     public override string? SelectionCondition { get; }
+
+    public override IEnumerable<FieldPath> Fields => new[] { From, To };
 
     public override string Describe() => KeepSource ? $"copy '{From}' to '{To}' (keep '{From}')" : $"rename '{From}' to '{To}'";
 

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using CosmosMigrations.Documents;
 using Newtonsoft.Json.Linq;
 
@@ -20,6 +21,8 @@ public sealed class SetFieldOperation : SyncDocumentOperation
     public override string Kind => "SetField";
 
     public override string? SelectionCondition => null;
+
+    public override IEnumerable<FieldPath> Fields => new[] { Field };
 
     public override string Describe() => $"set '{Field}' = {Value.ToString(Newtonsoft.Json.Formatting.None)}";
 

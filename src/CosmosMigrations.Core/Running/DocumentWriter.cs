@@ -41,12 +41,18 @@ public sealed class DocumentWriter
     private readonly TargetContainer _target;
     private readonly DocumentPass _pass;
     private readonly ResilientCalls _calls;
+    private readonly bool _partialDocuments;
 
-    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientCalls calls)
+    /// <summary>With <paramref name="partialDocuments"/>, the documents come from
+    /// <see cref="DocumentPass.ScanQueryText"/> and hold only some properties: a change that must
+    /// replace the whole document then reads it whole first, so that a replace can never drop
+    /// what the scan did not fetch.</summary>
+    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientCalls calls, bool partialDocuments = false)
     {
         _target = target;
         _pass = pass;
         _calls = calls;
+        _partialDocuments = partialDocuments;
     }
 
     /// <summary>Plans the change to a document without writing (dry runs and samples).</summary>
@@ -65,6 +71,7 @@ public sealed class DocumentWriter
     {
         var id = (string?)document["id"] ?? string.Empty;
         var partitionKeyText = _target.PartitionKey.Describe(document);
+        var partial = _partialDocuments;
         for (var attempt = 0; ; attempt++)
         {
             DocumentEdit edit;
@@ -88,6 +95,19 @@ public sealed class DocumentWriter
             }
 
             var partitionKey = _target.PartitionKey.Read(document);
+            if (edit.NeedsReplace && partial)
+            {
+                var whole = await ReadAsync(id, partitionKey, cancellationToken).ConfigureAwait(false);
+                if (whole is null)
+                {
+                    return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                }
+
+                document = whole;
+                partial = false;
+                continue;
+            }
+
             var etagConditioned = edit.NeedsReplace || edit.DerivesFromDocument;
             using var response = await SendAsync(edit, id, partitionKey, cancellationToken).ConfigureAwait(false);
             if (response.IsSuccessStatusCode)
@@ -117,6 +137,7 @@ public sealed class DocumentWriter
                     }
 
                     document = fresh;
+                    partial = false;
                     continue;
                 default:
                     var error = CosmosErrors.FromResponse(response);

@@ -496,7 +496,7 @@ public sealed class MigrationRunner
                 await UpdateTrackingAsync(d => d.EstimatedTotal = d.Scanned + _estimate).ConfigureAwait(false);
             }
 
-            var writer = new DocumentWriter(_target, pass, _calls);
+            var writer = new DocumentWriter(_target, pass, _calls, partialDocuments: pass.Properties is not null);
             while (true)
             {
                 _changedThisScan = 0;
@@ -579,7 +579,7 @@ public sealed class MigrationRunner
         private async Task ScanRangeAsync(DocumentPass pass, DocumentWriter writer, RangeCursor range)
         {
             var feedRange = string.IsNullOrEmpty(range.Range) ? null : FeedRange.FromJsonString(range.Range);
-            using var reader = new PageReader(_target.Container, feedRange, new QueryDefinition(pass.QueryText), range.Continuation, _options.BatchSize, _calls);
+            using var reader = new PageReader(_target.Container, feedRange, new QueryDefinition(pass.ScanQueryText(_target.PartitionKey.Paths)), range.Continuation, _options.BatchSize, _calls);
             using var scanStop = CancellationTokenSource.CreateLinkedTokenSource(_userToken);
             var page = await reader.ReadAsync(_userToken).ConfigureAwait(false);
             Task? previous = null;

@@ -61,6 +61,37 @@ public sealed class RunnerTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task A_change_too_large_for_a_patch_reads_the_whole_document_before_replacing_it()
+    {
+        // The scan fetches only the fields the operations name; eleven field changes exceed one
+        // patch, so the write is a replace, which must start from the whole stored document.
+        var container = await _db.CreateContainerAsync("wide");
+        await TestDatabase.SeedAsync(container, 150, 5, i => new JObject
+        {
+            ["name"] = $"User {i}",
+            ["profile"] = new JObject { ["city"] = "Oslo", ["tags"] = new JArray("a", "b") },
+            ["score"] = i,
+        });
+        using var connection = await ConnectAsync();
+        var operations = Enumerable.Range(0, 11).Select(i => (object?)new Hashtable { ["AddField"] = $"f{i}", ["Value"] = i }).ToArray();
+        var definition = new DefinitionParser().ParseInline("wide-add", "wide", null, operations);
+
+        var result = await new MigrationRunner(connection).RunAsync(definition, new RunOptions { BatchSize = 40 }, null, CancellationToken.None);
+
+        Assert.Equal("completed", result.Status.Status);
+        Assert.Equal(150, result.Status.Processed);
+        var docs = await TestDatabase.ReadAllAsync(container);
+        Assert.Equal(150, docs.Count);
+        Assert.All(docs, d =>
+        {
+            Assert.Equal($"User {(int)d["score"]!}", (string?)d["name"]);
+            Assert.Equal("Oslo", (string?)d["profile"]!["city"]);
+            Assert.Equal(2, ((JArray)d["profile"]!["tags"]!).Count);
+            Assert.Equal(10, (int)d["f10"]!);
+        });
+    }
+
+    [Fact]
     public async Task A_time_sliced_run_resumes_from_its_checkpoint()
     {
         var container = await _db.CreateContainerAsync("slices");
