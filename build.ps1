@@ -113,11 +113,14 @@ function Start-LocalCosmos {
     Remove-Item $StateFile -ErrorAction SilentlyContinue
     $log = Join-Path $Output 'localcosmos.log'
     # Port 8081 is the emulator's; if it is taken, the server picks a free port and says which.
-    $process = Start-Process -FilePath node -PassThru -RedirectStandardOutput $log -RedirectStandardError "$log.err" -ArgumentList @(
-        (Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--state-file', $StateFile)
+    # The server writes its own log: with -RedirectStandardOutput, this pwsh would pump its output
+    # and, once gone, leave a broken pipe that kills the server at its next line.
+    Remove-Item $log -ErrorAction SilentlyContinue
+    $process = Start-Process -FilePath node -PassThru -ArgumentList @(
+        (Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--state-file', $StateFile, '--log-file', $log)
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
     while ([DateTime]::UtcNow -lt $deadline) {
-        if ($process.HasExited) { throw "The local Cosmos DB server exited: $(Get-Content "$log.err" -Raw)" }
+        if ($process.HasExited) { throw "The local Cosmos DB server exited: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)" }
         $state = Get-HarnessState
         if ($state) {
             Write-Host "Local Cosmos DB server: $($state.endpoint) (pid $($state.pid))"

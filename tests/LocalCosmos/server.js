@@ -7,7 +7,7 @@
 // exists; ../../../shared/notes/local-cosmos-server.md has the measurements behind them.
 //
 // Usage: node server.js [--port 8081] [--host 127.0.0.1] [--no-ssl] [--port-fallback]
-//                       [--latency-ms 0] [--state-file path]
+//                       [--latency-ms 0] [--state-file path] [--log-file path]
 // On start it prints one JSON line {"endpoint": ..., "pid": ...} (and writes it to --state-file).
 //
 // Test hooks (not part of the Cosmos protocol), under /_harness/:
@@ -611,7 +611,7 @@ function resolveRoute(req) {
 // Start
 // ---------------------------------------------------------------------------------------------
 function parseArgs(argv) {
-  const args = { port: 8081, host: "127.0.0.1", ssl: true, portFallback: false, latencyMs: 0, stateFile: null };
+  const args = { port: 8081, host: "127.0.0.1", ssl: true, portFallback: false, latencyMs: 0, stateFile: null, logFile: null };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     if (a === "--port" || a === "-p") args.port = parseInt(argv[++i], 10);
@@ -620,9 +620,19 @@ function parseArgs(argv) {
     else if (a === "--port-fallback") args.portFallback = true;
     else if (a === "--latency-ms") args.latencyMs = parseInt(argv[++i], 10);
     else if (a === "--state-file") args.stateFile = argv[++i];
+    else if (a === "--log-file") args.logFile = argv[++i];
     else { console.error(`unknown argument: ${a}`); process.exit(2); }
   }
   return args;
+}
+
+// With --log-file, everything the process would print goes to the file: a server started by a
+// short-lived shell must not write to that shell's pipes once it is gone (a broken pipe kills it).
+function logToFile(file) {
+  const log = fs.createWriteStream(file, { flags: "a" });
+  const write = (chunk, encoding, callback) => log.write(chunk, encoding, callback);
+  process.stdout.write = write;
+  process.stderr.write = write;
 }
 
 function start(args, port) {
@@ -657,6 +667,10 @@ function start(args, port) {
   process.on("SIGINT", stop);
 }
 
-if (require.main === module) start(parseArgs(process.argv.slice(2)), parseArgs(process.argv.slice(2)).port);
+if (require.main === module) {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.logFile) logToFile(args.logFile);
+  start(args, args.port);
+}
 
 module.exports = { rewriteAccumulatorSpreads };
