@@ -21,6 +21,27 @@ Describe 'Connect-CosmosMigration' {
         (Connect-CosmosMigration -ConnectionString $cs -Database $script:Database -PassThru).Endpoint | Should -Be $script:Endpoint
     }
 
+    It 'hands -LowPriority and -AllowBulkExecution to the SDK client' {
+        $plain = Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -SkipCertificateCheck -PassThru
+        $plain.LowPriority | Should -BeFalse
+        $plain.AllowBulkExecution | Should -BeFalse
+
+        # The properties read the options the client was built with.
+        $low = Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -SkipCertificateCheck -LowPriority -AllowBulkExecution -PassThru
+        $low.LowPriority | Should -BeTrue
+        $low.AllowBulkExecution | Should -BeTrue
+    }
+
+    It 'runs a migration at low priority end to end' {
+        $low = Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -SkipCertificateCheck -LowPriority -PassThru
+        $script:Kit.CreateContainer($script:Database, 'lowprio')
+        $script:Kit.SeedUsers($script:Database, 'lowprio', 25, 5)
+        $status = Start-SchemaMigration -Context $low -Name lowprio-add -Container lowprio -Operation @{ AddField = 'tier'; Value = 'free' }
+        $status.Status | Should -Be 'completed'
+        $status.Processed | Should -Be 25
+        $script:Kit.Count($script:Database, 'lowprio', 'c.tier = "free"') | Should -Be 25
+    }
+
     It 'falls back to COSMOS_ENDPOINT, COSMOS_KEY and COSMOS_DATABASE' {
         $env:COSMOS_DATABASE = $script:Database
         try {

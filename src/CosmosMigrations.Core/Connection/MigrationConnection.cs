@@ -51,9 +51,12 @@ public sealed class MigrationConnection : IDisposable
 
     public string AuthenticationType => Settings.AuthenticationType;
 
-    public bool AllowBulkExecution => Settings.AllowBulkExecution;
+    /// <summary>Bulk mode as the client was built with it (not merely as asked for).</summary>
+    public bool AllowBulkExecution => Client.ClientOptions?.AllowBulkExecution ?? Settings.AllowBulkExecution;
 
-    public bool LowPriority => Settings.LowPriority;
+    /// <summary>Whether every request of this connection is sent at low priority (priority-based
+    /// execution: under throttling the service sheds it before the application's traffic).</summary>
+    public bool LowPriority => Client.ClientOptions is { } options ? options.PriorityLevel == PriorityLevel.Low : Settings.LowPriority;
 
     public string ConnectionMode { get; private set; } = "Gateway";
 
@@ -87,6 +90,11 @@ public sealed class MigrationConnection : IDisposable
             throw;
         }
     }
+
+    /// <summary>A connection over a client that already exists (unit tests pass fakes of the SDK's
+    /// types): nothing is verified or created.</summary>
+    internal static MigrationConnection FromClient(CosmosClient client, ConnectionSettings settings) =>
+        new(client, settings, ValidateEndpoint(settings.Endpoint).ToString()) { TrackingContainerExists = true };
 
     private static Uri ValidateEndpoint(string? endpoint)
     {

@@ -1,0 +1,160 @@
+using System;
+using System.Collections;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Definitions;
+using CosmosMigrations.Running;
+using CosmosMigrations.Tests.Fakes;
+using Newtonsoft.Json.Linq;
+using Xunit;
+
+namespace CosmosMigrations.Tests.Unit;
+
+/// <summary>The scan over a container of several feed ranges, which only fakes can show (the
+/// local server has one range): ranges side by side, each with its own continuation in the
+/// tracking document; the next page read while this page's writes run; the checkpoint never past
+/// a page whose writes are unfinished.</summary>
+public sealed class FeedRangeScanTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+
+    private static MigrationDefinition AddFlag(string name, string container) =>
+        new DefinitionParser().ParseInline(name, container, null, new object?[] { new Hashtable { ["AddField"] = "flag", ["Value"] = true } });
+
+    private static bool LacksFlag(JObject document) => document["flag"] is null;
+
+    [Fact]
+    public async Task Feed_ranges_are_scanned_side_by_side_each_with_its_own_cursor()
+    {
+        var target = new FakeRangedContainer("orders", ranges: 3, documentsPerRange: 250, LacksFlag);
+        var account = new FakeAccount(target);
+        // The first page of each range is held until every range has asked for its first page:
+        // a runner that scanned the ranges one after another would never get past the first.
+        var firstPages = 0;
+        var allStarted = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        target.BeforePage = async (_, position) =>
+        {
+            if (position == 0 && Volatile.Read(ref allStarted) is { Task.IsCompleted: false } gate)
+            {
+                if (Interlocked.Increment(ref firstPages) == 3)
+                {
+                    gate.TrySetResult(true);
+                }
+
+                await gate.Task.WaitAsync(Patience);
+            }
+        };
+        using var connection = account.Connect();
+        // What the tracking document holds after each checkpoint (a completed run clears it).
+        var cursors = new System.Collections.Concurrent.ConcurrentQueue<JArray>();
+        var runner = new MigrationRunner(connection)
+        {
+            AfterCheckpoint = _ =>
+            {
+                cursors.Enqueue((JArray)account.Tracking["ranges-add"]!["cursor"]!["ranges"]!);
+                return Task.CompletedTask;
+            },
+        };
+
+        var result = await runner.RunAsync(AddFlag("ranges-add", "orders"), new RunOptions { BatchSize = 100, MaxDegreeOfParallelism = 16 }, null, CancellationToken.None);
+
+        Assert.Null(result.Error);
+        Assert.Equal("completed", result.Status.Status);
+        Assert.Equal(750, result.Status.Processed);
+        Assert.Equal(750, target.Patches.Count);
+        Assert.All(target.Patches.Values, n => Assert.Equal(1, n));
+        Assert.All(target.Documents, d => Assert.Equal(true, (bool?)d["flag"]));
+
+        Assert.All(cursors, ranges => Assert.Equal(target.FeedRanges.Select(r => r.ToJsonString()), ranges.Select(r => (string)r["range"]!)));
+        // Every range's position is kept apart: each token names its own range.
+        Assert.All(cursors.SelectMany(ranges => ranges.Select((r, i) => (Index: i, Continuation: (string?)r["continuation"]))).Where(c => c.Continuation is not null),
+            c => Assert.StartsWith($"{c.Index}:", c.Continuation!, StringComparison.Ordinal));
+        Assert.Contains(cursors, ranges => ranges.Count(r => r["continuation"]?.Type == JTokenType.String) >= 2);
+        var finalCursor = account.Tracking["ranges-add"]!["cursor"];
+        Assert.True(finalCursor is null || finalCursor.Type == JTokenType.Null, "a completed run clears its cursor");
+    }
+
+    [Fact]
+    public async Task A_stopped_run_resumes_every_range_from_its_own_continuation()
+    {
+        var target = new FakeRangedContainer("orders", ranges: 3, documentsPerRange: 300, LacksFlag);
+        var account = new FakeAccount(target);
+        using var connection = account.Connect();
+        var definition = AddFlag("ranges-resume", "orders");
+
+        var first = await new MigrationRunner(connection).RunAsync(definition, new RunOptions { BatchSize = 100, MaxBatches = 4 }, null, CancellationToken.None);
+
+        Assert.Equal("cancelled", first.Status.Status);
+        var saved = ((JArray)account.Tracking["ranges-resume"]!["cursor"]!["ranges"]!)
+            .Select((r, i) => (Index: i, Continuation: (string?)r["continuation"], Done: (bool)r["done"]!))
+            .ToList();
+        // Each range's token is its own (the fake's tokens name their range), and some range
+        // stopped part-way.
+        Assert.All(saved.Where(s => s.Continuation is not null), s => Assert.StartsWith($"{s.Index}:", s.Continuation!, StringComparison.Ordinal));
+        Assert.Contains(saved, s => s.Continuation is not null && !s.Done);
+        var queriesBefore = target.Queries.Count;
+
+        var second = await new MigrationRunner(connection).RunAsync(definition, new RunOptions { BatchSize = 100 }, null, CancellationToken.None);
+
+        Assert.Equal("completed", second.Status.Status);
+        // `processed` is the migration's total, across runs.
+        Assert.Equal(900, second.Status.Processed);
+        var resumedWith = target.Queries.Skip(queriesBefore).GroupBy(q => q.Range).ToDictionary(g => g.Key, g => g.First().Continuation);
+        foreach (var range in saved.Where(s => !s.Done))
+        {
+            Assert.Equal(range.Continuation, resumedWith[range.Index]);
+        }
+
+        Assert.Equal(900, target.Patches.Count);
+        Assert.All(target.Patches.Values, n => Assert.Equal(1, n));
+    }
+
+    [Fact]
+    public async Task The_next_page_is_read_while_this_pages_writes_run_and_the_checkpoint_waits_for_them()
+    {
+        var target = new FakeRangedContainer("orders", ranges: 1, documentsPerRange: 300, LacksFlag);
+        var account = new FakeAccount(target);
+        var secondPageRequested = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        string? cursorWhileHeld = null;
+        string? cursorAfterHold = null;
+        target.BeforePage = (_, position) =>
+        {
+            if (position == 100)
+            {
+                secondPageRequested.TrySetResult(true);
+            }
+
+            return Task.CompletedTask;
+        };
+        target.BeforePatch = async id =>
+        {
+            if (id == "r0-0000")
+            {
+                // Page 1's first write finishes only once page 2 is on its way.
+                await secondPageRequested.Task.WaitAsync(Patience);
+            }
+            else if (id == "r0-0150")
+            {
+                // One write of page 2 is slow: the checkpoint may reach the end of page 1, never
+                // past page 2, however far the other writes get meanwhile.
+                cursorWhileHeld = Cursor(account);
+                await Task.Delay(300);
+                cursorAfterHold = Cursor(account);
+            }
+        };
+        using var connection = account.Connect();
+
+        var result = await new MigrationRunner(connection).RunAsync(AddFlag("pipelined", "orders"), new RunOptions { BatchSize = 100, MaxDegreeOfParallelism = 8 }, null, CancellationToken.None);
+
+        Assert.Null(result.Error);
+        Assert.Equal("completed", result.Status.Status);
+        Assert.Equal(300, result.Status.Processed);
+        Assert.True(secondPageRequested.Task.IsCompleted);
+        Assert.Contains(cursorWhileHeld, new[] { null, "0:100" });
+        Assert.Contains(cursorAfterHold, new[] { null, "0:100" });
+    }
+
+    private static string? Cursor(FakeAccount account) =>
+        (string?)account.Tracking["pipelined"]?["cursor"]?["ranges"]?[0]?["continuation"];
+}
