@@ -12,11 +12,12 @@
                       prints 'N passed, N failed' and exits non-zero on any failure.
     Demo              starts the local server, seeds sample data, runs the sample migrations
                       with progress and shows Get-MigrationStatus.
-    Bench             measures, side by side in one run on the local server: A the raw SDK
-                      ceiling, B the module end to end, C the seed's one-at-a-time loop, at
-                      loopback and with 5 ms added to every answer; B's peak memory at 10,000
-                      and 40,000 documents; RU/s against -MaxRUPerSecond. Table and JSON in
-                      output/bench/.
+    Bench             measures, side by side in one run on the local server and the same
+                      documents: A the raw SDK ceiling, B the module end to end, C the seed's
+                      one-at-a-time loop, at loopback and with 5 ms added to every answer (A
+                      and B take turns -Repeat times; medians compared); B's peak memory at
+                      10,000 and 40,000 documents; RU/s against -MaxRUPerSecond. Table, goals
+                      and JSON in output/bench/ (docs/performance.md explains them).
     StartLocalCosmos  starts the local server (idempotent) and prints its endpoint.
     StopLocalCosmos   stops the server that StartLocalCosmos started.
 
@@ -34,8 +35,12 @@ param(
     # Pester tests to run (a file or folder under tests/Pester); all by default.
     [string] $PesterPath,
 
-    # Bench: documents for the loopback condition (the 5 ms condition uses 40 % of them).
-    [int] $Documents = 20000
+    # Bench: documents of each condition (the same documents for A, B and C).
+    [int] $Documents = 20000,
+
+    # Bench: runs of A and of B per condition (taking turns); their medians are compared.
+    [ValidateRange(1, 9)]
+    [int] $Repeat = 3
 )
 
 $ErrorActionPreference = 'Stop'
@@ -243,32 +248,47 @@ function Invoke-Bench {
     function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0) {
         $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $concurrency | Select-Object -Last 1
         if ($LASTEXITCODE -ne 0) { throw "bench module run failed: $line" }
-        $line | ConvertFrom-Json
+        $result = $line | ConvertFrom-Json
+        if ($result.status -ne 'completed') { throw "bench module run ended '$($result.status)': $line" }
+        $result
     }
     function Set-Harness([hashtable] $Settings) {
         $null = Invoke-RestMethod -Method Post -Uri $admin -SkipCertificateCheck -ContentType 'application/json' -Body ($Settings | ConvertTo-Json)
     }
+    function Get-Median([double[]] $Values) {
+        $sorted = @($Values | Sort-Object)
+        $middle = [math]::Floor($sorted.Count / 2)
+        if ($sorted.Count % 2) { $sorted[$middle] } else { ($sorted[$middle - 1] + $sorted[$middle]) / 2 }
+    }
 
-    $results = [ordered]@{ documents = $Documents; concurrency = $concurrency; machine = "$([Environment]::ProcessorCount) cores"; conditions = @() }
+    $results = [ordered]@{ documents = $Documents; concurrency = $concurrency; repeat = $Repeat; machine = "$([Environment]::ProcessorCount) cores"; conditions = @() }
     try {
-        foreach ($condition in @(@{ Name = 'loopback'; Latency = 0; Count = $Documents }, @{ Name = '5 ms'; Latency = 5; Count = [int]($Documents * 0.4) })) {
+        foreach ($condition in @(@{ Name = 'loopback'; Latency = 0 }, @{ Name = '5 ms'; Latency = 5 })) {
             Set-Harness @{}
             $container = "c$($condition.Latency)ms"
-            Write-Host "==> $($condition.Name): seeding $($condition.Count) documents" -ForegroundColor Cyan
-            $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$($condition.Count)")
+            Write-Host "==> $($condition.Name): seeding $Documents documents" -ForegroundColor Cyan
+            $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$Documents")
             Set-Harness @{ latencyMs = $condition.Latency }
-            Write-Host '    A: raw SDK patch'
-            $a = Invoke-Baseline @('raw', $endpoint, $EmulatorKey, $database, $container, 'fa', "$concurrency")
-            Write-Host '    B: Start-SchemaMigration'
-            $b = Invoke-Module $container 'fb'
+            # A and B take turns, each run adding its own field to every document, so that the
+            # machine's drifts fall on both alike; the medians are compared.
+            $runsA = @(); $runsB = @()
+            for ($i = 1; $i -le $Repeat; $i++) {
+                Write-Host "    A: raw SDK patch ($i/$Repeat)"
+                $runsA += Invoke-Baseline @('raw', $endpoint, $EmulatorKey, $database, $container, "fa$i", "$concurrency")
+                Write-Host "    B: Start-SchemaMigration ($i/$Repeat)"
+                $runsB += Invoke-Module $container "fb$i"
+            }
             Write-Host '    C: the seed''s loop'
             $c = Invoke-Baseline @('loop', $endpoint, $EmulatorKey, $database, $container, 'fc')
+            $a = Get-Median ($runsA | ForEach-Object docsPerSecond)
+            $b = Get-Median ($runsB | ForEach-Object docsPerSecond)
             $results.conditions += [ordered]@{
-                condition = $condition.Name; documents = $condition.Count
-                A = $a.docsPerSecond; B = $b.docsPerSecond; C = $c.docsPerSecond
-                BoverA = [math]::Round($b.docsPerSecond / $a.docsPerSecond, 2)
-                BoverC = [math]::Round($b.docsPerSecond / $c.docsPerSecond, 1)
-                BpeakMiB = $b.peakWorkingSetMiB
+                condition = $condition.Name; documents = $Documents
+                A = $a; B = $b; C = $c.docsPerSecond
+                BoverA = [math]::Round($b / $a, 2)
+                BoverC = [math]::Round($b / $c.docsPerSecond, 1)
+                BpeakMiB = Get-Median ($runsB | ForEach-Object peakWorkingSetMiB)
+                runsA = @($runsA | ForEach-Object docsPerSecond); runsB = @($runsB | ForEach-Object docsPerSecond)
             }
         }
 
@@ -295,14 +315,22 @@ function Invoke-Bench {
         $kit.DeleteDatabase($database)
     }
 
+    $results.goals = [ordered]@{
+        BoverA = @($results.conditions | ForEach-Object { $_.BoverA -ge 0.9 }) -notcontains $false
+        BoverC = ($results.conditions | Where-Object condition -EQ '5 ms').BoverC -ge 10
+        memory = $results.memory.ratio -le 1.15
+        ruBudget = $results.ruBudget.ratio -ge 0.9 -and $results.ruBudget.ratio -le 1.05
+    }
     $benchDir = Join-Path $Output 'bench'
     New-Item -ItemType Directory -Path $benchDir -Force | Out-Null
     $file = Join-Path $benchDir "bench-$(Get-Date -Format 'yyyyMMdd-HHmmss').json"
     $results | ConvertTo-Json -Depth 5 | Set-Content $file
     Write-Host ''
+    Write-Host "docs/s, median of $Repeat runs for A and B ($concurrency in flight), one run for C:"
     $results.conditions | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'A docs/s'; e = { $_.A } }, @{ n = 'B docs/s'; e = { $_.B } }, @{ n = 'C docs/s'; e = { $_.C } }, @{ n = 'B/A'; e = { $_.BoverA } }, @{ n = 'B/C'; e = { $_.BoverC } }, @{ n = 'B peak MiB'; e = { $_.BpeakMiB } } | Out-Host
     Write-Host ("Peak memory of B: {0} MiB at 10,000 documents, {1} MiB at 40,000 (x{2})" -f $results.memory.peakMiB10k, $results.memory.peakMiB40k, $results.memory.ratio)
     Write-Host ("RU budget 2000 RU/s: measured {0} RU/s ({1:P1})" -f $results.ruBudget.measuredRUPerSecond, $results.ruBudget.ratio)
+    Write-Host ("Goals: B/A >= 0.9 {0}; B/C >= 10 at 5 ms {1}; memory x1.15 {2}; RU 90-105 % {3}" -f @($results.goals.Values | ForEach-Object { if ($_) { 'met' } else { 'NOT met' } }))
     Write-Host "Results: $file"
 }
 
