@@ -184,6 +184,38 @@ Describe 'Faults' -Skip:(-not $script:IsHarness) {
         $status.Processed | Should -Be 1500
         $script:Kit.Count($script:Database, 'faulty', 'c.f = 1') | Should -Be 1500
     }
+
+    It 'backs off from sustained throttling, reports it, and completes' {
+        $script:Kit.CreateContainer($script:Database, 'throttled', '/pk')
+        $script:Kit.Seed($script:Database, 'throttled', 1000, 10, 0, $null)
+        # 30 % of the writes throttled: past the SDK's own two retries, about 3 % reach the engine.
+        Set-Faults @{ rate429 = 0.3; retryAfterMs = 5; seed = 11; methods = @('PATCH') }
+        try {
+            $status = Start-SchemaMigration -Name throttled-add -Container throttled -Operation @{ AddField = 'g'; Value = 1 } -MaxDegreeOfParallelism 32 -Verbose 4>&1 |
+                ForEach-Object { if ($_ -is [System.Management.Automation.VerboseRecord]) { $script:verbose += @($_.Message) } else { $_ } }
+        }
+        finally { Set-Faults @{} }
+        $status.Status | Should -Be 'completed'
+        $status.Processed | Should -Be 1000
+        $status.Throttled | Should -BeGreaterThan 0
+        $script:verbose | Where-Object { $_ -match '^This run: \d+ request\(s\) throttled \(429\).*concurrency went down to (\d+) of 32' } | Should -Not -BeNullOrEmpty
+        [int]$Matches[1] | Should -BeLessThan 32
+        $script:Kit.Count($script:Database, 'throttled', 'c.g = 1') | Should -Be 1000
+    }
+
+    It 'holds -MaxRUPerSecond, measured from each response''s charge' {
+        $script:Kit.CreateContainer($script:Database, 'budget', '/pk')
+        $script:Kit.Seed($script:Database, 'budget', 300, 6, 0, $null)
+        # Every answer costs 5 RU: about 1,600 RU in all, at 600 RU/s at most.
+        Set-Faults @{ requestCharge = 5 }
+        try {
+            $status = Start-SchemaMigration -Name budget-add -Container budget -Operation @{ AddField = 'h'; Value = 1 } -MaxRUPerSecond 600
+        }
+        finally { Set-Faults @{} }
+        $status.Status | Should -Be 'completed'
+        $status.RequestCharge | Should -BeGreaterThan 1500
+        ($status.RequestCharge / $status.Duration.TotalSeconds) | Should -BeLessOrEqual 660 -Because 'the budget holds (10 % for the first fifth of a second spent at once)'
+    }
 }
 
 Describe 'Lifecycle errors' {

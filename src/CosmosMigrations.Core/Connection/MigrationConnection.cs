@@ -137,6 +137,10 @@ public sealed class MigrationConnection : IDisposable
             RequestTimeout = TimeSpan.FromSeconds(30),
             EnableContentResponseOnWrite = false,
             AllowBulkExecution = settings.AllowBulkExecution,
+            // The SDK retries a throttled request up to nine times by itself, hiding throttling
+            // from the engine; after two, the 429 reaches the engine, which halves its concurrency
+            // and backs off (RequestGate), so sustained throttling slows the migration down.
+            MaxRetryAttemptsOnRateLimitedRequests = 2,
         };
         if (settings.LowPriority)
         {

@@ -464,6 +464,12 @@ public sealed class MigrationRunner
             }
 
             var status = MigrationStatus.FromTracking(_doc, _definition.SourcePath);
+            status.Throttled = _calls.Gate.Throttles;
+            if (_calls.Gate.Throttles > 0 || _calls.Retries > 0)
+            {
+                _runner.Log?.Invoke($"This run: {_calls.Gate.Throttles} request(s) throttled (429) and {_calls.Retries} transient failure(s) retried; concurrency went down to {_calls.Gate.LowestLimit} of {_options.MaxDegreeOfParallelism}.");
+            }
+
             status.Outcome = outcome;
             status.ChecksumMismatch = warning is not null;
             status.Message = outcome switch

@@ -30,6 +30,12 @@ public sealed class MigrationStatus
 
     public double RequestCharge { get; set; }
 
+    /// <summary>Requests of this run that the service still throttled (429) after the SDK's own two
+    /// retries: each made the engine halve its concurrency and wait the service's retry-after.
+    /// Many mean the budget (-MaxRUPerSecond) or the container's throughput is too tight. Null
+    /// when read from the tracking document.</summary>
+    public long? Throttled { get; set; }
+
     public string? Error { get; set; }
 
     /// <summary>Why a run ended early: StopRequested, MaxDuration, MaxBatches, Interrupted.</summary>

@@ -8,8 +8,9 @@ namespace CosmosMigrations.Running;
 
 /// <summary>Admits requests to the service: at most <see cref="Limit"/> in flight, and, with a
 /// budget, request units spent at no more than the budget per second (a token bucket debited by
-/// each response's measured charge). On throttling the limit halves; every run of successes
-/// raises it by one, back up to the maximum.</summary>
+/// each response's measured charge). On throttling the limit halves, once per window: throttles
+/// of requests that were already in flight when it last halved are the same congestion, not a
+/// new one. Every run of successes raises it by one, back up to the maximum.</summary>
 public sealed class RequestGate
 {
     private readonly object _sync = new();
@@ -22,7 +23,10 @@ public sealed class RequestGate
     private double _lastRefill;
     private int _inFlight;
     private int _limit;
+    private int _lowestLimit;
     private int _successesSinceChange;
+    private long _admitted;
+    private long _admittedAtDecrease = -1;
     private double _totalCharge;
     private long _throttles;
 
@@ -30,6 +34,7 @@ public sealed class RequestGate
     {
         _maxConcurrency = Math.Max(1, maxConcurrency);
         _limit = _maxConcurrency;
+        _lowestLimit = _maxConcurrency;
         _ruPerSecond = ruPerSecond;
         // A fifth of a second of budget may be spent at once: small enough to keep the rate even.
         _burst = ruPerSecond is null ? 0 : Math.Max(1, ruPerSecond.Value / 5);
@@ -48,8 +53,14 @@ public sealed class RequestGate
 
     public long Throttles => Interlocked.Read(ref _throttles);
 
+    /// <summary>The lowest the limit went (how hard throttling pushed back).</summary>
+    public int LowestLimit
+    {
+        get { lock (_sync) { return _lowestLimit; } }
+    }
+
     /// <summary>Waits for a slot and for budget; dispose the result when the request is done.</summary>
-    public async Task<IDisposable> EnterAsync(CancellationToken cancellationToken)
+    public async Task<Slot> EnterAsync(CancellationToken cancellationToken)
     {
         TaskCompletionSource<bool>? wait = null;
         lock (_sync)
@@ -99,7 +110,7 @@ public sealed class RequestGate
             throw;
         }
 
-        return new Slot(this);
+        return new Slot(this, Interlocked.Increment(ref _admitted));
     }
 
     private async Task WaitForBudgetAsync(CancellationToken cancellationToken)
@@ -154,12 +165,20 @@ public sealed class RequestGate
         }
     }
 
-    public void OnThrottled()
+    /// <summary>The request admitted as <paramref name="slot"/> was throttled.</summary>
+    public void OnThrottled(Slot slot)
     {
         Interlocked.Increment(ref _throttles);
         lock (_sync)
         {
+            if (slot.Number <= _admittedAtDecrease)
+            {
+                return;
+            }
+
+            _admittedAtDecrease = Interlocked.Read(ref _admitted);
             _limit = Math.Max(1, _limit / 2);
+            _lowestLimit = Math.Min(_lowestLimit, _limit);
             _successesSinceChange = 0;
         }
     }
@@ -212,11 +231,19 @@ public sealed class RequestGate
         }
     }
 
-    private sealed class Slot : IDisposable
+    /// <summary>A place in the gate; dispose it when the request is done.</summary>
+    public sealed class Slot : IDisposable
     {
         private RequestGate? _gate;
 
-        public Slot(RequestGate gate) => _gate = gate;
+        internal Slot(RequestGate gate, long number)
+        {
+            _gate = gate;
+            Number = number;
+        }
+
+        /// <summary>The order in which the request was admitted.</summary>
+        public long Number { get; }
 
         public void Dispose() => Interlocked.Exchange(ref _gate, null)?.Release();
     }

@@ -38,7 +38,7 @@ public sealed class ResilientCalls
         for (var attempt = 1; ; attempt++)
         {
             TimeSpan? retryAfter = null;
-            using (await _gate.EnterAsync(cancellationToken).ConfigureAwait(false))
+            using (var slot = await _gate.EnterAsync(cancellationToken).ConfigureAwait(false))
             {
                 ResponseMessage? response = null;
                 try
@@ -54,7 +54,7 @@ public sealed class ResilientCalls
                         retryAfter = cosmos.RetryAfter;
                         if (cosmos.StatusCode == (HttpStatusCode)429)
                         {
-                            _gate.OnThrottled();
+                            _gate.OnThrottled(slot);
                         }
                     }
                 }
@@ -70,7 +70,7 @@ public sealed class ResilientCalls
 
                     if (response.StatusCode == (HttpStatusCode)429)
                     {
-                        _gate.OnThrottled();
+                        _gate.OnThrottled(slot);
                     }
 
                     retryAfter = RetryAfter(response);

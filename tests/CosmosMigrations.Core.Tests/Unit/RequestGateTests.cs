@@ -30,18 +30,36 @@ public sealed class RequestGateTests
     }
 
     [Fact]
-    public void Throttling_halves_the_limit_and_successes_restore_it()
+    public async Task Throttling_halves_the_limit_once_per_window_and_successes_restore_it()
     {
         var gate = new RequestGate(16, null);
-        gate.OnThrottled();
-        gate.OnThrottled();
+        var burst = new[] { await gate.EnterAsync(CancellationToken.None), await gate.EnterAsync(CancellationToken.None), await gate.EnterAsync(CancellationToken.None) };
+
+        // Three requests in flight together are throttled: one congestion, one halving.
+        foreach (var slot in burst)
+        {
+            gate.OnThrottled(slot);
+            slot.Dispose();
+        }
+
+        Assert.Equal(8, gate.Limit);
+        Assert.Equal(3, gate.Throttles);
+
+        // A request sent after the halving and still throttled: halve again.
+        using (var later = await gate.EnterAsync(CancellationToken.None))
+        {
+            gate.OnThrottled(later);
+        }
+
         Assert.Equal(4, gate.Limit);
+        Assert.Equal(4, gate.LowestLimit);
         for (var i = 0; i < 200; i++)
         {
             gate.OnSuccess();
         }
 
         Assert.Equal(16, gate.Limit);
+        Assert.Equal(4, gate.LowestLimit);
     }
 
     [Fact]
