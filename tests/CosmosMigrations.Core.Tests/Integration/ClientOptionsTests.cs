@@ -21,8 +21,7 @@ public sealed class ClientOptionsTests : IClassFixture<TestDatabase>
 
     public ClientOptionsTests(TestDatabase db) => _db = db;
 
-    private static MigrationDefinition AddFlag(string name, string container) =>
-        new DefinitionParser().ParseInline(name, container, null, new object?[] { new Hashtable { ["AddField"] = "flag", ["Value"] = true } });
+    private static MigrationDefinition AddFlag(string name, string container) => TestDefinitions.AddField(name, container, "flag", true);
 
     private async Task<(MigrationConnection Connection, RecordingHandler Wire)> OpenAsync(Action<ConnectionSettings> configure)
     {

@@ -24,7 +24,7 @@ public sealed class RunnerTests : IClassFixture<TestDatabase>
         await MigrationConnection.OpenAsync(_db.Server.Settings(_db.Name), null, CancellationToken.None);
 
     private static MigrationDefinition AddField(string name, string container, string field, object value) =>
-        new DefinitionParser().ParseInline(name, container, null, new object?[] { new Hashtable { ["AddField"] = field, ["Value"] = value } });
+        TestDefinitions.AddField(name, container, field, value);
 
     [Fact]
     public async Task Backfill_changes_every_document_exactly_once_and_completes()

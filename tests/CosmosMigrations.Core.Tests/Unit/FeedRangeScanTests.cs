@@ -6,6 +6,7 @@ using System.Threading.Tasks;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Fakes;
+using CosmosMigrations.Tests.Infrastructure;
 using Newtonsoft.Json.Linq;
 using Xunit;
 
@@ -19,8 +20,7 @@ public sealed class FeedRangeScanTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
-    private static MigrationDefinition AddFlag(string name, string container) =>
-        new DefinitionParser().ParseInline(name, container, null, new object?[] { new Hashtable { ["AddField"] = "flag", ["Value"] = true } });
+    private static MigrationDefinition AddFlag(string name, string container) => TestDefinitions.AddField(name, container, "flag", true);
 
     private static bool LacksFlag(JObject document) => document["flag"] is null;
 
