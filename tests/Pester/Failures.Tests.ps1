@@ -36,14 +36,19 @@ Describe 'A document that cannot be migrated' {
 
 Describe 'Time slices' {
     It '-MaxDuration stops at a page boundary, resumably, and the next slice finishes' {
-        $slice = Start-SchemaMigration -Name sliced -Container items -Operation @{ AddField = 's'; Value = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1 -MaxDuration '00:00:00.3'
+        # Enough documents that one at a time they cannot all be done within the slice, however
+        # fast the machine (400 once were).
+        $script:Kit.CreateContainer($script:Database, 'slices', '/pk')
+        $script:Kit.Seed($script:Database, 'slices', 3000, 6, 0, $null)
+        $slice = Start-SchemaMigration -Name sliced -Container slices -Operation @{ AddField = 's'; Value = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1 -MaxDuration '00:00:00.3'
         $slice.Status | Should -Be 'cancelled'
         $slice.StopReason | Should -Be 'MaxDuration'
         $slice.Processed | Should -BeGreaterThan 0
-        $slice.Processed | Should -BeLessThan 400
-        $rest = Start-SchemaMigration -Name sliced -Container items -Operation @{ AddField = 's'; Value = 1 }
+        $slice.Processed | Should -BeLessThan 3000
+        $slice.Processed % 10 | Should -Be 0 -Because 'a slice ends at a page boundary'
+        $rest = Start-SchemaMigration -Name sliced -Container slices -Operation @{ AddField = 's'; Value = 1 }
         $rest.Status | Should -Be 'completed'
-        $rest.Processed | Should -Be 400
+        $rest.Processed | Should -Be 3000
     }
 }
 
