@@ -94,6 +94,26 @@ Describe 'Document operations' {
         $script:Kit.Count($script:Database, 'users', "c.$field = 'now'") | Should -Be $ids.Count -Because 'no concurrent update is overwritten'
     }
 
+    It 'runs a transform handed over from another runspace in the migrating runspace' {
+        $script:Kit.CreateContainer($script:Database, 'handover', '/pk')
+        $script:Kit.Seed($script:Database, 'handover', 50, 5, 0, $null)
+        $transform = { param($doc) $doc.ranIn = [runspace]::DefaultRunspace.InstanceId.ToString(); $doc }
+        $job = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database, $transform)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
+            [pscustomobject]@{
+                Runspace = [runspace]::DefaultRunspace.InstanceId.ToString()
+                Status   = Start-SchemaMigration -Name handover -Container handover -Operation @{ Transform = $transform }
+            }
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $transform
+        $result = $job | Wait-Job -Timeout 120 | Receive-Job
+        $result.Status.Status | Should -Be 'completed'
+        $result.Status.Processed | Should -Be 50
+        $result.Runspace | Should -Not -Be ([runspace]::DefaultRunspace.InstanceId.ToString())
+        $script:Kit.Count($script:Database, 'handover', "c.ranIn = '$($result.Runspace)'") | Should -Be 50 -Because 'the transform ran in the runspace that migrated, not marshalled back to the one it came from'
+    }
+
     It 'runs a Transform script block and skips documents it returns $null for' {
         $first, $second = Invoke-Twice 'op-transform' users @{ Transform = { param($doc) if ($doc.nameLength) { return $null }; $doc.nameLength = $doc.name.Length; $doc } }
         $first.Processed | Should -Be 300

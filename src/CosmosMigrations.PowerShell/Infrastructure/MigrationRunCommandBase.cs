@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Management.Automation;
+using System.Management.Automation.Language;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Documents;
@@ -175,10 +176,12 @@ public abstract class MigrationRunCommandBase : AsyncCmdlet
 
     /// <summary>Bridges a script block into a transform that the Core can call from any thread:
     /// each call runs on the pipeline thread with the document as an ordered hashtable.</summary>
-    protected TransformFunction TransformFromScriptBlock(ScriptBlock scriptBlock, string name, string source) =>
-        new(name, source, (document, ct) => InvokeOnPipelineAsync(() =>
+    protected TransformFunction TransformFromScriptBlock(ScriptBlock scriptBlock, string name, string source)
+    {
+        var transform = InThisRunspace(scriptBlock);
+        return new(name, source, (document, ct) => InvokeOnPipelineAsync(() =>
         {
-            var output = scriptBlock.Invoke(PlainJson.ToPlain(document));
+            var output = transform.Invoke(PlainJson.ToPlain(document));
             object? result = null;
             foreach (var item in output)
             {
@@ -201,6 +204,16 @@ public abstract class MigrationRunCommandBase : AsyncCmdlet
 
             return PlainJson.FromObject(PowerShellValues.Unwrap(result), "transform result") as JObject;
         }, ct));
+    }
+
+    /// <summary>A script block stays tied to the runspace it was created in: invoked from another
+    /// (a thread job or runspace that received it as an argument), every call is marshalled back
+    /// to that runspace and waits until it is idle (measured: ~250 ms a document while it sat in
+    /// Wait-Job), and concurrent use can crash PowerShell (PowerShell issue 24629). A copy made
+    /// from its syntax tree is tied to no runspace and runs in this one, with the same code and
+    /// positions for errors. One that belongs to a module keeps that module's scope as it is.</summary>
+    internal static ScriptBlock InThisRunspace(ScriptBlock scriptBlock) =>
+        scriptBlock.Module is null && scriptBlock.Ast is ScriptBlockAst ast ? ast.GetScriptBlock() : scriptBlock;
 
     private sealed class PipelineProgress : IProgress<MigrationProgress>
     {
