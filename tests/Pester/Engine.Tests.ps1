@@ -203,6 +203,21 @@ Describe 'Faults' -Skip:(-not $script:IsHarness) {
         $script:Kit.Count($script:Database, 'throttled', 'c.g = 1') | Should -Be 1000
     }
 
+    It 'lists statuses and counts conformance while queries are throttled' {
+        # Half of all queries throttled: past the SDK's two retries, one page in eight reaches
+        # the module, which must retry it rather than fail the command.
+        Set-Faults @{ rate429 = 0.5; retryAfterMs = 2; seed = 5; methods = @('POST') }
+        try {
+            $statuses = 1..8 | ForEach-Object { Get-MigrationStatus -ErrorAction Stop }
+            $rules = 1..8 | ForEach-Object { Test-SchemaConformance -Container users -Require @{ avatarUrl = 'string' } -ErrorAction Stop }
+            $stats = Get-HarnessStats
+        }
+        finally { Set-Faults @{} }
+        $stats.injected.'429' | Should -BeGreaterThan 20
+        @($statuses | Where-Object Name -EQ 'add-avatar').Count | Should -Be 8
+        @($rules | Where-Object NonConforming -EQ 0).Count | Should -Be 8
+    }
+
     It 'holds -MaxRUPerSecond, measured from each response''s charge' {
         $script:Kit.CreateContainer($script:Database, 'budget', '/pk')
         $script:Kit.Seed($script:Database, 'budget', 300, 6, 0, $null)

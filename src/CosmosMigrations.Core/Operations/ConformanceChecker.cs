@@ -52,23 +52,33 @@ public static class ConformanceChecker
     public static async Task<ConformanceResult> CheckAsync(TargetContainer target, FieldPath field, string type, int sampleSize, CancellationToken cancellationToken)
     {
         var violation = $"NOT {Condition(field, type)}";
-        long count = 0;
-        using (var iterator = target.Container.GetItemQueryIterator<long>(new QueryDefinition($"SELECT VALUE COUNT(1) FROM c WHERE {violation}")))
+        // Each query runs again from the start if throttled: a count and a few ids are cheap.
+        var count = await TransientRetry.RunAsync(async ct =>
         {
+            long total = 0;
+            using var iterator = target.Container.GetItemQueryIterator<long>(new QueryDefinition($"SELECT VALUE COUNT(1) FROM c WHERE {violation}"));
             while (iterator.HasMoreResults)
             {
-                count += (await iterator.ReadNextAsync(cancellationToken).ConfigureAwait(false)).Sum();
+                total += (await iterator.ReadNextAsync(ct).ConfigureAwait(false)).Sum();
             }
-        }
+
+            return total;
+        }, cancellationToken).ConfigureAwait(false);
 
         var samples = new List<string>();
         if (count > 0 && sampleSize > 0)
         {
-            using var iterator = target.Container.GetItemQueryIterator<string>(new QueryDefinition($"SELECT TOP {sampleSize} VALUE c.id FROM c WHERE {violation}"));
-            while (iterator.HasMoreResults && samples.Count < sampleSize)
+            samples = await TransientRetry.RunAsync(async ct =>
             {
-                samples.AddRange(await iterator.ReadNextAsync(cancellationToken).ConfigureAwait(false));
-            }
+                var ids = new List<string>();
+                using var iterator = target.Container.GetItemQueryIterator<string>(new QueryDefinition($"SELECT TOP {sampleSize} VALUE c.id FROM c WHERE {violation}"));
+                while (iterator.HasMoreResults && ids.Count < sampleSize)
+                {
+                    ids.AddRange(await iterator.ReadNextAsync(ct).ConfigureAwait(false));
+                }
+
+                return ids;
+            }, cancellationToken).ConfigureAwait(false);
         }
 
         return new ConformanceResult(target.Name, field.Text, type, count, samples.Take(sampleSize).ToList());

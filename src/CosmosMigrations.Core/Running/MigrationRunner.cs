@@ -198,21 +198,14 @@ public sealed class MigrationRunner
     /// <summary>Retries a tracking call that fails transiently (no RU gate: bookkeeping is tiny).</summary>
     internal static async Task<T> Retry<T>(Func<CancellationToken, Task<T>> call, ResilientCalls calls, CancellationToken cancellationToken)
     {
-        for (var attempt = 1; ; attempt++)
+        try
         {
-            try
-            {
-                return await call(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (attempt < 10 && !cancellationToken.IsCancellationRequested && CosmosErrors.IsTransient(ex))
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 50 * Math.Pow(2, attempt))), cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (CosmosErrors.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
-            {
-                throw CosmosErrors.Wrap(ex, MigrationErrorKind.Transient, "TrackingUnavailable", "The tracking container kept failing.", calls.Gate.Limit,
-                    "Start again later: the run resumes from its checkpoint.");
-            }
+            return await TransientRetry.RunAsync(call, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (CosmosErrors.IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            throw CosmosErrors.Wrap(ex, MigrationErrorKind.Transient, "TrackingUnavailable", "The tracking container kept failing.", calls.Gate.Limit,
+                "Start again later: the run resumes from its checkpoint.");
         }
     }
 

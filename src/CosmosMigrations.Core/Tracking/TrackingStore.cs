@@ -95,10 +95,16 @@ public sealed class TrackingStore
     /// <summary>Every tracking document, by name; filtering by pattern and status is the caller's.</summary>
     public async IAsyncEnumerable<TrackingDocument> ListAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        using var iterator = _container.GetItemQueryStreamIterator(new QueryDefinition("SELECT * FROM c"), requestOptions: new QueryRequestOptions { MaxItemCount = 200 });
-        while (iterator.HasMoreResults)
+        // Page by page from the last good continuation, so that a throttled page is read again.
+        string? continuation = null;
+        do
         {
-            using var response = await iterator.ReadNextAsync(cancellationToken).ConfigureAwait(false);
+            var from = continuation;
+            using var response = await TransientRetry.RunAsync(async ct =>
+            {
+                using var iterator = _container.GetItemQueryStreamIterator(new QueryDefinition("SELECT * FROM c"), from, new QueryRequestOptions { MaxItemCount = 200 });
+                return TransientRetry.ThrowIfTransient(await iterator.ReadNextAsync(ct).ConfigureAwait(false));
+            }, cancellationToken).ConfigureAwait(false);
             EnsureSuccess(response, ContainerName, "list");
             foreach (var token in DocumentJson.ReadPage(response.Content))
             {
@@ -106,7 +112,10 @@ public sealed class TrackingStore
                 document.ETag = (string?)token["_etag"];
                 yield return document;
             }
+
+            continuation = response.ContinuationToken;
         }
+        while (continuation is not null);
     }
 
     /// <summary>Applies <paramref name="change"/> to a fresh read until the conditioned write goes
