@@ -203,19 +203,25 @@ Describe 'Faults' -Skip:(-not $script:IsHarness) {
         $script:Kit.Count($script:Database, 'throttled', 'c.g = 1') | Should -Be 1000
     }
 
-    It 'lists statuses and counts conformance while queries are throttled' {
-        # Half of all queries throttled: past the SDK's two retries, one page in eight reaches
-        # the module, which must retry it rather than fail the command.
-        Set-Faults @{ rate429 = 0.5; retryAfterMs = 2; seed = 5; methods = @('POST') }
+    It 'lists, checks, stops and resets while reads and writes are throttled' {
+        # Half of all requests throttled: past the SDK's two retries, one in eight reaches the
+        # module, which must retry it rather than fail the command.
+        (Start-SchemaMigration -Name throttled-reset -Container users -Operation @{ AddField = 'tr'; Value = 1 } -BatchSize 10 -MaxBatches 1).Status | Should -Be 'cancelled'
+        Set-Faults @{ rate429 = 0.5; retryAfterMs = 2; seed = 5; methods = @('POST', 'GET', 'PUT', 'DELETE') }
         try {
             $statuses = 1..8 | ForEach-Object { Get-MigrationStatus -ErrorAction Stop }
             $rules = 1..8 | ForEach-Object { Test-SchemaConformance -Container users -Require @{ avatarUrl = 'string' } -ErrorAction Stop }
+            # Read under throttling, the state is judged: a completed migration has nothing to stop.
+            $notRunning = { Stop-SchemaMigration -Name add-avatar -ErrorAction Stop } | Should -Throw -PassThru
+            Reset-SchemaMigration -Name throttled-reset -Confirm:$false -ErrorAction Stop
             $stats = Get-HarnessStats
         }
         finally { Set-Faults @{} }
         $stats.injected.'429' | Should -BeGreaterThan 20
         @($statuses | Where-Object Name -EQ 'add-avatar').Count | Should -Be 8
         @($rules | Where-Object NonConforming -EQ 0).Count | Should -Be 8
+        Get-MigrationStatus -Name throttled-reset | Should -BeNullOrEmpty -Because 'the reset went through'
+        $notRunning.FullyQualifiedErrorId | Should -BeLike 'MigrationNotRunning,*'
     }
 
     It 'holds -MaxRUPerSecond, measured from each response''s charge' {
