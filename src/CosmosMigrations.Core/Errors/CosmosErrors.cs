@@ -18,8 +18,7 @@ public static class CosmosErrors
         switch (exception)
         {
             case CosmosException cosmos:
-                // 0: the SDK's own code for a request that never got an answer.
-                return (int)cosmos.StatusCode is 0 or 408 or 410 or 429 or 449 or 503;
+                return IsTransient(cosmos.StatusCode);
             case HttpRequestException:
             case IOException:
             case SocketException:
@@ -33,6 +32,10 @@ public static class CosmosErrors
                 return exception.InnerException is not null && IsTransient(exception.InnerException);
         }
     }
+
+    /// <summary>The statuses a later attempt may not repeat (0: the SDK's own code for a request
+    /// that never got an answer).</summary>
+    public static bool IsTransient(HttpStatusCode status) => (int)status is 0 or 408 or 410 or 429 or 449 or 503;
 
     public static bool IsStatus(Exception exception, HttpStatusCode status) =>
         exception is CosmosException cosmos && cosmos.StatusCode == status;

@@ -5,7 +5,7 @@ using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Errors;
 
-/// <summary>Retries a call that fails transiently (<see cref="CosmosErrors.IsTransient"/>), with
+/// <summary>Retries a call that fails transiently (<see cref="CosmosErrors.IsTransient(System.Exception)"/>), with
 /// exponential back-off that never waits less than the service's retry-after. For the calls that
 /// do not go through the migration's request gate: bookkeeping of the tracking container and
 /// read-only queries (status lists, conformance counts). The SDK itself retries a throttled
@@ -35,7 +35,7 @@ public static class TransientRetry
     /// becomes an exception, so that <see cref="RunAsync{T}"/> retries it.</summary>
     public static ResponseMessage ThrowIfTransient(ResponseMessage response)
     {
-        if (Running.ResilientCalls.IsTransient(response.StatusCode))
+        if (CosmosErrors.IsTransient(response.StatusCode))
         {
             var error = CosmosErrors.FromResponse(response);
             response.Dispose();

@@ -62,7 +62,7 @@ public sealed class ResilientCalls
                 if (response is not null)
                 {
                     _gate.Record(response.Headers.RequestCharge);
-                    if (!IsTransient(response.StatusCode))
+                    if (!CosmosErrors.IsTransient(response.StatusCode))
                     {
                         _gate.OnSuccess();
                         return response;
@@ -109,5 +109,4 @@ public sealed class ResilientCalls
             ? TimeSpan.FromMilliseconds(ms)
             : null;
 
-    internal static bool IsTransient(HttpStatusCode status) => (int)status is 0 or 408 or 410 or 429 or 449 or 503;
 }

@@ -37,9 +37,11 @@ public sealed class TrackingStore
         return document;
     }
 
-    /// <summary>The tracking document of a migration that must exist (Stop, Reset).</summary>
+    /// <summary>The tracking document of a migration that must exist (Stop, Reset). Like every
+    /// call made for an operator's command rather than for a run (which retries through its own
+    /// gate), it retries a transient failure itself.</summary>
     public async Task<TrackingDocument> GetRequiredAsync(string name, CancellationToken cancellationToken) =>
-        await GetAsync(name, cancellationToken).ConfigureAwait(false)
+        await TransientRetry.RunAsync(ct => GetAsync(name, ct), cancellationToken).ConfigureAwait(false)
         ?? throw new MigrationException(MigrationErrorKind.MigrationNotFound, "MigrationNotFound", $"There is no migration named '{name}'.", name,
             "List migrations with Get-MigrationStatus.");
 
@@ -79,10 +81,12 @@ public sealed class TrackingStore
         return true;
     }
 
+    /// <summary>Deletes a tracking document unless it changed since it was read (Reset).</summary>
     public async Task<bool> TryDeleteAsync(TrackingDocument document, CancellationToken cancellationToken)
     {
-        using var response = await _container.DeleteItemStreamAsync(document.Id, new PartitionKey(document.Id),
-            new ItemRequestOptions { IfMatchEtag = document.ETag }, cancellationToken).ConfigureAwait(false);
+        using var response = await TransientRetry.RunAsync(async ct => TransientRetry.ThrowIfTransient(
+            await _container.DeleteItemStreamAsync(document.Id, new PartitionKey(document.Id), new ItemRequestOptions { IfMatchEtag = document.ETag }, ct).ConfigureAwait(false)),
+            cancellationToken).ConfigureAwait(false);
         if (response.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
         {
             return false;
@@ -120,7 +124,10 @@ public sealed class TrackingStore
 
     /// <summary>Applies <paramref name="change"/> to a fresh read until the conditioned write goes
     /// through (for updates from other processes: Stop-SchemaMigration).</summary>
-    public async Task<TrackingDocument?> UpdateWithRetryAsync(string name, Func<TrackingDocument, bool> change, CancellationToken cancellationToken)
+    public Task<TrackingDocument?> UpdateWithRetryAsync(string name, Func<TrackingDocument, bool> change, CancellationToken cancellationToken) =>
+        TransientRetry.RunAsync(ct => UpdateAsync(name, change, ct), cancellationToken);
+
+    private async Task<TrackingDocument?> UpdateAsync(string name, Func<TrackingDocument, bool> change, CancellationToken cancellationToken)
     {
         for (var attempt = 0; attempt < 20; attempt++)
         {

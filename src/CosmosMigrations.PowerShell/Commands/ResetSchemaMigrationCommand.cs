@@ -26,7 +26,7 @@ public sealed class ResetSchemaMigrationCommand : AsyncCmdlet
         {
             var connection = Session.Resolve(Context);
             var store = connection.TrackingStore;
-            var current = RunAsync(ct => TransientRetry.RunAsync(c => store.GetRequiredAsync(Name!, c), ct));
+            var current = RunAsync(ct => store.GetRequiredAsync(Name!, ct));
             if (current.Status is not (TrackingStatus.Failed or TrackingStatus.Cancelled))
             {
                 throw new MigrationException(MigrationErrorKind.InvalidState, "MigrationNotResettable",
@@ -41,7 +41,7 @@ public sealed class ResetSchemaMigrationCommand : AsyncCmdlet
                 return;
             }
 
-            if (!RunAsync(ct => TransientRetry.RunAsync(c => store.TryDeleteAsync(current, c), ct)))
+            if (!RunAsync(ct => store.TryDeleteAsync(current, ct)))
             {
                 throw new MigrationException(MigrationErrorKind.InvalidState, "MigrationChanged",
                     $"Migration '{Name}' changed while it was being reset (another runner started it?); nothing was deleted.", Name, "Check Get-MigrationStatus and try again.");

@@ -29,7 +29,7 @@ public sealed class StopSchemaMigrationCommand : AsyncCmdlet
         {
             var connection = Session.Resolve(Context);
             var store = connection.TrackingStore;
-            var current = RunAsync(ct => TransientRetry.RunAsync(c => store.GetRequiredAsync(Name!, c), ct));
+            var current = RunAsync(ct => store.GetRequiredAsync(Name!, ct));
             if (current.Status != TrackingStatus.Running)
             {
                 throw new MigrationException(MigrationErrorKind.InvalidState, "MigrationNotRunning",
@@ -41,7 +41,7 @@ public sealed class StopSchemaMigrationCommand : AsyncCmdlet
                 return;
             }
 
-            var updated = RunAsync(ct => TransientRetry.RunAsync(c => store.UpdateWithRetryAsync(Name!, d =>
+            var updated = RunAsync(ct => store.UpdateWithRetryAsync(Name!, d =>
             {
                 if (d.Status != TrackingStatus.Running)
                 {
@@ -50,7 +50,7 @@ public sealed class StopSchemaMigrationCommand : AsyncCmdlet
 
                 d.StopRequested = true;
                 return true;
-            }, c), ct));
+            }, ct));
             WriteVerbose($"Stop requested for '{Name}': it stops after its current batch, as cancelled, resumable with Start-SchemaMigration.");
             if (PassThru && updated is not null)
             {
