@@ -48,12 +48,15 @@ Describe 'Crash suite' {
             $processedBefore = [long](Get-MigrationStatus -Name crash-suite).Processed
             $log = Join-Path $TestDrive "crash-$round.log"
             $process = Start-Runner $migration $log
-            $started = Wait-Until { (Get-MigrationStatus -Name crash-suite | Where-Object { $_.Owner -and $_.Processed -gt $processedBefore }) } 60
+            # The kill point is a random amount of progress, not of time: however fast the
+            # machine, ten rounds of at most ~250 documents each cannot finish the 4,000.
+            $killAfter = $processedBefore + $random.Next(20, 250)
+            $started = Wait-Until { (Get-MigrationStatus -Name crash-suite | Where-Object { $_.Owner -and $_.Processed -ge $killAfter }) } 60
             if (-not $started) {
                 if ((Get-MigrationStatus -Name crash-suite).Status -eq 'completed') { break }
-                throw "round $round never started: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)"
+                throw "round $round never reached its kill point: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)"
             }
-            Start-Sleep -Milliseconds $random.Next(50, 700)
+            Start-Sleep -Milliseconds $random.Next(0, 40)
             & kill -9 ([int](Get-Content "$log.pid"))
             $process.Kill($true)
             $kills++
