@@ -74,7 +74,7 @@ public sealed class MigrationConnection : IDisposable
                 "Pass -Database, or set COSMOS_DATABASE.");
         }
 
-        ValidateName(settings.TrackingContainer, "TrackingContainer");
+        ResourceName.Validate(settings.TrackingContainer, "TrackingContainer");
         var client = CreateClient(settings, endpoint, out var mode);
         var connection = new MigrationConnection(client, settings, endpoint.ToString()) { ConnectionMode = mode.ToString() };
         try
@@ -112,16 +112,6 @@ public sealed class MigrationConnection : IDisposable
         }
 
         return uri;
-    }
-
-    internal static void ValidateName(string? name, string what)
-    {
-        if (string.IsNullOrWhiteSpace(name) || name!.Length > 255 || name.IndexOfAny(new[] { '/', '\\', '?', '#' }) >= 0 || name.EndsWith(" ", StringComparison.Ordinal))
-        {
-            throw new MigrationException(MigrationErrorKind.InvalidArgument, "InvalidResourceName",
-                $"'{name}' is not a valid {what} name: it must be 1–255 characters without '/', '\\', '?', '#' or a trailing space.", name,
-                $"Check the {what} name.");
-        }
     }
 
     private static CosmosClient CreateClient(ConnectionSettings settings, Uri endpoint, out TransportMode mode)
@@ -299,7 +289,7 @@ public sealed class MigrationConnection : IDisposable
     /// <summary>A container of the database with its partition key definition, cached per name.</summary>
     public async Task<TargetContainer> GetContainerAsync(string name, CancellationToken cancellationToken)
     {
-        ValidateName(name, "container");
+        ResourceName.Validate(name, "container");
         if (_containers.TryGetValue(name, out var cached))
         {
             return cached;

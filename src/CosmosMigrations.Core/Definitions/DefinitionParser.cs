@@ -3,10 +3,10 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
-using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
+using CosmosMigrations.Steps;
 using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Definitions;
@@ -40,7 +40,7 @@ public sealed class DefinitionParser
     public DefinitionParser(Func<string, TransformFunction>? resolveTransformFile = null, Func<IDictionary, string, MigrationStep?>? containerSteps = null)
     {
         _resolveTransformFile = resolveTransformFile;
-        _containerSteps = containerSteps ?? ContainerStepFactory.Create;
+        _containerSteps = containerSteps ?? ContainerStepParser.Parse;
     }
 
     /// <summary>A migration file's data: @{ Name; Container; Description; Operations = @(…) }.</summary>
@@ -75,11 +75,37 @@ public sealed class DefinitionParser
     public MigrationDefinition ParseInline(string name, string container, string? description, IReadOnlyList<object?> operations, string? filter = null) =>
         Build(name, container, description, operations, filter, null);
 
-    /// <summary>A backfill: already-built operations with the user's filter, in one pass.</summary>
-    public static MigrationDefinition Backfill(string name, string container, IReadOnlyList<DocumentOperation> operations, string? filter)
+    /// <summary>A backfill (Invoke-Backfill): renames, then sets, then removals, then a transform,
+    /// in one pass over the documents the filter selects. Keys are field paths; -Set values and
+    /// -Rename targets are plain values (the cmdlet unwraps PowerShell's wrappers).</summary>
+    public static MigrationDefinition Backfill(string name, string container, string? filter, IDictionary? set, IEnumerable<string>? unset, IDictionary? rename, TransformFunction? transform)
     {
+        var operations = new List<DocumentOperation>();
+        foreach (DictionaryEntry entry in rename ?? new Hashtable())
+        {
+            var to = entry.Value as string
+                ?? throw new MigrationException(MigrationErrorKind.InvalidArgument, "InvalidRename", $"-Rename maps '{entry.Key}' to a non-string.", entry.Key,
+                    "Write -Rename @{ oldName = 'newName' }.");
+            operations.Add(new RenameFieldOperation(FieldPath.Parse(Key(entry)), FieldPath.Parse(to), keepSource: false));
+        }
+
+        foreach (DictionaryEntry entry in set ?? new Hashtable())
+        {
+            operations.Add(new SetFieldOperation(FieldPath.Parse(Key(entry)), PlainJson.FromObject(entry.Value, Key(entry))));
+        }
+
+        foreach (var field in unset ?? Array.Empty<string>())
+        {
+            operations.Add(new RemoveFieldOperation(FieldPath.Parse(field)));
+        }
+
+        if (transform is not null)
+        {
+            operations.Add(new TransformOperation(transform));
+        }
+
         ValidateName(name, null);
-        MigrationConnection.ValidateName(container, "container");
+        ResourceName.Validate(container, "container");
         if (operations.Count == 0)
         {
             throw new MigrationException(MigrationErrorKind.InvalidArgument, "NoChange", "A backfill needs something to change.", name,
@@ -90,12 +116,14 @@ public sealed class DefinitionParser
         return new MigrationDefinition(name, container, null, new MigrationStep[] { new DocumentPass(operations, filter) });
     }
 
+    private static string Key(DictionaryEntry entry) => Convert.ToString(entry.Key, CultureInfo.InvariantCulture) ?? string.Empty;
+
     private MigrationDefinition Build(string name, string container, string? description, IReadOnlyList<object?> operations, string? filter, string? sourcePath)
     {
         ValidateName(name, sourcePath);
         try
         {
-            MigrationConnection.ValidateName(container, "container");
+            ResourceName.Validate(container, "container");
         }
         catch (MigrationException ex)
         {
@@ -359,7 +387,7 @@ public sealed class DefinitionParser
 
     public static void ValidateName(string? name, string? sourcePath)
     {
-        if (string.IsNullOrWhiteSpace(name) || name!.Length > 255 || name.IndexOfAny(new[] { '/', '\\', '?', '#' }) >= 0 || name.Trim() != name)
+        if (!ResourceName.IsValid(name))
         {
             throw Invalid(sourcePath ?? name ?? "(no name)",
                 $"'{name}' is not a valid migration name: 1–255 characters, no '/', '\\', '?', '#', no leading or trailing space.");
@@ -427,32 +455,4 @@ public sealed class DefinitionParser
     public static MigrationException Invalid(string where, string why) =>
         new(MigrationErrorKind.InvalidDefinition, "InvalidMigrationDefinition", $"{where}: {why}", where,
             "Fix the migration definition; see Get-Help about_CosmosMigrations for the operations and their keys.");
-}
-
-/// <summary>Container-level steps: AddIndex and RequireField.</summary>
-public static class ContainerStepFactory
-{
-    public static MigrationStep? Create(IDictionary table, string where)
-    {
-        if (DefinitionParser.TryGet(table, "AddIndex", out var index))
-        {
-            DefinitionParser.TryGet(table, "Timeout", out var timeout);
-            return AddIndexStep.Parse(index, timeout, where);
-        }
-
-        if (DefinitionParser.TryGet(table, "RequireField", out _))
-        {
-            DefinitionParser.TryGet(table, "Type", out var type);
-            try
-            {
-                return new RequireFieldStep(DefinitionParser.Path(table, "RequireField", where), ConformanceChecker.NormaliseType(type as string, where));
-            }
-            catch (MigrationException ex) when (ex.Kind == MigrationErrorKind.InvalidArgument)
-            {
-                throw DefinitionParser.Invalid(where, ex.Message);
-            }
-        }
-
-        return null;
-    }
 }

@@ -37,9 +37,6 @@ public static class CosmosErrors
     /// that never got an answer).</summary>
     public static bool IsTransient(HttpStatusCode status) => (int)status is 0 or 408 or 410 or 429 or 449 or 503;
 
-    public static bool IsStatus(Exception exception, HttpStatusCode status) =>
-        exception is CosmosException cosmos && cosmos.StatusCode == status;
-
     /// <summary>Wraps a Cosmos failure with its diagnostics (status, sub-status, activity id, charge,
     /// retry-after). The SDK's message can be long; the first line says what the service said.</summary>
     public static MigrationException Wrap(Exception exception, MigrationErrorKind kind, string errorId, string message,

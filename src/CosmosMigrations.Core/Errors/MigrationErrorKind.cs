@@ -17,8 +17,6 @@ public enum MigrationErrorKind
     DocumentFailed,
     RequirementNotMet,
     IndexTimeout,
-    Throttled,
     Transient,
-    Cancelled,
     ServiceError,
 }

@@ -6,6 +6,7 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Requests;
 using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Operations;
@@ -53,7 +54,9 @@ public static class ConformanceChecker
     {
         var violation = $"NOT {Condition(field, type)}";
         // Each query runs again from the start if throttled: a count and a few ids are cheap.
-        var count = await TransientRetry.RunAsync(async ct =>
+        var giveUp = new GiveUp("TransientFailuresExhausted", $"Counting the documents of '{target.Name}' that lack '{field.Text}' kept failing.", target.Name,
+            "The service is throttling or unavailable: try again later, or when the container's throughput allows.");
+        var count = await ResilientSender.Ungated.RunAsync(async ct =>
         {
             long total = 0;
             using var iterator = target.Container.GetItemQueryIterator<long>(new QueryDefinition($"SELECT VALUE COUNT(1) FROM c WHERE {violation}"));
@@ -63,12 +66,12 @@ public static class ConformanceChecker
             }
 
             return total;
-        }, cancellationToken).ConfigureAwait(false);
+        }, giveUp, cancellationToken).ConfigureAwait(false);
 
         var samples = new List<string>();
         if (count > 0 && sampleSize > 0)
         {
-            samples = await TransientRetry.RunAsync(async ct =>
+            samples = await ResilientSender.Ungated.RunAsync(async ct =>
             {
                 var ids = new List<string>();
                 using var iterator = target.Container.GetItemQueryIterator<string>(new QueryDefinition($"SELECT TOP {sampleSize} VALUE c.id FROM c WHERE {violation}"));
@@ -78,7 +81,7 @@ public static class ConformanceChecker
                 }
 
                 return ids;
-            }, cancellationToken).ConfigureAwait(false);
+            }, giveUp, cancellationToken).ConfigureAwait(false);
         }
 
         return new ConformanceResult(target.Name, field.Text, type, count, samples.Take(sampleSize).ToList());

@@ -31,16 +31,14 @@ public sealed class RunOptions
     /// <summary>A completed migration whose definition changed is an error, not a warning.</summary>
     public bool Strict { get; set; }
 
-    /// <summary>Read and report; write nothing at all (no tracking document either).</summary>
-    public bool DryRun { get; set; }
-
     public int SampleCount { get; set; } = 3;
 
     /// <summary>At most this many failures are kept in the tracking document.</summary>
     public int FailureListCap { get; set; } = 50;
 
-    /// <summary>Re-scans after the first pass to catch documents written behind the cursor.</summary>
-    public int MaxCatchUpPasses { get; set; } = 3;
+    /// <summary>Catch-up scans after the first scan of a pass: re-scans for documents written behind
+    /// the cursor while it ran, as long as a scan still changed something.</summary>
+    public int MaxCatchUpScans { get; set; } = 3;
 
     public void Validate()
     {

@@ -5,7 +5,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using CosmosMigrations.Running;
+using CosmosMigrations.Requests;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
@@ -23,18 +23,18 @@ public sealed class PageReader : IDisposable
     private readonly FeedRange? _range;
     private readonly QueryDefinition _query;
     private readonly int _pageSize;
-    private readonly ResilientCalls _calls;
+    private readonly ResilientSender _sender;
     private FeedIterator? _iterator;
     private bool _iteratorSuspect;
 
-    public PageReader(Container container, FeedRange? range, QueryDefinition query, string? continuation, int pageSize, ResilientCalls calls)
+    public PageReader(Container container, FeedRange? range, QueryDefinition query, string? continuation, int pageSize, ResilientSender sender)
     {
         _container = container;
         _range = range;
         _query = query;
         Continuation = continuation;
         _pageSize = pageSize;
-        _calls = calls;
+        _sender = sender;
     }
 
     /// <summary>Where the next page starts (null before the first page of a fresh scan).</summary>
@@ -50,7 +50,7 @@ public sealed class PageReader : IDisposable
             return null;
         }
 
-        using var response = await _calls.SendAsync(async ct =>
+        using var response = await _sender.SendAsync(async ct =>
         {
             if (_iterator is null || _iteratorSuspect)
             {

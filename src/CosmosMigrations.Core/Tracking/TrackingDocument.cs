@@ -14,8 +14,8 @@ public static class TrackingStatus
 }
 
 /// <summary>One document per migration in the tracking container (partition key <c>/id</c>,
-/// <c>id</c> = the migration name). Field names are fixed by SPEC section 5; absent values are not
-/// written at all (no nulls).</summary>
+/// <c>id</c> = the migration name). The seed's fields come first (name, status, startedAt,
+/// completedAt, error, processed); absent values are not written at all (no nulls).</summary>
 public sealed class TrackingDocument
 {
     [JsonProperty("id")] public string Id { get; set; } = "";
@@ -104,8 +104,9 @@ public sealed class MigrationCursor
 
     [JsonProperty("ranges")] public List<RangeCursor>? Ranges { get; set; }
 
-    /// <summary>For a verification pass: how many re-scans this step has done.</summary>
-    [JsonProperty("pass")] public int? Pass { get; set; }
+    /// <summary>How many catch-up scans this step has done (re-scans for documents written behind
+    /// the cursor while it ran). Stored as "pass", its name in earlier versions.</summary>
+    [JsonProperty("pass")] public int? CatchUpScans { get; set; }
 }
 
 public sealed class RangeCursor

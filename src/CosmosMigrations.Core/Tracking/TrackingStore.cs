@@ -6,14 +6,19 @@ using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Requests;
 using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Tracking;
 
 /// <summary>Reads and writes tracking documents. Every update is conditioned on the ETag the
-/// caller read, so two runners can never both believe they hold a lease.</summary>
+/// caller read, so two runners can never both believe they hold a lease. Every call retries what
+/// is transient by itself (bookkeeping is tiny, so it bypasses the run's gate); when that fails
+/// for good, the error is <c>TrackingUnavailable</c>.</summary>
 public sealed class TrackingStore
 {
+    private const int MaxConflicts = 10;
+
     private readonly Container _container;
 
     public TrackingStore(Container container)
@@ -25,7 +30,7 @@ public sealed class TrackingStore
 
     public async Task<TrackingDocument?> GetAsync(string name, CancellationToken cancellationToken)
     {
-        using var response = await _container.ReadItemStreamAsync(name, new PartitionKey(name), cancellationToken: cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(ct => _container.ReadItemStreamAsync(name, new PartitionKey(name), cancellationToken: ct), name, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
@@ -37,11 +42,9 @@ public sealed class TrackingStore
         return document;
     }
 
-    /// <summary>The tracking document of a migration that must exist (Stop, Reset). Like every
-    /// call made for an operator's command rather than for a run (which retries through its own
-    /// gate), it retries a transient failure itself.</summary>
+    /// <summary>The tracking document of a migration that must exist (Stop, Reset).</summary>
     public async Task<TrackingDocument> GetRequiredAsync(string name, CancellationToken cancellationToken) =>
-        await TransientRetry.RunAsync(ct => GetAsync(name, ct), cancellationToken).ConfigureAwait(false)
+        await GetAsync(name, cancellationToken).ConfigureAwait(false)
         ?? throw new MigrationException(MigrationErrorKind.MigrationNotFound, "MigrationNotFound", $"There is no migration named '{name}'.", name,
             "List migrations with Get-MigrationStatus.");
 
@@ -49,8 +52,11 @@ public sealed class TrackingStore
     public async Task<bool> TryCreateAsync(TrackingDocument document, CancellationToken cancellationToken)
     {
         document.ETag = null;
-        using var body = DocumentJson.ToStream(document);
-        using var response = await _container.CreateItemStreamAsync(body, new PartitionKey(document.Id), cancellationToken: cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(async ct =>
+        {
+            using var body = DocumentJson.ToStream(document);
+            return await _container.CreateItemStreamAsync(body, new PartitionKey(document.Id), cancellationToken: ct).ConfigureAwait(false);
+        }, document.Id, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.Conflict)
         {
             return false;
@@ -66,11 +72,14 @@ public sealed class TrackingStore
     public async Task<bool> TryReplaceAsync(TrackingDocument document, CancellationToken cancellationToken)
     {
         var etag = document.ETag;
-        document.ETag = null;
-        using var body = DocumentJson.ToStream(document);
-        document.ETag = etag;
-        using var response = await _container.ReplaceItemStreamAsync(body, document.Id, new PartitionKey(document.Id),
-            new ItemRequestOptions { IfMatchEtag = etag }, cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(async ct =>
+        {
+            document.ETag = null;
+            using var body = DocumentJson.ToStream(document);
+            document.ETag = etag;
+            return await _container.ReplaceItemStreamAsync(body, document.Id, new PartitionKey(document.Id),
+                new ItemRequestOptions { IfMatchEtag = etag }, ct).ConfigureAwait(false);
+        }, document.Id, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
         {
             return false;
@@ -84,9 +93,8 @@ public sealed class TrackingStore
     /// <summary>Deletes a tracking document unless it changed since it was read (Reset).</summary>
     public async Task<bool> TryDeleteAsync(TrackingDocument document, CancellationToken cancellationToken)
     {
-        using var response = await TransientRetry.RunAsync(async ct => TransientRetry.ThrowIfTransient(
-            await _container.DeleteItemStreamAsync(document.Id, new PartitionKey(document.Id), new ItemRequestOptions { IfMatchEtag = document.ETag }, ct).ConfigureAwait(false)),
-            cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(ct => _container.DeleteItemStreamAsync(document.Id, new PartitionKey(document.Id), new ItemRequestOptions { IfMatchEtag = document.ETag }, ct),
+            document.Id, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
         {
             return false;
@@ -94,6 +102,37 @@ public sealed class TrackingStore
 
         EnsureSuccess(response, document.Id, "delete");
         return true;
+    }
+
+    /// <summary>The one way a tracking document changes under concurrency (on the model of the
+    /// change feed processor's lease updater): <paramref name="apply"/> gets the latest copy (first
+    /// <paramref name="known"/> when the caller holds one, else a fresh read) and returns the
+    /// document to write, or null to write nothing; the write is conditioned on the ETag, and on a
+    /// conflict the document is read again and <paramref name="apply"/> decides again. Returns what
+    /// was written, or the latest copy when <paramref name="apply"/> declined.</summary>
+    public async Task<TrackingDocument?> UpdateAsync(string name, Func<TrackingDocument?, TrackingDocument?> apply, string purpose,
+        CancellationToken cancellationToken, TrackingDocument? known = null)
+    {
+        var latest = known ?? await GetAsync(name, cancellationToken).ConfigureAwait(false);
+        for (var attempt = 0; attempt < MaxConflicts; attempt++)
+        {
+            var next = apply(latest);
+            if (next is null)
+            {
+                return latest;
+            }
+
+            next.UpdatedAt = Clock.NowMs();
+            if (await TryReplaceAsync(next, cancellationToken).ConfigureAwait(false))
+            {
+                return next;
+            }
+
+            latest = await GetAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new MigrationException(MigrationErrorKind.ServiceError, "TrackingUpdateContended",
+            $"The tracking document of '{name}' kept changing; the {purpose} did not go through.", name, "Try again.");
     }
 
     /// <summary>Every tracking document, by name; filtering by pattern and status is the caller's.</summary>
@@ -104,11 +143,11 @@ public sealed class TrackingStore
         do
         {
             var from = continuation;
-            using var response = await TransientRetry.RunAsync(async ct =>
+            using var response = await SendAsync(async ct =>
             {
                 using var iterator = _container.GetItemQueryStreamIterator(new QueryDefinition("SELECT * FROM c"), from, new QueryRequestOptions { MaxItemCount = 200 });
-                return TransientRetry.ThrowIfTransient(await iterator.ReadNextAsync(ct).ConfigureAwait(false));
-            }, cancellationToken).ConfigureAwait(false);
+                return await iterator.ReadNextAsync(ct).ConfigureAwait(false);
+            }, ContainerName, cancellationToken).ConfigureAwait(false);
             EnsureSuccess(response, ContainerName, "list");
             foreach (var token in DocumentJson.ReadPage(response.Content))
             {
@@ -122,31 +161,9 @@ public sealed class TrackingStore
         while (continuation is not null);
     }
 
-    /// <summary>Applies <paramref name="change"/> to a fresh read until the conditioned write goes
-    /// through (for updates from other processes: Stop-SchemaMigration).</summary>
-    public Task<TrackingDocument?> UpdateWithRetryAsync(string name, Func<TrackingDocument, bool> change, CancellationToken cancellationToken) =>
-        TransientRetry.RunAsync(ct => UpdateAsync(name, change, ct), cancellationToken);
-
-    private async Task<TrackingDocument?> UpdateAsync(string name, Func<TrackingDocument, bool> change, CancellationToken cancellationToken)
-    {
-        for (var attempt = 0; attempt < 20; attempt++)
-        {
-            var document = await GetAsync(name, cancellationToken).ConfigureAwait(false);
-            if (document is null || !change(document))
-            {
-                return document;
-            }
-
-            document.UpdatedAt = Clock.NowMs();
-            if (await TryReplaceAsync(document, cancellationToken).ConfigureAwait(false))
-            {
-                return document;
-            }
-        }
-
-        throw new MigrationException(MigrationErrorKind.ServiceError, "TrackingUpdateContended",
-            $"The tracking document of '{name}' kept changing; the update did not go through.", name, "Try again.");
-    }
+    private static Task<ResponseMessage> SendAsync(Func<CancellationToken, Task<ResponseMessage>> call, string target, CancellationToken cancellationToken) =>
+        ResilientSender.Ungated.SendAsync(call, $"Tracking document '{target}'", cancellationToken,
+            new GiveUp("TrackingUnavailable", "The tracking container kept failing.", target, "Start again later: the run resumes from its checkpoint."));
 
     private static void EnsureSuccess(ResponseMessage response, string target, string action)
     {
@@ -155,20 +172,6 @@ public sealed class TrackingStore
             return;
         }
 
-        var ex = CosmosErrors.FromResponse(response);
-        if (CosmosErrors.IsTransient(ex))
-        {
-            throw ex;
-        }
-
-        throw CosmosErrors.Wrap(ex, MigrationErrorKind.ServiceError, "TrackingWriteFailed", $"Could not {action} tracking document '{target}'.", target);
+        throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "TrackingWriteFailed", $"Could not {action} tracking document '{target}'.", target);
     }
-}
-
-/// <summary>Time as the tracking document stores it: epoch milliseconds.</summary>
-public static class Clock
-{
-    public static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-
-    public static DateTimeOffset FromMs(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 }

@@ -14,7 +14,7 @@ namespace CosmosMigrations.PowerShell.Commands;
 /// pending; with -Watch shows progress until the selected migrations stop running.</summary>
 [Cmdlet(VerbsCommon.Get, "MigrationStatus")]
 [OutputType(typeof(MigrationStatus))]
-public sealed class GetMigrationStatusCommand : AsyncCmdlet
+public sealed class GetMigrationStatusCommand : ConnectedCmdlet
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
@@ -37,28 +37,17 @@ public sealed class GetMigrationStatusCommand : AsyncCmdlet
     [ValidateRange(1, 3600)]
     public int IntervalSec { get; set; } = 2;
 
-    [Parameter]
-    public MigrationConnection? Context { get; set; }
-
-    protected override void ProcessRecord()
+    protected override void ProcessRecord(MigrationConnection connection)
     {
-        try
+        var statuses = Read(connection);
+        if (Watch)
         {
-            var connection = Session.Resolve(Context);
-            var statuses = Read(connection);
-            if (Watch)
-            {
-                statuses = WatchUntilDone(connection, statuses);
-            }
-
-            foreach (var status in statuses)
-            {
-                WriteObject(status);
-            }
+            statuses = WatchUntilDone(connection, statuses);
         }
-        catch (MigrationException ex)
+
+        foreach (var status in statuses)
         {
-            WriteError(ErrorRecords.From(ex));
+            WriteObject(status);
         }
     }
 
@@ -78,17 +67,9 @@ public sealed class GetMigrationStatusCommand : AsyncCmdlet
                 try
                 {
                     var definition = MigrationFiles.ReadStatically(file);
-                    if (byName.TryGetValue(definition.Name, out var document))
-                    {
-                        var status = MigrationStatus.FromTracking(document, file);
-                        status.ChecksumMismatch = document.Checksum is not null && document.Checksum != definition.Checksum;
-                        result.Add(status);
-                        byName.Remove(definition.Name);
-                    }
-                    else
-                    {
-                        result.Add(new MigrationStatus { Name = definition.Name, Container = definition.Container, Status = "pending", Description = definition.Description, Path = file, Outcome = "Pending", Checksum = definition.Checksum });
-                    }
+                    byName.TryGetValue(definition.Name, out var document);
+                    result.Add(MigrationStatus.ForFile(definition, document, file));
+                    byName.Remove(definition.Name);
                 }
                 catch (MigrationException ex)
                 {

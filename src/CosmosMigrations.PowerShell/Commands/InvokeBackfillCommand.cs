@@ -1,6 +1,6 @@
 using System;
 using System.Collections;
-using System.Collections.Generic;
+using System.Collections.Specialized;
 using System.Globalization;
 using System.Management.Automation;
 using CosmosMigrations.Definitions;
@@ -52,7 +52,8 @@ public sealed class InvokeBackfillCommand : MigrationRunCommandBase
         MigrationDefinition definition;
         try
         {
-            definition = DefinitionParser.Backfill(Name!, Container!, BuildOperations(), Filter);
+            var transform = ScriptBlock is null ? null : TransformFromScriptBlock(ScriptBlock, "-ScriptBlock", ScriptBlock.ToString());
+            definition = DefinitionParser.Backfill(Name!, Container!, Filter, Plain(Set), Unset, Plain(Rename), transform);
         }
         catch (MigrationException ex)
         {
@@ -60,48 +61,23 @@ public sealed class InvokeBackfillCommand : MigrationRunCommandBase
             return;
         }
 
-        Connection.MigrationConnection connection;
-        try
-        {
-            connection = Session.Resolve(Context);
-        }
-        catch (MigrationException ex)
-        {
-            WriteError(ErrorRecords.From(ex));
-            return;
-        }
-
-        RunMigrations(connection, new[] { definition });
+        Connected(connection => RunMigrations(connection, new[] { definition }));
     }
 
-    private List<DocumentOperation> BuildOperations()
+    /// <summary>The hashtable with PowerShell's wrappers taken off its keys and values.</summary>
+    private static OrderedDictionary? Plain(Hashtable? table)
     {
-        var operations = new List<DocumentOperation>();
-        foreach (DictionaryEntry entry in Rename ?? new Hashtable())
+        if (table is null)
         {
-            var to = PowerShellValues.Unwrap(entry.Value) as string
-                ?? throw new MigrationException(MigrationErrorKind.InvalidArgument, "InvalidRename", $"-Rename maps '{entry.Key}' to a non-string.", entry.Key,
-                    "Write -Rename @{ oldName = 'newName' }.");
-            operations.Add(new RenameFieldOperation(FieldPath.Parse(Key(entry)), FieldPath.Parse(to), keepSource: false));
+            return null;
         }
 
-        foreach (DictionaryEntry entry in Set ?? new Hashtable())
+        var plain = new OrderedDictionary();
+        foreach (DictionaryEntry entry in table)
         {
-            operations.Add(new SetFieldOperation(FieldPath.Parse(Key(entry)), PlainJson.FromObject(PowerShellValues.Unwrap(entry.Value), Key(entry))));
+            plain[Convert.ToString(PowerShellValues.Unwrap(entry.Key), CultureInfo.InvariantCulture) ?? string.Empty] = PowerShellValues.Unwrap(entry.Value);
         }
 
-        foreach (var field in Unset ?? Array.Empty<string>())
-        {
-            operations.Add(new RemoveFieldOperation(FieldPath.Parse(field)));
-        }
-
-        if (ScriptBlock is not null)
-        {
-            operations.Add(new TransformOperation(TransformFromScriptBlock(ScriptBlock, "-ScriptBlock", ScriptBlock.ToString())));
-        }
-
-        return operations;
+        return plain;
     }
-
-    private static string Key(DictionaryEntry entry) => Convert.ToString(PowerShellValues.Unwrap(entry.Key), CultureInfo.InvariantCulture) ?? string.Empty;
 }

@@ -117,26 +117,17 @@ public sealed class StartSchemaMigrationCommand : MigrationRunCommandBase
         Run(definitions);
     }
 
-    private void Run(IReadOnlyList<MigrationDefinition> definitions)
-    {
-        Connection.MigrationConnection connection;
-        try
+    private void Run(IReadOnlyList<MigrationDefinition> definitions) =>
+        Connected(connection =>
         {
-            connection = Session.Resolve(Context);
             // A missing container is an error before anything runs, not half-way through a folder.
             foreach (var container in definitions.Select(d => d.Container).Distinct())
             {
                 RunAsync(ct => connection.GetContainerAsync(container, ct));
             }
-        }
-        catch (MigrationException ex)
-        {
-            WriteError(ErrorRecords.From(ex));
-            return;
-        }
 
-        RunMigrations(connection, definitions);
-    }
+            RunMigrations(connection, definitions);
+        });
 
     private Hashtable Normalise(Hashtable operation)
     {

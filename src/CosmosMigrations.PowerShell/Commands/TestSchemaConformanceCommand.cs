@@ -4,7 +4,6 @@ using System.Globalization;
 using System.Management.Automation;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
-using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
 using CosmosMigrations.PowerShell.Infrastructure;
 
@@ -14,7 +13,7 @@ namespace CosmosMigrations.PowerShell.Commands;
 /// with a few sample ids: the gate before a field becomes required or an old one is dropped.</summary>
 [Cmdlet(VerbsDiagnostic.Test, "SchemaConformance")]
 [OutputType(typeof(ConformanceResult))]
-public sealed class TestSchemaConformanceCommand : AsyncCmdlet
+public sealed class TestSchemaConformanceCommand : ConnectedCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -29,25 +28,14 @@ public sealed class TestSchemaConformanceCommand : AsyncCmdlet
     [ValidateRange(0, 100)]
     public int SampleSize { get; set; } = 5;
 
-    [Parameter]
-    public MigrationConnection? Context { get; set; }
-
-    protected override void ProcessRecord()
+    protected override void ProcessRecord(MigrationConnection connection)
     {
-        try
+        var target = RunAsync(ct => connection.GetContainerAsync(Container!, ct));
+        foreach (DictionaryEntry rule in Require!)
         {
-            var connection = Session.Resolve(Context);
-            var target = RunAsync(ct => connection.GetContainerAsync(Container!, ct));
-            foreach (DictionaryEntry rule in Require!)
-            {
-                var field = FieldPath.Parse(Convert.ToString(PowerShellValues.Unwrap(rule.Key), CultureInfo.InvariantCulture));
-                var type = ConformanceChecker.NormaliseType(Convert.ToString(PowerShellValues.Unwrap(rule.Value), CultureInfo.InvariantCulture), $"-Require {field}");
-                WriteObject(RunAsync(ct => ConformanceChecker.CheckAsync(target, field, type, SampleSize, ct)));
-            }
-        }
-        catch (MigrationException ex)
-        {
-            WriteError(ErrorRecords.From(ex));
+            var field = FieldPath.Parse(Convert.ToString(PowerShellValues.Unwrap(rule.Key), CultureInfo.InvariantCulture));
+            var type = ConformanceChecker.NormaliseType(Convert.ToString(PowerShellValues.Unwrap(rule.Value), CultureInfo.InvariantCulture), $"-Require {field}");
+            WriteObject(RunAsync(ct => ConformanceChecker.CheckAsync(target, field, type, SampleSize, ct)));
         }
     }
 }

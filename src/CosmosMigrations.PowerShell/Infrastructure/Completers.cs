@@ -51,8 +51,10 @@ internal static class Completion
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
             names = Task.Run(() => source(connection, timeout.Token)).GetAwaiter().GetResult();
         }
-        catch (Exception ex) when (ex is OperationCanceledException or Errors.MigrationException or Microsoft.Azure.Cosmos.CosmosException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
+            // A completer never fails the prompt: no connection, a slow or failing account, a
+            // timeout all complete nothing.
             return Array.Empty<CompletionResult>();
         }
 

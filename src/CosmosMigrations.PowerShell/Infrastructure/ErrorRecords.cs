@@ -19,11 +19,6 @@ internal static class ErrorRecords
         return record;
     }
 
-    public static ErrorRecord From(Exception exception, string errorId, object? target) =>
-        exception is MigrationException migration
-            ? From(migration)
-            : new ErrorRecord(exception, errorId, ErrorCategory.NotSpecified, target);
-
     public static ErrorRecord Create(MigrationErrorKind kind, string errorId, string message, object? target, string? recommendedAction = null) =>
         From(new MigrationException(kind, errorId, message, target, recommendedAction));
 
@@ -40,8 +35,7 @@ internal static class ErrorRecords
         MigrationErrorKind.DocumentFailed => ErrorCategory.WriteError,
         MigrationErrorKind.RequirementNotMet => ErrorCategory.InvalidResult,
         MigrationErrorKind.IndexTimeout => ErrorCategory.OperationTimeout,
-        MigrationErrorKind.Throttled or MigrationErrorKind.Transient => ErrorCategory.LimitsExceeded,
-        MigrationErrorKind.Cancelled => ErrorCategory.OperationStopped,
+        MigrationErrorKind.Transient => ErrorCategory.LimitsExceeded,
         _ => ErrorCategory.NotSpecified,
     };
 }

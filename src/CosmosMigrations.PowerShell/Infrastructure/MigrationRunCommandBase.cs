@@ -16,7 +16,7 @@ namespace CosmosMigrations.PowerShell.Infrastructure;
 
 /// <summary>What Start-SchemaMigration and Invoke-Backfill share: the run parameters, -WhatIf as a
 /// true dry run, progress, and turning results into objects and errors.</summary>
-public abstract class MigrationRunCommandBase : AsyncCmdlet
+public abstract class MigrationRunCommandBase : ConnectedCmdlet
 {
     [Parameter]
     [ValidateRange(1, 10000)]
@@ -46,9 +46,6 @@ public abstract class MigrationRunCommandBase : AsyncCmdlet
 
     [Parameter]
     public SwitchParameter Force { get; set; }
-
-    [Parameter]
-    public MigrationConnection? Context { get; set; }
 
     private bool IsWhatIf =>
         MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value) ? value is SwitchParameter s && s.IsPresent
@@ -116,12 +113,13 @@ public abstract class MigrationRunCommandBase : AsyncCmdlet
                 CompleteProgress(definition.Name);
             }
 
-            if (result.Warning is not null && result.Status.Outcome == "Skipped")
+            var skipped = result.Status.Outcome == nameof(RunOutcome.Skipped);
+            if (result.Warning is not null && skipped)
             {
                 WriteWarning(result.Warning);
             }
 
-            if (result.Status.Outcome == "Skipped")
+            if (skipped)
             {
                 WriteVerbose($"'{definition.Name}': {result.Status.Message}");
             }
@@ -155,7 +153,6 @@ public abstract class MigrationRunCommandBase : AsyncCmdlet
         {
             var runner = NewRunner(connection);
             var options = BuildOptions(null);
-            options.DryRun = true;
             var preview = RunAsync(ct => runner.PreviewAsync(definition, options, Progress(definition.Name), ct));
             CompleteProgress(definition.Name);
             Host.UI.WriteLine($"What if: {preview.WouldChange} of {preview.Scanned} document(s) read in '{definition.Container}' would change ({definition.Name}); {preview.WouldFail} would fail.");

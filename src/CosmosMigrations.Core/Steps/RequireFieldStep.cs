@@ -1,13 +1,12 @@
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
-using CosmosMigrations.Definitions;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using CosmosMigrations.Running;
+using CosmosMigrations.Operations;
 using Newtonsoft.Json.Linq;
 
-namespace CosmosMigrations.Operations;
+namespace CosmosMigrations.Steps;
 
 /// <summary>The gate: the migration fails (saying how many documents, and which) unless every
 /// document has the field, of the type. It changes nothing.</summary>
@@ -41,7 +40,7 @@ public sealed class RequireFieldStep : MigrationStep, IContainerStep
         context.Log?.Invoke($"Every document of '{context.Target.Name}' has '{Field}'{(Type == "any" ? "" : " as a " + Type)}.");
     }
 
-    public async Task<string> PreviewAsync(TargetContainer target, ResilientCalls calls, CancellationToken cancellationToken)
+    public async Task<string> PreviewAsync(TargetContainer target, CancellationToken cancellationToken)
     {
         var result = await ConformanceChecker.CheckAsync(target, Field, Type, 5, cancellationToken).ConfigureAwait(false);
         return result.Conforms

@@ -4,7 +4,7 @@ using System.Diagnostics;
 using System.Threading;
 using System.Threading.Tasks;
 
-namespace CosmosMigrations.Running;
+namespace CosmosMigrations.Requests;
 
 /// <summary>Admits requests to the service: at most <see cref="Limit"/> in flight, and, with a
 /// budget, request units spent at no more than the budget per second (a token bucket debited by

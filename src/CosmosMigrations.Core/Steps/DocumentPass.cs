@@ -4,15 +4,7 @@ using CosmosMigrations.Documents;
 using CosmosMigrations.Operations;
 using Newtonsoft.Json.Linq;
 
-namespace CosmosMigrations.Definitions;
-
-/// <summary>One step of a migration. The runner records the step it is on in the cursor.</summary>
-public abstract class MigrationStep
-{
-    public abstract string Describe();
-
-    public abstract JToken ToCanonical();
-}
+namespace CosmosMigrations.Steps;
 
 /// <summary>One pass over the container applying several document operations together (so a
 /// migration with three field changes reads each document once). The pass reads the documents
@@ -48,8 +40,9 @@ public sealed class DocumentPass : MigrationStep
     /// <summary>The WHERE condition of the scan, or null to read every document.</summary>
     public string? ScanCondition { get; }
 
-    /// <summary>Without a condition, a catch-up re-scan cannot tell what is left: it would read all.</summary>
-    public bool CanVerify => ScanCondition is not null;
+    /// <summary>Whether catch-up scans can find documents written behind the cursor: without a
+    /// condition, a catch-up scan cannot tell what is left (it would read everything again).</summary>
+    public bool CanCatchUp => ScanCondition is not null;
 
     /// <summary>The top-level properties the operations read or write (a nested field brings its
     /// whole top-level subtree), or null when one of them needs the whole document.</summary>
@@ -61,7 +54,7 @@ public sealed class DocumentPass : MigrationStep
     /// <summary>The query of a migrating scan. When every operation names its fields, only those
     /// properties, the id, the ETag and the partition key travel: the service serialises, and the
     /// client parses, a fraction of each document (and a write never needs more: a change that
-    /// would need the whole document reads it first, see <see cref="Running.DocumentWriter"/>).</summary>
+    /// would need the whole document reads it first, see <see cref="DocumentWriter"/>).</summary>
     public string ScanQueryText(IEnumerable<FieldPath> partitionKeyPaths)
     {
         if (Properties is null)

@@ -4,18 +4,14 @@ using System.Collections.ObjectModel;
 using System.Globalization;
 using System.Linq;
 using System.Net;
-using System.Text.RegularExpressions;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
-using CosmosMigrations.Definitions;
-using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using CosmosMigrations.Running;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
-namespace CosmosMigrations.Operations;
+namespace CosmosMigrations.Steps;
 
 /// <summary>Adds an index before any query uses it: a composite index (<c>@('status ASC',
 /// 'publishedAt DESC')</c>) or an included path (<c>'/status/?'</c> or <c>'status'</c>). It adds
@@ -23,9 +19,12 @@ namespace CosmosMigrations.Operations;
 /// service reports the index transformation at 100 %.</summary>
 public sealed class AddIndexStep : MigrationStep, IContainerStep
 {
-    private static readonly Regex IncludedPathPattern = new(@"^(/[^/?*]+)+/(\?|\*)$", RegexOptions.CultureInvariant);
+    /// <summary>How often the transformation progress is read while waiting.</summary>
+    private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
 
-    private AddIndexStep(IReadOnlyList<CompositePath>? composite, string? includedPath, TimeSpan timeout)
+    /// <summary>A composite index (two or more paths, in order) or one included path
+    /// (<c>/status/?</c>); <paramref name="timeout"/> bounds the wait for the transformation.</summary>
+    public AddIndexStep(IReadOnlyList<CompositePath>? composite, string? includedPath, TimeSpan timeout)
     {
         Composite = composite;
         IncludedPath = includedPath;
@@ -37,74 +36,6 @@ public sealed class AddIndexStep : MigrationStep, IContainerStep
     public string? IncludedPath { get; }
 
     public TimeSpan Timeout { get; }
-
-    /// <summary>Test seam: how often the transformation progress is read.</summary>
-    public static TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
-
-    public static AddIndexStep Parse(object? value, object? timeout, string where)
-    {
-        var wait = ParseTimeout(timeout, where);
-        switch (value)
-        {
-            case string single when single.Trim().StartsWith("/", StringComparison.Ordinal):
-                var path = single.Trim();
-                if (!IncludedPathPattern.IsMatch(path))
-                {
-                    throw DefinitionParser.Invalid(where, $"'{single}' is not an index path: write it as '/status/?' (a value) or '/tags/*' (a subtree).");
-                }
-
-                return new AddIndexStep(null, path, wait);
-            case string single:
-                return new AddIndexStep(null, FieldPath.Parse(single).ToJsonPointer() + "/?", wait);
-            case System.Collections.IEnumerable list:
-                var entries = list.Cast<object?>().Select(e => e as string ?? throw DefinitionParser.Invalid(where, "AddIndex entries are strings such as 'status ASC'.")).ToList();
-                if (entries.Count < 2)
-                {
-                    throw DefinitionParser.Invalid(where, "A composite index has at least two paths, e.g. @('status ASC', 'publishedAt DESC'); for one field write AddIndex = 'status'.");
-                }
-
-                return new AddIndexStep(entries.Select(e => ParseComposite(e, where)).ToList(), null, wait);
-            default:
-                throw DefinitionParser.Invalid(where, "AddIndex is a path ('/status/?' or 'status') or a list of 'field ASC|DESC' for a composite index.");
-        }
-    }
-
-    private static CompositePath ParseComposite(string entry, string where)
-    {
-        var parts = entry.Trim().Split(new[] { ' ' }, StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length is < 1 or > 2)
-        {
-            throw DefinitionParser.Invalid(where, $"'{entry}' is not 'field ASC' or 'field DESC'.");
-        }
-
-        var order = parts.Length == 1 ? "ASC" : parts[1].ToUpperInvariant();
-        if (order is not ("ASC" or "DESC"))
-        {
-            throw DefinitionParser.Invalid(where, $"'{entry}': the order is ASC or DESC, not '{parts[1]}'.");
-        }
-
-        FieldPath field;
-        try
-        {
-            field = FieldPath.Parse(parts[0]);
-        }
-        catch (MigrationException ex)
-        {
-            throw DefinitionParser.Invalid(where, ex.Message);
-        }
-
-        return new CompositePath { Path = field.ToJsonPointer(), Order = order == "ASC" ? CompositePathSortOrder.Ascending : CompositePathSortOrder.Descending };
-    }
-
-    private static TimeSpan ParseTimeout(object? value, string where) => value switch
-    {
-        null => TimeSpan.FromMinutes(30),
-        TimeSpan span when span > TimeSpan.Zero => span,
-        int seconds when seconds > 0 => TimeSpan.FromSeconds(seconds),
-        long seconds when seconds > 0 => TimeSpan.FromSeconds(seconds),
-        string text when TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var parsed) && parsed > TimeSpan.Zero => parsed,
-        _ => throw DefinitionParser.Invalid(where, "Timeout is a positive number of seconds or a time span such as '00:10:00'."),
-    };
 
     public override string Describe() => Composite is not null
         ? "add composite index (" + string.Join(", ", Composite.Select(p => $"{p.Path} {(p.Order == CompositePathSortOrder.Ascending ? "ASC" : "DESC")}")) + ")"
@@ -198,7 +129,7 @@ public sealed class AddIndexStep : MigrationStep, IContainerStep
         }
     }
 
-    public async Task<string> PreviewAsync(TargetContainer target, ResilientCalls calls, CancellationToken cancellationToken)
+    public async Task<string> PreviewAsync(TargetContainer target, CancellationToken cancellationToken)
     {
         var properties = (await target.Container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
         return IsPresent(properties.IndexingPolicy) ? $"{Describe()}: already present, nothing to change." : $"{Describe()}: would be added to the indexing policy.";

@@ -4,14 +4,14 @@ using System.Net;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
-using CosmosMigrations.Definitions;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
+using CosmosMigrations.Requests;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
-namespace CosmosMigrations.Running;
+namespace CosmosMigrations.Steps;
 
 public enum WriteResult
 {
@@ -40,18 +40,18 @@ public sealed class DocumentWriter
 
     private readonly TargetContainer _target;
     private readonly DocumentPass _pass;
-    private readonly ResilientCalls _calls;
+    private readonly ResilientSender _sender;
     private readonly bool _partialDocuments;
 
     /// <summary>With <paramref name="partialDocuments"/>, the documents come from
     /// <see cref="DocumentPass.ScanQueryText"/> and hold only some properties: a change that must
     /// replace the whole document then reads it whole first, so that a replace can never drop
     /// what the scan did not fetch.</summary>
-    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientCalls calls, bool partialDocuments = false)
+    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientSender sender, bool partialDocuments = false)
     {
         _target = target;
         _pass = pass;
-        _calls = calls;
+        _sender = sender;
         _partialDocuments = partialDocuments;
     }
 
@@ -152,7 +152,7 @@ public sealed class DocumentWriter
         var container = _target.Container;
         if (edit.NeedsReplace)
         {
-            return _calls.SendAsync(async ct =>
+            return _sender.SendAsync(async ct =>
             {
                 using var body = DocumentJson.ToStream(edit.Current);
                 return await container.ReplaceItemStreamAsync(body, id, partitionKey,
@@ -168,12 +168,12 @@ public sealed class DocumentWriter
             EnableContentResponseOnWrite = false,
         };
         var operations = edit.Patch.ToList();
-        return _calls.SendAsync(ct => container.PatchItemStreamAsync(id, partitionKey, operations, options, ct), $"Patching document '{id}'", cancellationToken);
+        return _sender.SendAsync(ct => container.PatchItemStreamAsync(id, partitionKey, operations, options, ct), $"Patching document '{id}'", cancellationToken);
     }
 
     private async Task<JObject?> ReadAsync(string id, PartitionKey partitionKey, CancellationToken cancellationToken)
     {
-        using var response = await _calls.SendAsync(ct => _target.Container.ReadItemStreamAsync(id, partitionKey, cancellationToken: ct),
+        using var response = await _sender.SendAsync(ct => _target.Container.ReadItemStreamAsync(id, partitionKey, cancellationToken: ct),
             $"Reading document '{id}'", cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {

@@ -13,6 +13,9 @@ public sealed class MigrationStatus
 
     public string Container { get; set; } = "";
 
+    /// <summary>The status of a file's migration that has never run (not a tracked status).</summary>
+    public const string Pending = "pending";
+
     /// <summary>running, completed, failed, cancelled, or pending (a file's migration not yet run).</summary>
     public string Status { get; set; } = "";
 
@@ -57,7 +60,8 @@ public sealed class MigrationStatus
 
     public string? Path { get; set; }
 
-    /// <summary>What this call did: Completed, Resumed, Skipped, Stopped, Failed, Pending, Read.</summary>
+    /// <summary>What this call did: a <see cref="Running.RunOutcome"/> name (Completed, Resumed,
+    /// Skipped, Stopped, Failed, LeaseLost) for a run; Pending or Read for Get-MigrationStatus.</summary>
     public string? Outcome { get; set; }
 
     public string? Message { get; set; }
@@ -69,7 +73,7 @@ public sealed class MigrationStatus
         DateTimeOffset? started = document.StartedAt > 0 ? Clock.FromMs(document.StartedAt) : null;
         DateTimeOffset? completed = document.CompletedAt is > 0 ? Clock.FromMs(document.CompletedAt.Value) : null;
         var end = completed ?? (document.UpdatedAt > 0 ? Clock.FromMs(document.UpdatedAt) : null);
-        var live = document.Status == TrackingStatus.Running && document.Lease is not null && document.Lease.ExpiresAt > Clock.NowMs();
+        var live = MigrationLifecycle.HasLiveLease(document, Clock.NowMs());
         return new MigrationStatus
         {
             Name = document.Name,
@@ -96,78 +100,31 @@ public sealed class MigrationStatus
         };
     }
 
+    /// <summary>A migration file's migration: its tracking state when it has run (flagged when the
+    /// file changed since), else <c>pending</c>.</summary>
+    public static MigrationStatus ForFile(Definitions.MigrationDefinition definition, TrackingDocument? tracked, string file)
+    {
+        if (tracked is null)
+        {
+            return new MigrationStatus
+            {
+                Name = definition.Name,
+                Container = definition.Container,
+                Status = Pending,
+                Description = definition.Description,
+                Path = file,
+                Outcome = "Pending",
+                Checksum = definition.Checksum,
+            };
+        }
+
+        var status = FromTracking(tracked, file);
+        status.ChecksumMismatch = tracked.Checksum is not null && tracked.Checksum != definition.Checksum;
+        return status;
+    }
+
     public override string ToString() => $"{Name}: {Status}";
 }
 
 /// <summary>A document that could not be migrated.</summary>
 public sealed record FailureRecord(string Id, string PartitionKey, string Error);
-
-/// <summary>What a dry run (-WhatIf) found: how many documents would change, with a few samples.</summary>
-public sealed class MigrationPreview
-{
-    public string Name { get; set; } = "";
-
-    public string Container { get; set; } = "";
-
-    public long Scanned { get; set; }
-
-    public long WouldChange { get; set; }
-
-    public long WouldFail { get; set; }
-
-    public double RequestCharge { get; set; }
-
-    public IReadOnlyList<string> Steps { get; set; } = Array.Empty<string>();
-
-    public IReadOnlyList<PreviewSample> Samples { get; set; } = Array.Empty<PreviewSample>();
-
-    public IReadOnlyList<FailureRecord> Failures { get; set; } = Array.Empty<FailureRecord>();
-
-    /// <summary>Steps a dry run reports without reading documents (index changes, gates).</summary>
-    public IReadOnlyList<string> Notes { get; set; } = Array.Empty<string>();
-
-    public override string ToString() => $"{Name}: {WouldChange} of {Scanned} document(s) would change";
-}
-
-/// <summary>One document before and after (JSON text).</summary>
-public sealed record PreviewSample(string Id, string Before, string After);
-
-/// <summary>Progress of a run, reported after every page.</summary>
-public sealed class MigrationProgress
-{
-    public string Name { get; set; } = "";
-
-    public string Activity { get; set; } = "";
-
-    public int Step { get; set; }
-
-    public int StepCount { get; set; }
-
-    public long Scanned { get; set; }
-
-    public long Processed { get; set; }
-
-    public long Failed { get; set; }
-
-    /// <summary>Documents this run is expected to read, when a count was possible.</summary>
-    public long? EstimatedTotal { get; set; }
-
-    public long ScannedThisRun { get; set; }
-
-    public double RequestCharge { get; set; }
-
-    public TimeSpan Elapsed { get; set; }
-
-    public double DocumentsPerSecond => Elapsed.TotalSeconds > 0 ? ScannedThisRun / Elapsed.TotalSeconds : 0;
-
-    public double RequestUnitsPerSecond { get; set; }
-
-    /// <summary>Set by a container step that measures its own progress (an index transformation).</summary>
-    public int? StepPercent { get; set; }
-
-    public int? PercentComplete => StepPercent ?? (EstimatedTotal is > 0 ? (int)Math.Min(100, 100 * ScannedThisRun / EstimatedTotal.Value) : null);
-
-    public TimeSpan? Remaining => EstimatedTotal is > 0 && DocumentsPerSecond > 0 && ScannedThisRun < EstimatedTotal
-        ? TimeSpan.FromSeconds((EstimatedTotal.Value - ScannedThisRun) / DocumentsPerSecond)
-        : null;
-}

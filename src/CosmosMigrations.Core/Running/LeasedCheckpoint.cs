@@ -1,0 +1,146 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Tracking;
+
+namespace CosmosMigrations.Running;
+
+/// <summary>The tracking document of a run while the run holds its lease: every change is made
+/// under one lock and written conditioned on the ETag, renewing the lease. On a conflict the
+/// document is read again: if the lease is still this run's (someone set the stop flag), this
+/// run's copy is written again with the stop flag taken over; otherwise the run has lost the
+/// migration and ends without writing (<see cref="LeaseLostException"/>).</summary>
+internal sealed class LeasedCheckpoint
+{
+    private static readonly TimeSpan FinishTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly TrackingStore _store;
+    private readonly LeaseOwner _owner;
+    private readonly TimeSpan _leaseDuration;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private long _lastWriteMs;
+
+    public LeasedCheckpoint(TrackingStore store, TrackingDocument document, LeaseOwner owner, TimeSpan leaseDuration)
+    {
+        _store = store;
+        Document = document;
+        _owner = owner;
+        _leaseDuration = leaseDuration;
+        _lastWriteMs = Clock.NowMs();
+    }
+
+    /// <summary>This run's copy (counters are read from it for progress without the lock).</summary>
+    public TrackingDocument Document { get; }
+
+    /// <summary>Epoch ms of the last write that went through.</summary>
+    public long LastWriteMs => Interlocked.Read(ref _lastWriteMs);
+
+    /// <summary>Changes the document and writes it, renewing the lease.</summary>
+    public async Task UpdateAsync(Action<TrackingDocument> change, CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            change(Document);
+            await WriteLockedAsync(renewLease: true, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Writes the document as it is, to renew the lease (the heartbeat).</summary>
+    public async Task RenewAsync(CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Document.Lease is not null)
+            {
+                await WriteLockedAsync(renewLease: true, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>A change that must go through even when the run is being cancelled (bounded in
+    /// time): counting the writes of a page that cannot be checkpointed.</summary>
+    public async Task UpdateBoundedAsync(Action<TrackingDocument> change)
+    {
+        using var timeout = new CancellationTokenSource(FinishTimeout);
+        await UpdateAsync(change, timeout.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>The last write of a run: its status, with the lease released. It goes through even
+    /// when the user pressed Ctrl+C (that is what makes the run resumable), bounded in time; when
+    /// it cannot, <paramref name="warn"/> says so and the lease expires by itself.</summary>
+    public async Task FinishAsync(Action<TrackingDocument> change, string name, Action<string>? warn)
+    {
+        using var timeout = new CancellationTokenSource(FinishTimeout);
+        await _lock.WaitAsync(timeout.Token).ConfigureAwait(false);
+        try
+        {
+            change(Document);
+            Document.Lease = null;
+            await WriteLockedAsync(renewLease: false, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not LeaseLostException)
+        {
+            warn?.Invoke($"Could not record the end of '{name}' ({CosmosErrors.FirstLine(ex.Message)}); its lease expires by itself and the next start resumes from the last checkpoint.");
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private async Task WriteLockedAsync(bool renewLease, CancellationToken cancellationToken)
+    {
+        await _store.UpdateAsync(Document.Name, latest =>
+        {
+            if (!ReferenceEquals(latest, Document))
+            {
+                // A conflict: someone else wrote. Only a stop request may come from elsewhere.
+                if (latest is null || latest.Lease?.Owner.RunId != _owner.RunId)
+                {
+                    throw new LeaseLostException(Lost(latest));
+                }
+
+                Document.ETag = latest.ETag;
+                Document.StopRequested = latest.StopRequested;
+            }
+
+            if (renewLease && Document.Lease is not null)
+            {
+                Document.Lease.ExpiresAt = Clock.NowMs() + (long)_leaseDuration.TotalMilliseconds;
+            }
+
+            return Document;
+        }, "checkpoint", cancellationToken, known: Document).ConfigureAwait(false);
+        Interlocked.Exchange(ref _lastWriteMs, Clock.NowMs());
+    }
+
+    private MigrationException Lost(TrackingDocument? latest) =>
+        new(MigrationErrorKind.LeaseLost, "LeaseLost",
+            latest is null
+                ? $"The tracking document of '{Document.Name}' was deleted while it ran (Reset-SchemaMigration?); this run stopped."
+                : $"Migration '{Document.Name}' was taken over by {latest.Lease?.Owner} (this run's lease had expired); this run stopped without writing.",
+            Document.Name, "Use a -LeaseDuration longer than the slowest page, and check for other runners (Get-MigrationStatus).");
+}
+
+/// <summary>Another runner holds the migration now: this run stops without writing.</summary>
+internal sealed class LeaseLostException : Exception
+{
+    public LeaseLostException(MigrationException error)
+        : base(error.Message, error)
+    {
+        Error = error;
+    }
+
+    public MigrationException Error { get; }
+}

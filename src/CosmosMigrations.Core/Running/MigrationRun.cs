@@ -1,0 +1,183 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Definitions;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Requests;
+using CosmosMigrations.Steps;
+using CosmosMigrations.Tracking;
+
+namespace CosmosMigrations.Running;
+
+/// <summary>One run of one migration, from the step its checkpoint names to the end: each step in
+/// turn, the checkpoint moved past each finished step, the lease kept alive by a heartbeat, and
+/// every way a run ends mapped to its outcome and its last tracking write.</summary>
+internal sealed class MigrationRun
+{
+    private readonly MigrationDefinition _definition;
+    private readonly RunOptions _options;
+    private readonly TargetContainer _target;
+    private readonly ResilientSender _sender;
+    private readonly LeasedCheckpoint _checkpoint;
+    private readonly IProgress<MigrationProgress>? _progress;
+    private readonly Action<string>? _log;
+    private readonly Action<string>? _warn;
+    private readonly CancellationToken _cancellationToken;
+    private readonly double _chargeAtStart;
+    private readonly ProgressCounters _counters;
+    private readonly StopSignal _stop;
+    private readonly PageLedger _ledger;
+
+    public MigrationRun(MigrationDefinition definition, RunOptions options, TargetContainer target, ResilientSender sender, LeasedCheckpoint checkpoint,
+        IProgress<MigrationProgress>? progress, Action<string>? log, Action<string>? warn, Func<int, Task>? afterCheckpoint, CancellationToken cancellationToken)
+    {
+        _definition = definition;
+        _options = options;
+        _target = target;
+        _sender = sender;
+        _checkpoint = checkpoint;
+        _progress = progress;
+        _log = log;
+        _warn = warn;
+        _cancellationToken = cancellationToken;
+        _chargeAtStart = checkpoint.Document.RequestCharge;
+        _counters = new ProgressCounters(definition.Name, definition.Steps.Count);
+        _stop = new StopSignal(options, _counters.Clock);
+        _ledger = new PageLedger(checkpoint, options, _stop, _counters, RequestCharge, Report, afterCheckpoint, log, cancellationToken);
+    }
+
+    private TrackingDocument Document => _checkpoint.Document;
+
+    public async Task<RunResult> ExecuteAsync(StartOutcome start, string? warning)
+    {
+        using var heartbeatStop = CancellationTokenSource.CreateLinkedTokenSource(_cancellationToken);
+        var heartbeat = Heartbeat.RunAsync(_checkpoint, _options.LeaseDuration, _log, heartbeatStop.Token);
+        RunOutcome outcome;
+        MigrationException? error = null;
+        try
+        {
+            await RunStepsAsync(start).ConfigureAwait(false);
+            await FinishAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs())).ConfigureAwait(false);
+            outcome = start == StartOutcome.Resumed ? RunOutcome.Resumed : RunOutcome.Completed;
+        }
+        catch (StopRunException stop)
+        {
+            await FinishAsync(d => MigrationLifecycle.Cancel(d, stop.Reason)).ConfigureAwait(false);
+            outcome = RunOutcome.Stopped;
+        }
+        catch (OperationCanceledException) when (_cancellationToken.IsCancellationRequested)
+        {
+            await FinishAsync(d => MigrationLifecycle.Cancel(d, "Interrupted")).ConfigureAwait(false);
+            outcome = RunOutcome.Stopped;
+        }
+        catch (LeaseLostException lost)
+        {
+            error = lost.Error;
+            outcome = RunOutcome.LeaseLost;
+        }
+        catch (Exception ex)
+        {
+            error = ex as MigrationException ?? CosmosErrors.Wrap(ex, MigrationErrorKind.ServiceError, "MigrationFailed",
+                $"Migration '{_definition.Name}' failed.", _definition.Name, "Fix the cause, then start it again: it resumes from its checkpoint.");
+            var message = error.Message;
+            await FinishAsync(d => MigrationLifecycle.Fail(d, message)).ConfigureAwait(false);
+            outcome = RunOutcome.Failed;
+        }
+        finally
+        {
+            heartbeatStop.Cancel();
+            try
+            {
+                await heartbeat.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return Result(outcome, error, warning);
+    }
+
+    private async Task RunStepsAsync(StartOutcome start)
+    {
+        if (start == StartOutcome.Resumed)
+        {
+            _log?.Invoke($"Resuming '{_definition.Name}' at step {Document.Cursor!.Step + 1} of {_definition.Steps.Count} ({Document.Processed} document(s) changed so far).");
+        }
+
+        var passes = new PassScan(_target, _options, _sender, _checkpoint, _ledger, _stop, _counters, _log, _cancellationToken);
+        for (var index = Document.Cursor!.Step; index < _definition.Steps.Count; index++)
+        {
+            _stop.ThrowIfStopped();
+            var step = _definition.Steps[index];
+            _counters.Step = index;
+            _counters.Activity = step.Describe();
+            _log?.Invoke($"Step {index + 1} of {_definition.Steps.Count}: {_counters.Activity}");
+            switch (step)
+            {
+                case DocumentPass pass:
+                    await passes.RunAsync(pass, index).ConfigureAwait(false);
+                    break;
+                case IContainerStep containerStep:
+                    await containerStep.ExecuteAsync(new ContainerStepContext(_target, ReportStep, _log), _cancellationToken).ConfigureAwait(false);
+                    break;
+            }
+
+            var next = index + 1;
+            await _checkpoint.UpdateAsync(d =>
+            {
+                d.Cursor = new MigrationCursor { Step = next };
+                d.EstimatedTotal = null;
+            }, _cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private Task FinishAsync(Action<TrackingDocument> end) =>
+        _checkpoint.FinishAsync(d =>
+        {
+            end(d);
+            d.RequestCharge = RequestCharge();
+        }, _definition.Name, _warn);
+
+    private RunResult Result(RunOutcome outcome, MigrationException? error, string? warning)
+    {
+        var status = MigrationStatus.FromTracking(Document, _definition.SourcePath);
+        var gate = _sender.Gate!;
+        status.Throttled = gate.Throttles;
+        if (gate.Throttles > 0 || _sender.Retries > 0)
+        {
+            _log?.Invoke($"This run: {gate.Throttles} request(s) throttled (429) and {_sender.Retries} transient failure(s) retried; concurrency went down to {gate.LowestLimit} of {_options.MaxDegreeOfParallelism}.");
+        }
+
+        status.Outcome = outcome.ToString();
+        status.ChecksumMismatch = warning is not null;
+        status.Message = outcome switch
+        {
+            RunOutcome.Stopped => $"Stopped ({Document.StopReason}) after {_ledger.Pages} page(s) in this run; start it again to resume from the checkpoint.",
+            RunOutcome.LeaseLost => "Another runner took over this migration; this run stopped without writing.",
+            _ => null,
+        };
+        return new RunResult(status, error, warning);
+    }
+
+    private double RequestCharge() => _chargeAtStart + _sender.Gate!.TotalCharge;
+
+    private void ReportStep(string activity, int? percent)
+    {
+        if (_progress is null)
+        {
+            return;
+        }
+
+        var snapshot = Snapshot();
+        snapshot.Activity = activity;
+        snapshot.StepPercent = percent;
+        _progress.Report(snapshot);
+    }
+
+    private void Report() => _progress?.Report(Snapshot());
+
+    private MigrationProgress Snapshot() =>
+        _counters.Snapshot(Document.Scanned, Document.Processed, Document.FailureCount ?? 0, RequestCharge(), _sender.Gate!.TotalCharge);
+}

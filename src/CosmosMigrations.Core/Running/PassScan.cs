@@ -1,0 +1,105 @@
+using System;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Requests;
+using CosmosMigrations.Scanning;
+using CosmosMigrations.Steps;
+using CosmosMigrations.Tracking;
+using Microsoft.Azure.Cosmos;
+
+namespace CosmosMigrations.Running;
+
+/// <summary>Runs one document pass: records the container's feed ranges in the cursor (once per
+/// pass, so a resumed run continues each range from its own continuation), estimates the total,
+/// scans the ranges side by side, then runs catch-up scans while a scan still changed something:
+/// live applications may write documents in the old shape behind the cursor.</summary>
+internal sealed class PassScan
+{
+    private readonly TargetContainer _target;
+    private readonly RunOptions _options;
+    private readonly ResilientSender _sender;
+    private readonly LeasedCheckpoint _checkpoint;
+    private readonly PageLedger _ledger;
+    private readonly StopSignal _stop;
+    private readonly ProgressCounters _counters;
+    private readonly Action<string>? _log;
+    private readonly CancellationToken _cancellationToken;
+
+    public PassScan(TargetContainer target, RunOptions options, ResilientSender sender, LeasedCheckpoint checkpoint, PageLedger ledger,
+        StopSignal stop, ProgressCounters counters, Action<string>? log, CancellationToken cancellationToken)
+    {
+        _target = target;
+        _options = options;
+        _sender = sender;
+        _checkpoint = checkpoint;
+        _ledger = ledger;
+        _stop = stop;
+        _counters = counters;
+        _log = log;
+        _cancellationToken = cancellationToken;
+    }
+
+    public async Task RunAsync(DocumentPass pass, int step)
+    {
+        if (_checkpoint.Document.Cursor!.Ranges is null)
+        {
+            var ranges = await FeedRanges.GetAsync(_target, _cancellationToken).ConfigureAwait(false);
+            await _checkpoint.UpdateAsync(d => d.Cursor = new MigrationCursor
+            {
+                Step = step,
+                CatchUpScans = 0,
+                Ranges = ranges.Select(r => new RangeCursor { Range = FeedRanges.Serialize(r) }).ToList(),
+            }, _cancellationToken).ConfigureAwait(false);
+        }
+
+        var cursor = _checkpoint.Document.Cursor!;
+        var estimate = await DocumentCount.EstimateAsync(_target, pass.CountText, pass.ScanCondition, _sender.Gate!, _log, _cancellationToken).ConfigureAwait(false);
+        _counters.Estimate = estimate;
+        if (estimate is not null)
+        {
+            await _checkpoint.UpdateAsync(d => d.EstimatedTotal = d.Scanned + estimate, _cancellationToken).ConfigureAwait(false);
+        }
+
+        var writer = new DocumentWriter(_target, pass, _sender, partialDocuments: pass.Properties is not null);
+        var pipeline = new RangePipeline(_target, writer, new QueryDefinition(pass.ScanQueryText(_target.PartitionKey.Paths)), _options.BatchSize, _sender, _ledger, _stop, _cancellationToken);
+        while (true)
+        {
+            _ledger.StartScan();
+            var pending = cursor.Ranges!.Where(r => !r.Done).ToList();
+            // Feed ranges are independent: scan them side by side (a few at a time); writes share
+            // the gate's concurrency and RU budget.
+            using var ranges = new SemaphoreSlim(Math.Max(1, Math.Min(4, _options.MaxDegreeOfParallelism / 4)));
+            await Task.WhenAll(pending.Select(async r =>
+            {
+                await ranges.WaitAsync(_cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await pipeline.ScanAsync(r).ConfigureAwait(false);
+                }
+                finally
+                {
+                    ranges.Release();
+                }
+            })).ConfigureAwait(false);
+
+            if (!pass.CanCatchUp || _ledger.ChangedThisScan == 0 || (cursor.CatchUpScans ?? 0) >= _options.MaxCatchUpScans)
+            {
+                return;
+            }
+
+            _stop.ThrowIfStopped();
+            _log?.Invoke($"The last scan changed {_ledger.ChangedThisScan} document(s); catch-up scan {(cursor.CatchUpScans ?? 0) + 1} looks for documents written meanwhile.");
+            await _checkpoint.UpdateAsync(d =>
+            {
+                d.Cursor!.CatchUpScans = (d.Cursor.CatchUpScans ?? 0) + 1;
+                foreach (var r in d.Cursor.Ranges!)
+                {
+                    r.Continuation = null;
+                    r.Done = false;
+                }
+            }, _cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

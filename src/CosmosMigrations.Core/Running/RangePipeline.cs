@@ -1,0 +1,131 @@
+using System;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Requests;
+using CosmosMigrations.Scanning;
+using CosmosMigrations.Steps;
+using CosmosMigrations.Tracking;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Running;
+
+/// <summary>Pages through one feed range with two pages in flight: while page N's last writes
+/// finish and its checkpoint is written, page N+1 is already being written and page N+2 read.
+/// Checkpoints still land strictly in page order, each only after every write of its page
+/// finished, so a crash resumes before any unfinished page.</summary>
+internal sealed class RangePipeline
+{
+    private readonly TargetContainer _target;
+    private readonly DocumentWriter _writer;
+    private readonly QueryDefinition _query;
+    private readonly int _pageSize;
+    private readonly ResilientSender _sender;
+    private readonly PageLedger _ledger;
+    private readonly StopSignal _stop;
+    private readonly CancellationToken _cancellationToken;
+
+    public RangePipeline(TargetContainer target, DocumentWriter writer, QueryDefinition query, int pageSize, ResilientSender sender,
+        PageLedger ledger, StopSignal stop, CancellationToken cancellationToken)
+    {
+        _target = target;
+        _writer = writer;
+        _query = query;
+        _pageSize = pageSize;
+        _sender = sender;
+        _ledger = ledger;
+        _stop = stop;
+        _cancellationToken = cancellationToken;
+    }
+
+    public async Task ScanAsync(RangeCursor range)
+    {
+        using var reader = new PageReader(_target.Container, FeedRanges.Deserialize(range.Range), _query, range.Continuation, _pageSize, _sender);
+        using var scanStop = CancellationTokenSource.CreateLinkedTokenSource(_cancellationToken);
+        var page = await reader.ReadAsync(_cancellationToken).ConfigureAwait(false);
+        Task? previous = null;
+        Task<Page?> next = Task.FromResult<Page?>(null);
+        try
+        {
+            while (page is not null && _stop.MayStartPage())
+            {
+                // Read ahead: the next page travels while this page's writes run.
+                next = reader.Finished ? Task.FromResult<Page?>(null) : reader.ReadAsync(scanStop.Token);
+                var current = page;
+                var writes = Task.WhenAll(current.Documents.Select(WriteOneAsync));
+                var before = previous;
+                previous = CheckpointAfterAsync(before, writes, range, current);
+                if (before is not null)
+                {
+                    await before.ConfigureAwait(false);
+                }
+
+                page = await next.ConfigureAwait(false);
+            }
+
+            if (previous is not null)
+            {
+                await previous.ConfigureAwait(false);
+            }
+
+            if (page is not null || (_stop.Reason is not null && !range.Done))
+            {
+                // Stopped before the end of the range: resumable from the last checkpoint.
+                throw new StopRunException(_stop.Reason ?? "MaxBatches");
+            }
+        }
+        catch
+        {
+            scanStop.Cancel();
+            // Let what is in flight settle (its writes are idempotent; its checkpoint is not taken
+            // past a failure), so nothing outlives the run.
+            foreach (var pending in new Task?[] { previous, next })
+            {
+                try
+                {
+                    if (pending is not null)
+                    {
+                        await pending.ConfigureAwait(false);
+                    }
+                }
+                catch (Exception)
+                {
+                }
+            }
+
+            throw;
+        }
+    }
+
+    private Task<WriteOutcome> WriteOneAsync(JObject document)
+    {
+        var id = (string?)document["id"] ?? "";
+        return _ledger.IsKnownFailure(id)
+            ? Task.FromResult(new WriteOutcome(WriteResult.Unchanged, id, _target.PartitionKey.Describe(document)))
+            : _writer.WriteAsync(document, _cancellationToken);
+    }
+
+    private async Task CheckpointAfterAsync(Task? previous, Task<WriteOutcome[]> writes, RangeCursor range, Page page)
+    {
+        var outcomes = await writes.ConfigureAwait(false);
+        if (previous is not null)
+        {
+            try
+            {
+                // In order: page N+1's checkpoint never lands before page N's.
+                await previous.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not LeaseLostException)
+            {
+                // Page N failed, so the checkpoint stays before it; this page's writes are done all
+                // the same, and counted, so that `processed` stays exact.
+                await _ledger.CountWithoutCheckpointAsync(outcomes).ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        await _ledger.CompleteAsync(range, page, outcomes).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,48 @@
+using System;
+using System.Linq;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Requests;
+using Microsoft.Azure.Cosmos;
+
+namespace CosmosMigrations.Scanning;
+
+/// <summary>The estimate behind progress percentages: a server-side COUNT of what a scan will read.</summary>
+public static class DocumentCount
+{
+    /// <summary>Counts within 30 s, or returns null (and says why through <paramref name="log"/>):
+    /// a percentage is a nicety, never a reason to fail. A condition the service rejects is an
+    /// error, though: the scan would fail on it too.</summary>
+    public static async Task<long?> EstimateAsync(TargetContainer target, string countQuery, string? condition, RequestGate gate, Action<string>? log, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            using var iterator = target.Container.GetItemQueryIterator<long>(new QueryDefinition(countQuery));
+            long total = 0;
+            while (iterator.HasMoreResults)
+            {
+                var response = await iterator.ReadNextAsync(timeout.Token).ConfigureAwait(false);
+                gate.Record(response.RequestCharge);
+                total += response.Sum();
+            }
+
+            return total;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            if (ex is CosmosException { StatusCode: HttpStatusCode.BadRequest } bad)
+            {
+                throw CosmosErrors.Wrap(bad, MigrationErrorKind.InvalidArgument, "InvalidQuery", $"The service rejected the scan condition: {condition}",
+                    condition, "Check the filter: it must be a Cosmos SQL condition over c, e.g. NOT IS_DEFINED(c.avatarUrl).");
+            }
+
+            log?.Invoke($"Could not count the documents to migrate ({CosmosErrors.FirstLine(ex.Message)}); progress shows no percentage.");
+            return null;
+        }
+    }
+}

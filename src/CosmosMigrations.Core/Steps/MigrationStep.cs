@@ -1,0 +1,11 @@
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Steps;
+
+/// <summary>One step of a migration. The runner records the step it is on in the cursor.</summary>
+public abstract class MigrationStep
+{
+    public abstract string Describe();
+
+    public abstract JToken ToCanonical();
+}
