@@ -87,6 +87,8 @@ internal sealed class FakeTrackingContainer
             .Returns(call => Task.FromResult(Create(FakeAccount.Read(call.ArgAt<Stream>(0)))));
         c.ReplaceItemStreamAsync(Arg.Any<Stream>(), Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
             .Returns(call => Task.FromResult(Replace(FakeAccount.Read(call.ArgAt<Stream>(0)), call.ArgAt<string>(1), call.ArgAt<ItemRequestOptions>(3)?.IfMatchEtag)));
+        c.DeleteItemStreamAsync(Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
+            .Returns(call => Task.FromResult(Delete(call.ArgAt<string>(0), call.ArgAt<ItemRequestOptions>(2)?.IfMatchEtag)));
         Container = c;
     }
 
@@ -95,6 +97,45 @@ internal sealed class FakeTrackingContainer
     public Container Container { get; }
 
     public JObject? this[string id] => _items.TryGetValue(id, out var item) ? (JObject)item.Document.DeepClone() : null;
+
+    /// <summary>Writes made through the container (creates, replaces and deletes that went through).</summary>
+    public int Writes => Volatile.Read(ref _writes);
+
+    /// <summary>Another process writes the document (a stop request, a takeover): a new ETag.</summary>
+    public void Put(JObject document)
+    {
+        lock (_items)
+        {
+            var etag = NextETag();
+            document["_etag"] = etag;
+            _items[(string)document["id"]!] = (document, etag);
+        }
+    }
+
+    /// <summary>Another process deletes the document (a reset).</summary>
+    public void Remove(string id) => _items.TryRemove(id, out _);
+
+    private int _writes;
+
+    private ResponseMessage Delete(string id, string? ifMatch)
+    {
+        lock (_items)
+        {
+            if (!_items.TryGetValue(id, out var current))
+            {
+                return FakeAccount.Response(HttpStatusCode.NotFound);
+            }
+
+            if (ifMatch is not null && ifMatch != current.ETag)
+            {
+                return FakeAccount.Response(HttpStatusCode.PreconditionFailed);
+            }
+
+            _items.TryRemove(id, out _);
+            Interlocked.Increment(ref _writes);
+            return FakeAccount.Response(HttpStatusCode.NoContent);
+        }
+    }
 
     private string NextETag() => "\"" + Interlocked.Increment(ref _version) + "\"";
 
@@ -105,9 +146,13 @@ internal sealed class FakeTrackingContainer
     {
         var etag = NextETag();
         document["_etag"] = etag;
-        return _items.TryAdd((string)document["id"]!, (document, etag))
-            ? FakeAccount.Response(HttpStatusCode.Created, document, etag)
-            : FakeAccount.Response(HttpStatusCode.Conflict);
+        if (!_items.TryAdd((string)document["id"]!, (document, etag)))
+        {
+            return FakeAccount.Response(HttpStatusCode.Conflict);
+        }
+
+        Interlocked.Increment(ref _writes);
+        return FakeAccount.Response(HttpStatusCode.Created, document, etag);
     }
 
     private ResponseMessage Replace(JObject document, string id, string? ifMatch)
@@ -127,6 +172,7 @@ internal sealed class FakeTrackingContainer
             var etag = NextETag();
             document["_etag"] = etag;
             _items[id] = (document, etag);
+            Interlocked.Increment(ref _writes);
             return FakeAccount.Response(HttpStatusCode.OK, document, etag);
         }
     }

@@ -43,7 +43,7 @@ public sealed class RunnerTests : IClassFixture<TestDatabase>
         var docs = await TestDatabase.ReadAllAsync(container);
         Assert.Equal(5000, docs.Count);
         Assert.All(docs, d => Assert.Equal("none", (string?)d["avatarUrl"]));
-        var tracking = await runner.Store.GetAsync("add-avatar", CancellationToken.None);
+        var tracking = await connection.TrackingStore.GetAsync("add-avatar", CancellationToken.None);
         Assert.NotNull(tracking);
         Assert.Equal("completed", tracking!.Status);
         Assert.Equal(5000, tracking.Processed);
@@ -157,7 +157,7 @@ public sealed class RunnerTests : IClassFixture<TestDatabase>
         {
             if (pages == 1)
             {
-                await runner.Store.UpdateWithRetryAsync("stop-test", d => { d.StopRequested = true; return true; }, CancellationToken.None);
+                await new MigrationLifecycle(connection.TrackingStore).RequestStopAsync("stop-test", CancellationToken.None);
             }
         };
         var stopped = await runner.RunAsync(definition, new RunOptions { BatchSize = 100 }, null, CancellationToken.None);

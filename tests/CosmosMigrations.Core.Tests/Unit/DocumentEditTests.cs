@@ -6,6 +6,7 @@ using CosmosMigrations.Definitions;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
+using CosmosMigrations.Steps;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 using Xunit;

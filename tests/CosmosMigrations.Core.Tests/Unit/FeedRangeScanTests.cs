@@ -155,6 +155,48 @@ public sealed class FeedRangeScanTests
         Assert.Contains(cursorAfterHold, new[] { null, "0:100" });
     }
 
+    [Fact]
+    public async Task At_most_two_pages_are_in_flight_while_the_next_is_read()
+    {
+        var target = new FakeRangedContainer("orders", ranges: 1, documentsPerRange: 1000, LacksFlag);
+        var account = new FakeAccount(target);
+        var served = 0;
+        var checkpointed = 0;
+        var mostAhead = 0;
+        target.BeforePage = (_, _) =>
+        {
+            // Pages read but not checkpointed: the one whose checkpoint is being written, the one
+            // being written, and the one now asked for. More would mean a third page in flight.
+            var ahead = Interlocked.Increment(ref served) - Volatile.Read(ref checkpointed);
+            InterlockedMax(ref mostAhead, ahead);
+            return Task.CompletedTask;
+        };
+        target.BeforePatch = _ => Task.Delay(1);
+        using var connection = account.Connect();
+        var runner = new MigrationRunner(connection)
+        {
+            AfterCheckpoint = _ =>
+            {
+                Interlocked.Increment(ref checkpointed);
+                return Task.CompletedTask;
+            },
+        };
+
+        var result = await runner.RunAsync(AddFlag("in-flight", "orders"), new RunOptions { BatchSize = 50, MaxDegreeOfParallelism = 64 }, null, CancellationToken.None);
+
+        Assert.Equal("completed", result.Status.Status);
+        Assert.Equal(1000, result.Status.Processed);
+        Assert.InRange(mostAhead, 2, 3);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while (value > (current = Volatile.Read(ref target)) && Interlocked.CompareExchange(ref target, value, current) != current)
+        {
+        }
+    }
+
     private static string? Cursor(FakeAccount account) =>
         (string?)account.Tracking["pipelined"]?["cursor"]?["ranges"]?[0]?["continuation"];
 }

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
-using CosmosMigrations.Running;
+using CosmosMigrations.Requests;
 using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;

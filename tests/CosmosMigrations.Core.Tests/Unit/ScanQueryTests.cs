@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Linq;
 using CosmosMigrations.Definitions;
+using CosmosMigrations.Steps;
 using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Operations;
