@@ -42,7 +42,9 @@ public sealed class MigrationRunner
         options.Validate();
         var target = await _connection.GetContainerAsync(definition.Container, cancellationToken).ConfigureAwait(false);
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
-        var sender = new ResilientSender(new RequestGate(options.MaxDegreeOfParallelism, options.MaxRUPerSecond));
+        var gate = RequestGate.Adaptive(options.MaxDegreeOfParallelism, options.MaxRUPerSecond, Math.Min(options.MaxDegreeOfParallelism, RunOptions.StartingConcurrency));
+        gate.ConcurrencyChanged = (limit, reason) => Log?.Invoke($"Concurrency {limit}: {reason}.");
+        var sender = new ResilientSender(gate);
         await ValidateQueriesAsync(target, definition, sender, cancellationToken).ConfigureAwait(false);
 
         var start = await new MigrationLifecycle(_connection.TrackingStore).StartAsync(new StartRequest(

@@ -55,15 +55,21 @@ internal sealed class PassScan
         }
 
         var cursor = _checkpoint.Document.Cursor!;
-        var estimate = await DocumentCount.EstimateAsync(_target, pass.CountText, pass.ScanCondition, _sender.Gate!, _log, _cancellationToken).ConfigureAwait(false);
+        var estimate = _options.NoEstimate ? null
+            : await DocumentCount.EstimateAsync(_target, pass.CountText, pass.ScanCondition, _sender.Gate!, _log, _cancellationToken).ConfigureAwait(false);
         _counters.Estimate = estimate;
         if (estimate is not null)
         {
             await _checkpoint.UpdateAsync(d => d.EstimatedTotal = d.Scanned + estimate, _cancellationToken).ConfigureAwait(false);
         }
 
-        var writer = new DocumentWriter(_target, pass, _sender, partialDocuments: pass.Properties is not null);
-        var pipeline = new RangePipeline(_target, writer, new QueryDefinition(pass.ScanQueryText(_target.PartitionKey.Paths)), _options.BatchSize, _sender, _ledger, _stop, _cancellationToken);
+        var query = new QueryDefinition(pass.ScanQueryText(_target.PartitionKey.Paths));
+        // One lane a range: a range that is throttled (a hot physical partition) slows down alone.
+        var pipelines = cursor.Ranges!.ToDictionary(r => r, _ =>
+        {
+            var lane = new ResilientSender(_sender.Gate!.ForRange());
+            return new RangePipeline(_target, new DocumentWriter(_target, pass, lane, partialDocuments: pass.Properties is not null), query, _options.BatchSize, lane, _ledger, _stop, _cancellationToken);
+        });
         while (true)
         {
             _ledger.StartScan();
@@ -76,7 +82,7 @@ internal sealed class PassScan
                 await ranges.WaitAsync(_cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await pipeline.ScanAsync(r).ConfigureAwait(false);
+                    await pipelines[r].ScanAsync(r).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -69,6 +69,10 @@ public sealed class TrackingDocument
     /// <summary>A total estimated at the start of a run (a server-side count), for percentages.</summary>
     [JsonProperty("estimatedTotal")] public long? EstimatedTotal { get; set; }
 
+    /// <summary>Documents read per second by the latest run, at its last checkpoint (for rates and
+    /// time remaining in Get-MigrationStatus).</summary>
+    [JsonProperty("documentsPerSecond")] public double? DocumentsPerSecond { get; set; }
+
     [JsonProperty("_etag", NullValueHandling = NullValueHandling.Ignore)] public string? ETag { get; set; }
 
     [JsonExtensionData] public IDictionary<string, JToken>? Extra { get; set; }
