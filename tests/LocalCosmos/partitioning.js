@@ -15,11 +15,52 @@ const path = require("path");
 
 const cosmosDist = path.dirname(require.resolve("@azure/cosmos")); // …/@azure/cosmos/dist/commonjs
 const fromCosmos = (file) => require(path.join(cosmosDist, file));
-const { hashV1PartitionKey } = fromCosmos("utils/hashing/v1.js");
 const { hashV2PartitionKey } = fromCosmos("utils/hashing/v2.js");
 const { hashMultiHashPartitionKey } = fromCosmos("utils/hashing/multiHash.js");
-const { writeNumberForBinaryEncodingBigInt } = fromCosmos("utils/hashing/encoding/number.js");
-const { uint8ArrayToHex } = fromCosmos("utils/uint8.js");
+const murmurHash = fromCosmos("utils/hashing/murmurHash.js").default;
+const { BytePrefix } = fromCosmos("utils/hashing/encoding/prefix.js");
+const { writeStringForBinaryEncoding } = fromCosmos("utils/hashing/encoding/string.js");
+const { doubleToByteArrayBigInt } = fromCosmos("utils/hashing/encoding/number.js");
+const { uint8ArrayToHex, hexStringToUint8Array, concatUint8Arrays } = fromCosmos("utils/uint8.js");
+
+// Fix 14 — V1 number encoding. @azure/cosmos 4.10.1's writeNumberForBinaryEncodingBigInt drops
+// the encoding's last byte when it is 00, which the .NET SDK (and the service) write: the number
+// 0 (and 2, 131072, … whose double has 56 zero low bits) got another V1 EPK than the .NET SDK
+// computes (05C1BF6DA115600580 instead of …58000; the cross-check test found it). So V1 is
+// composed here from the package's own parts, with the number encoding written in full.
+function encodeNumber(value) {
+  const bits = BigInt.asUintN(64, BigInt("0x" + Buffer.from(new Float64Array([value]).buffer).reverse().toString("hex")));
+  const mask = BigInt("0x8000000000000000");
+  let payload = bits < mask ? bits ^ mask : BigInt.asUintN(64, ~bits + BigInt(1));
+  const bytes = [0x05, Number(payload >> BigInt(56))];
+  payload = BigInt.asUintN(64, payload << BigInt(8));
+  let byte = 0;
+  let first = true;
+  do {
+    if (!first) bytes.push(byte);
+    first = false;
+    byte = Number(payload >> BigInt(56)) | 0x01;
+    payload = BigInt.asUintN(64, payload << BigInt(7));
+  } while (payload !== BigInt(0));
+  bytes.push(byte & 0xfe);
+  return Uint8Array.from(bytes);
+}
+
+const MAX_V1_STRING = 100;
+function v1Bytes(key) {
+  switch (typeof key) {
+    case "string": return { hashed: concatUint8Arrays([hexStringToUint8Array(BytePrefix.String), new TextEncoder().encode(key.substring(0, MAX_V1_STRING)), hexStringToUint8Array(BytePrefix.Undefined)]), encoded: writeStringForBinaryEncoding(key.substring(0, MAX_V1_STRING)) };
+    case "number": return { hashed: concatUint8Arrays([hexStringToUint8Array(BytePrefix.Number), doubleToByteArrayBigInt(key)]), encoded: encodeNumber(key) };
+    case "boolean": { const b = hexStringToUint8Array(key ? BytePrefix.True : BytePrefix.False); return { hashed: b, encoded: b }; }
+    default: { const b = hexStringToUint8Array(key === null ? BytePrefix.Null : BytePrefix.Undefined); return { hashed: b, encoded: b }; }
+  }
+}
+
+/// V1: the 32-bit murmur hash of the typed key, number-encoded, then the key itself encoded.
+function hashV1PartitionKey([key]) {
+  const { hashed, encoded } = v1Bytes(key);
+  return uint8ArrayToHex(concatUint8Arrays([encodeNumber(murmurHash.x86.hash32(hashed)), encoded])).toUpperCase();
+}
 
 const MIN_EPK = "";
 const MAX_EPK = "FF";
@@ -97,7 +138,7 @@ function initialBoundaries(definition, count) {
   for (let i = 1; i < count; i += 1) {
     if (definition.kind === "Hash" && definition.version === 1) {
       const hash = Math.floor((i * 4294967296) / count);
-      boundaries.push(uint8ArrayToHex(writeNumberForBinaryEncodingBigInt(hash)).toUpperCase());
+      boundaries.push(uint8ArrayToHex(encodeNumber(hash)).toUpperCase());
     } else {
       const value = (BigInt(i) * (BigInt(0x40) << BigInt(120))) / BigInt(count);
       boundaries.push(value.toString(16).padStart(32, "0").toUpperCase());

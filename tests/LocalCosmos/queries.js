@@ -180,7 +180,14 @@ function clausesOf(sql, parameters) {
   const words = topLevelWords(text);
   if (!words.length || words[0].word !== "SELECT" || words[0].start !== 0) throw new BadQuery("Syntax error: a query starts with SELECT.");
   let w = 1;
-  const next = (word) => (words[w] && words[w].word === word ? words[w++] : null);
+  // DISTINCT, TOP and VALUE count only right after SELECT (an alias may be named `top`).
+  const next = (word) => {
+    const candidate = words[w];
+    if (!candidate || candidate.word !== word || text.slice(words[w - 1].end, candidate.start).trim() !== "" &&
+      !(words[w - 1].word === "TOP" && /^\s*(\d+|@\w+)\s*$/.test(text.slice(words[w - 1].end, candidate.start)))) return null;
+    w += 1;
+    return candidate;
+  };
   const distinct = Boolean(next("DISTINCT"));
   let top = null;
   let selectStart = (words[w - 1]).end;

@@ -161,6 +161,13 @@ async function jsonBody(req) {
   return raw.length ? JSON.parse(raw.toString()) : {};
 }
 
+// LOCALCOSMOS_TRACE=1 logs every query and plan request with its addressing headers.
+function trace(kind, req, body) {
+  if (!process.env.LOCALCOSMOS_TRACE) return;
+  const h = (n) => header(req, n);
+  console.log(JSON.stringify({ kind, query: body.query, parameters: body.parameters, error: body.error, range: h("x-ms-documentdb-partitionkeyrangeid"), key: h("x-ms-documentdb-partitionkey"), epk: [h("x-ms-start-epk"), h("x-ms-end-epk")], continuation: h("x-ms-continuation") }));
+}
+
 function notFound(res) {
   res.statusCode = 404;
   return { code: "NotFound", message: "Entity with the specified id does not exist in the system." };
@@ -239,6 +246,7 @@ function collectionOf(account, { dbId, collId }) {
 // to merge what each range answers; a query the service would reject is a 400 here already.
 async function queryPlanRequest(account, req, res, params) {
   const body = await jsonBody(req);
+  trace("plan", req, body);
   if (!collectionOf(account, params)) return notFound(res);
   try {
     return queryPlan(body.query || "", body.parameters);
@@ -253,6 +261,7 @@ async function queryPlanRequest(account, req, res, params) {
 // (a range, part of one, or a partition key) restricts the documents the query runs over.
 async function queryDocuments(account, req, res, params) {
   const body = await jsonBody(req);
+  trace("query", req, body);
   if (!body.query) return badRequest(res, "missing query");
   const collection = collectionOf(account, params);
   if (!collection) return notFound(res);
@@ -270,7 +279,10 @@ async function queryDocuments(account, req, res, params) {
     });
     return pageHeaders(res, result);
   } catch (err) {
-    if (err instanceof QuerySyntaxError || err.badRequest || /Invalid|not supported|only valid/i.test(err.message)) return badRequest(res, err.message);
+    if (err instanceof QuerySyntaxError || err.badRequest || /Invalid|not supported|only valid/i.test(err.message)) {
+      trace("rejected", req, { query: body.query, parameters: body.parameters, error: err.message });
+      return badRequest(res, err.message);
+    }
     throw err;
   }
 }
