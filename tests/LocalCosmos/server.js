@@ -534,7 +534,7 @@ function splitRange(account, body, res) {
   const map = partitionsOf(collection.documents);
   const epks = documentsPerRange(collection);
   let range;
-  if (body.range !== undefined && body.range !== null) {
+  if (body.range !== undefined && body.range !== null && body.range !== "") {
     range = map.rangeById(String(body.range));
     if (!range) return badRequest(res, `range ${body.range} is not a live range of ${body.container}`);
   } else {
