@@ -40,17 +40,8 @@ public sealed class ChangeFeedProcessorTests : IClassFixture<TestDatabase>
         }
     }
 
-    private static async Task<List<JObject>> LeasesAsync(Container leases)
-    {
-        var all = new List<JObject>();
-        using var iterator = leases.GetItemQueryIterator<JObject>("SELECT * FROM c WHERE IS_DEFINED(c.LeaseToken)");
-        while (iterator.HasMoreResults)
-        {
-            all.AddRange(await iterator.ReadNextAsync());
-        }
-
-        return all;
-    }
+    private static Task<List<JObject>> LeasesAsync(Container leases) =>
+        TestDatabase.ReadAllAsync(leases, "SELECT * FROM c WHERE IS_DEFINED(c.LeaseToken)");
 
     private static async Task<long> LagAsync(ChangeFeedEstimator estimator)
     {

@@ -31,19 +31,7 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
         _output = output;
     }
 
-    private static async Task<List<T>> DrainAsync<T>(FeedIterator<T> iterator)
-    {
-        var all = new List<T>();
-        using (iterator)
-        {
-            while (iterator.HasMoreResults)
-            {
-                all.AddRange(await iterator.ReadNextAsync());
-            }
-        }
-
-        return all;
-    }
+    private static Task<List<T>> DrainAsync<T>(FeedIterator<T> iterator) => TestDatabase.DrainAsync(iterator);
 
     private static (string Min, string Max) Bounds(FeedRange range)
     {
