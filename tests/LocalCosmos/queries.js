@@ -427,10 +427,13 @@ function queryPlan(sql, parameters) {
   const parts = clausesOf(sql, parameters);
   let ast;
   try {
-    ast = compileQuery(parts.engineSql).ast;
+    const query = compileQuery(parts.engineSql);
+    if (!query.code) throw new BadQuery("Syntax error."); // generating the code validates what parsing cannot
+    ast = query.ast;
   } catch (err) {
     if (err instanceof QuerySyntaxError) throw new BadQuery(`Syntax error: ${err.message}`);
-    throw err;
+    if (err.badRequest) throw err;
+    throw new BadQuery(err.message);
   }
   const body = ast.body;
   const select = body.select;
@@ -503,4 +506,4 @@ function rootAlias(body) {
   return e ? e.name : "c";
 }
 
-module.exports = { BadQuery, QuerySyntaxError, executeQuery, matchesCondition, queryPlan, rewriteAccumulatorSpreads, topLevelWords, clausesOf };
+module.exports = { BadQuery, QuerySyntaxError, executeQuery, matchesCondition, queryPlan };
