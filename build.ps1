@@ -24,6 +24,9 @@
     StartLocalCosmos  starts the local server (idempotent) and prints its endpoint.
     StopLocalCosmos   stops the server that StartLocalCosmos started.
 
+    Every task that starts the local server gives its new containers -Partitions partition key
+    ranges (default 4, as a large container has: the suites run on several ranges).
+
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
 #>
@@ -46,7 +49,11 @@ param(
     [int] $Repeat = 3,
 
     # Bench: documents of the scale run (B at its defaults, compared with its run over -Documents).
-    [int] $LargeDocuments = 200000
+    [int] $LargeDocuments = 200000,
+
+    # The local server: partition key ranges of every new container (tests/LocalCosmos/README.md).
+    [ValidateRange(1, 64)]
+    [int] $Partitions = 4
 )
 
 $ErrorActionPreference = 'Stop'
@@ -115,7 +122,11 @@ function Get-HarnessState {
 function Start-LocalCosmos {
     $state = Get-HarnessState
     if ($state) {
-        Write-Host "Local Cosmos DB server already running: $($state.endpoint)"
+        $running = if ($state.PSObject.Properties['partitions']) { [int]$state.partitions } else { 1 }
+        if ($running -ne $Partitions) {
+            throw "The local Cosmos DB server at $($state.endpoint) runs with $running partition(s), not $Partitions; stop it first (build.ps1 -Task StopLocalCosmos: its data is in memory and goes with it)."
+        }
+        Write-Host "Local Cosmos DB server already running: $($state.endpoint) ($running partition key ranges per container)"
         return $state
     }
 
@@ -128,13 +139,13 @@ function Start-LocalCosmos {
     # and, once gone, leave a broken pipe that kills the server at its next line.
     Remove-Item $log -ErrorAction SilentlyContinue
     $process = Start-Process -FilePath node -PassThru -ArgumentList @(
-        (Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--state-file', $StateFile, '--log-file', $log)
+        (Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--partitions', "$Partitions", '--state-file', $StateFile, '--log-file', $log)
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
     while ([DateTime]::UtcNow -lt $deadline) {
         if ($process.HasExited) { throw "The local Cosmos DB server exited: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)" }
         $state = Get-HarnessState
         if ($state) {
-            Write-Host "Local Cosmos DB server: $($state.endpoint) (pid $($state.pid))"
+            Write-Host "Local Cosmos DB server: $($state.endpoint) (pid $($state.pid), $Partitions partition key ranges per container)"
             return $state
         }
         Start-Sleep -Milliseconds 200
