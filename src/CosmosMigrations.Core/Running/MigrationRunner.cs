@@ -5,6 +5,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
+using CosmosMigrations.Distributed;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
@@ -46,10 +47,12 @@ public sealed class MigrationRunner
         gate.ConcurrencyChanged = (limit, reason) => Log?.Invoke($"Concurrency {limit}: {reason}.");
         var sender = new ResilientSender(gate);
         await ValidateQueriesAsync(target, definition, sender, cancellationToken).ConfigureAwait(false);
+        // A lease container that cannot be used is an error before anything is written.
+        var leases = options.Distributed ? await _connection.EnsureLeaseContainerAsync(cancellationToken).ConfigureAwait(false) : null;
 
         var start = await new MigrationLifecycle(_connection.TrackingStore).StartAsync(new StartRequest(
             definition.Name, definition.Container, definition.Checksum, definition.Description, definition.SourcePath, definition.Steps.Count,
-            _owner, options.LeaseDuration, options.Force, options.Strict), cancellationToken).ConfigureAwait(false);
+            _owner, options.LeaseDuration, options.Force, options.Strict, options.Distributed ? DistributedRun.WorkerName(_owner) : null), cancellationToken).ConfigureAwait(false);
         if (start.Outcome == StartOutcome.Skipped)
         {
             var skipped = MigrationStatus.FromTracking(start.Document, definition.SourcePath);
@@ -67,6 +70,17 @@ public sealed class MigrationRunner
         if (start.TakesOverExpiredLease)
         {
             Log?.Invoke($"The lease of {start.PreviousOwner} on '{definition.Name}' has expired; taking over and resuming from the checkpoint.");
+        }
+
+        if (leases is not null)
+        {
+            if (start.Outcome is StartOutcome.Started or StartOutcome.Rerun)
+            {
+                await ProcessorLeases.DeleteAsync(leases, definition.Name, start.Document.Generation, cancellationToken).ConfigureAwait(false);
+            }
+
+            return await new DistributedRun(_connection, definition, options, target, leases, gate, DistributedRun.WorkerName(_owner), _owner, progress, Log, cancellationToken)
+                .ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
         }
 
         var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration);

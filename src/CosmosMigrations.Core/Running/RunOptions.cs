@@ -33,6 +33,14 @@ public sealed class RunOptions
     /// progress then has no percentage and no time remaining.</summary>
     public bool NoEstimate { get; set; }
 
+    /// <summary>Join every process that runs the migration with this switch in one run, shared
+    /// through the change feed processor (leases beside the tracking container).</summary>
+    public bool Distributed { get; set; }
+
+    /// <summary>With <see cref="Distributed"/>: once every document has been seen, keep converting
+    /// what the application writes until Stop-SchemaMigration.</summary>
+    public bool Follow { get; set; }
+
     /// <summary>Run a completed migration again.</summary>
     public bool Force { get; set; }
 
@@ -57,6 +65,12 @@ public sealed class RunOptions
         Check(MaxDuration is null || MaxDuration > TimeSpan.Zero, "MaxDuration", "positive");
         Check(MaxBatches is null or >= 1, "MaxBatches", "at least 1");
         Check(MaxFailures >= 0, "MaxFailures", "0 or more");
+        if (Follow && !Distributed)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "FollowNeedsDistributed",
+                "-Follow keeps a distributed run converting the application's writes: it needs -Distributed.", "Follow",
+                "Add -Distributed (one worker is enough), or leave -Follow out.");
+        }
     }
 
     private static void Check(bool ok, string name, string rule)

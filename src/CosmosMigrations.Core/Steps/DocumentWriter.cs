@@ -42,17 +42,22 @@ public sealed class DocumentWriter
     private readonly DocumentPass _pass;
     private readonly ResilientSender _sender;
     private readonly bool _partialDocuments;
+    private readonly bool _filterUnchecked;
 
     /// <summary>With <paramref name="partialDocuments"/>, the documents come from
     /// <see cref="DocumentPass.ScanQueryText"/> and hold only some properties: a change that must
     /// replace the whole document then reads it whole first, so that a replace can never drop
-    /// what the scan did not fetch.</summary>
-    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientSender sender, bool partialDocuments = false)
+    /// what the scan did not fetch. With <paramref name="filterUnchecked"/>, the documents did not
+    /// come from a query of the pass's filter (the change feed delivers every document): a patch
+    /// carries the filter in its predicate anyway, and a replace asks the service first whether
+    /// the document matches it.</summary>
+    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientSender sender, bool partialDocuments = false, bool filterUnchecked = false)
     {
         _target = target;
         _pass = pass;
         _sender = sender;
         _partialDocuments = partialDocuments;
+        _filterUnchecked = filterUnchecked && pass.Filter is not null;
     }
 
     /// <summary>Plans the change to a document without writing (dry runs and samples).</summary>
@@ -106,6 +111,11 @@ public sealed class DocumentWriter
                 document = whole;
                 partial = false;
                 continue;
+            }
+
+            if (edit.NeedsReplace && _filterUnchecked && !await MatchesFilterAsync(id, partitionKey, cancellationToken).ConfigureAwait(false))
+            {
+                return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
             }
 
             var etagConditioned = edit.NeedsReplace || edit.DerivesFromDocument;
@@ -169,6 +179,24 @@ public sealed class DocumentWriter
         };
         var operations = edit.Patch.ToList();
         return _sender.SendAsync(ct => container.PatchItemStreamAsync(id, partitionKey, operations, options, ct), $"Patching document '{id}'", cancellationToken);
+    }
+
+    /// <summary>Whether the service finds the document under the pass's filter (one point query in
+    /// its logical partition): the same selection as a scan of that filter would make.</summary>
+    private async Task<bool> MatchesFilterAsync(string id, PartitionKey partitionKey, CancellationToken cancellationToken)
+    {
+        var query = new QueryDefinition($"SELECT VALUE 1 FROM c WHERE c.id = @id AND ({_pass.Filter})").WithParameter("@id", id);
+        using var response = await _sender.SendAsync(async ct =>
+        {
+            using var iterator = _target.Container.GetItemQueryStreamIterator(query, null, new QueryRequestOptions { PartitionKey = partitionKey, MaxItemCount = 1 });
+            return await iterator.ReadNextAsync(ct).ConfigureAwait(false);
+        }, $"Checking document '{id}' against the filter", cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "ReadFailed", $"Checking document '{id}' against the filter failed.", id);
+        }
+
+        return DocumentJson.ReadPage(response.Content).Any();
     }
 
     private async Task<JObject?> ReadAsync(string id, PartitionKey partitionKey, CancellationToken cancellationToken)

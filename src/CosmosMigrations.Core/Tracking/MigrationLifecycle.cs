@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Errors;
@@ -19,6 +21,9 @@ public enum StartOutcome
 
     /// <summary>Completed before: nothing to do.</summary>
     Skipped,
+
+    /// <summary>Distributed: other workers are running it; this one joins them.</summary>
+    Joined,
 }
 
 /// <summary>What a start asks for: which migration, and how.</summary>
@@ -32,7 +37,12 @@ public sealed record StartRequest(
     LeaseOwner Owner,
     TimeSpan LeaseDuration,
     bool Force = false,
-    bool Strict = false);
+    bool Strict = false,
+    string? Worker = null)
+{
+    /// <summary>A worker of a distributed run (named after its host, process and run).</summary>
+    public bool Distributed => Worker is not null;
+}
 
 /// <summary>What a start decided: the outcome, the document to write (for a skip, the one read),
 /// a checksum warning, and whether an expired lease is being taken over (and whose it was).</summary>
@@ -45,6 +55,9 @@ public sealed record StartDecision(StartOutcome Outcome, TrackingDocument Docume
 /// or failed). Every write is conditioned on the ETag of what was read.</summary>
 public sealed class MigrationLifecycle
 {
+    /// <summary>The mode of a tracking document whose run worker processes share.</summary>
+    public const string DistributedMode = "distributed";
+
     private const int MaxStartAttempts = 10;
 
     private readonly TrackingStore _store;
@@ -69,7 +82,9 @@ public sealed class MigrationLifecycle
 
             var written = existing is null
                 ? await _store.TryCreateAsync(decision.Document, cancellationToken).ConfigureAwait(false)
-                : await _store.TryReplaceAsync(decision.Document, cancellationToken).ConfigureAwait(false);
+                : decision.Outcome == StartOutcome.Joined
+                    ? await JoinAsync(request, decision.Document, cancellationToken).ConfigureAwait(false)
+                    : await _store.TryReplaceAsync(decision.Document, cancellationToken).ConfigureAwait(false);
             if (written)
             {
                 return decision;
@@ -80,12 +95,40 @@ public sealed class MigrationLifecycle
             $"Migration '{request.Name}' is being started by another runner at the same time.", request.Name, "Let the other runner go on.");
     }
 
+    /// <summary>Joining workers that are running: one atomic patch that adds this worker, applied
+    /// only while the run is still distributed and running (the others patch the same document
+    /// all the time, so a replace conditioned on the ETag would rarely go through).</summary>
+    private async Task<bool> JoinAsync(StartRequest request, TrackingDocument document, CancellationToken cancellationToken)
+    {
+        var worker = document.Workers![request.Worker!];
+        var joined = await _store.TryPatchAsync(request.Name,
+            new[] { Microsoft.Azure.Cosmos.PatchOperation.Set(WorkerPath(request.Worker!), worker) },
+            $"FROM c WHERE c.status = '{TrackingStatus.Running}' AND c.mode = '{DistributedMode}'", cancellationToken).ConfigureAwait(false);
+        if (joined is not null)
+        {
+            joined.ETag ??= document.ETag;
+        }
+
+        return joined is not null;
+    }
+
+    /// <summary>The patch path of a worker's record.</summary>
+    public static string WorkerPath(string worker) => "/workers/" + Documents.FieldPath.EscapePointer(worker);
+
+    /// <summary>Workers of a distributed run that showed a sign of life within the lease duration.</summary>
+    public static IReadOnlyList<string> LiveWorkers(TrackingDocument document, long now, TimeSpan leaseDuration) =>
+        (document.Workers ?? new Dictionary<string, WorkerRecord>())
+            .Where(w => w.Value.State == WorkerStates.Running && w.Value.Heartbeat + (long)leaseDuration.TotalMilliseconds > now)
+            .Select(w => w.Key)
+            .OrderBy(w => w, StringComparer.Ordinal)
+            .ToList();
+
     /// <summary>The start rules as a pure function of what was read, for one moment.</summary>
     public static StartDecision Decide(TrackingDocument? existing, StartRequest request, long now)
     {
         if (existing is null)
         {
-            return new StartDecision(StartOutcome.Started, new TrackingDocument
+            var created = new TrackingDocument
             {
                 Id = request.Name,
                 Name = request.Name,
@@ -96,10 +139,16 @@ public sealed class MigrationLifecycle
                 Source = request.Source,
                 Checksum = request.Checksum,
                 Cursor = new MigrationCursor { Step = 0 },
-                Lease = NewLease(request, now),
+                Lease = request.Distributed ? null : NewLease(request, now),
                 Runs = 1,
                 UpdatedAt = now,
-            }, null);
+            };
+            if (request.Distributed)
+            {
+                BecomeDistributed(created, request, now, newGeneration: true);
+            }
+
+            return new StartDecision(StartOutcome.Started, created, null);
         }
 
         if (!string.Equals(existing.Container, request.Container, StringComparison.Ordinal))
@@ -135,8 +184,26 @@ public sealed class MigrationLifecycle
                 existing.FailureCount = null;
                 existing.CompletedAt = null;
                 existing.Cursor = new MigrationCursor { Step = 0 };
+                existing.Workers = null;
                 outcome = StartOutcome.Rerun;
                 break;
+            case TrackingStatus.Running when existing.Mode == DistributedMode && request.Distributed:
+                // Workers are running it (or were, and died: then this one resumes it alone).
+                var live = LiveWorkers(existing, now, request.LeaseDuration);
+                if (live.Count == 0)
+                {
+                    takesOver = true;
+                    outcome = StartOutcome.Resumed;
+                    break;
+                }
+
+                existing.Workers![request.Worker!] = NewWorker(request, now);
+                return new StartDecision(StartOutcome.Joined, existing, warning);
+            case TrackingStatus.Running when existing.Mode == DistributedMode && LiveWorkers(existing, now, request.LeaseDuration) is { Count: > 0 } workers:
+                throw new MigrationException(MigrationErrorKind.AlreadyRunning, "MigrationAlreadyRunning",
+                    $"Migration '{request.Name}' is already running on {workers.Count} distributed worker(s): {string.Join(", ", workers)}.",
+                    request.Name,
+                    "Join them with -Distributed, wait for them to finish (Get-MigrationStatus -Watch), or stop them all with Stop-SchemaMigration.");
             case TrackingStatus.Running when HasLiveLease(existing, now) && existing.Lease!.Owner.RunId != request.Owner.RunId:
                 var seconds = Math.Ceiling((existing.Lease.ExpiresAt - now) / 1000.0);
                 throw new MigrationException(MigrationErrorKind.AlreadyRunning, "MigrationAlreadyRunning",
@@ -152,9 +219,24 @@ public sealed class MigrationLifecycle
                 break;
         }
 
+        var wasDistributed = existing.Mode == DistributedMode;
         existing.Status = TrackingStatus.Running;
         existing.StartedAt = now;
-        existing.Lease = NewLease(request, now);
+        existing.Lease = request.Distributed ? null : NewLease(request, now);
+        if (request.Distributed)
+        {
+            // A rerun, or a run that was single before, starts the change feed from the beginning;
+            // a distributed run resumed goes on from its leases' checkpoints.
+            BecomeDistributed(existing, request, now, newGeneration: outcome == StartOutcome.Rerun || !wasDistributed);
+        }
+        else
+        {
+            existing.Mode = null;
+            existing.Workers = null;
+            existing.Pending = null;
+            existing.Phase = null;
+        }
+
         existing.Error = null;
         existing.StopRequested = null;
         existing.StopReason = null;
@@ -189,19 +271,14 @@ public sealed class MigrationLifecycle
         return current;
     }
 
-    /// <summary>Sets the stop flag that the runner reads after every page; it then ends cancelled,
-    /// resumable. Returns the document as written (or as found, when it had stopped meanwhile).</summary>
-    public Task<TrackingDocument?> RequestStopAsync(string name, CancellationToken cancellationToken) =>
-        _store.UpdateAsync(name, latest =>
-        {
-            if (latest is null || latest.Status != TrackingStatus.Running)
-            {
-                return null;
-            }
-
-            latest.StopRequested = true;
-            return latest;
-        }, "update", cancellationToken);
+    /// <summary>Sets the stop flag that runners read after every page (and distributed workers at
+    /// every beat); the run then ends cancelled, resumable. One atomic patch, applied only while
+    /// the migration runs: busy workers patch the same document all the time. Returns the
+    /// document as written (or as found, when it had stopped meanwhile).</summary>
+    public async Task<TrackingDocument?> RequestStopAsync(string name, CancellationToken cancellationToken) =>
+        await _store.TryPatchAsync(name, new[] { Microsoft.Azure.Cosmos.PatchOperation.Set("/stopRequested", true) },
+            $"FROM c WHERE c.status = '{TrackingStatus.Running}'", cancellationToken).ConfigureAwait(false)
+        ?? await _store.GetAsync(name, cancellationToken).ConfigureAwait(false);
 
     /// <summary>The migration to reset: it must have failed or been cancelled.</summary>
     public async Task<TrackingDocument> GetResettableAsync(string name, CancellationToken cancellationToken)
@@ -254,6 +331,23 @@ public sealed class MigrationLifecycle
         document.Status = TrackingStatus.Failed;
         document.Error = error;
     }
+
+    private static void BecomeDistributed(TrackingDocument document, StartRequest request, long now, bool newGeneration)
+    {
+        document.Mode = DistributedMode;
+        if (newGeneration || document.Generation is null)
+        {
+            document.Generation = (document.Generation ?? 0) + 1;
+            document.Pending = null;
+        }
+
+        document.Phase = null;
+        document.Workers ??= new Dictionary<string, WorkerRecord>();
+        document.Workers[request.Worker!] = NewWorker(request, now);
+    }
+
+    private static WorkerRecord NewWorker(StartRequest request, long now) =>
+        new() { Host = request.Owner.Host, ProcessId = request.Owner.ProcessId, Heartbeat = now, State = WorkerStates.Running };
 
     private static Lease NewLease(StartRequest request, long now) =>
         new() { Owner = request.Owner, ExpiresAt = now + (long)request.LeaseDuration.TotalMilliseconds };

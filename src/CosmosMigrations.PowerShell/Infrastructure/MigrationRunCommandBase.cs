@@ -51,6 +51,12 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
     [Parameter]
     public SwitchParameter NoEstimate { get; set; }
 
+    [Parameter]
+    public SwitchParameter Distributed { get; set; }
+
+    [Parameter]
+    public SwitchParameter Follow { get; set; }
+
     private bool IsWhatIf =>
         MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value) ? value is SwitchParameter s && s.IsPresent
         : SessionState.PSVariable.GetValue("WhatIfPreference") is { } preference && LanguagePrimitives.IsTrue(preference);
@@ -66,6 +72,8 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
         MaxFailures = MaxFailures,
         Force = Force,
         NoEstimate = NoEstimate,
+        Distributed = Distributed,
+        Follow = Follow,
         Strict = StrictChecksum,
     };
 
@@ -75,6 +83,23 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
     /// migration may depend on it). Returns false when it stopped early.</summary>
     protected bool RunMigrations(MigrationConnection connection, IReadOnlyList<MigrationDefinition> definitions)
     {
+        try
+        {
+            // Options that cannot work together are an error before anything is read or written.
+            BuildOptions(null).Validate();
+            if (Distributed && IsWhatIf)
+            {
+                throw new MigrationException(MigrationErrorKind.InvalidArgument, "DistributedWhatIf",
+                    "-WhatIf is a dry run of one process: it cannot be distributed.", "Distributed",
+                    "Run the dry run without -Distributed; then start the workers with -Distributed.");
+            }
+        }
+        catch (MigrationException ex)
+        {
+            WriteError(ErrorRecords.From(ex));
+            return false;
+        }
+
         var deadline = MaxDuration > TimeSpan.Zero ? DateTimeOffset.UtcNow + MaxDuration : (DateTimeOffset?)null;
         foreach (var definition in definitions)
         {
