@@ -355,13 +355,13 @@ public sealed class MigrationConnection : IDisposable
         ContainerProperties properties;
         try
         {
-            properties = (await Database.CreateContainerIfNotExistsAsync(new ContainerProperties(LeaseContainerName, "/id"), cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
+            // Read first: the SDK's create-if-not-exists throws a bare ArgumentException when the
+            // container exists with another partition key.
+            properties = (await Database.GetContainer(LeaseContainerName).ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
         }
-        catch (CosmosException ex) when (ex.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.BadRequest or HttpStatusCode.Conflict)
+        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {
-            throw CosmosErrors.Wrap(ex, MigrationErrorKind.InvalidState, "LeaseContainerUnavailable",
-                $"The lease container '{LeaseContainerName}' of distributed runs could not be created in database '{DatabaseName}'.", LeaseContainerName,
-                $"Create a container '{LeaseContainerName}' with partition key /id (a database with shared throughput may have no room for another container), or run without -Distributed.");
+            properties = await CreateLeaseContainerAsync(cancellationToken).ConfigureAwait(false);
         }
 
         var keys = properties.PartitionKeyPaths is { Count: > 0 } paths ? paths : new[] { properties.PartitionKeyPath ?? "" };
@@ -389,6 +389,20 @@ public sealed class MigrationConnection : IDisposable
         }
 
         return await Distributed.ProcessorLeases.DeleteAsync(leases, migration, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<ContainerProperties> CreateLeaseContainerAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await Database.CreateContainerIfNotExistsAsync(new ContainerProperties(LeaseContainerName, "/id"), cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
+        }
+        catch (CosmosException ex) when (ex.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.BadRequest or HttpStatusCode.Conflict)
+        {
+            throw CosmosErrors.Wrap(ex, MigrationErrorKind.InvalidState, "LeaseContainerUnavailable",
+                $"The lease container '{LeaseContainerName}' of distributed runs could not be created in database '{DatabaseName}'.", LeaseContainerName,
+                $"Create a container '{LeaseContainerName}' with partition key /id (a database with shared throughput may have no room for another container), or run without -Distributed.");
+        }
     }
 
     public void Dispose() => Client.Dispose();

@@ -197,7 +197,7 @@ internal sealed class DistributedRun
                     return "MaxDuration";
                 }
 
-                if (await watch.LagAsync(_cancellationToken).ConfigureAwait(false) != 0)
+                if (await LagAsync(watch).ConfigureAwait(false) != 0)
                 {
                     continue;
                 }
@@ -353,6 +353,21 @@ internal sealed class DistributedRun
         catch (Exception ex) when (ex is MigrationException or OperationCanceledException)
         {
             _log?.Invoke($"Could not record that worker {_worker} left ({CosmosErrors.FirstLine(ex.Message)}); the others see it by its heartbeat.");
+        }
+    }
+
+    /// <summary>The lag, or null when it could not be read this time (a split under way, the
+    /// service busy): completion is only ever decided on a lag read, never on a failure.</summary>
+    private async Task<long?> LagAsync(CatchUpWatch watch)
+    {
+        try
+        {
+            return await watch.LagAsync(_cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && ex is CosmosException or MigrationException)
+        {
+            _log?.Invoke($"Could not estimate the change feed's lag this time: {CosmosErrors.FirstLine(ex.Message)}");
+            return null;
         }
     }
 

@@ -65,7 +65,10 @@ internal sealed class PassProcessor
             .WithLeaseAcquireNotification(token => _ledger.RecoverAsync(token, _planner, CancellationToken.None))
             .WithErrorNotification((token, error) =>
             {
-                _log?.Invoke($"Change feed processor, feed range {token}: {CosmosErrors.FirstLine(error.Message)}");
+                var cause = error.InnerException ?? error;
+                _log?.Invoke(cause is CosmosException { StatusCode: System.Net.HttpStatusCode.PreconditionFailed }
+                    ? $"Feed range {token} went to another worker (the processor balances ranges across workers)."
+                    : $"Change feed processor, feed range {token}: {CosmosErrors.FirstLine(cause.Message)}");
                 return Task.CompletedTask;
             })
             .Build();

@@ -110,7 +110,19 @@ internal sealed class WorkerLedger
             operations.Add(PatchOperation.Remove(PendingPath(PendingKey(leaseToken))));
         }
 
-        await _store.PatchAsync(_migration, operations, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _store.PatchAsync(_migration, operations, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MigrationException ex) when (hadPending && ex.StatusCode == HttpStatusCode.BadRequest)
+        {
+            // The pending entry is gone: a worker that took this range over judged this one dead
+            // (it was stalled longer than two leases) and counted what it found done. The counts
+            // still go in; the log says that they may overlap.
+            _log?.Invoke($"The pending entry of feed range {leaseToken} was taken over while this worker was stalled; {changed} change(s) recorded anyway.");
+            operations.RemoveAt(operations.Count - 1);
+            await _store.PatchAsync(_migration, operations, cancellationToken).ConfigureAwait(false);
+        }
         Interlocked.Add(ref _processed, changed);
         Interlocked.Add(ref _scanned, scanned);
     }
@@ -142,7 +154,7 @@ internal sealed class WorkerLedger
     /// still lives (the range was handed over for balance) finishes and counts its own batch.</summary>
     public async Task RecoverAsync(string leaseToken, DocumentWriter planner, CancellationToken cancellationToken)
     {
-        var deadline = DateTimeOffset.UtcNow + _options.LeaseDuration + _options.LeaseDuration;
+        var deadline = DateTimeOffset.UtcNow + _options.LeaseDuration + _options.LeaseDuration + _options.LeaseDuration;
         while (!cancellationToken.IsCancellationRequested)
         {
             var document = await _store.GetAsync(_migration, cancellationToken).ConfigureAwait(false);
@@ -154,8 +166,10 @@ internal sealed class WorkerLedger
                 return;
             }
 
+            // Dead only after two leases without a heartbeat: a worker merely stalled (a busy
+            // machine) must not have its batch counted for it.
             var now = Clock.NowMs();
-            var live = MigrationLifecycle.LiveWorkers(document!, now, _options.LeaseDuration);
+            var live = MigrationLifecycle.LiveWorkers(document!, now, _options.LeaseDuration + _options.LeaseDuration);
             var orphans = entries.Where(e => !live.Contains(e.Value.Worker)).ToList();
             foreach (var orphan in orphans)
             {

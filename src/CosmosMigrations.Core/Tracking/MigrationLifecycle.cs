@@ -342,6 +342,8 @@ public sealed class MigrationLifecycle
         }
 
         document.Phase = null;
+        // Patches write below these: their parents must exist.
+        document.Pending ??= new Dictionary<string, PendingBatch>();
         document.Workers ??= new Dictionary<string, WorkerRecord>();
         document.Workers[request.Worker!] = NewWorker(request, now);
     }
