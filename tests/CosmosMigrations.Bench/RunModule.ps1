@@ -1,12 +1,14 @@
 # B: the module end to end, in its own pwsh process (so its peak working set and CPU are its own).
 # -Concurrency 0 runs at the module's defaults (the adaptive controller, capped at its default).
-param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, [double] $MaxRUPerSecond = 0, [int] $Concurrency = 0)
+# -Distributed joins a distributed run of the migration (other processes run the same command).
+param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, [double] $MaxRUPerSecond = 0, [int] $Concurrency = 0, [switch] $Distributed)
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 Connect-CosmosMigration -Endpoint $Endpoint -Key $Key -Database $Database -SkipCertificateCheck
 $run = @{ Name = "bench-$Container-$Field"; Container = $Container; Operation = @{ AddField = $Field; Value = 1 } }
 if ($Concurrency -gt 0) { $run.MaxDegreeOfParallelism = $Concurrency }
 if ($MaxRUPerSecond -gt 0) { $run.MaxRUPerSecond = $MaxRUPerSecond }
+if ($Distributed) { $run.Distributed = $true; $run.LeaseDuration = New-TimeSpan -Seconds 10 }
 $clock = [System.Diagnostics.Stopwatch]::StartNew()
 $status = Start-SchemaMigration @run
 $seconds = $clock.Elapsed.TotalSeconds
@@ -19,6 +21,7 @@ $process = [System.Diagnostics.Process]::GetCurrentProcess()
     docsPerSecond     = if ($status.Processed) { [math]::Round($status.Processed / $seconds, 1) } else { 0 }
     requestCharge     = $status.RequestCharge
     ruPerSecond       = if ($status.Duration.TotalSeconds -gt 0) { [math]::Round($status.RequestCharge / $status.Duration.TotalSeconds, 1) } else { 0 }
+    workers           = @($status.Workers).Count
     concurrency       = $status.Concurrency
     concurrencyReason = $status.ConcurrencyReason
     cpuSeconds        = [math]::Round($process.TotalProcessorTime.TotalSeconds, 3)

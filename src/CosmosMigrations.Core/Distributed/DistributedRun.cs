@@ -170,7 +170,7 @@ internal sealed class DistributedRun
         var processorName = ProcessorName(_definition.Name, document.Generation ?? 1, step);
         _ledger = new WorkerLedger(_store, _definition.Name, _worker, _target, _view, _gate, _log);
         var failedIds = (document.Failures ?? new List<DocumentFailure>()).Select(f => f.Id);
-        var handler = new PassProcessor(_target, pass, _gate, _ledger, _view, failedIds, _log);
+        var handler = new PassProcessor(_target, pass, _gate, _ledger, _view, failedIds, _log, _cancellationToken);
         var processor = handler.Build(processorName, _worker, _leases, _options.LeaseDuration);
         var watch = new CatchUpWatch(_target.Container, _leases, processorName);
         await processor.StartAsync().ConfigureAwait(false);

@@ -32,12 +32,14 @@ internal sealed class PassProcessor
     private readonly ConcurrentDictionary<string, DocumentWriter> _writers = new(StringComparer.Ordinal);
     private readonly DocumentWriter _planner;
     private readonly HashSet<string> _failedIds;
+    private readonly CancellationToken _runToken;
     private MigrationException? _failure;
 
     /// <summary>The documents of <paramref name="failedIds"/>, already recorded as failed, are not
     /// tried (or counted) again.</summary>
-    public PassProcessor(TargetContainer target, DocumentPass pass, RequestGate gate, WorkerLedger ledger, RunOptionsView options, IEnumerable<string> failedIds, Action<string>? log)
+    public PassProcessor(TargetContainer target, DocumentPass pass, RequestGate gate, WorkerLedger ledger, RunOptionsView options, IEnumerable<string> failedIds, Action<string>? log, CancellationToken runToken)
     {
+        _runToken = runToken;
         _failedIds = new HashSet<string>(failedIds, StringComparer.Ordinal);
         _target = target;
         _pass = pass;
@@ -81,7 +83,13 @@ internal sealed class PassProcessor
         }
     }
 
-    private async Task HandleAsync(ChangeFeedProcessorContext context, Stream changes, CancellationToken cancellationToken)
+    /// <summary>A batch runs to its end even when the processor cancels it (its lease went to
+    /// another worker): its changes and counts then land together, and the new owner finds them
+    /// done. Only this worker's own cancellation (Ctrl+C) interrupts it.</summary>
+    private Task HandleAsync(ChangeFeedProcessorContext context, Stream changes, CancellationToken processorToken) =>
+        ProcessBatchAsync(context, changes, _runToken);
+
+    private async Task ProcessBatchAsync(ChangeFeedProcessorContext context, Stream changes, CancellationToken cancellationToken)
     {
         var documents = DocumentJson.ReadPage(changes).OfType<JObject>().ToList();
         if (documents.Count == 0 || Failure is not null)
