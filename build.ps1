@@ -67,12 +67,20 @@ function Invoke-Build {
     Write-Host "==> Building the module ($Configuration)" -ForegroundColor Cyan
     $publish = Join-Path $Output 'publish'
     Remove-Item $publish, $ModuleOut -Recurse -Force -ErrorAction SilentlyContinue
+    $entry = Join-Path $Output 'entry'
+    Remove-Item $entry -Recurse -Force -ErrorAction SilentlyContinue
     Invoke-Native dotnet @('publish', 'src/CosmosMigrations.PowerShell/CosmosMigrations.PowerShell.csproj', '-c', $Configuration, '-o', $publish, '--nologo', '-v', 'q')
-    New-Item -ItemType Directory -Path $ModuleOut -Force | Out-Null
+    Invoke-Native dotnet @('publish', 'src/CosmosMigrations.Entry/CosmosMigrations.Entry.csproj', '-c', $Configuration, '-o', $entry, '--nologo', '-v', 'q')
+    # The module's root holds the manifest, the loader and the entry assembly (the only one that
+    # PowerShell's default load context sees); bin/ holds the cmdlets, the Core and every
+    # dependency, loaded in the module's own AssemblyLoadContext (module/CosmosMigrations.psm1).
+    $bin = Join-Path $ModuleOut 'bin'
+    New-Item -ItemType Directory -Path $bin -Force | Out-Null
     # Windows-only native pieces of the Cosmos SDK (ServiceInterop) stay: they load on Windows only.
     Get-ChildItem $publish -File |
         Where-Object { $_.Name -ne 'System.Management.Automation.dll' -and $_.Extension -in '.dll', '.json', '.xml', '.pdb' } |
-        Copy-Item -Destination $ModuleOut
+        Copy-Item -Destination $bin
+    Get-ChildItem $entry -File -Filter 'CosmosMigrations.*' | Where-Object Extension -In '.dll', '.pdb' | Copy-Item -Destination $ModuleOut
     Copy-Item (Join-Path $Root 'module/*') -Destination $ModuleOut -Recurse -Force
     # Help is generated in a child process, so that this one never loads the module.
     Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/New-HelpFile.ps1'), '-DocsPath', (Join-Path $Root 'docs/commands'), '-ModulePath', $ModuleOut)
