@@ -42,7 +42,7 @@ Describe 'A tracked backfill' {
     It 'skips a completed migration, and -Force runs it again without changing anything twice' {
         $again = Start-SchemaMigration -Name 'add-avatar' -Container users -Operation @{ AddField = 'avatarUrl'; Value = 'none' } -Verbose 4>&1
         ($again | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n" | Should -Match 'Already completed'
-        ($again | Where-Object { $_ -is [CosmosMigrations.MigrationStatus] }).Outcome | Should -Be 'Skipped'
+        ($again | Where-Object { $_.PSTypeNames -contains 'CosmosMigrations.MigrationStatus' }).Outcome | Should -Be 'Skipped'
         (Start-SchemaMigration -Name 'add-avatar' -Container users -Operation @{ AddField = 'avatarUrl'; Value = 'none' } -Force).Processed | Should -Be 0
     }
 
