@@ -18,7 +18,8 @@
                       and B take turns -Repeat times; medians compared); B's peak memory at
                       10,000 and 40,000 documents; RU/s against -MaxRUPerSecond. Table, goals
                       and JSON in output/bench/ (docs/performance.md explains them).
-    StartLocalCosmos  starts the local server (idempotent) and prints its endpoint.
+    StartLocalCosmos  starts the local server (idempotent), prints its endpoint and seeds the
+                      sample database 'demo' (users and posts in the old shape) when it is missing.
     StopLocalCosmos   stops the server that StartLocalCosmos started.
 
 .EXAMPLE
@@ -142,6 +143,24 @@ function Start-LocalCosmos {
         Start-Sleep -Milliseconds 200
     }
     throw 'The local Cosmos DB server did not answer within 30 s.'
+}
+
+function Initialize-SampleDatabase($State) {
+    # The README's first session connects to 'demo' on this server, which keeps its data in memory
+    # (empty after every start): seed it, as the demo does, when it is missing.
+    $kit = Join-Path $Output 'testkit/CosmosMigrations.TestKit.dll'
+    if (-not (Test-Path $kit)) {
+        Invoke-Native dotnet @('publish', 'tests/CosmosMigrations.TestKit/CosmosMigrations.TestKit.csproj', '-c', $Configuration, '-o', (Join-Path $Output 'testkit'), '--nologo', '-v', 'q')
+    }
+    Add-Type -Path $kit
+    $data = [CosmosMigrations.TestKit.TestData]::new($State.endpoint, $EmulatorKey)
+    try {
+        if ($data.SeedSampleDatabase('demo', 1000, 10)) {
+            Write-Host "Sample database 'demo': 1,000 users and 1,000 posts in the old shape (examples/migrations brings them up to date)."
+        }
+        else { Write-Host "Sample database 'demo' is there already." }
+    }
+    finally { $data.Dispose() }
 }
 
 function Stop-LocalCosmos {
@@ -347,6 +366,6 @@ switch ($Task) {
     'Test' { Invoke-Tests }
     'Demo' { Invoke-Demo }
     'Bench' { Invoke-Bench }
-    'StartLocalCosmos' { $null = Start-LocalCosmos }
+    'StartLocalCosmos' { Initialize-SampleDatabase (Start-LocalCosmos) }
     'StopLocalCosmos' { Stop-LocalCosmos }
 }

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Net;
 using System.Net.Http;
 using System.Text;
 using System.Threading;
@@ -70,6 +71,24 @@ public sealed class TestData : IDisposable
                 throttle.Release();
             }
         })).GetAwaiter().GetResult();
+    }
+
+    /// <summary>The sample data of the demo and of the README's first session: a new database with
+    /// <paramref name="count"/> users and as many posts in the seed's old shape, which the
+    /// migrations in examples/migrations bring up to date. Changes nothing and returns false when
+    /// the database exists.</summary>
+    public bool SeedSampleDatabase(string database, int count, int partitions)
+    {
+        if (_client.CreateDatabaseIfNotExistsAsync(database).GetAwaiter().GetResult().StatusCode != HttpStatusCode.Created)
+        {
+            return false;
+        }
+
+        CreateContainer(database, "users");
+        CreateContainer(database, "posts");
+        SeedUsers(database, "users", count, partitions);
+        SeedPosts(database, "posts", count, partitions);
+        return true;
     }
 
     /// <summary>Users in the seed's old shape: name, email and userName (to be renamed).</summary>
