@@ -74,7 +74,8 @@ public sealed class TestData : IDisposable
     }
 
     /// <summary>The sample data of the demo and of the README's first session: a new database with
-    /// <paramref name="count"/> users and as many posts in the seed's old shape, which the
+    /// <paramref name="count"/> users (a quarter of them with mixed-case emails) and as many posts
+    /// in the seed's old shape, which the
     /// migrations in examples/migrations bring up to date. Changes nothing and returns false when
     /// the database exists.</summary>
     public bool SeedSampleDatabase(string database, int count, int partitions)
@@ -86,17 +87,19 @@ public sealed class TestData : IDisposable
 
         CreateContainer(database, "users");
         CreateContainer(database, "posts");
-        SeedUsers(database, "users", count, partitions);
+        SeedUsers(database, "users", count, partitions, mixedCaseEmails: true);
         SeedPosts(database, "posts", count, partitions);
         return true;
     }
 
-    /// <summary>Users in the seed's old shape: name, email and userName (to be renamed).</summary>
-    public void SeedUsers(string database, string container, int count, int partitions) =>
+    /// <summary>Users in the seed's old shape: name, email and userName (to be renamed). With
+    /// <paramref name="mixedCaseEmails"/>, every fourth email is written as a person might type it
+    /// (User4@Example.com), for a backfill that normalises emails to change something.</summary>
+    public void SeedUsers(string database, string container, int count, int partitions, bool mixedCaseEmails = false) =>
         SeedShaped(database, container, count, partitions, i => new JObject
         {
             ["name"] = $"User {i}",
-            ["email"] = $"user{i}@example.com",
+            ["email"] = mixedCaseEmails && i % 4 == 0 ? $"User{i}@Example.com" : $"user{i}@example.com",
             ["userName"] = $"user{i}",
         });
 
