@@ -16,7 +16,8 @@
                       documents: A the raw SDK ceiling, B the module end to end, C the seed's
                       one-at-a-time loop, at loopback and with 5 ms added to every answer (A
                       and B take turns -Repeat times; medians compared); B's peak memory at
-                      10,000 and 40,000 documents; RU/s against -MaxRUPerSecond. Table, goals
+                      10,000 and 40,000 documents; RU/s against -MaxRUPerSecond; the ms that
+                      the module's own load context adds to Import-Module. Table, goals
                       and JSON in output/bench/ (docs/performance.md explains them).
     StartLocalCosmos  starts the local server (idempotent), prints its endpoint and seeds the
                       sample database 'demo' (users and posts in the old shape) when it is missing.
@@ -334,6 +335,11 @@ function Invoke-Bench {
         $ru = Invoke-Module 'ru' 'fr' 2000
         Set-Harness @{}
         $results.ruBudget = [ordered]@{ budget = 2000; measuredRUPerSecond = $ru.ruPerSecond; ratio = [math]::Round($ru.ruPerSecond / 2000, 3) }
+
+        Write-Host '==> Import-Module: the module''s own load context against a plain binary module' -ForegroundColor Cyan
+        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/MeasureImport.ps1') $ModuleOut $endpoint $EmulatorKey $database | Select-Object -Last 1
+        if ($LASTEXITCODE -ne 0) { throw "import measurement failed: $line" }
+        $results.import = $line | ConvertFrom-Json
     }
     finally {
         Set-Harness @{}
@@ -357,6 +363,8 @@ function Invoke-Bench {
     $results.conditions | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'A docs/s'; e = { $_.A } }, @{ n = 'B docs/s'; e = { $_.B } }, @{ n = 'C docs/s'; e = { $_.C } }, @{ n = 'B/A'; e = { $_.BoverA } }, @{ n = 'B/C'; e = { $_.BoverC } }, @{ n = 'B peak MiB'; e = { $_.BpeakMiB } } | Out-Host
     Write-Host ("Peak memory of B: {0} MiB at 10,000 documents, {1} MiB at 40,000 (x{2})" -f $results.memory.peakMiB10k, $results.memory.peakMiB40k, $results.memory.ratio)
     Write-Host ("RU budget 2000 RU/s: measured {0} RU/s ({1:P1})" -f $results.ruBudget.measuredRUPerSecond, $results.ruBudget.ratio)
+    Write-Host ("Import-Module: {0} ms in the module's own load context, {1} ms as a plain binary module (+{2} ms); first commands {3} / {4} ms (medians of {5})" -f
+        $results.import.importMsIsolated, $results.import.importMsPlain, $results.import.importMsAdded, $results.import.firstCommandsMsIsolated, $results.import.firstCommandsMsPlain, $results.import.rounds)
     Write-Host ("Goals: B/A >= 0.9 {0}; B/C >= 10 at 5 ms {1}; memory x1.15 {2}; RU 90-105 % {3}" -f @($results.goals.Values | ForEach-Object { if ($_) { 'met' } else { 'NOT met' } }))
     Write-Host "Results: $file"
 }
