@@ -21,6 +21,16 @@ Describe 'The module manifest' {
         [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($implementation).Name | Should -Be 'CosmosMigrations'
     }
 
+    It 'claims PowerShell 7.4 (Core) only, what its entry assembly is built for' {
+        # Windows PowerShell 5.1 is not claimed: nothing tests it, and it has no load context.
+        $script:Manifest.CompatiblePSEditions | Should -Be @('Core')
+        $script:Manifest.PowerShellVersion | Should -Be ([version] '7.4')
+        $entry = [System.AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.Location -eq (Join-Path $script:ModulePath 'CosmosMigrations.dll') }
+        $entry.GetCustomAttributes([System.Runtime.Versioning.TargetFrameworkAttribute], $false).FrameworkName | Should -Be '.NETCoreApp,Version=v8.0'
+        $PSVersionTable.PSEdition | Should -Be 'Core'
+        $PSVersionTable.PSVersion | Should -BeGreaterOrEqual $script:Manifest.PowerShellVersion
+    }
+
     It 'exports exactly the cmdlets that the assembly defines, without wildcards' {
         $data = Import-PowerShellDataFile (Join-Path $script:ModulePath 'CosmosMigrations.psd1')
         $data.CmdletsToExport | Should -Not -Contain '*'
