@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.IO;
 using System.Reflection;
@@ -28,7 +27,7 @@ public sealed class ModuleLoadContext : AssemblyLoadContext
     /// <summary>The name of the cmdlet assembly in bin/.</summary>
     public const string ModuleAssemblyName = "CosmosMigrations.Module";
 
-    private static readonly ConcurrentDictionary<string, ModuleLoadContext> Contexts = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, ModuleLoadContext> Contexts = new(StringComparer.Ordinal);
     private static readonly HashSet<string> Private = new(StringComparer.OrdinalIgnoreCase) { "Newtonsoft.Json" };
     private static readonly Lazy<Dictionary<string, string>> PlatformAssemblies = new(ReadPlatformAssemblies);
 
@@ -44,16 +43,24 @@ public sealed class ModuleLoadContext : AssemblyLoadContext
     /// <summary>The cmdlet assembly, loaded in this context.</summary>
     public Assembly ModuleAssembly { get; }
 
-    /// <summary>The folder this context loads from.</summary>
-    public string BinPath => _binPath;
-
     /// <summary>The cmdlet assembly of the module installed at <paramref name="moduleBase"/>,
     /// loaded (once per process and folder) in that module's own context.</summary>
     public static Assembly Initialize(string moduleBase)
     {
         ArgumentException.ThrowIfNullOrEmpty(moduleBase);
         var bin = Path.GetFullPath(Path.Combine(moduleBase, "bin"));
-        return Contexts.GetOrAdd(bin, path => new ModuleLoadContext(path)).ModuleAssembly;
+
+        // Under a lock, not GetOrAdd: two runspaces importing at once must not both create one.
+        lock (Contexts)
+        {
+            if (!Contexts.TryGetValue(bin, out var context))
+            {
+                context = new ModuleLoadContext(bin);
+                Contexts.Add(bin, context);
+            }
+
+            return context.ModuleAssembly;
+        }
     }
 
     protected override Assembly? Load(AssemblyName assemblyName)

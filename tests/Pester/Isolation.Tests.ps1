@@ -286,6 +286,11 @@ $result.moduleContext = @(([System.Runtime.Loader.AssemblyLoadContext]::All | Wh
         foreach ($name in 'CosmosMigrations.Module', 'CosmosMigrations.Core', 'Microsoft.Azure.Cosmos.Client', 'Azure.Core', 'Microsoft.Identity.Client', 'Newtonsoft.Json') {
             $script:Result.moduleContext | Should -Contain $name
         }
+        # bin/ has netstandard copies of these too; .NET's and PowerShell's own are shared instead,
+        # so that Span, IAsyncEnumerable or PowerShell's types stay one type each.
+        foreach ($name in 'System.Memory', 'System.Text.Json', 'System.Diagnostics.DiagnosticSource', 'Microsoft.Bcl.AsyncInterfaces', 'System.Management.Automation') {
+            $script:Result.moduleContext | Should -Not -Contain $name
+        }
     }
 }
 
