@@ -68,7 +68,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         $a = Join-Path $TestDrive 'chaos-a.log'; $b = Join-Path $TestDrive 'chaos-b.log'; $c = Join-Path $TestDrive 'chaos-c.log'
         $null = Start-Worker $a $command
         $workerB = Start-Worker $b $command
-        Wait-Until { (Get-Tracking 'dist-chaos').processed -gt 3000 } 120 | Should -BeTrue
+        Wait-Until { (Get-Tracking 'dist-chaos').processed -gt 3000 } 60 | Should -BeTrue -Because "the workers run ($(Get-Content $a, $b -Raw -ErrorAction SilentlyContinue); tracking: $($script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = 'dist-chaos'")))"
         Stop-Worker $a
         # The application keeps writing its own field meanwhile (a patch the migration must not undo).
         $app = 0..199 | ForEach-Object { "d$($_ * 97)" }
