@@ -6,6 +6,7 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Journal;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
 using Microsoft.Azure.Cosmos;
@@ -18,6 +19,9 @@ public enum WriteResult
     Unchanged,
     Changed,
     Failed,
+
+    /// <summary>Left alone: it changed since the change being reverted (an undo's restore).</summary>
+    Conflict,
 }
 
 /// <summary>What happened to one document.</summary>
@@ -33,8 +37,11 @@ public sealed record WriteOutcome(WriteResult Result, string Id, string Partitio
 /// is also conditioned on the ETag; on conflict the document is read again and re-planned;</item>
 /// <item>a transform (or more than 10 field changes) is a replace conditioned on the ETag, retried
 /// from a fresh read on conflict.</item>
-/// </list></summary>
-public sealed class DocumentWriter
+/// </list>
+/// With a journal, the document's before-image is made durable first, before every attempt: a
+/// crash between the two can leave a before-image without its change, never a change without its
+/// before-image.</summary>
+public sealed class DocumentWriter : IItemWriter
 {
     private const int MaxConflictRetries = 8;
 
@@ -42,17 +49,22 @@ public sealed class DocumentWriter
     private readonly DocumentPass _pass;
     private readonly ResilientSender _sender;
     private readonly bool _partialDocuments;
+    private readonly JournalStore? _journal;
+    private readonly int _step;
 
     /// <summary>With <paramref name="partialDocuments"/>, the documents come from
     /// <see cref="DocumentPass.ScanQueryText"/> and hold only some properties: a change that must
     /// replace the whole document then reads it whole first, so that a replace can never drop
-    /// what the scan did not fetch.</summary>
-    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientSender sender, bool partialDocuments = false)
+    /// what the scan did not fetch. With <paramref name="journal"/>, every change is journaled
+    /// (as step <paramref name="step"/> of its migration) before it is written.</summary>
+    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientSender sender, bool partialDocuments = false, JournalStore? journal = null, int step = 0)
     {
         _target = target;
         _pass = pass;
         _sender = sender;
         _partialDocuments = partialDocuments;
+        _journal = journal;
+        _step = step;
     }
 
     /// <summary>Plans the change to a document without writing (dry runs and samples).</summary>
@@ -83,6 +95,10 @@ public sealed class DocumentWriter
             {
                 return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, ex.Message);
             }
+            catch (DocumentConflictException ex)
+            {
+                return new WriteOutcome(WriteResult.Conflict, id, partitionKeyText, ex.Message);
+            }
 
             if (!edit.Changed)
             {
@@ -100,12 +116,17 @@ public sealed class DocumentWriter
                 var whole = await ReadAsync(id, partitionKey, cancellationToken).ConfigureAwait(false);
                 if (whole is null)
                 {
-                    return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                    return Missing(id, partitionKeyText);
                 }
 
                 document = whole;
                 partial = false;
                 continue;
+            }
+
+            if (_journal is not null && await _journal.RecordAsync(_step, edit, _target.PartitionKey, cancellationToken).ConfigureAwait(false) is { } unjournaled)
+            {
+                return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, unjournaled);
             }
 
             var etagConditioned = edit.NeedsReplace || edit.DerivesFromDocument;
@@ -119,7 +140,7 @@ public sealed class DocumentWriter
             {
                 case HttpStatusCode.NotFound:
                     // Deleted by someone else since it was read: nothing left to migrate.
-                    return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                    return Missing(id, partitionKeyText);
                 case HttpStatusCode.PreconditionFailed when !etagConditioned:
                     // The guard no longer holds: the document already has the change.
                     return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
@@ -127,7 +148,7 @@ public sealed class DocumentWriter
                     var fresh = await ReadAsync(id, partitionKey, cancellationToken).ConfigureAwait(false);
                     if (fresh is null)
                     {
-                        return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                        return Missing(id, partitionKeyText);
                     }
 
                     if (string.Equals((string?)fresh["_etag"], edit.ETag, StringComparison.Ordinal))
@@ -146,6 +167,35 @@ public sealed class DocumentWriter
             }
         }
     }
+
+    public WriteOutcome Skip(JObject item) => new(WriteResult.Unchanged, (string?)item["id"] ?? "", _target.PartitionKey.Describe(item));
+
+    public async Task<ItemPreview> PreviewAsync(JObject item, CancellationToken cancellationToken)
+    {
+        var id = (string?)item["id"] ?? string.Empty;
+        var partitionKeyText = _target.PartitionKey.Describe(item);
+        try
+        {
+            var edit = await PlanAsync(item, cancellationToken).ConfigureAwait(false);
+            return edit.Changed
+                ? new ItemPreview(WriteResult.Changed, id, partitionKeyText, edit.Original, edit.Current)
+                : new ItemPreview(WriteResult.Unchanged, id, partitionKeyText);
+        }
+        catch (DocumentOperationException ex)
+        {
+            return new ItemPreview(WriteResult.Failed, id, partitionKeyText, Error: ex.Message);
+        }
+        catch (DocumentConflictException ex)
+        {
+            return new ItemPreview(WriteResult.Conflict, id, partitionKeyText, Error: ex.Message);
+        }
+    }
+
+    /// <summary>The document is gone: nothing left to change, or, for a restore, a conflict.</summary>
+    private WriteOutcome Missing(string id, string partitionKeyText) =>
+        _pass.Operations.Any(o => o.DeletedIsConflict)
+            ? new WriteOutcome(WriteResult.Conflict, id, partitionKeyText, "deleted since the migration")
+            : new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
 
     private Task<ResponseMessage> SendAsync(DocumentEdit edit, string id, PartitionKey partitionKey, CancellationToken cancellationToken)
     {
