@@ -147,6 +147,16 @@ public sealed class TestData : IDisposable
         return results.OrderBy(s => (string?)JObject.Parse(s)["id"], StringComparer.Ordinal).ToArray();
     }
 
+    /// <summary>Upserts a document sent exactly as written (no parsing on the way: dates, numbers and
+    /// escapes reach the service as the text has them); the partition key is its "pk".</summary>
+    public void UpsertRaw(string database, string container, string json)
+    {
+        var pk = (string?)JObject.Parse(json)["pk"];
+        using var body = new System.IO.MemoryStream(Encoding.UTF8.GetBytes(json));
+        using var response = _client.GetDatabase(database).GetContainer(container).UpsertItemStreamAsync(body, new PartitionKey(pk)).GetAwaiter().GetResult();
+        response.EnsureSuccessStatusCode();
+    }
+
     /// <summary>Every document exactly as the service sent it, system properties aside: for each
     /// document, its own properties' bytes (names and values as served, in their order, without
     /// re-encoding), ordered by id. Two reads are equal only if the documents are equal byte for byte.</summary>

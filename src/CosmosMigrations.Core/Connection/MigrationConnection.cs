@@ -287,11 +287,13 @@ public sealed class MigrationConnection : IDisposable
             Endpoint,
             "Check the endpoint address and port, the network path (firewall, private endpoint) and, for a local emulator, that it is running.");
 
-    /// <summary>A container of the database with its partition key definition, cached per name.</summary>
-    public async Task<TargetContainer> GetContainerAsync(string name, CancellationToken cancellationToken)
+    /// <summary>A container of the database with its partition key definition, cached per name
+    /// (<paramref name="refresh"/> reads it again: a container deleted and created again under the
+    /// same name is another container).</summary>
+    public async Task<TargetContainer> GetContainerAsync(string name, CancellationToken cancellationToken, bool refresh = false)
     {
         ResourceName.Validate(name, "container");
-        if (_containers.TryGetValue(name, out var cached))
+        if (!refresh && _containers.TryGetValue(name, out var cached))
         {
             return cached;
         }

@@ -236,7 +236,7 @@ public sealed class JournalEntry
     /// filter predicate checks, on the service, that every field still holds what the step wrote.
     /// (A removed field goes back to its place only by a replace, which needs the whole document.)</summary>
     public bool CanRestoreUnread =>
-        !IsWhole && Changes!.Count <= MaxPatchOperations && Changes.All(c => !c.Removed && SqlValue(c.After!) is not null);
+        !IsWhole && Changes!.Count <= MaxPatchOperations && Changes.All(c => !c.Removed && SqlEquals(c.Path, c.After!) is not null);
 
     /// <summary>The document as the step left it, as far as the entry knows: its id, partition key
     /// and the values the step wrote (enough for a guarded patch).</summary>
@@ -270,7 +270,7 @@ public sealed class JournalEntry
 
         if (!force && Changes!.Count <= MaxPatchOperations && Changes.All(c => !c.Removed))
         {
-            var guards = Changes.Select(c => SqlValue(c.After!) is { } value ? $"{c.Path.ToSql()} = {value}" : null).ToList();
+            var guards = Changes.Select(c => SqlEquals(c.Path, c.After!)).ToList();
             var guard = guards.All(g => g is not null) ? string.Join(" AND ", guards) : null;
             edit.MarkDerived();
             foreach (var change in Changes)
@@ -330,14 +330,9 @@ public sealed class JournalEntry
                 continue;
             }
 
-            var value = change.Before!.DeepClone();
-            if (parent.Property(name) is { } existing)
-            {
-                existing.Value = value;
-                continue;
-            }
-
-            var property = new JProperty(name, value);
+            // Forced over a field written back since: it takes its old value and its old place.
+            parent.Property(name)?.Remove();
+            var property = new JProperty(name, change.Before!.DeepClone());
             if (change.Previous is null)
             {
                 parent.AddFirst(property);
@@ -405,8 +400,14 @@ public sealed class JournalEntry
 
     private static string Truncate(string text) => text.Length > 80 ? text.Substring(0, 80) + "…" : text;
 
-    /// <summary>A value as a Cosmos SQL literal for an equality test, or null when equality cannot be
-    /// tested exactly in SQL (objects, arrays, numbers beyond what a double holds exactly).</summary>
+    /// <summary>The Cosmos SQL condition "the field holds this value", or null when equality cannot
+    /// be tested exactly in SQL (objects, arrays, numbers beyond what a double holds exactly).</summary>
+    internal static string? SqlEquals(FieldPath path, JToken value) =>
+        value.Type == JTokenType.Null ? $"IS_NULL({path.ToSql()})"
+        : SqlValue(value) is { } literal ? $"{path.ToSql()} = {literal}"
+        : null;
+
+    /// <summary>A value as a Cosmos SQL literal for an equality test, or null (see <see cref="SqlEquals"/>).</summary>
     internal static string? SqlValue(JToken value)
     {
         switch (value.Type)

@@ -45,7 +45,8 @@ internal sealed class JournalRestorer : IItemWriter
         WriteOutcome outcome;
         if (document is null)
         {
-            outcome = new WriteOutcome(WriteResult.Conflict, entry.Id, Describe(entry), "deleted since the migration");
+            // Deleted since the migration: a conflict; forced, nothing to restore (never re-created).
+            outcome = new WriteOutcome(_force ? WriteResult.Unchanged : WriteResult.Conflict, entry.Id, Describe(entry), "deleted since the migration");
         }
         else
         {
@@ -75,7 +76,7 @@ internal sealed class JournalRestorer : IItemWriter
         var document = await ReadAsync(entry, cancellationToken).ConfigureAwait(false);
         if (document is null)
         {
-            return new ItemPreview(WriteResult.Conflict, entry.Id, Describe(entry), Error: "deleted since the migration");
+            return new ItemPreview(_force ? WriteResult.Unchanged : WriteResult.Conflict, entry.Id, Describe(entry), Error: "deleted since the migration");
         }
 
         return await new DocumentWriter(_target, Pass(entry), _sender).PreviewAsync(document, cancellationToken).ConfigureAwait(false);

@@ -6,7 +6,8 @@ namespace CosmosMigrations.Journal;
 /// <summary>Puts one document back as its journal entry says it was. A document that still holds
 /// what the migration wrote is restored; one that already holds what was there before is left
 /// (restored already: a resumed undo never writes twice); any other is a conflict, left alone,
-/// unless <see cref="Force"/>. A document deleted since is a conflict too.</summary>
+/// unless <see cref="Force"/>. A document deleted since is a conflict too; with <see cref="Force"/>
+/// it is left deleted (a restore never creates a document) and its entry dropped.</summary>
 internal sealed class RestoreOperation : SyncDocumentOperation
 {
     public RestoreOperation(JournalEntry entry, bool force)
@@ -23,7 +24,7 @@ internal sealed class RestoreOperation : SyncDocumentOperation
 
     public override string? SelectionCondition => null;
 
-    public override bool DeletedIsConflict => true;
+    public override bool DeletedIsConflict => !Force;
 
     public override string Describe() => "restore from the journal";
 

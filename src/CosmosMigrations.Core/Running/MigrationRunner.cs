@@ -164,7 +164,7 @@ public sealed class MigrationRunner
     {
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
         var tracked = await _connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
-        var target = await _connection.GetContainerAsync(tracked.Container, cancellationToken).ConfigureAwait(false);
+        var target = await _connection.GetContainerAsync(tracked.Container, cancellationToken, refresh: true).ConfigureAwait(false);
         var request = new UndoRequest(name, container, _owner, options.LeaseDuration, options.Force, target.ResourceId);
         var decision = MigrationLifecycle.DecideUndo(Copy(tracked), request, Clock.NowMs());
         JournalStore? journal = null;

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
@@ -178,8 +179,13 @@ public sealed class JournalInfo
     /// <summary>Indexing policies before (and after) each AddIndex step changed them.</summary>
     [JsonProperty("indexes")] public List<IndexImage>? Indexes { get; set; }
 
-    /// <summary>When entries may have begun to expire (epoch ms), if they expire at all.</summary>
-    [JsonIgnore] public long? ExpiresAt => Ttl is { } ttl && Since is { } since ? since + ttl * 1000L : null;
+    /// <summary>When entries may have begun to expire (epoch ms), if they expire at all: the service
+    /// counts an entry's TTL from its <c>_ts</c>, in whole seconds (so from up to a second before it
+    /// was written), by its own clock (so a margin of a tenth of the TTL, at most a minute, for skew).</summary>
+    [JsonIgnore]
+    public long? ExpiresAt => Ttl is { } ttl && Since is { } since
+        ? since / 1000 * 1000 + ttl * 1000L - Math.Min(60_000L, ttl * 100L)
+        : null;
 }
 
 /// <summary>The indexing policy before an AddIndex step changed it, and as the service kept it after.</summary>

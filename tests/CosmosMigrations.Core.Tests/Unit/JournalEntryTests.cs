@@ -143,9 +143,12 @@ public sealed class JournalEntryTests
         Assert.Equal(RestoreState.Changed, entry.StateOf(changed));
         Assert.Contains("'rank' is \"low\", the migration left it \"high\"", entry.DescribeChange(changed), StringComparison.Ordinal);
 
-        // -Force restores the fields the migration changed, whatever they hold now; other fields stay.
+        // -Force restores the fields the migration changed, whatever they hold now (a removed field
+        // written back since returns to its old place); other fields stay.
         Assert.Equal("{\"id\":\"d1\",\"pk\":\"p1\",\"level\":\"high\",\"app\":2}",
             Text(entry.RestoreOnto(Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"rank\":\"low\",\"app\":2}"), force: true)));
+        Assert.Equal("{\"id\":\"d1\",\"pk\":\"p1\",\"level\":\"high\",\"app\":2}",
+            Text(entry.RestoreOnto(Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"rank\":\"high\",\"app\":2,\"level\":\"new\"}"), force: true)));
     }
 
     [Fact]
@@ -169,11 +172,20 @@ public sealed class JournalEntryTests
     [InlineData("0.1", "0.1")]
     [InlineData("1e300", null)]
     [InlineData("null", null)]
+    [InlineData("\"\"", "\"\"")]
     [InlineData("{\"a\":1}", null)]
     [InlineData("[1]", null)]
     public void Values_become_sql_literals_only_where_equality_is_exact(string json, string? literal)
     {
         Assert.Equal(literal, JournalEntry.SqlValue(DocumentJson.Parse(json)));
+    }
+
+    [Fact]
+    public void A_null_written_by_the_migration_is_checked_with_IS_NULL()
+    {
+        Assert.Equal("IS_NULL(c[\"a\"][\"b\"])", JournalEntry.SqlEquals(FieldPath.Parse("a.b"), JValue.CreateNull()));
+        Assert.Equal("c[\"a\"] = 1", JournalEntry.SqlEquals(FieldPath.Parse("a"), new JValue(1L)));
+        Assert.Null(JournalEntry.SqlEquals(FieldPath.Parse("a"), new JArray()));
     }
 
     [Fact]
