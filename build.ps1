@@ -16,8 +16,10 @@
                       documents: A the raw SDK ceiling, B the module end to end, C the seed's
                       one-at-a-time loop, at loopback and with 5 ms added to every answer (A
                       and B take turns -Repeat times; medians compared); B's peak memory at
-                      10,000 and 40,000 documents; RU/s against -MaxRUPerSecond. Table, goals
-                      and JSON in output/bench/ (docs/performance.md explains them).
+                      10,000 and 40,000 documents; RU/s against -MaxRUPerSecond; the journal's
+                      cost (B without and with before-images, RU and stored bytes per document)
+                      and the undo's docs/s beside the migration's. Table, goals and JSON in
+                      output/bench/ (docs/performance.md explains them).
     StartLocalCosmos  starts the local server (idempotent) and prints its endpoint.
     StopLocalCosmos   stops the server that StartLocalCosmos started.
 
@@ -245,11 +247,12 @@ function Invoke-Bench {
         if ($LASTEXITCODE -ne 0) { throw "bench $($Arguments[0]) failed: $line" }
         $line | ConvertFrom-Json
     }
-    function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0) {
-        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $concurrency | Select-Object -Last 1
+    # B measures the engine without before-images (-NoJournal); the journal section measures them.
+    function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0, [string] $Journal = 'off', [string] $Mode = 'migrate') {
+        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $concurrency $Journal $Mode | Select-Object -Last 1
         if ($LASTEXITCODE -ne 0) { throw "bench module run failed: $line" }
         $result = $line | ConvertFrom-Json
-        if ($result.status -ne 'completed') { throw "bench module run ended '$($result.status)': $line" }
+        if ($result.status -ne $(if ($Mode -eq 'undo') { 'undone' } else { 'completed' })) { throw "bench module run ended '$($result.status)': $line" }
         $result
     }
     function Set-Harness([hashtable] $Settings) {
@@ -307,6 +310,45 @@ function Invoke-Bench {
         $ru = Invoke-Module 'ru' 'fr' 2000
         Set-Harness @{}
         $results.ruBudget = [ordered]@{ budget = 2000; measuredRUPerSecond = $ru.ruPerSecond; ratio = [math]::Round($ru.ruPerSecond / 2000, 3) }
+
+        # The journal: B without (-NoJournal) and with before-images (the default) take turns, each
+        # run adding its own field; then each journaled run is undone (U). The local server charges
+        # 1 RU a request, so RU per document here counts requests; bytes are as the service stores them.
+        $results.journal = @()
+        foreach ($condition in @(@{ Name = 'loopback'; Latency = 0 }, @{ Name = '5 ms'; Latency = 5 })) {
+            Set-Harness @{}
+            $container = "j$($condition.Latency)ms"
+            Write-Host "==> journal, $($condition.Name): seeding $Documents documents" -ForegroundColor Cyan
+            $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$Documents")
+            Set-Harness @{ latencyMs = $condition.Latency }
+            $without = @(); $with = @(); $undo = @()
+            for ($i = 1; $i -le $Repeat; $i++) {
+                Write-Host "    B without journal ($i/$Repeat)"
+                $without += Invoke-Module $container "fn$i"
+                Write-Host "    B with journal ($i/$Repeat)"
+                $with += Invoke-Module $container "fj$i" -Journal 'on'
+            }
+            Set-Harness @{}
+            $size = Invoke-Baseline @('journal-size', $endpoint, $EmulatorKey, $database, 'migrations-journal', "bench-$container-fj1", $container)
+            Set-Harness @{ latencyMs = $condition.Latency }
+            for ($i = $Repeat; $i -ge 1; $i--) {
+                Write-Host "    U: Undo-SchemaMigration ($i/$Repeat)"
+                $undo += Invoke-Module $container "fj$i" -Mode 'undo'
+            }
+            $n = Get-Median ($without | ForEach-Object docsPerSecond)
+            $j = Get-Median ($with | ForEach-Object docsPerSecond)
+            $u = Get-Median ($undo | ForEach-Object docsPerSecond)
+            $results.journal += [ordered]@{
+                condition = $condition.Name; documents = $Documents
+                withoutDocsPerSecond = $n; withDocsPerSecond = $j; undoDocsPerSecond = $u
+                withOverWithout = [math]::Round($j / $n, 2); undoOverWith = [math]::Round($u / $j, 2)
+                ruPerDocumentWithout = [math]::Round((Get-Median ($without | ForEach-Object { $_.requestCharge / $_.documents })), 2)
+                ruPerDocumentWith = [math]::Round((Get-Median ($with | ForEach-Object { $_.requestCharge / $_.documents })), 2)
+                ruPerDocumentUndo = [math]::Round((Get-Median ($undo | ForEach-Object { $_.requestCharge / $_.documents })), 2)
+                journalBytesPerDocument = $size.bytesPerEntry; documentBytes = $size.bytesPerDocument; entries = $size.entries
+                runsWithout = @($without | ForEach-Object docsPerSecond); runsWith = @($with | ForEach-Object docsPerSecond); runsUndo = @($undo | ForEach-Object docsPerSecond)
+            }
+        }
     }
     finally {
         Set-Harness @{}
@@ -330,6 +372,9 @@ function Invoke-Bench {
     $results.conditions | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'A docs/s'; e = { $_.A } }, @{ n = 'B docs/s'; e = { $_.B } }, @{ n = 'C docs/s'; e = { $_.C } }, @{ n = 'B/A'; e = { $_.BoverA } }, @{ n = 'B/C'; e = { $_.BoverC } }, @{ n = 'B peak MiB'; e = { $_.BpeakMiB } } | Out-Host
     Write-Host ("Peak memory of B: {0} MiB at 10,000 documents, {1} MiB at 40,000 (x{2})" -f $results.memory.peakMiB10k, $results.memory.peakMiB40k, $results.memory.ratio)
     Write-Host ("RU budget 2000 RU/s: measured {0} RU/s ({1:P1})" -f $results.ruBudget.measuredRUPerSecond, $results.ruBudget.ratio)
+    Write-Host "Journal (before-images), median of $Repeat runs each: B without, B with, U undoing the runs with"
+    $results.journal | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'B docs/s'; e = { $_.withoutDocsPerSecond } }, @{ n = '+journal'; e = { $_.withDocsPerSecond } }, @{ n = 'undo'; e = { $_.undoDocsPerSecond } },
+        @{ n = 'RU/doc B|+j|undo'; e = { '{0} | {1} | {2}' -f $_.ruPerDocumentWithout, $_.ruPerDocumentWith, $_.ruPerDocumentUndo } }, @{ n = 'bytes entry|doc'; e = { '{0} | {1}' -f $_.journalBytesPerDocument, $_.documentBytes } } | Out-Host
     Write-Host ("Goals: B/A >= 0.9 {0}; B/C >= 10 at 5 ms {1}; memory x1.15 {2}; RU 90-105 % {3}" -f @($results.goals.Values | ForEach-Object { if ($_) { 'met' } else { 'NOT met' } }))
     Write-Host "Results: $file"
 }

@@ -79,9 +79,10 @@ public sealed class JournalStore
     /// protects. A new entry is created; when one is already there (a resumed or repeated run, or a
     /// retry after a conflict) it is merged by <see cref="JournalEntry.Merge"/> and replaced under
     /// its ETag, so that an earlier before-image is never overwritten with a state the migration
-    /// already changed. Returns null, or why this document cannot be journaled (then it must not
-    /// be changed); throws when the journal itself is unavailable.</summary>
-    public async Task<string?> RecordAsync(int step, DocumentEdit edit, PartitionKeyReader targetKey, CancellationToken cancellationToken)
+    /// already changed. Returns what was there before (for <see cref="ForgetAsync"/>), or why this
+    /// document cannot be journaled (then it must not be changed); throws when the journal itself is
+    /// unavailable.</summary>
+    public async Task<(JournalRecord? Record, string? Problem)> RecordAsync(int step, DocumentEdit edit, PartitionKeyReader targetKey, CancellationToken cancellationToken)
     {
         var entry = JournalEntry.FromEdit(edit, targetKey.Paths);
         var json = entry.ToJson(Scope, step, TtlSeconds);
@@ -92,12 +93,12 @@ public sealed class JournalStore
         {
             if (created.IsSuccessStatusCode)
             {
-                return null;
+                return (new JournalRecord(id, partitionKey, null), null);
             }
 
             if (created.StatusCode != HttpStatusCode.Conflict)
             {
-                return Refused(created, id);
+                return (null, Refused(created, id));
             }
         }
 
@@ -109,12 +110,12 @@ public sealed class JournalStore
                 using var again = await SendAsync(ct => WithBody(json, body => container.CreateItemStreamAsync(body, partitionKey, Quiet, ct)), id, cancellationToken).ConfigureAwait(false);
                 if (again.IsSuccessStatusCode)
                 {
-                    return null;
+                    return (new JournalRecord(id, partitionKey, null), null);
                 }
 
                 if (again.StatusCode != HttpStatusCode.Conflict)
                 {
-                    return Refused(again, id);
+                    return (null, Refused(again, id));
                 }
 
                 continue;
@@ -122,25 +123,42 @@ public sealed class JournalStore
 
             if (!read.IsSuccessStatusCode)
             {
-                return Refused(read, id);
+                return (null, Refused(read, id));
             }
 
-            var existing = JournalEntry.FromJson(DocumentJson.ReadObject(read.Content));
-            var merged = JournalEntry.Merge(existing, edit, targetKey.Paths).ToJson(Scope, step, TtlSeconds);
+            var stored = DocumentJson.ReadObject(read.Content);
+            var merged = JournalEntry.Merge(JournalEntry.FromJson(stored), edit, targetKey.Paths).ToJson(Scope, step, TtlSeconds);
             var options = new ItemRequestOptions { IfMatchEtag = read.Headers.ETag, EnableContentResponseOnWrite = false };
             using var replaced = await SendAsync(ct => WithBody(merged, body => container.ReplaceItemStreamAsync(body, id, partitionKey, options, ct)), id, cancellationToken).ConfigureAwait(false);
             if (replaced.IsSuccessStatusCode)
             {
-                return null;
+                return (new JournalRecord(id, partitionKey, DocumentJson.WithoutSystemProperties(stored)), null);
             }
 
             if (replaced.StatusCode is not (HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound))
             {
-                return Refused(replaced, id);
+                return (null, Refused(replaced, id));
             }
         }
 
-        return $"its before-image kept changing in the journal (after {MaxConflictRetries} attempts)";
+        return (null, $"its before-image kept changing in the journal (after {MaxConflictRetries} attempts)");
+    }
+
+    /// <summary>The change a before-image was recorded for was not made after all (the document no
+    /// longer needed it, was deleted, or refused it): the journal is put back as it was, so that an
+    /// undo never mistakes the document for one changed since. Best effort: a failure is logged by the
+    /// caller and leaves at worst an entry that an undo counts as a conflict.</summary>
+    public async Task ForgetAsync(JournalRecord record, CancellationToken cancellationToken)
+    {
+        var container = Container.Container;
+        using var response = record.Previous is null
+            ? await SendAsync(ct => container.DeleteItemStreamAsync(record.Id, record.PartitionKey, cancellationToken: ct), record.Id, cancellationToken).ConfigureAwait(false)
+            : await SendAsync(ct => WithBody(record.Previous, body => container.UpsertItemStreamAsync(body, record.PartitionKey, Quiet, ct)), record.Id, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.NotFound)
+        {
+            throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "JournalWriteFailed",
+                $"Could not take back the journal entry of document '{record.Id}' (its change was not made).", record.Id);
+        }
     }
 
     /// <summary>Removes an entry whose document is restored (gone already is fine).</summary>
@@ -181,3 +199,7 @@ public sealed class JournalStore
         return $"its before-image could not be journaled (HTTP {(int)response.StatusCode}: {CosmosErrors.FirstLine(error.ResponseBody ?? error.Message)})";
     }
 }
+
+/// <summary>A before-image just recorded: the entry's identity, and what the journal held before
+/// (null when the entry was new).</summary>
+public sealed record JournalRecord(string Id, PartitionKey PartitionKey, JObject? Previous);

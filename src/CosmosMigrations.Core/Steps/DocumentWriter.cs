@@ -81,6 +81,32 @@ public sealed class DocumentWriter : IItemWriter
 
     public async Task<WriteOutcome> WriteAsync(JObject document, CancellationToken cancellationToken)
     {
+        var journaled = new JournaledState();
+        var outcome = await WriteOnceAsync(document, journaled, cancellationToken).ConfigureAwait(false);
+        if (journaled.First is { } record && outcome.Result != WriteResult.Changed)
+        {
+            // A before-image was recorded for a change that was not made: take it back.
+            try
+            {
+                await _journal!.ForgetAsync(record, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MigrationException ex)
+            {
+                return outcome with { Error = (outcome.Error is null ? "" : outcome.Error + "; ") + CosmosErrors.FirstLine(ex.Message) };
+            }
+        }
+
+        return outcome;
+    }
+
+    /// <summary>The first before-image one write recorded (later attempts of the same write merge into it).</summary>
+    private sealed class JournaledState
+    {
+        public JournalRecord? First { get; set; }
+    }
+
+    private async Task<WriteOutcome> WriteOnceAsync(JObject document, JournaledState journaled, CancellationToken cancellationToken)
+    {
         var id = (string?)document["id"] ?? string.Empty;
         var partitionKeyText = _target.PartitionKey.Describe(document);
         var partial = _partialDocuments;
@@ -124,9 +150,15 @@ public sealed class DocumentWriter : IItemWriter
                 continue;
             }
 
-            if (_journal is not null && await _journal.RecordAsync(_step, edit, _target.PartitionKey, cancellationToken).ConfigureAwait(false) is { } unjournaled)
+            if (_journal is not null)
             {
-                return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, unjournaled);
+                var (record, unjournaled) = await _journal.RecordAsync(_step, edit, _target.PartitionKey, cancellationToken).ConfigureAwait(false);
+                if (unjournaled is not null)
+                {
+                    return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, unjournaled);
+                }
+
+                journaled.First ??= record;
             }
 
             var etagConditioned = edit.NeedsReplace || edit.DerivesFromDocument;

@@ -243,6 +243,10 @@ internal sealed class FakeRangedContainer
     /// <summary>Called before each patch is applied.</summary>
     public Func<string, Task>? BeforePatch { get; set; }
 
+    /// <summary>Answers 412 to the patch of these documents (their guard no longer holds: an
+    /// application changed them between the scan and the write).</summary>
+    public Func<string, bool>? RefusePatch { get; set; }
+
     public IReadOnlyDictionary<string, int> Patches => _patches;
 
     public IEnumerable<JObject> Documents => _ranges.SelectMany(r => r);
@@ -268,6 +272,11 @@ internal sealed class FakeRangedContainer
         if (BeforePatch is { } hook)
         {
             await hook(id).ConfigureAwait(false);
+        }
+
+        if (RefusePatch?.Invoke(id) == true)
+        {
+            return FakeAccount.Response(HttpStatusCode.PreconditionFailed);
         }
 
         var document = Documents.Single(d => (string?)d["id"] == id);
