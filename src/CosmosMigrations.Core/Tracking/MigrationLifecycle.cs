@@ -118,7 +118,7 @@ public sealed class MigrationLifecycle
                 Lease = NewLease(request.Owner, request.LeaseDuration, now),
                 Runs = 1,
                 UpdatedAt = now,
-                Journal = NewJournal(request.Journal),
+                Journal = NewJournal(request.Name, request.Container, request.Journal),
             }, null);
         }
 
@@ -369,9 +369,9 @@ public sealed class MigrationLifecycle
         document.Cursor = new MigrationCursor { Step = 0 };
     }
 
-    private static JournalInfo NewJournal(JournalRequest? request) => new()
+    private static JournalInfo NewJournal(string name, string container, JournalRequest? request) => new()
     {
-        Id = Guid.NewGuid().ToString("N"),
+        Id = JournalId(name, container),
         Container = request?.Container ?? "",
         Complete = request is not null,
         Ttl = request?.TtlSeconds,
@@ -385,7 +385,7 @@ public sealed class MigrationLifecycle
         if (existing.Journal is null)
         {
             // Tracked before the journal existed: what earlier runs changed has no before-image.
-            existing.Journal = NewJournal(request);
+            existing.Journal = NewJournal(existing.Name, existing.Container, request);
             existing.Journal.Complete = false;
             return;
         }
@@ -410,7 +410,7 @@ public sealed class MigrationLifecycle
     private static JournalInfo RestartJournal(TrackingDocument existing, JournalRequest? request)
     {
         var old = existing.Journal;
-        var fresh = NewJournal(request);
+        var fresh = NewJournal(existing.Name, existing.Container, request);
         if (old is null)
         {
             return fresh;
@@ -427,6 +427,16 @@ public sealed class MigrationLifecycle
         }
 
         return fresh;
+    }
+
+    /// <summary>The journal id of a migration: the same for the same name on the same container, so
+    /// that the before-images of a run whose tracking was reset (Reset-SchemaMigration) still belong
+    /// to the migration that starts over, and never to one of the same name on another container.</summary>
+    public static string JournalId(string name, string container)
+    {
+        using var sha = System.Security.Cryptography.SHA256.Create();
+        var hash = sha.ComputeHash(System.Text.Encoding.UTF8.GetBytes(name + "\n" + container));
+        return BitConverter.ToString(hash, 0, 16).Replace("-", "").ToLowerInvariant();
     }
 
     private static int? Shortest(int? a, int? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);
@@ -511,7 +521,7 @@ public sealed class MigrationLifecycle
     /// with the pass's first checkpoint, before its first before-image.</summary>
     public static void NoteJournaledPass(TrackingDocument document, int step, long now)
     {
-        var journal = document.Journal ??= new JournalInfo { Id = Guid.NewGuid().ToString("N") };
+        var journal = document.Journal ??= new JournalInfo { Id = JournalId(document.Name, document.Container) };
         journal.Since ??= now;
         journal.Passes ??= new System.Collections.Generic.List<int>();
         if (!journal.Passes.Contains(step))
@@ -524,7 +534,7 @@ public sealed class MigrationLifecycle
     /// replaced, the policy the service kept), before it changes anything.</summary>
     public static void NoteIndexImage(TrackingDocument document, IndexImage image)
     {
-        var journal = document.Journal ??= new JournalInfo { Id = Guid.NewGuid().ToString("N") };
+        var journal = document.Journal ??= new JournalInfo { Id = JournalId(document.Name, document.Container) };
         journal.Indexes ??= new System.Collections.Generic.List<IndexImage>();
         journal.Indexes.RemoveAll(i => i.Step == image.Step);
         journal.Indexes.Add(image);

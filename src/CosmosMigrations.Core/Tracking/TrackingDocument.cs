@@ -151,8 +151,9 @@ public sealed class DocumentFailure
 /// documents (indexing policies).</summary>
 public sealed class JournalInfo
 {
-    /// <summary>Identifies this migration's entries: a new one for every new tracking document, so
-    /// that entries left by an earlier migration of the same name (reset since) are never used.</summary>
+    /// <summary>Identifies this migration's entries: a hash of its name and container
+    /// (<see cref="MigrationLifecycle.JournalId"/>), so that a migration reset and started over
+    /// still undoes what it changed before the reset.</summary>
     [JsonProperty("id")] public string Id { get; set; } = "";
 
     /// <summary>The journal container (in the tracking container's database).</summary>

@@ -379,7 +379,9 @@ public sealed class LifecycleTests
         Assert.True(started.Journal!.Complete);
         Assert.Equal(600, started.Journal.Ttl);
         Assert.Equal("rid-1", started.Journal.TargetRid);
+        Assert.Equal(MigrationLifecycle.JournalId("m1", "users"), started.Journal.Id);
         Assert.Equal(32, started.Journal.Id.Length);
+        Assert.NotEqual(MigrationLifecycle.JournalId("m1", "users"), MigrationLifecycle.JournalId("m1", "orders"));
 
         started.Status = TrackingStatus.Cancelled;
         started.Lease = null;
