@@ -284,6 +284,33 @@ Describe 'A tracked, leased, resumable run' {
         (Get-Exact 'slices') | Should -Be $migrated
     }
 
+    It 'leaves a cancelled undo that resumes when its pipeline is stopped (Ctrl+C)' {
+        $script:Kit.CreateContainer($script:Database, 'ctrlc', '/pk')
+        $script:Kit.Seed($script:Database, 'ctrlc', 600, 4, 0, $null)
+        $before = Get-Exact 'ctrlc'
+        $null = Start-SchemaMigration -Name interrupted-undo -Container ctrlc -Operation @{ RemoveField = 'email' }
+        $ps = [PowerShell]::Create()
+        $null = $ps.AddScript({
+                param($module, $endpoint, $key, $database)
+                Import-Module $module
+                Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
+                Undo-SchemaMigration -Name interrupted-undo -BatchSize 10 -MaxDegreeOfParallelism 1 -Confirm:$false
+            }).AddArgument($script:ModulePath).AddArgument($script:Endpoint).AddArgument($script:Key).AddArgument($script:Database)
+        $null = $ps.BeginInvoke()
+        Wait-Until { Get-MigrationStatus -Name interrupted-undo | Where-Object { $_.IsUndo -and $_.Processed -gt 0 } } 60 | Should -BeTrue
+        $ps.Stop()
+        $ps.Dispose()
+
+        $stopped = Get-MigrationStatus -Name interrupted-undo
+        $stopped.Status | Should -Be 'cancelled'
+        $stopped.StopReason | Should -Be 'Interrupted'
+        $stopped.Owner | Should -BeNullOrEmpty -Because 'the lease is released on the way out'
+        $resumed = Undo-SchemaMigration -Name interrupted-undo -Confirm:$false
+        $resumed.Status | Should -Be 'undone'
+        $resumed.Outcome | Should -Be 'Resumed'
+        (Get-Exact 'ctrlc') | Should -Be $before
+    }
+
     It 'restores every document exactly once when the undo is killed at random points and run again' {
         $seed = if ($env:CRASH_SEED) { [int]$env:CRASH_SEED } else { Get-Random -Maximum 100000 }
         Write-Host "    undo crash seed: $seed (replay with CRASH_SEED=$seed)"
