@@ -115,6 +115,15 @@ Describe 'Exactness: undo(migrate(X)) equals X byte for byte' {
         Get-JournalCount $name | Should -Be 0 -Because 'a restored document needs its before-image no more'
     }
 
+    It 'Invoke-Backfill: -Set overwriting (nested too), -Unset and -Rename over what a filter selects' {
+        $migrated = Invoke-Backfill -Container shapes -Name exact-backfill -Filter 'IS_DEFINED(c.priority)' -Set @{ priority = 'none'; 'settings.theme' = 'ü' } -Unset tags -Rename @{ name = 'label' }
+        $migrated.Status | Should -Be 'completed'
+        $migrated.Processed | Should -BeGreaterThan 0
+        (Undo-SchemaMigration -Name exact-backfill -Confirm:$false).Status | Should -Be 'undone'
+        $after = Get-Exact 'shapes'
+        for ($i = 0; $i -lt $after.Count; $i++) { $after[$i] | Should -BeExactly $script:ShapesBefore[$i] }
+    }
+
     It 'AddIndex: the previous indexing policy comes back exactly' {
         $script:Kit.CreateContainer($script:Database, 'indexed', '/pk')
         $before = $script:Kit.IndexingPolicyJson($script:Database, 'indexed')
