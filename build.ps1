@@ -13,15 +13,21 @@
     Demo              starts the local server, seeds sample data, runs the sample migrations
                       with progress and shows Get-MigrationStatus.
     Bench             measures, side by side in one run on the local server and the same
-                      documents: A the raw SDK ceiling, B the module end to end, C the seed's
-                      one-at-a-time loop, at loopback and with 5 ms added to every answer (A
-                      and B take turns -Repeat times; medians compared); B's peak memory at
-                      10,000 and 40,000 documents; RU/s against -MaxRUPerSecond; the journal's
-                      cost (B without and with before-images, RU and stored bytes per document)
-                      and the undo's docs/s beside the migration's. Table, goals and JSON in
-                      output/bench/ (docs/performance.md explains them).
+                      documents: A the raw SDK ceiling (50 in flight), B the module end to end
+                      at its defaults and at 50 in flight, C the seed's one-at-a-time loop, at
+                      loopback and with 5 ms added to every answer (A and B take turns -Repeat
+                      times; medians compared); CPU per 1,000 documents of A and B (start-up
+                      and connect subtracted); B over -LargeDocuments (docs/s, peak memory,
+                      tracking requests per document) against its run over -Documents; RU/s
+                      against -MaxRUPerSecond; the journal's cost (B without and with
+                      before-images: docs/s, RU and stored bytes per document) and the undo's
+                      docs/s beside the migration's. Table, goals and JSON (with the commit,
+                      the machine and every run) in output/bench/; docs/performance.md explains.
     StartLocalCosmos  starts the local server (idempotent) and prints its endpoint.
     StopLocalCosmos   stops the server that StartLocalCosmos started.
+
+    Every task that starts the local server gives its new containers -Partitions partition key
+    ranges (default 4, as a large container has: the suites run on several ranges).
 
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
@@ -42,7 +48,14 @@ param(
 
     # Bench: runs of A and of B per condition (taking turns); their medians are compared.
     [ValidateRange(1, 9)]
-    [int] $Repeat = 3
+    [int] $Repeat = 3,
+
+    # Bench: documents of the scale run (B at its defaults, compared with its run over -Documents).
+    [int] $LargeDocuments = 200000,
+
+    # The local server: partition key ranges of every new container (tests/LocalCosmos/README.md).
+    [ValidateRange(1, 64)]
+    [int] $Partitions = 4
 )
 
 $ErrorActionPreference = 'Stop'
@@ -111,7 +124,11 @@ function Get-HarnessState {
 function Start-LocalCosmos {
     $state = Get-HarnessState
     if ($state) {
-        Write-Host "Local Cosmos DB server already running: $($state.endpoint)"
+        $running = if ($state.PSObject.Properties['partitions']) { [int]$state.partitions } else { 1 }
+        if ($running -ne $Partitions) {
+            throw "The local Cosmos DB server at $($state.endpoint) runs with $running partition(s), not $Partitions; stop it first (build.ps1 -Task StopLocalCosmos: its data is in memory and goes with it)."
+        }
+        Write-Host "Local Cosmos DB server already running: $($state.endpoint) ($running partition key ranges per container)"
         return $state
     }
 
@@ -124,13 +141,13 @@ function Start-LocalCosmos {
     # and, once gone, leave a broken pipe that kills the server at its next line.
     Remove-Item $log -ErrorAction SilentlyContinue
     $process = Start-Process -FilePath node -PassThru -ArgumentList @(
-        (Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--state-file', $StateFile, '--log-file', $log)
+        (Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--partitions', "$Partitions", '--state-file', $StateFile, '--log-file', $log)
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
     while ([DateTime]::UtcNow -lt $deadline) {
         if ($process.HasExited) { throw "The local Cosmos DB server exited: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)" }
         $state = Get-HarnessState
         if ($state) {
-            Write-Host "Local Cosmos DB server: $($state.endpoint) (pid $($state.pid))"
+            Write-Host "Local Cosmos DB server: $($state.endpoint) (pid $($state.pid), $Partitions partition key ranges per container)"
             return $state
         }
         Start-Sleep -Milliseconds 200
@@ -236,11 +253,12 @@ function Invoke-Bench {
     Invoke-Build
     Invoke-Native dotnet @('build', 'tests/CosmosMigrations.Bench/CosmosMigrations.Bench.csproj', '-c', 'Release', '--nologo', '-v', 'q')
     $bench = Join-Path $Root 'tests/CosmosMigrations.Bench/bin/Release/net10.0/CosmosMigrations.Bench.dll'
+    $wasRunning = [bool](Get-HarnessState)
     $state = Start-LocalCosmos
     $endpoint = $state.endpoint
     $admin = "$($endpoint)_harness/faults"
     $database = 'bench' + (Get-Date -Format 'HHmmss')
-    # In flight for A and B alike (the peers note measured the raw ceiling at 50).
+    # A's concurrency (the peers note measured the raw ceiling at 50); B runs at its defaults and at A's.
     $concurrency = 50
     function Invoke-Baseline([string[]] $Arguments) {
         $line = & dotnet $bench @Arguments | Select-Object -Last 1
@@ -248,61 +266,102 @@ function Invoke-Bench {
         $line | ConvertFrom-Json
     }
     # B measures the engine without before-images (-NoJournal); the journal section measures them.
-    function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0, [string] $Journal = 'off', [string] $Mode = 'migrate') {
-        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $concurrency $Journal $Mode | Select-Object -Last 1
+    function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0, [int] $InFlight = 0, [string] $Journal = 'off', [string] $Mode = 'migrate') {
+        $before = Get-TrackingRequests
+        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $InFlight $Journal $Mode | Select-Object -Last 1
         if ($LASTEXITCODE -ne 0) { throw "bench module run failed: $line" }
         $result = $line | ConvertFrom-Json
         if ($result.status -ne $(if ($Mode -eq 'undo') { 'undone' } else { 'completed' })) { throw "bench module run ended '$($result.status)': $line" }
+        $result | Add-Member trackingRequests ((Get-TrackingRequests) - $before)
         $result
     }
     function Set-Harness([hashtable] $Settings) {
         $null = Invoke-RestMethod -Method Post -Uri $admin -SkipCertificateCheck -ContentType 'application/json' -Body ($Settings | ConvertTo-Json)
+    }
+    function Get-TrackingRequests {
+        # Requests to the tracking container ('migrations'), every method and status.
+        $stats = Invoke-RestMethod -Uri "$($endpoint)_harness/stats" -SkipCertificateCheck
+        $sum = 0
+        foreach ($p in $stats.byContainer.PSObject.Properties) { if ($p.Name -like 'migrations *') { $sum += [int]$p.Value } }
+        $sum
     }
     function Get-Median([double[]] $Values) {
         $sorted = @($Values | Sort-Object)
         $middle = [math]::Floor($sorted.Count / 2)
         if ($sorted.Count % 2) { $sorted[$middle] } else { ($sorted[$middle - 1] + $sorted[$middle]) / 2 }
     }
+    # CPU per 1,000 documents: the run's CPU minus the same process's start-up and connect cost
+    # (a run over an empty container).
+    function Get-CpuPerThousand($Runs, [double] $BaselineCpu) {
+        Get-Median @($Runs | ForEach-Object { [math]::Max(0.0, $_.cpuSeconds - $BaselineCpu) / $_.documents * 1000 })
+    }
 
-    $results = [ordered]@{ documents = $Documents; concurrency = $concurrency; repeat = $Repeat; machine = "$([Environment]::ProcessorCount) cores"; conditions = @() }
+    $commit = (& git -C $Root rev-parse --short HEAD 2>$null)
+    $dirty = [bool](& git -C $Root status --porcelain 2>$null)
+    $results = [ordered]@{
+        commit = "$commit$(if ($dirty) { '+changes' })"; machine = "$([Environment]::ProcessorCount) cores"; date = (Get-Date).ToString('o')
+        documents = $Documents; largeDocuments = $LargeDocuments; concurrencyA = $concurrency; repeat = $Repeat; conditions = @()
+    }
     try {
+        Write-Host '==> start-up and connect cost (runs over an empty container)' -ForegroundColor Cyan
+        Set-Harness @{}
+        $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'empty', '0')
+        $baseA = Get-Median @(1..2 | ForEach-Object { (Invoke-Baseline @('raw', $endpoint, $EmulatorKey, $database, 'empty', 'fe', "$concurrency")).cpuSeconds })
+        $baseB = Get-Median @(1..2 | ForEach-Object { $i = $_; (Invoke-Module 'empty' "fe$i").cpuSeconds })
+        $results.startupCpuSeconds = [ordered]@{ A = $baseA; B = $baseB }
+
         foreach ($condition in @(@{ Name = 'loopback'; Latency = 0 }, @{ Name = '5 ms'; Latency = 5 })) {
             Set-Harness @{}
             $container = "c$($condition.Latency)ms"
             Write-Host "==> $($condition.Name): seeding $Documents documents" -ForegroundColor Cyan
             $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$Documents")
             Set-Harness @{ latencyMs = $condition.Latency }
-            # A and B take turns, each run adding its own field to every document, so that the
-            # machine's drifts fall on both alike; the medians are compared.
-            $runsA = @(); $runsB = @()
+            # A, B at its defaults and B at A's concurrency take turns, each run adding its own
+            # field to every document, so that the machine's drifts fall on all alike; the
+            # medians are compared.
+            $runsA = @(); $runsB = @(); $runsB50 = @()
             for ($i = 1; $i -le $Repeat; $i++) {
-                Write-Host "    A: raw SDK patch ($i/$Repeat)"
+                Write-Host "    A: raw SDK patch, $concurrency in flight ($i/$Repeat)"
                 $runsA += Invoke-Baseline @('raw', $endpoint, $EmulatorKey, $database, $container, "fa$i", "$concurrency")
-                Write-Host "    B: Start-SchemaMigration ($i/$Repeat)"
+                Write-Host "    B: Start-SchemaMigration at its defaults ($i/$Repeat)"
                 $runsB += Invoke-Module $container "fb$i"
+                Write-Host "    B: Start-SchemaMigration -MaxDegreeOfParallelism $concurrency ($i/$Repeat)"
+                $runsB50 += Invoke-Module $container "fn$i" -InFlight $concurrency
             }
             Write-Host '    C: the seed''s loop'
             $c = Invoke-Baseline @('loop', $endpoint, $EmulatorKey, $database, $container, 'fc')
             $a = Get-Median ($runsA | ForEach-Object docsPerSecond)
             $b = Get-Median ($runsB | ForEach-Object docsPerSecond)
+            $b50 = Get-Median ($runsB50 | ForEach-Object docsPerSecond)
+            $cpuA = Get-CpuPerThousand $runsA $baseA
+            $cpuB = Get-CpuPerThousand $runsB $baseB
             $results.conditions += [ordered]@{
                 condition = $condition.Name; documents = $Documents
-                A = $a; B = $b; C = $c.docsPerSecond
-                BoverA = [math]::Round($b / $a, 2)
+                A = $a; B = $b; B50 = $b50; C = $c.docsPerSecond
+                BoverA = [math]::Round($b / $a, 2); B50overA = [math]::Round($b50 / $a, 2)
                 BoverC = [math]::Round($b / $c.docsPerSecond, 1)
+                cpuPer1000A = [math]::Round($cpuA, 3); cpuPer1000B = [math]::Round($cpuB, 3); cpuBoverA = [math]::Round($cpuB / $cpuA, 2)
                 BpeakMiB = Get-Median ($runsB | ForEach-Object peakWorkingSetMiB)
-                runsA = @($runsA | ForEach-Object docsPerSecond); runsB = @($runsB | ForEach-Object docsPerSecond)
+                BtrackingPerDocument = Get-Median ($runsB | ForEach-Object { $_.trackingRequests / $_.documents })
+                Bconcurrency = @($runsB | ForEach-Object concurrency)
+                BconcurrencyReason = @($runsB | ForEach-Object concurrencyReason)
+                runsA = @($runsA); runsB = @($runsB); runsB50 = @($runsB50); runC = $c
             }
         }
 
         Set-Harness @{}
-        $memory = [ordered]@{}
-        foreach ($count in 10000, 40000) {
-            Write-Host "==> memory: B over $count documents" -ForegroundColor Cyan
-            $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, "m$count", "$count")
-            $memory["$count"] = (Invoke-Module "m$count" 'fm').peakWorkingSetMiB
+        Write-Host "==> scale: B at its defaults over $LargeDocuments documents" -ForegroundColor Cyan
+        $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'large', "$LargeDocuments")
+        $large = Invoke-Module 'large' 'fl'
+        $small = $results.conditions | Where-Object condition -EQ 'loopback'
+        $results.scale = [ordered]@{
+            documents = $LargeDocuments; docsPerSecond = $large.docsPerSecond; peakMiB = $large.peakWorkingSetMiB
+            trackingPerDocument = [math]::Round($large.trackingRequests / $large.documents, 5)
+            smallDocuments = $Documents; smallDocsPerSecond = $small.B; smallPeakMiB = $small.BpeakMiB; smallTrackingPerDocument = [math]::Round($small.BtrackingPerDocument, 5)
+            docsPerSecondRatio = [math]::Round($large.docsPerSecond / $small.B, 2)
+            peakMiBRatio = [math]::Round($large.peakWorkingSetMiB / $small.BpeakMiB, 3)
+            run = $large
         }
-        $results.memory = [ordered]@{ peakMiB10k = $memory['10000']; peakMiB40k = $memory['40000']; ratio = [math]::Round($memory['40000'] / $memory['10000'], 3) }
 
         Write-Host '==> RU budget: 5 RU per request, -MaxRUPerSecond 2000' -ForegroundColor Cyan
         $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'ru', '8000')
@@ -324,7 +383,7 @@ function Invoke-Bench {
             $without = @(); $with = @(); $undo = @()
             for ($i = 1; $i -le $Repeat; $i++) {
                 Write-Host "    B without journal ($i/$Repeat)"
-                $without += Invoke-Module $container "fn$i"
+                $without += Invoke-Module $container "fw$i"
                 Write-Host "    B with journal ($i/$Repeat)"
                 $with += Invoke-Module $container "fj$i" -Journal 'on'
             }
@@ -355,27 +414,38 @@ function Invoke-Bench {
         Add-Type -Path (Join-Path $Output 'testkit/CosmosMigrations.TestKit.dll')
         $kit = [CosmosMigrations.TestKit.TestData]::new($endpoint, $EmulatorKey)
         $kit.DeleteDatabase($database)
+        # A server this task started does not outlive it.
+        if (-not $wasRunning) { Stop-LocalCosmos }
     }
 
     $results.goals = [ordered]@{
         BoverA = @($results.conditions | ForEach-Object { $_.BoverA -ge 0.9 }) -notcontains $false
+        cpu = @($results.conditions | ForEach-Object { $_.cpuBoverA -le 1.15 }) -notcontains $false
         BoverC = ($results.conditions | Where-Object condition -EQ '5 ms').BoverC -ge 10
-        memory = $results.memory.ratio -le 1.15
+        scaleRate = $results.scale.docsPerSecondRatio -ge 0.9
+        scaleMemory = $results.scale.peakMiBRatio -le 1.15
+        scaleTracking = $results.scale.trackingPerDocument -le $results.scale.smallTrackingPerDocument
         ruBudget = $results.ruBudget.ratio -ge 0.9 -and $results.ruBudget.ratio -le 1.05
     }
     $benchDir = Join-Path $Output 'bench'
     New-Item -ItemType Directory -Path $benchDir -Force | Out-Null
     $file = Join-Path $benchDir "bench-$(Get-Date -Format 'yyyyMMdd-HHmmss').json"
-    $results | ConvertTo-Json -Depth 5 | Set-Content $file
+    $results | ConvertTo-Json -Depth 6 | Set-Content $file
     Write-Host ''
-    Write-Host "docs/s, median of $Repeat runs for A and B ($concurrency in flight), one run for C:"
-    $results.conditions | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'A docs/s'; e = { $_.A } }, @{ n = 'B docs/s'; e = { $_.B } }, @{ n = 'C docs/s'; e = { $_.C } }, @{ n = 'B/A'; e = { $_.BoverA } }, @{ n = 'B/C'; e = { $_.BoverC } }, @{ n = 'B peak MiB'; e = { $_.BpeakMiB } } | Out-Host
-    Write-Host ("Peak memory of B: {0} MiB at 10,000 documents, {1} MiB at 40,000 (x{2})" -f $results.memory.peakMiB10k, $results.memory.peakMiB40k, $results.memory.ratio)
+    Write-Host "docs/s, medians of $Repeat runs (A: raw SDK at $concurrency in flight; B: the module at its defaults; B$($concurrency): at $concurrency; C: the seed's loop, one run):"
+    $results.conditions | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, A, B, @{ n = "B$concurrency"; e = { $_.B50 } }, C,
+        @{ n = 'B/A'; e = { $_.BoverA } }, @{ n = "B$concurrency/A"; e = { $_.B50overA } }, @{ n = 'B/C'; e = { $_.BoverC } },
+        @{ n = 'CPU s/1k A'; e = { $_.cpuPer1000A } }, @{ n = 'CPU s/1k B'; e = { $_.cpuPer1000B } }, @{ n = 'CPU B/A'; e = { $_.cpuBoverA } },
+        @{ n = 'B in flight'; e = { $_.Bconcurrency -join ',' } } | Out-Host
+    $s = $results.scale
+    Write-Host ("Scale, B at its defaults: {0:N0} docs {1} docs/s, {2} MiB, {3} tracking requests/doc; {4:N0} docs {5} docs/s, {6} MiB, {7} (rate x{8}, memory x{9})" -f `
+        $s.documents, $s.docsPerSecond, $s.peakMiB, $s.trackingPerDocument, $s.smallDocuments, $s.smallDocsPerSecond, $s.smallPeakMiB, $s.smallTrackingPerDocument, $s.docsPerSecondRatio, $s.peakMiBRatio)
+    Write-Host ("Start-up and connect CPU: A {0} s, B {1} s (subtracted)" -f $results.startupCpuSeconds.A, $results.startupCpuSeconds.B)
     Write-Host ("RU budget 2000 RU/s: measured {0} RU/s ({1:P1})" -f $results.ruBudget.measuredRUPerSecond, $results.ruBudget.ratio)
-    Write-Host "Journal (before-images), median of $Repeat runs each: B without, B with, U undoing the runs with"
+    Write-Host "Journal (before-images), medians of $Repeat runs each at the module's defaults: B without, B with, U undoing the runs with"
     $results.journal | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'B docs/s'; e = { $_.withoutDocsPerSecond } }, @{ n = '+journal'; e = { $_.withDocsPerSecond } }, @{ n = 'undo'; e = { $_.undoDocsPerSecond } },
         @{ n = 'RU/doc B|+j|undo'; e = { '{0} | {1} | {2}' -f $_.ruPerDocumentWithout, $_.ruPerDocumentWith, $_.ruPerDocumentUndo } }, @{ n = 'bytes entry|doc'; e = { '{0} | {1}' -f $_.journalBytesPerDocument, $_.documentBytes } } | Out-Host
-    Write-Host ("Goals: B/A >= 0.9 {0}; B/C >= 10 at 5 ms {1}; memory x1.15 {2}; RU 90-105 % {3}" -f @($results.goals.Values | ForEach-Object { if ($_) { 'met' } else { 'NOT met' } }))
+    Write-Host ('Goals: ' + (($results.goals.GetEnumerator() | ForEach-Object { "$($_.Key) $(if ($_.Value) { 'met' } else { 'NOT met' })" }) -join '; '))
     Write-Host "Results: $file"
 }
 

@@ -7,8 +7,8 @@
     '## EXAMPLES' ('### Example N: title', a code block, then remarks), '## PARAMETERS'
     ('### -Name' then its description), and optionally '## OUTPUTS' and '## RELATED LINKS'.
     Types, positions, pipeline input and parameter sets come from the compiled cmdlets. The
-    build fails when a cmdlet has no page, a page has no synopsis or example, or a parameter
-    has no description (or is documented but does not exist).
+    build fails when a cmdlet has no page, a page has no synopsis or example, a parameter has no
+    description (or is documented but does not exist), or no example's code uses a parameter.
 #>
 param(
     [Parameter(Mandatory)] [string] $DocsPath,
@@ -81,6 +81,12 @@ foreach ($cmd in ($module.ExportedCmdlets.Values | Sort-Object Name)) {
         if (-not $paramDocs.Contains("-$($p.Name)") -or -not (ConvertTo-Paragraphs $paramDocs["-$($p.Name)"])) {
             $problems.Add("$($cmd.Name): parameter -$($p.Name) has no description")
         }
+    }
+    # Every parameter is shown at work in at least one example's code.
+    $exampleCode = (@($examples.Values | ForEach-Object { $_ -join "`n" }) -join "`n" | Select-String -Pattern '(?s)```\w*\n(.*?)```' -AllMatches).Matches |
+        ForEach-Object { $_.Groups[1].Value }
+    foreach ($p in $parameters) {
+        if (-not ($exampleCode -match "-$($p.Name)\b")) { $problems.Add("$($cmd.Name): no example uses -$($p.Name)") }
     }
     foreach ($documented in $paramDocs.Keys) {
         if ($documented.TrimStart('-') -notin $cmd.Parameters.Keys) { $problems.Add("$($cmd.Name): documents $documented, which does not exist") }
@@ -183,6 +189,6 @@ $writer.Dispose()
 
 if ($problems.Count -gt 0) {
     $problems | ForEach-Object { Write-Host "help: $_" -ForegroundColor Red }
-    throw "Help is incomplete ($($problems.Count) problem(s)): every cmdlet needs a page under docs/commands with a synopsis, an example and every parameter described."
+    throw "Help is incomplete ($($problems.Count) problem(s)): every cmdlet needs a page under docs/commands with a synopsis, examples that use every parameter, and every parameter described."
 }
 Write-Host "    Help: $helpFile"

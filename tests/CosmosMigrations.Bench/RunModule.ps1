@@ -1,12 +1,13 @@
-# B: the module end to end, in its own pwsh process (so its peak working set is its own).
+# B: the module end to end, in its own pwsh process (so its peak working set and CPU are its own).
+# -Concurrency 0 runs at the module's defaults (the adaptive controller, capped at its default).
 # Mode 'migrate' adds $Field to every document (Journal 'on' keeps before-images, as by default;
 # 'off' is -NoJournal); mode 'undo' undoes that migration (Undo-SchemaMigration).
-param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, [double] $MaxRUPerSecond = 0, [int] $Concurrency = 16, [string] $Journal = 'off', [string] $Mode = 'migrate')
+param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, [double] $MaxRUPerSecond = 0, [int] $Concurrency = 0, [string] $Journal = 'off', [string] $Mode = 'migrate')
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 Connect-CosmosMigration -Endpoint $Endpoint -Key $Key -Database $Database -SkipCertificateCheck
-$name = "bench-$Container-$Field"
-$run = @{ Name = $name; MaxDegreeOfParallelism = $Concurrency }
+$run = @{ Name = "bench-$Container-$Field" }
+if ($Concurrency -gt 0) { $run.MaxDegreeOfParallelism = $Concurrency }
 if ($MaxRUPerSecond -gt 0) { $run.MaxRUPerSecond = $MaxRUPerSecond }
 $clock = [System.Diagnostics.Stopwatch]::StartNew()
 $status = if ($Mode -eq 'undo') {
@@ -16,14 +17,18 @@ else {
     Start-SchemaMigration @run -Container $Container -Operation @{ AddField = $Field; Value = 1 } -NoJournal:($Journal -eq 'off')
 }
 $seconds = $clock.Elapsed.TotalSeconds
+$process = [System.Diagnostics.Process]::GetCurrentProcess()
 [ordered]@{
-    mode          = "module-$Mode"
-    journal       = $Journal
-    documents     = $status.Processed
-    status        = $status.Status
-    seconds       = [math]::Round($seconds, 3)
-    docsPerSecond = [math]::Round($status.Processed / $seconds, 1)
-    requestCharge = $status.RequestCharge
-    ruPerSecond   = [math]::Round($status.RequestCharge / $status.Duration.TotalSeconds, 1)
-    peakWorkingSetMiB = [math]::Round([System.Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64 / 1MB, 1)
+    mode              = "module-$Mode"
+    journal           = $Journal
+    documents         = $status.Processed
+    status            = $status.Status
+    seconds           = [math]::Round($seconds, 3)
+    docsPerSecond     = if ($status.Processed) { [math]::Round($status.Processed / $seconds, 1) } else { 0 }
+    requestCharge     = $status.RequestCharge
+    ruPerSecond       = if ($status.Duration.TotalSeconds -gt 0) { [math]::Round($status.RequestCharge / $status.Duration.TotalSeconds, 1) } else { 0 }
+    concurrency       = $status.Concurrency
+    concurrencyReason = $status.ConcurrencyReason
+    cpuSeconds        = [math]::Round($process.TotalProcessorTime.TotalSeconds, 3)
+    peakWorkingSetMiB = [math]::Round($process.PeakWorkingSet64 / 1MB, 1)
 } | ConvertTo-Json -Compress

@@ -46,6 +46,10 @@ public sealed class TestData : IDisposable
     public void CreateContainer(string database, string container, string partitionKeyPath = "/pk") =>
         _client.GetDatabase(database).CreateContainerIfNotExistsAsync(container, partitionKeyPath).GetAwaiter().GetResult();
 
+    /// <summary>A container with a hierarchical partition key (MultiHash, up to three paths).</summary>
+    public void CreateHierarchicalContainer(string database, string container, string[] partitionKeyPaths) =>
+        _client.GetDatabase(database).CreateContainerIfNotExistsAsync(new ContainerProperties(container, partitionKeyPaths.ToList())).GetAwaiter().GetResult();
+
     /// <summary>Inserts documents d{start}..d{start+count-1} with pk p{i % partitions}, name and email (the seed's shape).</summary>
     public void Seed(string database, string container, int count, int partitions, int start = 0, string? extraJson = null)
     {
@@ -92,9 +96,12 @@ public sealed class TestData : IDisposable
             ["legacyField"] = "v1",
         });
 
+    /// <summary>Documents of a hierarchical-key container get each other key path as a field of
+    /// a few values ("/tenant" → tenant = "tenant0".."tenant2"), and their full key.</summary>
     private void SeedShaped(string database, string container, int count, int partitions, Func<int, JObject> shape)
     {
         var target = _client.GetDatabase(database).GetContainer(container);
+        var paths = target.ReadContainerAsync().GetAwaiter().GetResult().Resource.PartitionKeyPaths ?? new[] { "/pk" };
         using var throttle = new SemaphoreSlim(48);
         Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
         {
@@ -104,6 +111,19 @@ public sealed class TestData : IDisposable
                 var doc = shape(i);
                 doc.AddFirst(new JProperty("pk", $"p{i % partitions}"));
                 doc.AddFirst(new JProperty("id", $"d{i}"));
+                if (paths.Count > 1)
+                {
+                    var key = new PartitionKeyBuilder();
+                    foreach (var name in paths.Select(p => p.TrimStart('/')))
+                    {
+                        doc[name] ??= $"{name}{i % 3}";
+                        key.Add((string)doc[name]!);
+                    }
+
+                    await target.UpsertItemAsync(doc, key.Build()).ConfigureAwait(false);
+                    return;
+                }
+
                 await target.UpsertItemAsync(doc, new PartitionKey($"p{i % partitions}")).ConfigureAwait(false);
             }
             finally
@@ -248,6 +268,30 @@ public sealed class TestData : IDisposable
     {
         using var body = new StringContent(json, Encoding.UTF8, "application/json");
         using var response = _admin.PostAsync("/_harness/faults", body).GetAwaiter().GetResult();
+        response.EnsureSuccessStatusCode();
+        return response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+    }
+
+    /// <summary>Splits a partition key range of a container on the local harness (the fullest when
+    /// <paramref name="range"/> is null); answers {"parent", "children"} as JSON.</summary>
+    public string Split(string database, string container, string? range = null)
+    {
+        var request = new JObject { ["database"] = database, ["container"] = container, ["range"] = range };
+        using var body = new StringContent(request.ToString(), Encoding.UTF8, "application/json");
+        using var response = _admin.PostAsync("/_harness/split", body).GetAwaiter().GetResult();
+        var text = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"split answered {(int)response.StatusCode}: {text}");
+        }
+
+        return text;
+    }
+
+    /// <summary>The live partition key ranges of a container on the local harness, as JSON.</summary>
+    public string Ranges(string database, string container)
+    {
+        using var response = _admin.GetAsync($"/_harness/ranges?database={Uri.EscapeDataString(database)}&container={Uri.EscapeDataString(container)}").GetAwaiter().GetResult();
         response.EnsureSuccessStatusCode();
         return response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
     }

@@ -4,17 +4,29 @@
 // It runs the request handlers of @vercel/cosmosdb-server 1.0.1 behind a request pipeline of our
 // own, because the package's CLI closes every connection and several of its handlers do not
 // answer what the .NET SDK (Microsoft.Azure.Cosmos 3.x) needs. Each override below says why it
-// exists; ../../../shared/notes/local-cosmos-server.md has the measurements behind them.
+// exists; README.md beside this file says, row by row, how faithful the server is to the service
+// and which test shows it. Two modules hold the larger parts:
+//   partitioning.js  effective partition keys (the SDKs' own hashing), ranges, LSNs, splits
+//   queries.js       the SQL engine's fixes, DISTINCT / OFFSET / aggregates, query plans
 //
 // Usage: node server.js [--port 8081] [--host 127.0.0.1] [--no-ssl] [--port-fallback]
-//                       [--latency-ms 0] [--state-file path] [--log-file path]
-// On start it prints one JSON line {"endpoint": ..., "pid": ...} (and writes it to --state-file).
+//                       [--partitions 1] [--latency-ms 0] [--state-file path] [--log-file path]
+// On start it prints one JSON line {"endpoint": ..., "pid": ..., "partitions": ...} (and writes
+// it to --state-file). --partitions N gives every new container N partition key ranges (a
+// container created with provisioned throughput gets ceil(RU/s / 10,000), as the service does).
 //
 // Test hooks (not part of the Cosmos protocol), under /_harness/:
-//   GET  /_harness/health           -> {"ok": true}
+//   GET  /_harness/health           -> {"ok": true, "partitions": N}
 //   GET  /_harness/faults           -> the fault settings in force
 //   POST /_harness/faults  {...}    -> replace them (see defaultFaults); {} clears
 //   GET  /_harness/stats            -> request counts by status, faults injected
+//   POST /_harness/split   {"database", "container", "range"?}
+//                                   -> splits the range (the one holding most documents when
+//                                      "range" is absent) into two: {"parent", "children": [ids]}
+//   GET  /_harness/ranges?database=…&container=…
+//                                   -> the live ranges with their documents and LSN
+//   POST /_harness/epk     {"partitionKey": {paths, kind, version}, "keys": [[values…], …]}
+//                                   -> {"epks": [...]}: effective partition keys, for cross-checks
 
 "use strict";
 
@@ -23,222 +35,195 @@ const http = require("http");
 const https = require("https");
 const path = require("path");
 const crypto = require("crypto");
+const { BadQuery, QuerySyntaxError, executeQuery, matchesCondition, queryPlan } = require("./queries");
+const {
+  MAX_EPK, PartitionMap, canonicalKey, definitionOf, keyValues, matchesKey, requestKeyValues, sameDefinition
+} = require("./partitioning");
 
 const packageDir = path.dirname(require.resolve("@vercel/cosmosdb-server/package.json"));
 const fromPackage = (m) => require(require.resolve(m, { paths: [packageDir] }));
 
-// ---------------------------------------------------------------------------------------------
-// Fix 1 — query cost. The SQL engine compiles every query to JavaScript that builds its working
-// set with `$c.reduce(($, c) => [...$, {c}], [])`: copying the accumulator on every element makes
-// each page O(N^2) (2 s a page at 20,000 documents). We rewrite, in the generated syntax tree,
-// every array literal that starts with `...$` into `($.push(rest), $)`: same result, O(N).
-// The accumulator is always a fresh `[]` of that reduce call, so mutating it is safe.
-// ---------------------------------------------------------------------------------------------
-const transformer = fromPackage("@zeit/cosmosdb-query/lib/transformer");
-const originalTransform = transformer.default;
-
-function isAccumulatorSpread(node) {
-  return node && node.type === "ArrayExpression" && node.elements.length > 0 &&
-    node.elements[0] && node.elements[0].type === "SpreadElement" &&
-    node.elements[0].argument.type === "Identifier" && node.elements[0].argument.name === "$";
-}
-
-function rewriteAccumulatorSpreads(node) {
-  if (!node || typeof node !== "object") return node;
-  if (Array.isArray(node)) return node.map(rewriteAccumulatorSpreads);
-  for (const key of Object.keys(node)) node[key] = rewriteAccumulatorSpreads(node[key]);
-  if (isAccumulatorSpread(node)) {
-    const acc = { type: "Identifier", name: "$" };
-    return {
-      type: "SequenceExpression",
-      expressions: [
-        {
-          type: "CallExpression",
-          callee: { type: "MemberExpression", object: acc, property: { type: "Identifier", name: "push" }, computed: false },
-          arguments: node.elements.slice(1)
-        },
-        acc
-      ]
-    };
-  }
-  return node;
-}
-
-transformer.default = (ast) => rewriteAccumulatorSpreads(originalTransform(ast));
-
-// Fix 1c — the executor evaluates the generated code with `new Function` on every execution, so
-// each page ran brand-new closures that the JIT never optimises (~60 ms a page at 20,000
-// documents). The same code text always yields the same function: compile it once.
-const executor = fromPackage("@zeit/cosmosdb-query/lib/executor");
-const aggregateFunctions = fromPackage("@zeit/cosmosdb-query/lib/aggregate-functions");
-const builtinFunctions = fromPackage("@zeit/cosmosdb-query/lib/builtin-functions");
-const queryHelpers = fromPackage("@zeit/cosmosdb-query/lib/helpers");
-const compiledCode = new Map();
-executor.default = (collection, { code, parameters, udf = {}, maxItemCount, continuation, compositeIndexes }) => {
-  let execute = compiledCode.get(code);
-  if (!execute) {
-    execute = new Function(`"use strict";return (${code})`)(); // eslint-disable-line no-new-func
-    compiledCode.set(code, execute);
-  }
-  const params = {};
-  (parameters || []).forEach(({ name, value }) => { params[name.slice(1)] = value; });
-  return execute(aggregateFunctions, builtinFunctions, collection, queryHelpers, udf, params, maxItemCount, continuation, compositeIndexes);
-};
-
 const Account = fromPackage("@vercel/cosmosdb-server/lib/account").default;
 const packageRoutes = fromPackage("@vercel/cosmosdb-server/lib/routes").default;
 const routerFactory = fromPackage("@vercel/cosmosdb-server/lib/router").default;
+const Documents = fromPackage("@vercel/cosmosdb-server/lib/account/documents").default;
 const Items = fromPackage("@vercel/cosmosdb-server/lib/account/items").default;
 const { patchOperation } = fromPackage("@vercel/cosmosdb-server/lib/handler/_patch-operations");
-const createQuery = fromPackage("@zeit/cosmosdb-query").default;
-const { SyntaxError: QuerySyntaxError } = fromPackage("@zeit/cosmosdb-query");
+const documentOperations = fromPackage("@vercel/cosmosdb-server/lib/handler/_document-operations");
+const createCollection = fromPackage("@vercel/cosmosdb-server/lib/handler/create-collection").default;
 const readBody = fromPackage("raw-body");
-const continuationTokens = fromPackage("@zeit/cosmosdb-query/lib/continuation-token");
 
-// Compiling a query costs a few milliseconds; a paged scan sends the same text for every page.
-const compiledQueries = new Map();
-function compileQuery(sql) {
-  let q = compiledQueries.get(sql);
-  if (!q) {
-    q = createQuery(sql);
-    if (compiledQueries.size >= 500) compiledQueries.delete(compiledQueries.keys().next().value);
-    compiledQueries.set(sql, q);
-  }
-  return q;
+let defaultPartitions = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Fix 10 — document identity. The package keys a document by its id and the value of the
+// first partition key path only, and falls back to the id when that value is falsy: documents of
+// a hierarchical key (MultiHash) that differ only in their 2nd or 3rd value overwrote each other,
+// and so did keys 0, "", false and null. A document's partition is now all its key values
+// (`canonicalKey`), and the handlers below pass the request's key in the same form.
+// ---------------------------------------------------------------------------------------------
+function definitionOfItems(items) {
+  if (!items._definition) items._definition = definitionOf(items._parent.read());
+  return items._definition;
+}
+
+Documents.prototype._getPartition = function partitionOf(data) {
+  return canonicalKey(keyValues(definitionOfItems(this), data));
+};
+
+/// The ranges of a container (created with the container, or on first use with the default).
+function partitionsOf(items) {
+  if (!items._partitions) items._partitions = new PartitionMap(definitionOfItems(items), defaultPartitions);
+  return items._partitions;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fix 2 — change feed. The package answers one page, then 304 forever. Every write now stamps a
-// per-container sequence number (the LSN of the real service), kept beside the item rather than
-// in it so that stored documents stay exactly as written. The change feed returns each changed
-// document once, at its latest version, in LSN order, and its ETag is the last LSN returned.
+// Fix 2 — change feed and ranges. The package answers one page, then 304 forever. Every write now
+// finds the document's range by its effective partition key (EPK) and stamps the range's next
+// sequence number (the LSN of the real service), kept beside the item rather than in it so that
+// stored documents stay exactly as written. The change feed of a range returns each changed
+// document once, at its latest version, in LSN order; its ETag is the last LSN returned.
 // ---------------------------------------------------------------------------------------------
 const originalSet = Items.prototype._set;
-Items.prototype._set = function setWithLsn(data) {
+Documents.prototype._set = function setWithLsn(data) {
   const stored = originalSet.call(this, data);
-  if (!this._lsnByRid) { this._lsnByRid = new Map(); this._lsn = 0; }
-  this._lsn += 1;
-  this._lsnByRid.set(stored._rid, this._lsn);
+  const map = partitionsOf(this);
+  const epk = map.epkOf(keyValues(map.definition, stored));
+  const range = map.rangeOf(epk);
+  range.lsn += 1;
+  if (!this._meta) this._meta = new Map();
+  this._meta.set(stored._rid, { epk, lsn: range.lsn });
   return stored;
 };
 const originalDelete = Items.prototype.delete;
-Items.prototype.delete = function deleteWithLsn(idOrRid, partition) {
+Documents.prototype.delete = function deleteWithLsn(idOrRid, partition) {
   const existing = this._item("/id", idOrRid, partition).read();
   originalDelete.call(this, idOrRid, partition);
-  if (existing && this._lsnByRid && !this._replacing) this._lsnByRid.delete(existing._rid);
-  if (!this._replacing) this._ridOrder = null;
+  if (this._replacing) return;
+  if (existing && this._meta) this._meta.delete(existing._rid);
+  forgetOrder(this);
 };
 
 // ---------------------------------------------------------------------------------------------
 // Fix 1b — query cost, continued. Every query sorts its input by `_rid` with a generic
 // comparator; the package hands it documents in Map order (a replace moves a document to the
 // end), so each page paid a full O(N log N) sort (~80 ms at 20,000 documents). A document's
-// `_rid` never changes, so the rid order is cached until a document is created or deleted (a
-// replace is a delete + set inside the package: not a membership change), and the engine's sort
-// of an already sorted input is a single linear pass.
+// `_rid` never changes, so the rid order (of the container, and of each range) is cached until a
+// document is created or deleted or a range splits (a replace is a delete + set inside the
+// package: not a membership change), and the engine's sort of a sorted input is a linear pass.
 // ---------------------------------------------------------------------------------------------
 const originalCreate = Items.prototype.create;
-Items.prototype.create = function createAndForgetOrder(data) {
+Documents.prototype.create = function createAndForgetOrder(data) {
   const stored = originalCreate.call(this, data);
-  this._ridOrder = null;
+  forgetOrder(this);
   return stored;
 };
 const originalReplace = Items.prototype.replace;
-Items.prototype.replace = function replaceKeepingOrder(data, original) {
+Documents.prototype.replace = function replaceKeepingOrder(data, original) {
   this._replacing = true;
   try { return originalReplace.call(this, data, original); } finally { this._replacing = false; }
 };
+
+function forgetOrder(items) {
+  items._ridOrder = null;
+  items._windowOrder = null;
+}
+
 function ridOrder(items) {
   if (!items._ridOrder) items._ridOrder = [...items._data.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return items._ridOrder;
+}
+
+/// The sorted `_rid`s of the documents whose EPK lies in [min, max).
+function windowOrder(items, min, max) {
+  const all = ridOrder(items);
+  if (min === "" && max === MAX_EPK) return all;
+  if (!items._windowOrder) items._windowOrder = new Map();
+  const key = `${min}|${max}`;
+  let rids = items._windowOrder.get(key);
+  if (!rids) {
+    const meta = items._meta || new Map();
+    rids = all.filter(rid => { const m = meta.get(rid); return m && m.epk >= min && m.epk < max; });
+    if (items._windowOrder.size > 64) items._windowOrder.clear();
+    items._windowOrder.set(key, rids);
+  }
+  return rids;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 const isTrue = (req, name) => String(req.headers[name] || "").toLowerCase() === "true";
+const header = (req, name) => { const v = req.headers[name]; return Array.isArray(v) ? v[0] : v; };
 
 async function jsonBody(req) {
   const raw = await readBody(req);
   return raw.length ? JSON.parse(raw.toString()) : {};
 }
 
-function partitionPaths(collectionData) {
-  const paths = ((collectionData || {}).partitionKey || {}).paths || ["/id"];
-  return paths.map(p => p.slice(1).split("/"));
+// LOCALCOSMOS_TRACE=1 logs every query and plan request with its addressing headers.
+function trace(kind, req, body) {
+  if (!process.env.LOCALCOSMOS_TRACE) return;
+  const h = (n) => header(req, n);
+  console.log(JSON.stringify({ kind, query: body.query, parameters: body.parameters, error: body.error, range: h("x-ms-documentdb-partitionkeyrangeid"), key: h("x-ms-documentdb-partitionkey"), epk: [h("x-ms-start-epk"), h("x-ms-end-epk")], continuation: h("x-ms-continuation") }));
 }
 
-function valueAt(doc, segments) {
-  let current = doc;
-  for (const s of segments) {
-    if (current === null || typeof current !== "object") return undefined;
-    current = current[s];
-  }
-  return current;
+function notFound(res) {
+  res.statusCode = 404;
+  return { code: "NotFound", message: "Entity with the specified id does not exist in the system." };
 }
 
-// The partition key a request is scoped to, or undefined for none / cross-partition.
-// The SDK sends `[{}]` for "no partition key" and `[]` for PartitionKey.None.
-function requestPartitionKey(req) {
-  const header = req.headers["x-ms-documentdb-partitionkey"];
-  if (!header) return undefined;
-  let parsed;
-  try { parsed = JSON.parse(Array.isArray(header) ? header[0] : header); } catch (e) { return undefined; }
-  if (!Array.isArray(parsed) || parsed.length === 0) return undefined;
-  if (parsed.length === 1 && parsed[0] !== null && typeof parsed[0] === "object" && Object.keys(parsed[0]).length === 0) return undefined;
-  return parsed;
+function badRequest(res, message) {
+  res.statusCode = 400;
+  return { code: "BadRequest", message };
 }
 
-// The documents of rid-order positions [from, to) that the request's partition key scopes it to.
-function documentsInScope(collection, req, from = 0, to = Infinity) {
+// Fix 11 — addressing by range. The SDK addresses a query, a read feed or a change feed to a
+// physical range (`x-ms-documentdb-partitionkeyrangeid`), to part of one (`x-ms-start-epk` /
+// `x-ms-end-epk` with `x-ms-read-key-type: EffectivePartitionKeyRange`), or to a partition key
+// (`x-ms-documentdb-partitionkey`, a prefix of a hierarchical key too). The package ignored all
+// three. A request's scope is the documents they select; a range that split is gone: 410 with
+// substatus 1002, after which the SDK re-reads /pkranges and retries on the children.
+function requestScope(collection, req) {
   const items = collection.documents;
-  const rids = ridOrder(items).slice(from, to);
-  const docs = rids.map(rid => items._data.get(rid).read());
-  const key = requestPartitionKey(req);
-  if (key === undefined) return docs;
-  const paths = partitionPaths(collection.read());
-  return docs.filter(doc => paths.every((p, i) => i >= key.length || valueAt(doc, p) === key[i]));
+  const map = partitionsOf(items);
+  let min = "";
+  let max = MAX_EPK;
+  let range = null;
+  const rangeHeader = header(req, "x-ms-documentdb-partitionkeyrangeid");
+  if (rangeHeader) {
+    const id = String(rangeHeader).split(",").pop().trim();
+    range = map.rangeById(id);
+    if (!range) return { gone: id };
+    min = range.minInclusive;
+    max = range.maxExclusive;
+  }
+  const start = header(req, "x-ms-start-epk");
+  const end = header(req, "x-ms-end-epk");
+  if (start !== undefined && start > min) min = start;
+  if (end !== undefined && end !== "" && end < max) max = end;
+  const key = requestKeyValues(req);
+  // The range whose LSN a change feed reports: the addressed one, else the key's.
+  if (!range) range = key !== undefined ? map.rangeOf(map.epkOf(key)) : map.rangeOf(min);
+  const rids = windowOrder(items, min, max);
+  const definition = map.definition;
+  const documents = (from = 0, to = Infinity) => {
+    const docs = (from === 0 && to === Infinity ? rids : rids.slice(from, to)).map(rid => items._data.get(rid).read());
+    return key === undefined ? docs : docs.filter(doc => matchesKey(keyValues(definition, doc), key));
+  };
+  return { map, range, min, max, key, rids, documents };
 }
 
-// Fix 1d — a page of a streamable query (no ORDER BY, aggregate, TOP, DISTINCT, GROUP BY) can
-// only hold documents at or after the continuation's `_rid`: run it over a window that starts
-// there and widens until it fills a page or reaches the end. Pages then cost what they return,
-// not the size of the container (stored documents differ in hidden class, so every pass of the
-// generated code over the whole container cost ~15 ms at 20,000 documents).
-const STREAMING_BLOCKERS = /\b(ORDER\s+BY|TOP|DISTINCT|GROUP\s+BY|OFFSET|COUNT|SUM|AVG|MIN|MAX)\b/i;
-function runQuery(collection, req, sql, options) {
-  const query = compileQuery(sql);
-  const total = ridOrder(collection.documents).length;
-  const { maxItemCount, continuation } = options;
-  if (!maxItemCount || maxItemCount < 0 || STREAMING_BLOCKERS.test(sql)) {
-    return query.exec(documentsInScope(collection, req), options);
-  }
-  let from = 0;
-  if (continuation && continuation.token) {
-    const { RID } = continuationTokens.decode(continuation.token);
-    from = lowerBound(ridOrder(collection.documents), RID);
-  }
-  for (let width = Math.max(4 * maxItemCount, 1000); ; width *= 2) {
-    const to = from + width;
-    const result = query.exec(documentsInScope(collection, req, from, to), options);
-    if (result.continuation || to >= total) return result;
-  }
-}
-
-function lowerBound(sorted, value) {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] < value) lo = mid + 1; else hi = mid;
-  }
-  return lo;
+function gone(res, id) {
+  res.statusCode = 410;
+  res.setHeader("x-ms-substatus", "1002");
+  return { code: "Gone", message: `Partition key range ${id} is gone (it split); read /pkranges again.` };
 }
 
 function parseContinuation(req) {
-  const header = req.headers["x-ms-continuation"];
-  if (!header) return null;
-  try { return JSON.parse(header); } catch (e) { return null; }
+  const value = header(req, "x-ms-continuation");
+  if (!value) return null;
+  try { return JSON.parse(value); } catch (e) { return null; }
 }
 
 function pageHeaders(res, result) {
@@ -247,9 +232,9 @@ function pageHeaders(res, result) {
   return { Documents: result.result, _count: result.result.length };
 }
 
-function notFound(res) {
-  res.statusCode = 404;
-  return { code: "NotFound", message: "Entity with the specified id does not exist in the system." };
+function collectionOf(account, { dbId, collId }) {
+  const collection = account.database(dbId).collection(collId);
+  return collection.read() ? collection : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,72 +242,77 @@ function notFound(res) {
 // ---------------------------------------------------------------------------------------------
 
 // Fix 3 — query plan. Before a cross-partition query the SDK asks the gateway for a plan; the
-// package has no handler for it and runs it as a query. The server has a single partition range
-// and evaluates ORDER BY, TOP and aggregates itself, so a pass-through plan is exact.
-function queryPlan() {
-  return {
-    partitionedQueryExecutionInfoVersion: 2,
-    queryInfo: {
-      distinctType: "None", top: null, offset: null, limit: null,
-      orderBy: [], orderByExpressions: [], groupByExpressions: [], groupByAliases: [],
-      aggregates: [], groupByAliasToAggregateType: {}, rewrittenQuery: "",
-      hasSelectValue: false, dCountInfo: null, hasNonStreamingOrderBy: false
-    },
-    queryRanges: [{ min: "", max: "FF", isMinInclusive: true, isMaxInclusive: false }]
-  };
+// package has no handler for it and runs it as a query. The plan (queries.js) tells the SDK how
+// to merge what each range answers; a query the service would reject is a 400 here already.
+async function queryPlanRequest(account, req, res, params) {
+  const body = await jsonBody(req);
+  trace("plan", req, body);
+  if (!collectionOf(account, params)) return notFound(res);
+  try {
+    return queryPlan(body.query || "", body.parameters);
+  } catch (err) {
+    if (err instanceof BadQuery) return badRequest(res, err.message);
+    throw err;
+  }
 }
 
-// Fix 4 — partition-scoped queries and feeds. The package ignores the partition key header on
-// queries (and rejects a query that does not name the key in its WHERE clause); here the header
-// restricts the documents the query runs over, as the real service does.
-async function queryDocuments(account, req, res, { dbId, collId }) {
+// Fix 4 — scoped queries and feeds. The package ignores the partition key header on queries (and
+// rejects a query that does not name the key in its WHERE clause); here the request's scope
+// (a range, part of one, or a partition key) restricts the documents the query runs over.
+async function queryDocuments(account, req, res, params) {
   const body = await jsonBody(req);
-  if (isTrue(req, "x-ms-cosmos-is-query-plan-request")) return queryPlan();
-  if (!body.query) { res.statusCode = 400; return { code: "BadRequest", message: "missing query" }; }
-  const collection = account.database(dbId).collection(collId);
+  trace("query", req, body);
+  if (!body.query) return badRequest(res, "missing query");
+  const collection = collectionOf(account, params);
+  if (!collection) return notFound(res);
+  const scope = requestScope(collection, req);
+  if (scope.gone) return gone(res, scope.gone);
   const collectionData = collection.read();
-  if (!collectionData) return notFound(res);
-  const maxItemCount = parseInt(req.headers["x-ms-max-item-count"] || "0", 10) || null;
+  const maxItemCount = parseInt(header(req, "x-ms-max-item-count") || "0", 10) || null;
   try {
-    const compositeIndexes = ((collectionData.indexingPolicy || {}).compositeIndexes) || [];
-    const result = runQuery(collection, req, body.query, {
+    const result = executeQuery(scope, body.query, {
       parameters: body.parameters,
       udf: collection.userDefinedFunctions.functions,
       maxItemCount,
       continuation: parseContinuation(req),
-      compositeIndexes
+      compositeIndexes: ((collectionData.indexingPolicy || {}).compositeIndexes) || []
     });
     return pageHeaders(res, result);
   } catch (err) {
     if (err instanceof QuerySyntaxError || err.badRequest || /Invalid|not supported|only valid/i.test(err.message)) {
-      res.statusCode = 400;
-      return { code: "BadRequest", message: err.message };
+      trace("rejected", req, { query: body.query, parameters: body.parameters, error: err.message });
+      return badRequest(res, err.message);
     }
     throw err;
   }
 }
 
 // GET /docs: the change feed when `A-IM: Incremental feed` is sent, else a (scoped) read feed.
-async function readDocuments(account, req, res, { dbId, collId }) {
-  const collection = account.database(dbId).collection(collId);
-  if (!collection.read()) return notFound(res);
-  const maxItemCount = parseInt(req.headers["x-ms-max-item-count"] || "0", 10) || null;
-  if (String(req.headers["a-im"] || "").toLowerCase() === "incremental feed") {
-    return changeFeed(collection, req, res, maxItemCount);
+function readDocuments(account, req, res, params) {
+  const collection = collectionOf(account, params);
+  if (!collection) return notFound(res);
+  const scope = requestScope(collection, req);
+  if (scope.gone) return gone(res, scope.gone);
+  const maxItemCount = parseInt(header(req, "x-ms-max-item-count") || "0", 10) || null;
+  if (String(header(req, "a-im") || "").toLowerCase() === "incremental feed") {
+    return changeFeed(collection, scope, req, res, maxItemCount);
   }
-  const result = runQuery(collection, req, "SELECT * FROM c", { maxItemCount, continuation: parseContinuation(req) });
-  return pageHeaders(res, result);
+  return pageHeaders(res, executeQuery(scope, "SELECT * FROM c", { maxItemCount, continuation: parseContinuation(req) }));
 }
 
-function changeFeed(collection, req, res, maxItemCount) {
-  const lsnByRid = collection.documents._lsnByRid || new Map();
-  const current = collection.documents._lsn || 0;
-  const ifNoneMatch = String(req.headers["if-none-match"] || "").replace(/"/g, "");
+// The change feed of a scope. Each range has its own LSN; its continuation (the ETag) is an
+// LSN, which the children of a split range accept as they inherit the parent's sequence. The
+// session token `<range>:-1#<lsn>` is what the change feed estimator reads the lag from.
+function changeFeed(collection, scope, req, res, maxItemCount) {
+  const meta = collection.documents._meta || new Map();
+  const current = scope.range.lsn;
+  res.setHeader("x-ms-session-token", `${scope.range.id}:-1#${current}`);
+  const ifNoneMatch = String(header(req, "if-none-match") || "").replace(/"/g, "");
   let from = 0;
   if (ifNoneMatch === "*") from = current;               // start from now
   else if (ifNoneMatch) from = parseInt(ifNoneMatch, 10) || 0;
-  let docs = documentsInScope(collection, req).map(d => [lsnByRid.get(d._rid) || 0, d]).filter(([lsn]) => lsn > from);
-  const since = req.headers["if-modified-since"];
+  let docs = scope.documents().map(d => [(meta.get(d._rid) || {}).lsn || 0, d]).filter(([lsn]) => lsn > from);
+  const since = header(req, "if-modified-since");
   if (since && !ifNoneMatch) {
     const ts = Math.floor(new Date(since).getTime() / 1000);
     docs = docs.filter(([, d]) => d._ts >= ts);
@@ -331,7 +321,7 @@ function changeFeed(collection, req, res, maxItemCount) {
   if (maxItemCount && maxItemCount > 0) docs = docs.slice(0, maxItemCount);
   if (docs.length === 0) {
     res.statusCode = 304;
-    res.setHeader("etag", `"${from}"`);
+    res.setHeader("etag", `"${Math.max(from, 0)}"`);
     res.setHeader("x-ms-item-count", "0"); // the SDK parses it on a 304 too
     return null;
   }
@@ -340,84 +330,120 @@ function changeFeed(collection, req, res, maxItemCount) {
   return { Documents: docs.map(([lsn, d]) => ({ ...d, _lsn: lsn })), _count: docs.length };
 }
 
-// Fix 5 — a missing or deleted item answered 500 (a TypeError in the package); it is a 404.
-function readDocument(account, req, res, { dbId, collId, docId }) {
-  const collection = account.database(dbId).collection(collId);
-  if (!collection.read()) return notFound(res);
-  const doc = findDocument(collection, req, docId);
-  if (!doc) return notFound(res);
-  return doc;
+/// The request's partition key in the store's form (Fix 10). A point operation without the
+/// header addresses the id as key on an /id-keyed container, as the package did.
+function partitionOfRequest(collection, req, docId) {
+  const key = requestKeyValues(req);
+  if (key !== undefined) return canonicalKey(key);
+  const raw = header(req, "x-ms-documentdb-partitionkey");
+  if (raw && /^\s*\[\s*\{\s*\}\s*\]\s*$/.test(raw)) return canonicalKey([undefined]);
+  const definition = definitionOfItems(collection.documents);
+  return canonicalKey(definition.paths.length === 1 && definition.paths[0] === "/id" ? [docId] : [undefined]);
 }
 
-function findDocument(collection, req, docId) {
-  const key = requestPartitionKey(req);
-  const paths = partitionPaths(collection.read());
-  const partition = key === undefined ? docId : key[0];
-  const doc = collection.document(docId, partition).read();
-  if (!doc) return undefined;
-  if (key !== undefined && !paths.every((p, i) => i >= key.length || valueAt(doc, p) === key[i])) return undefined;
-  return doc;
+// Fix 5 — a missing or deleted item answered 500 (a TypeError in the package); it is a 404.
+function readDocument(account, req, res, params) {
+  const collection = collectionOf(account, params);
+  if (!collection) return notFound(res);
+  const doc = collection.document(params.docId, partitionOfRequest(collection, req, params.docId)).read();
+  return doc || notFound(res);
+}
+
+/// The service refuses a write whose document carries another partition key than the header.
+function keyMismatch(collection, req, body, res) {
+  if (!body || typeof body !== "object" || !header(req, "x-ms-documentdb-partitionkey")) return null;
+  const own = collection.documents._getPartition(body);
+  if (own === partitionOfRequest(collection, req, body.id)) return null;
+  return badRequest(res, "PartitionKey extracted from document doesn't match the one specified in the header.");
+}
+
+// Create, upsert, replace and delete: the package's operations, with the request's key in the
+// store's form (Fix 10) and the header checked against the document.
+async function writeDocument(account, req, res, params, operation) {
+  const body = operation === "delete" ? null : await jsonBody(req);
+  const collection = collectionOf(account, params);
+  if (!collection) return notFound(res);
+  const mismatch = keyMismatch(collection, req, body, res);
+  if (mismatch) return mismatch;
+  const id = params.docId || (body && body.id);
+  const input = { partitionKey: JSON.stringify(partitionOfRequest(collection, req, id)), ifMatch: header(req, "if-match"), resourceBody: body, id };
+  let result;
+  switch (operation) {
+    case "create": result = documentOperations.createOperation(collection, input); break;
+    case "upsert": result = documentOperations.upsertOperation(collection, input); break;
+    case "delete": result = documentOperations.deleteOperation(collection, input); break;
+    default:
+      if (!collection.document(params.docId, JSON.parse(input.partitionKey)).read()) return notFound(res);
+      result = documentOperations.replaceOperation(collection, input);
+  }
+  res.statusCode = result.statusCode;
+  if (result.statusCode === 404) return notFound(res);
+  return result.body;
 }
 
 // Fix 6 — conditional patch. The package lower-cases the whole condition (so `c.avatarUrl`
 // becomes `c.avatarurl`, always undefined) and runs it as a query over the whole container.
 // Here the condition is judged, case preserved, against the one document being patched.
-async function patchDocument(account, req, res, { dbId, collId, docId }) {
+async function patchDocument(account, req, res, params) {
   const body = await jsonBody(req);
-  const collection = account.database(dbId).collection(collId);
-  if (!collection.read()) return notFound(res);
+  const collection = collectionOf(account, params);
+  if (!collection) return notFound(res);
   const operations = Array.isArray(body) ? body : body.operations;
-  if (!Array.isArray(operations)) {
-    res.statusCode = 400;
-    return { code: "BadRequest", message: "Invalid patch request: check syntax of patch specification." };
-  }
-  const doc = findDocument(collection, req, docId);
+  if (!Array.isArray(operations)) return badRequest(res, "Invalid patch request: check syntax of patch specification.");
+  const partition = partitionOfRequest(collection, req, params.docId);
+  const doc = collection.document(params.docId, partition).read();
   if (!doc) return notFound(res);
   const condition = Array.isArray(body) ? undefined : body.condition;
   if (condition) {
-    const clause = /^\s*select\b/i.test(condition) ? condition : `SELECT VALUE 1 ${condition}`;
     let matched;
     try {
-      matched = compileQuery(clause).exec([doc], {}).result.length > 0;
+      matched = matchesCondition(condition, doc);
     } catch (err) {
-      res.statusCode = 400;
-      return { code: "BadRequest", message: `Invalid condition in patch request: ${err.message}` };
+      return badRequest(res, `Invalid condition in patch request: ${err.message}`);
     }
     if (!matched) {
       res.statusCode = 412;
       return { code: "PreconditionFailed", message: "Condition specified in the patch request is not satisfied." };
     }
   }
-  const result = patchOperation(collection, {
-    id: docId,
-    partitionKey: req.headers["x-ms-documentdb-partitionkey"],
-    ifMatch: req.headers["if-match"],
-    operations
-  });
+  const result = patchOperation(collection, { id: params.docId, partitionKey: JSON.stringify(partition), ifMatch: header(req, "if-match"), operations });
   res.statusCode = result.statusCode;
   return result.body;
 }
 
+// Fix 12 — partition count. A new container gets the server's --partitions ranges, or, when it
+// is created with provisioned throughput, ceil(RU/s / 10,000) of them, as the service lays it out.
+async function createContainer(account, req, res, params) {
+  const created = await createCollection(account, req, res, params);
+  if (res.statusCode !== 201) return created;
+  const manual = parseInt(header(req, "x-ms-offer-throughput") || "0", 10);
+  let autoscale = 0;
+  try { autoscale = (JSON.parse(header(req, "x-ms-cosmos-offer-autopilot-settings") || "{}").maxThroughput) || 0; } catch (e) { autoscale = 0; }
+  const throughput = Math.max(manual, autoscale);
+  const items = account.database(params.dbId).collection(created.id).documents;
+  items._partitions = new PartitionMap(definitionOfItems(items), throughput > 0 ? Math.ceil(throughput / 10000) : defaultPartitions);
+  return created;
+}
+
 // Fix 7 — replacing a container (to change its indexing policy) built a fresh, empty one and lost
-// every document. The new definition now takes over the existing documents and functions.
+// every document. The new definition now takes over the existing documents, functions and ranges.
+// Fix 13 — it also refused any partition key definition that was not the same JSON text: the
+// definition is now judged by meaning (property order, a default kind or version left out).
 async function replaceCollection(account, req, res, { dbId, collId }) {
   const body = await jsonBody(req);
   const database = account.database(dbId);
   const existing = database.collection(collId);
   const data = existing.read();
   if (!data) return notFound(res);
-  if (!body.id || body.id !== data.id) { res.statusCode = 400; return { code: "BadRequest", message: "replacing id is not allowed" }; }
-  if (JSON.stringify(body.partitionKey) !== JSON.stringify(data.partitionKey)) {
-    res.statusCode = 400;
-    return { code: "BadRequest", message: "replacing partitionKey is not allowed" };
-  }
-  if (req.headers["if-match"] && req.headers["if-match"] !== data._etag) {
+  if (!body.id || body.id !== data.id) return badRequest(res, "replacing id is not allowed");
+  if (body.partitionKey && !sameDefinition(body.partitionKey, data.partitionKey)) return badRequest(res, "replacing partitionKey is not allowed");
+  if (header(req, "if-match") && header(req, "if-match") !== data._etag) {
     res.statusCode = 412;
     return { code: "PreconditionFailed", message: "Operation cannot be performed because one of the specified precondition is not met." };
   }
   const documents = existing.documents;
   const functions = existing.userDefinedFunctions;
-  const replaced = database.collections.replace(body, data);
+  const replaced = database.collections.replace({ ...body, partitionKey: data.partitionKey }, data);
   const current = database.collection(collId);
   current.documents = documents;
   current.userDefinedFunctions = functions;
@@ -439,20 +465,27 @@ function readCollection(account, req, res, { dbId, collId }) {
 }
 
 // Partition key ranges. The SDK reads them as an incremental feed (`A-IM`) and polls until it
-// gets a 304 for the ETag it holds; the ranges never change here (one range), so the first
-// answer carries ETag "1" and every conditional read after it is a 304. (The package's own
-// request loop did this for every `A-IM` request; ours leaves the change feed to readDocuments.)
-function readPartitionKeyRanges(account, req, res, { dbId, collId }) {
-  const collection = account.database(dbId).collection(collId);
-  if (!collection.read()) return notFound(res);
-  res.setHeader("etag", "1");
-  if (req.headers["a-im"] && req.headers["if-none-match"]) {
-    res.statusCode = 304;
-    return null;
+// gets a 304 for the ETag it holds. The ETag counts the ranges ever created, so after a split
+// the SDK's next read (If-None-Match: the old count) returns the children, whose `parents` tell
+// it which range is gone. (The package answered `"id": 0`, a number, and 304 to everything.)
+function readPartitionKeyRanges(account, req, res, params) {
+  const collection = collectionOf(account, params);
+  if (!collection) return notFound(res);
+  const map = partitionsOf(collection.documents);
+  res.setHeader("etag", String(map.version));
+  const since = parseInt(String(header(req, "if-none-match") || "").replace(/"/g, ""), 10);
+  let ranges = map.live;
+  if (header(req, "a-im") && Number.isInteger(since)) {
+    if (since >= map.version) {
+      res.statusCode = 304;
+      return null;
+    }
+    ranges = map.history.slice(since);
   }
-  const ranges = collection.partitionKeyRanges.read({}).result;
-  res.setHeader("x-ms-item-count", String(ranges.length));
-  return { PartitionKeyRanges: ranges, _count: ranges.length };
+  const data = collection.read();
+  const described = ranges.map(r => PartitionMap.describe(r, data));
+  res.setHeader("x-ms-item-count", String(described.length));
+  return { _rid: data._rid, PartitionKeyRanges: described, _count: described.length };
 }
 
 const overrides = routerFactory({
@@ -463,9 +496,71 @@ const overrides = routerFactory({
     "/dbs/:dbId/colls/:collId": readCollection
   },
   PATCH: { "/dbs/:dbId/colls/:collId/docs/:docId": patchDocument },
+  POST: {
+    "/dbs/:dbId/colls/:collId/docs": (a, rq, rs, p) => writeDocument(a, rq, rs, p, "create"),
+    "/dbs/:dbId/colls": createContainer
+  },
+  POST_UPSERT: { "/dbs/:dbId/colls/:collId/docs": (a, rq, rs, p) => writeDocument(a, rq, rs, p, "upsert") },
   POST_QUERY: { "/dbs/:dbId/colls/:collId/docs": queryDocuments },
-  PUT: { "/dbs/:dbId/colls/:collId": replaceCollection }
+  PUT: {
+    "/dbs/:dbId/colls/:collId/docs/:docId": (a, rq, rs, p) => writeDocument(a, rq, rs, p, "replace"),
+    "/dbs/:dbId/colls/:collId": replaceCollection
+  },
+  DELETE: { "/dbs/:dbId/colls/:collId/docs/:docId": (a, rq, rs, p) => writeDocument(a, rq, rs, p, "delete") }
 });
+
+// ---------------------------------------------------------------------------------------------
+// Splits (POST /_harness/split): the service splits a range when it grows; tests split on demand.
+// ---------------------------------------------------------------------------------------------
+function findCollection(account, database, container) {
+  if (!database || !container) return null;
+  return collectionOf(account, { dbId: database, collId: container });
+}
+
+function documentsPerRange(collection) {
+  const map = partitionsOf(collection.documents);
+  const meta = collection.documents._meta || new Map();
+  const counts = new Map(map.live.map(r => [r.id, []]));
+  for (const rid of collection.documents._data.keys()) {
+    const m = meta.get(rid);
+    if (m) counts.get(map.rangeOf(m.epk).id).push(m.epk);
+  }
+  return counts;
+}
+
+function splitRange(account, body, res) {
+  const collection = findCollection(account, body.database, body.container);
+  if (!collection) return notFound(res);
+  const map = partitionsOf(collection.documents);
+  const epks = documentsPerRange(collection);
+  let range;
+  if (body.range !== undefined && body.range !== null && body.range !== "") {
+    range = map.rangeById(String(body.range));
+    if (!range) return badRequest(res, `range ${body.range} is not a live range of ${body.container}`);
+  } else {
+    range = map.live.reduce((best, r) => (epks.get(r.id).length > epks.get(best.id).length ? r : best), map.live[0]);
+  }
+  const children = map.split(range, map.splitPoint(range, epks.get(range.id)));
+  forgetOrder(collection.documents);
+  return { parent: range.id, children: children.map(c => c.id) };
+}
+
+function describeRanges(account, url, res) {
+  const query = new URL(url, "http://localhost").searchParams;
+  const collection = findCollection(account, query.get("database"), query.get("container"));
+  if (!collection) return notFound(res);
+  const epks = documentsPerRange(collection);
+  return {
+    ranges: partitionsOf(collection.documents).live.map(r => ({
+      id: r.id, minInclusive: r.minInclusive, maxExclusive: r.maxExclusive, parents: r.parents, lsn: r.lsn, documents: epks.get(r.id).length
+    }))
+  };
+}
+
+function effectiveKeys(body) {
+  const map = new PartitionMap(definitionOf({ partitionKey: body.partitionKey }), 1);
+  return { epks: (body.keys || []).map(values => map.epkOf(values.map(v => (v !== null && typeof v === "object" ? undefined : v)))) };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Fault injection and simulated network distance, for reliability tests and the benchmark.
@@ -481,6 +576,8 @@ function defaultFaults() {
     delayMs: 0,
     pathPattern: "/docs", // only requests whose path matches are faulted
     methods: null,        // e.g. ["PATCH", "PUT"]; null = every method
+    ranges: null,         // e.g. ["1"]: only requests addressed to these partition key ranges
+                          // (by range id, or by a partition key that lies in one); null = all
     requestCharge: null, // number: x-ms-request-charge of every answer (default 1)
     indexProgress: [],   // values the next reads of a replaced container report, then 100
     seed: 1,
@@ -489,7 +586,8 @@ function defaultFaults() {
 }
 let faults = defaultFaults();
 let latencyMs = 0;
-const stats = { requests: 0, byStatus: {}, byMethod: {}, byContainer: {}, injected: { 429: 0, 503: 0, 408: 0, drop: 0, delay: 0 } };
+const newStats = () => ({ requests: 0, byStatus: {}, byMethod: {}, byContainer: {}, byRange: {}, injected: { 429: 0, 503: 0, 408: 0, drop: 0, delay: 0 } });
+const stats = newStats();
 
 // A small seeded generator (mulberry32), so a failing fault run can be replayed.
 let rngState = 1;
@@ -501,10 +599,25 @@ function random() {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
 
+/// The ranges a /docs request is addressed to: the range id it names, or the range(s) of its
+/// partition key (a prefix of a hierarchical key may span several); none for cross-partition.
+function targetRanges(collection, req) {
+  const map = partitionsOf(collection.documents);
+  const rangeHeader = header(req, "x-ms-documentdb-partitionkeyrangeid");
+  if (rangeHeader) return [String(rangeHeader).split(",").pop().trim()];
+  const key = requestKeyValues(req);
+  if (key === undefined) return [];
+  const epk = map.epkOf(key);
+  if (map.definition.kind !== "MultiHash" || key.length >= map.definition.paths.length) return [map.rangeOf(epk).id];
+  const end = `${epk}FF`;
+  return map.live.filter(r => r.maxExclusive > epk && r.minInclusive < end).map(r => r.id);
+}
+
 function pickFault(req) {
   const pathname = (req.url || "").split("?")[0];
   if (!new RegExp(faults.pathPattern).test(pathname)) return null;
   if (faults.methods && !faults.methods.includes(req.method)) return null;
+  if (Array.isArray(faults.ranges) && !(req.rangeIds || []).some(id => faults.ranges.map(String).includes(id))) return null;
   const r = random();
   let edge = 0;
   for (const [kind, rate] of [["429", faults.rate429], ["503", faults.rate503], ["408", faults.rate408], ["drop", faults.rateDrop]]) {
@@ -514,9 +627,9 @@ function pickFault(req) {
   return null;
 }
 
-async function harnessRoute(req, res) {
+async function harnessRoute(account, req, res) {
   const pathname = (req.url || "").split("?")[0];
-  if (pathname === "/_harness/health") return { ok: true, latencyMs };
+  if (pathname === "/_harness/health") return { ok: true, latencyMs, partitions: defaultPartitions };
   if (pathname === "/_harness/stats") return stats;
   if (pathname === "/_harness/faults" && req.method === "GET") return { ...faults, indexProgressFor: undefined };
   if (pathname === "/_harness/faults" && req.method === "POST") {
@@ -526,6 +639,9 @@ async function harnessRoute(req, res) {
     rngState = faults.seed | 0;
     return { ...faults, indexProgressFor: undefined };
   }
+  if (pathname === "/_harness/split" && req.method === "POST") return splitRange(account, await jsonBody(req), res);
+  if (pathname === "/_harness/ranges" && req.method === "GET") return describeRanges(account, req.url, res);
+  if (pathname === "/_harness/epk" && req.method === "POST") return effectiveKeys(await jsonBody(req));
   res.statusCode = 404;
   return { message: "unknown harness route" };
 }
@@ -544,6 +660,11 @@ function send(req, res, body) {
   if (req.containerName && /\/docs/.test(req.url || "")) {
     const key = `${req.containerName} ${methodKey}`;
     stats.byContainer[key] = (stats.byContainer[key] || 0) + 1;
+    // "users 1 429": requests (and their answers) per container and range, for fairness tests.
+    for (const id of req.rangeIds || []) {
+      const rangeKey = `${req.containerName} ${id} ${res.statusCode}`;
+      stats.byRange[rangeKey] = (stats.byRange[rangeKey] || 0) + 1;
+    }
   }
   if (body && body._etag && !res.getHeader("etag")) res.setHeader("etag", body._etag);
   res.setHeader("content-type", "application/json");
@@ -556,8 +677,17 @@ function send(req, res, body) {
 function createHandler(account) {
   return async (req, res) => {
     try {
-      if ((req.url || "").startsWith("/_harness/")) { send(req, res, await harnessRoute(req, res)); return; }
+      if ((req.url || "").startsWith("/_harness/")) { send(req, res, await harnessRoute(account, req, res)); return; }
       if (latencyMs > 0) await delay(latencyMs);
+      const route = resolveRoute(req);
+      // The SDK addresses containers by name or by resource id: count them under their name.
+      const params = route ? route[0] : {};
+      if (params.dbId && params.collId) {
+        const collection = account.database(params.dbId).collection(params.collId);
+        const data = collection.read();
+        req.containerName = data ? data.id : params.collId;
+        if (data && /\/docs/.test(req.url || "")) req.rangeIds = targetRanges(collection, req);
+      }
       const fault = pickFault(req);
       if (fault) {
         stats.injected[fault] += 1;
@@ -573,14 +703,8 @@ function createHandler(account) {
       }
       if (faults.rateDelay > 0 && random() < faults.rateDelay) { stats.injected.delay += 1; await delay(faults.delayMs); }
 
-      const route = resolveRoute(req);
       if (!route) { res.statusCode = 400; send(req, res, { code: "BadRequest", message: "no route" }); return; }
-      const [params, handler] = route;
-      // The SDK addresses containers by name or by resource id: count them under their name.
-      if (params.dbId && params.collId) {
-        const collection = account.database(params.dbId).collection(params.collId).read();
-        req.containerName = collection ? collection.id : params.collId;
-      }
+      const handler = route[1];
       let body;
       try {
         body = await handler(account, req, res, params);
@@ -602,7 +726,7 @@ function resolveRoute(req) {
   // The query-plan request is a POST to /docs that the package's router would treat as a create.
   if (req.method === "POST" && isTrue(req, "x-ms-cosmos-is-query-plan-request")) {
     const match = /^\/+dbs\/([^/]+)\/colls\/([^/]+)\/docs\/?$/.exec((req.url || "").split("?")[0]);
-    if (match) return [{}, async (a, rq) => { await readBody(rq); return queryPlan(); }];
+    if (match) return [{ dbId: decodeURIComponent(match[1]), collId: decodeURIComponent(match[2]) }, queryPlanRequest];
   }
   return overrides(req) || packageRoutes(req);
 }
@@ -611,7 +735,7 @@ function resolveRoute(req) {
 // Start
 // ---------------------------------------------------------------------------------------------
 function parseArgs(argv) {
-  const args = { port: 8081, host: "127.0.0.1", ssl: true, portFallback: false, latencyMs: 0, stateFile: null, logFile: null };
+  const args = { port: 8081, host: "127.0.0.1", ssl: true, portFallback: false, latencyMs: 0, stateFile: null, logFile: null, partitions: 1 };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     if (a === "--port" || a === "-p") args.port = parseInt(argv[++i], 10);
@@ -619,9 +743,14 @@ function parseArgs(argv) {
     else if (a === "--no-ssl") args.ssl = false;
     else if (a === "--port-fallback") args.portFallback = true;
     else if (a === "--latency-ms") args.latencyMs = parseInt(argv[++i], 10);
+    else if (a === "--partitions") args.partitions = parseInt(argv[++i], 10);
     else if (a === "--state-file") args.stateFile = argv[++i];
     else if (a === "--log-file") args.logFile = argv[++i];
     else { console.error(`unknown argument: ${a}`); process.exit(2); }
+  }
+  if (!Number.isInteger(args.partitions) || args.partitions < 1 || args.partitions > 64) {
+    console.error("--partitions must be a whole number from 1 to 64");
+    process.exit(2);
   }
   return args;
 }
@@ -659,7 +788,8 @@ function start(args, port) {
     handlerHolder.handle = createHandler(account);
     require("./ttl").startSweeper(account); // per-item TTL (ttl.js says why)
     latencyMs = args.latencyMs || 0;
-    const state = { endpoint: `${args.ssl ? "https" : "http"}://${hostName}:${actual}/`, pid: process.pid, port: actual };
+    defaultPartitions = args.partitions;
+    const state = { endpoint: `${args.ssl ? "https" : "http"}://${hostName}:${actual}/`, pid: process.pid, port: actual, partitions: args.partitions };
     if (args.stateFile) fs.writeFileSync(args.stateFile, JSON.stringify(state));
     console.log(JSON.stringify(state));
   });
@@ -674,4 +804,3 @@ if (require.main === module) {
   start(args, args.port);
 }
 
-module.exports = { rewriteAccumulatorSpreads };

@@ -239,6 +239,44 @@ Describe 'Faults' -Skip:(-not $script:IsHarness) {
     }
 }
 
+Describe 'Concurrency and cost' {
+    It 'says what concurrency it settled on and why, and what the run cost per document' {
+        $verbose = @()
+        $status = Start-SchemaMigration -Name cost-add -Container users -Operation @{ AddField = 'cost'; Value = 1 } -Verbose 4>&1 |
+            ForEach-Object { if ($_ -is [System.Management.Automation.VerboseRecord]) { $verbose += $_.Message } else { $_ } }
+        $status.Status | Should -Be 'completed'
+        $status.Concurrency | Should -BeGreaterThan 0
+        $status.Concurrency | Should -BeLessOrEqual 64 -Because '-MaxDegreeOfParallelism (default 64) is the cap'
+        $status.ConcurrencyReason | Should -Not -BeNullOrEmpty
+        $status.RequestChargePerDocument | Should -BeGreaterThan 0
+        $status.DocumentsPerSecond | Should -BeGreaterThan 0
+        # Every change of the limit is explained, in requests per second.
+        $verbose | Where-Object { $_ -match '^Concurrency \d+: .*requests/s' } | Should -Not -BeNullOrEmpty
+
+        $read = Get-MigrationStatus -Name cost-add
+        $read.RequestChargePerDocument | Should -Be $status.RequestChargePerDocument
+        $read.DocumentsPerSecond | Should -BeGreaterThan 0
+    }
+
+    It 'never goes past -MaxDegreeOfParallelism' {
+        $status = Start-SchemaMigration -Name cost-capped -Container users -Operation @{ AddField = 'capped'; Value = 1 } -MaxDegreeOfParallelism 4
+        $status.Status | Should -Be 'completed'
+        $status.Concurrency | Should -BeLessOrEqual 4
+    }
+
+    It '-NoEstimate skips the count: no total, no percentage' {
+        $counted = Start-SchemaMigration -Name estimate-yes -Container users -Operation @{ AddField = 'est1'; Value = 1 } -MaxBatches 1
+        $skipped = Start-SchemaMigration -Name estimate-no -Container users -Operation @{ AddField = 'est2'; Value = 1 } -MaxBatches 1 -NoEstimate
+        $counted.Status, $skipped.Status | Should -Be 'cancelled', 'cancelled'
+        $counted.PercentComplete | Should -BeGreaterThan 0
+        $skipped.PercentComplete | Should -BeNullOrEmpty
+        $tracking = $script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id IN ('estimate-yes', 'estimate-no')") | ConvertFrom-Json
+        ($tracking | Where-Object id -EQ 'estimate-yes').estimatedTotal | Should -Be 5000
+        ($tracking | Where-Object id -EQ 'estimate-no').PSObject.Properties.Name | Should -Not -Contain 'estimatedTotal'
+        (Start-SchemaMigration -Name estimate-no -Container users -Operation @{ AddField = 'est2'; Value = 1 } -NoEstimate).Status | Should -Be 'completed'
+    }
+}
+
 Describe 'Lifecycle errors' {
     It 'reports a missing container before anything is written' {
         $failure = { Start-SchemaMigration -Name nope -Container 'no-such-container' -Operation @{ AddField = 'a'; Value = 1 } -ErrorAction Stop } | Should -Throw -PassThru

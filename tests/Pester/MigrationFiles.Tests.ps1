@@ -128,4 +128,45 @@ Describe 'The examples folder' {
             Connect-Test $script:Database
         }
     }
+
+    It 'runs on hierarchical-key containers (tenant / pk / id): dry run, every migration, backfills, conformance' {
+        $database = New-TestDatabase
+        try {
+            foreach ($name in 'users', 'posts') { $script:Kit.CreateHierarchicalContainer($database, $name, @('/tenant', '/pk', '/id')) }
+            $script:Kit.SeedUsers($database, 'users', 500, 10)
+            $script:Kit.SeedPosts($database, 'posts', 500, 10)
+            $before = $script:Kit.ReadAllJson($database, 'users')
+            $context = Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $database -SkipCertificateCheck -PassThru
+            $examples = Join-Path $script:Root 'examples/migrations'
+
+            $dry = Start-SchemaMigration -Path $examples -Context $context -WhatIf 6>$null
+            ($dry | Where-Object Name -EQ '0001_add_avatar_url').WouldChange | Should -Be 500
+            $script:Kit.ReadAllJson($database, 'users') | Should -Be $before -Because 'a dry run writes nothing'
+
+            $results = Start-SchemaMigration -Path $examples -Context $context
+            @($results | Where-Object Status -NE 'completed') | Should -BeNullOrEmpty
+            $results.Count | Should -Be @(Get-ChildItem $examples -Filter *.psd1).Count
+            ($results | Where-Object Name -EQ '0001_add_avatar_url').Processed | Should -Be 500
+            $conformance = @(
+                Test-SchemaConformance -Context $context -Container users -Require @{ avatarUrl = 'string'; createdAt = 'number'; updatedAt = 'number'; displayName = 'string' }
+                Test-SchemaConformance -Context $context -Container posts -Require @{ priorityLevel = 'number' }
+            )
+            ($conformance | Measure-Object NonConforming -Sum).Sum | Should -Be 0
+            $script:Kit.Count($database, 'users', 'IS_DEFINED(c.userName)') | Should -Be 0
+            $script:Kit.Count($database, 'posts', 'IS_DEFINED(c.legacyField)') | Should -Be 0
+
+            # A transform (ETag-conditioned replace under the full key) and a conformance gap.
+            $backfill = Invoke-Backfill -Context $context -Container users -Name hk-upper -Filter "c.tenant = 'tenant1'" -ScriptBlock { param($doc) $doc.displayName = $doc.displayName.ToUpperInvariant(); $doc }
+            $backfill.Processed | Should -Be $script:Kit.Count($database, 'users', "c.tenant = 'tenant1'")
+            $script:Kit.Count($database, 'users', "c.tenant = 'tenant1' AND c.displayName = UPPER(c.displayName)") | Should -Be $backfill.Processed
+            (Invoke-Backfill -Context $context -Container users -Name hk-unset -Filter "c.tenant = 'tenant2'" -Unset createdAt).Processed | Should -BeGreaterThan 0
+            $gap = Test-SchemaConformance -Context $context -Container users -Require @{ createdAt = 'number' }
+            $gap.NonConforming | Should -Be $script:Kit.Count($database, 'users', "c.tenant = 'tenant2'")
+            $script:Kit.Count($database, 'users', 'true') | Should -Be 500 -Because 'no document was duplicated or lost under its hierarchical key'
+        }
+        finally {
+            $script:Kit.DeleteDatabase($database)
+            Connect-Test $script:Database
+        }
+    }
 }

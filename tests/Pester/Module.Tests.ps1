@@ -59,6 +59,22 @@ Describe 'Help of <Name>' -ForEach $script:Commands {
         }
     }
 
+    It 'shows every parameter at work in an example' {
+        $code = @($script:Help.Examples.Example | ForEach-Object { $_.Code }) -join "`n"
+        $parameters = (Get-Command $Name).Parameters.Keys | Where-Object { $_ -notin $script:Common }
+        foreach ($parameter in $parameters) {
+            $code | Should -Match "-$parameter\b" -Because "an example of $Name should use -$parameter"
+        }
+    }
+
+    It 'has examples that parse' {
+        foreach ($example in @($script:Help.Examples.Example)) {
+            $errors = $null
+            $null = [System.Management.Automation.Language.Parser]::ParseInput($example.Code, [ref] $null, [ref] $errors)
+            $errors | Should -BeNullOrEmpty -Because "$($example.Title) of $Name is code a user may paste"
+        }
+    }
+
     It 'supports -WhatIf and -Confirm when it writes' {
         $command = Get-Command $Name
         if ($command.Verb -in 'Start', 'Invoke', 'Stop', 'Reset', 'Undo') {

@@ -1,116 +1,142 @@
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 
 namespace CosmosMigrations.Requests;
 
-/// <summary>Admits requests to the service: at most <see cref="Limit"/> in flight, and, with a
-/// budget, request units spent at no more than the budget per second (a token bucket debited by
-/// each response's measured charge). On throttling the limit halves, once per window: throttles
-/// of requests that were already in flight when it last halved are the same congestion, not a
-/// new one. Every run of successes raises it by one, back up to the maximum.</summary>
+/// <summary>Admits a run's requests: at most <see cref="Limit"/> in flight and, with a budget,
+/// request units spent at no more than the budget per second (a token bucket debited by each
+/// response's measured charge). A run's gate is adaptive (<see cref="Adaptive"/>): a controller
+/// finds the limit the account and the network reward, up to the cap. Each feed range gets a lane
+/// of its own (<see cref="ForRange"/>): throttling on a range (a hot physical partition) halves
+/// that lane's limit only, so the other ranges keep their pace, while the budget, the cap and the
+/// totals stay the run's.</summary>
 public sealed class RequestGate
 {
+    private readonly RequestGate? _run;
+    private readonly ConcurrencyLimit _limit;
+    private readonly AdaptiveConcurrency? _adaptive;
     private readonly object _sync = new();
-    private readonly Queue<TaskCompletionSource<bool>> _waiters = new();
-    private readonly int _maxConcurrency;
+    private readonly List<RequestGate> _lanes = new();
+    private readonly int _cap;
     private readonly double? _ruPerSecond;
     private readonly double _burst;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private double _tokens;
     private double _lastRefill;
-    private int _inFlight;
-    private int _limit;
-    private int _lowestLimit;
-    private int _successesSinceChange;
-    private long _admitted;
-    private long _admittedAtDecrease = -1;
     private double _totalCharge;
     private long _throttles;
+    private long _retries;
 
+    /// <summary>A gate of a fixed limit (throttling halves it; successes restore it).</summary>
     public RequestGate(int maxConcurrency, double? ruPerSecond)
+        : this(null, maxConcurrency, null, ruPerSecond)
     {
-        _maxConcurrency = Math.Max(1, maxConcurrency);
-        _limit = _maxConcurrency;
-        _lowestLimit = _maxConcurrency;
+    }
+
+    private RequestGate(RequestGate? run, int cap, AdaptiveConcurrency? adaptive, double? ruPerSecond)
+    {
+        _run = run;
+        _cap = Math.Max(1, cap);
+        var limit = new ConcurrencyLimit(_cap);
+        _limit = limit;
+        _adaptive = adaptive;
         _ruPerSecond = ruPerSecond;
         // A fifth of a second of budget may be spent at once: small enough to keep the rate even.
         _burst = ruPerSecond is null ? 0 : Math.Max(1, ruPerSecond.Value / 5);
         _tokens = _burst;
+        if (adaptive is not null)
+        {
+            limit.Set(adaptive.Limit);
+            adaptive.Changed = (value, reason) =>
+            {
+                limit.Set(value);
+                ConcurrencyChanged?.Invoke(value, reason);
+            };
+        }
     }
 
-    public int Limit
+    /// <summary>A run's gate: the limit adapts, starting at <paramref name="start"/>, never past
+    /// <paramref name="cap"/>.</summary>
+    public static RequestGate Adaptive(int cap, double? ruPerSecond, int start = 16) =>
+        new(null, cap, new AdaptiveConcurrency(cap, start), ruPerSecond);
+
+    /// <summary>Called (from any thread) when the adaptive limit changes, with why.</summary>
+    public Action<int, string>? ConcurrencyChanged { get; set; }
+
+    private RequestGate Run => _run ?? this;
+
+    /// <summary>Requests this gate lets in at once (a lane's own limit for a lane).</summary>
+    public int Limit => _limit.Limit;
+
+    /// <summary>The lowest any limit went under throttling (this gate's or a lane's).</summary>
+    public int LowestLimit
     {
-        get { lock (_sync) { return _limit; } }
+        get
+        {
+            lock (Run._sync)
+            {
+                return Run._lanes.Select(l => l._limit.Lowest).DefaultIfEmpty(Run._limit.Lowest).Min();
+            }
+        }
     }
+
+    /// <summary>Why the run's limit is what it is, when it adapts.</summary>
+    public string? ConcurrencyReason => Run._adaptive?.Reason;
 
     public double TotalCharge
     {
-        get { lock (_sync) { return _totalCharge; } }
+        get { lock (Run._sync) { return Run._totalCharge; } }
     }
 
-    public long Throttles => Interlocked.Read(ref _throttles);
+    public long Throttles => Interlocked.Read(ref Run._throttles);
 
-    /// <summary>The lowest the limit went (how hard throttling pushed back).</summary>
-    public int LowestLimit
+    /// <summary>Transient failures retried by requests through this gate (or its run's lanes).</summary>
+    public long Retries => Interlocked.Read(ref Run._retries);
+
+    /// <summary>A lane for one feed range: a limit of its own, the run's budget, cap and totals.</summary>
+    public RequestGate ForRange()
     {
-        get { lock (_sync) { return _lowestLimit; } }
+        var lane = new RequestGate(Run, Run._cap, null, null);
+        lock (Run._sync)
+        {
+            Run._lanes.Add(lane);
+        }
+
+        return lane;
     }
 
-    /// <summary>Waits for a slot and for budget; dispose the result when the request is done.</summary>
+    /// <summary>Waits for a place (the lane's, then the run's) and for budget; dispose the result
+    /// when the request is done.</summary>
     public async Task<Slot> EnterAsync(CancellationToken cancellationToken)
     {
-        TaskCompletionSource<bool>? wait = null;
-        lock (_sync)
-        {
-            if (_inFlight < _limit)
-            {
-                _inFlight++;
-            }
-            else
-            {
-                wait = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                _waiters.Enqueue(wait);
-            }
-        }
-
-        if (wait is not null)
-        {
-            using (cancellationToken.Register(() => wait.TrySetCanceled()))
-            {
-                try
-                {
-                    await wait.Task.ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    lock (_sync)
-                    {
-                        // The slot may have been handed over just as we were cancelled.
-                        if (wait.Task.Status == TaskStatus.RanToCompletion)
-                        {
-                            ReleaseLocked();
-                        }
-                    }
-
-                    throw;
-                }
-            }
-        }
-
+        var admission = await _limit.EnterAsync(cancellationToken).ConfigureAwait(false);
+        var runAdmitted = false;
         try
         {
-            await WaitForBudgetAsync(cancellationToken).ConfigureAwait(false);
+            if (_run is not null)
+            {
+                await _run._limit.EnterAsync(cancellationToken).ConfigureAwait(false);
+                runAdmitted = true;
+            }
+
+            await Run.WaitForBudgetAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
-            Release();
+            if (runAdmitted)
+            {
+                _run!._limit.Release();
+            }
+
+            _limit.Release();
             throw;
         }
 
-        return new Slot(this, Interlocked.Increment(ref _admitted));
+        return new Slot(this, admission);
     }
 
     private async Task WaitForBudgetAsync(CancellationToken cancellationToken)
@@ -154,97 +180,64 @@ public sealed class RequestGate
             return;
         }
 
-        lock (_sync)
+        var run = Run;
+        lock (run._sync)
         {
-            _totalCharge += requestCharge;
-            if (_ruPerSecond is not null)
+            run._totalCharge += requestCharge;
+            if (run._ruPerSecond is not null)
             {
-                Refill();
-                _tokens -= requestCharge;
+                run.Refill();
+                run._tokens -= requestCharge;
             }
         }
     }
 
-    /// <summary>The request admitted as <paramref name="slot"/> was throttled.</summary>
+    /// <summary>The request admitted as <paramref name="slot"/> was throttled: its lane halves.</summary>
     public void OnThrottled(Slot slot)
     {
-        Interlocked.Increment(ref _throttles);
-        lock (_sync)
-        {
-            if (slot.Number <= _admittedAtDecrease)
-            {
-                return;
-            }
-
-            _admittedAtDecrease = Interlocked.Read(ref _admitted);
-            _limit = Math.Max(1, _limit / 2);
-            _lowestLimit = Math.Min(_lowestLimit, _limit);
-            _successesSinceChange = 0;
-        }
+        Interlocked.Increment(ref Run._throttles);
+        slot.Gate._limit.OnThrottled(slot.Number);
+        Run._adaptive?.OnThrottled();
     }
 
-    public void OnSuccess()
+    /// <summary>A request went through (it was not throttled or failing transiently).</summary>
+    public void OnSuccess() => OnSuccess(null);
+
+    public void OnSuccess(TimeSpan? latency)
     {
-        lock (_sync)
+        _limit.OnSuccess();
+        if (latency is { } measured)
         {
-            if (_limit >= _maxConcurrency)
-            {
-                return;
-            }
-
-            if (++_successesSinceChange >= _limit)
-            {
-                _limit++;
-                _successesSinceChange = 0;
-                while (_inFlight < _limit && _waiters.Count > 0)
-                {
-                    _inFlight++;
-                    if (!_waiters.Dequeue().TrySetResult(true))
-                    {
-                        _inFlight--;
-                    }
-                }
-            }
+            Run._adaptive?.OnCompleted(measured);
         }
     }
+
+    /// <summary>A transient failure is being retried.</summary>
+    public void OnRetry() => Interlocked.Increment(ref Run._retries);
 
     private void Release()
     {
-        lock (_sync)
-        {
-            ReleaseLocked();
-        }
-    }
-
-    private void ReleaseLocked()
-    {
-        _inFlight--;
-        while (_inFlight < _limit && _waiters.Count > 0)
-        {
-            _inFlight++;
-            if (_waiters.Dequeue().TrySetResult(true))
-            {
-                break;
-            }
-
-            _inFlight--;
-        }
+        _run?._limit.Release();
+        _limit.Release();
     }
 
     /// <summary>A place in the gate; dispose it when the request is done.</summary>
     public sealed class Slot : IDisposable
     {
-        private RequestGate? _gate;
+        private RequestGate? _owner;
 
         internal Slot(RequestGate gate, long number)
         {
-            _gate = gate;
+            _owner = gate;
+            Gate = gate;
             Number = number;
         }
 
-        /// <summary>The order in which the request was admitted.</summary>
+        /// <summary>The order in which the request was admitted (by its own gate or lane).</summary>
         public long Number { get; }
 
-        public void Dispose() => Interlocked.Exchange(ref _gate, null)?.Release();
+        internal RequestGate Gate { get; }
+
+        public void Dispose() => Interlocked.Exchange(ref _owner, null)?.Release();
     }
 }

@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Threading;
@@ -16,6 +17,8 @@ namespace CosmosMigrations.Requests;
 public sealed class ResilientSender
 {
     public const int MaxAttempts = 12;
+
+    private static readonly double TicksPerTimestamp = (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency;
 
     private long _retries;
 
@@ -62,10 +65,11 @@ public sealed class ResilientSender
             TimeSpan? retryAfter;
             using (var slot = Gate is null ? null : await Gate.EnterAsync(cancellationToken).ConfigureAwait(false))
             {
+                var started = Stopwatch.GetTimestamp();
                 try
                 {
                     var result = await call(cancellationToken).ConfigureAwait(false);
-                    Gate?.OnSuccess();
+                    Gate?.OnSuccess(TimeSpan.FromTicks((long)((Stopwatch.GetTimestamp() - started) * TicksPerTimestamp)));
                     return result;
                 }
                 catch (Exception ex) when (!cancellationToken.IsCancellationRequested && CosmosErrors.IsTransient(ex))
@@ -90,6 +94,7 @@ public sealed class ResilientSender
             }
 
             Interlocked.Increment(ref _retries);
+            Gate?.OnRetry();
             await Task.Delay(Backoff.Delay(attempt, retryAfter), cancellationToken).ConfigureAwait(false);
         }
     }

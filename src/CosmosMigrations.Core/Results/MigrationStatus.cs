@@ -33,11 +33,27 @@ public sealed class MigrationStatus
 
     public double RequestCharge { get; set; }
 
+    /// <summary>Request units per document read, over the whole migration.</summary>
+    public double? RequestChargePerDocument { get; set; }
+
+    /// <summary>Documents read per second by the latest run.</summary>
+    public double? DocumentsPerSecond { get; set; }
+
+    /// <summary>For a running migration with an estimate: time remaining at the latest rate.</summary>
+    public TimeSpan? Remaining { get; set; }
+
     /// <summary>Requests of this run that the service still throttled (429) after the SDK's own two
     /// retries: each made the engine halve its concurrency and wait the service's retry-after.
     /// Many mean the budget (-MaxRUPerSecond) or the container's throughput is too tight. Null
     /// when read from the tracking document.</summary>
     public long? Throttled { get; set; }
+
+    /// <summary>Requests in flight that this run's controller settled on (null when read from
+    /// the tracking document), and why (<see cref="ConcurrencyReason"/>).</summary>
+    public int? Concurrency { get; set; }
+
+    /// <summary>The controller's last decision, e.g. "1,210 requests/s at 24 → 1,580 requests/s at 36: raising to 54".</summary>
+    public string? ConcurrencyReason { get; set; }
 
     public string? Error { get; set; }
 
@@ -107,6 +123,11 @@ public sealed class MigrationStatus
             CompletedAt = completed,
             Duration = started is not null && end is not null && end >= started ? end - started : null,
             RequestCharge = Math.Round(document.RequestCharge, 2),
+            RequestChargePerDocument = document.Scanned > 0 ? Math.Round(document.RequestCharge / document.Scanned, 2) : null,
+            DocumentsPerSecond = document.DocumentsPerSecond,
+            Remaining = live && document.EstimatedTotal is { } total && total > document.Scanned && document.DocumentsPerSecond is > 0
+                ? TimeSpan.FromSeconds(Math.Round((total - document.Scanned) / document.DocumentsPerSecond.Value))
+                : null,
             Error = document.Error,
             StopReason = document.StopReason,
             PercentComplete = document.Status is TrackingStatus.Completed or TrackingStatus.Undone ? 100

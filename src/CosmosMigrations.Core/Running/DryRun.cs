@@ -66,7 +66,8 @@ internal sealed class DryRun
                             }
 
                             _counters.AddScanned(page.Documents.Count);
-                            pages++;
+                            // An empty page (an empty feed range) is no batch, as in a run.
+                            pages += page.Documents.Count > 0 ? 1 : 0;
                             _progress?.Report(_counters.Snapshot(preview.Scanned, preview.WouldChange, preview.WouldFail, _sender.Gate!.TotalCharge, _sender.Gate.TotalCharge));
                         }
                     }

@@ -46,7 +46,7 @@ internal sealed class MigrationRun
         _warn = warn;
         _cancellationToken = cancellationToken;
         _chargeAtStart = checkpoint.Document.RequestCharge;
-        _counters = new ProgressCounters(definition.Name, definition.Steps.Count);
+        _counters = new ProgressCounters(definition.Name, definition.Steps.Count) { Budget = options.MaxRUPerSecond, EstimateSkipped = options.NoEstimate };
         _stop = new StopSignal(options, _counters.Clock);
         _ledger = new PageLedger(checkpoint, options, _stop, _counters, RequestCharge, Report, afterCheckpoint, log, cancellationToken);
     }
@@ -158,9 +158,11 @@ internal sealed class MigrationRun
         var status = MigrationStatus.FromTracking(Document, _definition.SourcePath);
         var gate = _sender.Gate!;
         status.Throttled = gate.Throttles;
-        if (gate.Throttles > 0 || _sender.Retries > 0)
+        status.Concurrency = gate.Limit;
+        status.ConcurrencyReason = gate.ConcurrencyReason;
+        if (gate.Throttles > 0 || gate.Retries > 0)
         {
-            _log?.Invoke($"This run: {gate.Throttles} request(s) throttled (429) and {_sender.Retries} transient failure(s) retried; concurrency went down to {gate.LowestLimit} of {_options.MaxDegreeOfParallelism}.");
+            _log?.Invoke($"This run: {gate.Throttles} request(s) throttled (429) and {gate.Retries} transient failure(s) retried; concurrency went down to {gate.LowestLimit} of {_options.MaxDegreeOfParallelism}.");
         }
 
         status.Outcome = outcome.ToString();

@@ -44,7 +44,7 @@ public sealed class MigrationRunner
         options.Validate();
         var target = await _connection.GetContainerAsync(definition.Container, cancellationToken).ConfigureAwait(false);
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
-        var sender = new ResilientSender(new RequestGate(options.MaxDegreeOfParallelism, options.MaxRUPerSecond));
+        var sender = RunSender(options);
         await ValidateQueriesAsync(target, definition, sender, cancellationToken).ConfigureAwait(false);
 
         // Before-images: the journal container exists before the tracking document says it is used.
@@ -116,7 +116,7 @@ public sealed class MigrationRunner
     public async Task<RunResult> UndoAsync(string name, string? container, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
         options.Validate();
-        var sender = new ResilientSender(new RequestGate(options.MaxDegreeOfParallelism, options.MaxRUPerSecond));
+        var sender = RunSender(options);
         var (_, target, journal, request) = await PrepareUndoAsync(name, container, options, sender, cancellationToken).ConfigureAwait(false);
         var start = await new MigrationLifecycle(_connection.TrackingStore).StartUndoAsync(request, cancellationToken).ConfigureAwait(false);
         if (start.Outcome == StartOutcome.Skipped)
@@ -175,6 +175,15 @@ public sealed class MigrationRunner
         }
 
         return (tracked, target, journal, request);
+    }
+
+    /// <summary>A run's sender (a migration's or an undo's): its gate adapts the concurrency,
+    /// starting low, never past -MaxDegreeOfParallelism, within the RU budget.</summary>
+    private ResilientSender RunSender(RunOptions options)
+    {
+        var gate = RequestGate.Adaptive(options.MaxDegreeOfParallelism, options.MaxRUPerSecond, Math.Min(options.MaxDegreeOfParallelism, RunOptions.StartingConcurrency));
+        gate.ConcurrencyChanged = (limit, reason) => Log?.Invoke($"Concurrency {limit}: {reason}.");
+        return new ResilientSender(gate);
     }
 
     private static TrackingDocument Copy(TrackingDocument document)

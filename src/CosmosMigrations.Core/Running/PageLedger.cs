@@ -116,6 +116,7 @@ internal sealed class PageLedger
 
             // Only now, with every write of the page done, does the checkpoint move past it.
             d.Scanned += page.Documents.Count;
+            d.DocumentsPerSecond = _counters.DocumentsPerSecond;
             range.Continuation = page.ContinuationAfter;
             range.Done = page.ContinuationAfter is null;
         }, _cancellationToken).ConfigureAwait(false);

@@ -68,14 +68,22 @@ internal sealed class PassScan
         }
 
         var cursor = _checkpoint.Document.Cursor!;
-        var estimate = await DocumentCount.EstimateAsync(plan.Source, pass.CountText, pass.ScanCondition, _sender.Gate!, _log, _cancellationToken).ConfigureAwait(false);
+        var estimate = _options.NoEstimate ? null
+            : await DocumentCount.EstimateAsync(plan.Source, pass.CountText, pass.ScanCondition, _sender.Gate!, _log, _cancellationToken).ConfigureAwait(false);
         _counters.Estimate = estimate;
         if (estimate is not null)
         {
             await _checkpoint.UpdateAsync(d => d.EstimatedTotal = d.Scanned + estimate, _cancellationToken).ConfigureAwait(false);
         }
 
-        var pipeline = new RangePipeline(plan.Source, plan.Writer, new QueryDefinition(plan.QueryText), _options.BatchSize, _sender, _ledger, _stop, _cancellationToken);
+        var query = new QueryDefinition(plan.QueryText);
+        // One lane a range: a range that is throttled (a hot physical partition) slows down alone.
+        var pipelines = cursor.Ranges!.ToDictionary(r => r, _ =>
+        {
+            var lane = new ResilientSender(_sender.Gate!.ForRange());
+            var lanePlan = pass.Plan(new ScanContext(_target, lane, step, _journal));
+            return new RangePipeline(lanePlan.Source, lanePlan.Writer, query, _options.BatchSize, lane, _ledger, _stop, _cancellationToken);
+        });
         while (true)
         {
             _ledger.StartScan();
@@ -88,7 +96,7 @@ internal sealed class PassScan
                 await ranges.WaitAsync(_cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await pipeline.ScanAsync(r).ConfigureAwait(false);
+                    await pipelines[r].ScanAsync(r).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -33,6 +33,15 @@ internal sealed class ProgressCounters
 
     public void AddScanned(long documents) => Interlocked.Add(ref _scannedThisRun, documents);
 
+    /// <summary>Documents read per second in this run so far.</summary>
+    public double DocumentsPerSecond => Clock.Elapsed.TotalSeconds > 0 ? System.Math.Round(ScannedThisRun / Clock.Elapsed.TotalSeconds, 1) : 0;
+
+    /// <summary>The run's RU budget (-MaxRUPerSecond), which then paces the time remaining.</summary>
+    public double? Budget { get; set; }
+
+    /// <summary>The estimate was skipped on purpose (-NoEstimate).</summary>
+    public bool EstimateSkipped { get; set; }
+
     /// <summary>A progress report with the caller's totals; <paramref name="chargeThisRun"/> gives the RU rate.</summary>
     public MigrationProgress Snapshot(long scanned, long processed, long failed, double requestCharge, double chargeThisRun)
     {
@@ -50,6 +59,9 @@ internal sealed class ProgressCounters
             ScannedThisRun = ScannedThisRun,
             RequestCharge = requestCharge,
             RequestUnitsPerSecond = elapsed.TotalSeconds > 0 ? chargeThisRun / elapsed.TotalSeconds : 0,
+            RequestUnitsPerDocument = ScannedThisRun > 0 ? chargeThisRun / ScannedThisRun : null,
+            Budget = Budget,
+            EstimateSkipped = EstimateSkipped,
             Elapsed = elapsed,
         };
     }

@@ -50,7 +50,9 @@ internal sealed class RangePipeline
         Task<Page?> next = Task.FromResult<Page?>(null);
         try
         {
-            while (page is not null && _stop.MayStartPage())
+            // An empty page (an empty feed range, or a range's empty last page) is no batch of work:
+            // it does not count toward -MaxBatches, so N ranges slice like one.
+            while (page is not null && (page.Documents.Count == 0 || _stop.MayStartPage()))
             {
                 // Read ahead: the next page travels while this page's writes run.
                 next = reader.Finished ? Task.FromResult<Page?>(null) : reader.ReadAsync(scanStop.Token);

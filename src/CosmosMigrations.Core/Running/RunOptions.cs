@@ -8,8 +8,12 @@ public sealed class RunOptions
 {
     public int BatchSize { get; set; } = 100;
 
-    /// <summary>Writes in flight at once.</summary>
-    public int MaxDegreeOfParallelism { get; set; } = 16;
+    /// <summary>Where the adaptive concurrency starts (the controller raises it while that pays).</summary>
+    public const int StartingConcurrency = 16;
+
+    /// <summary>The most requests in flight at once: a cap, not the setting; within it the run
+    /// finds the concurrency the account and the network reward.</summary>
+    public int MaxDegreeOfParallelism { get; set; } = 64;
 
     /// <summary>RU/s the migration may consume (measured from response charges); null = no limit.</summary>
     public double? MaxRUPerSecond { get; set; }
@@ -24,6 +28,10 @@ public sealed class RunOptions
 
     /// <summary>Documents that may fail (recorded and skipped) before the run fails.</summary>
     public int MaxFailures { get; set; }
+
+    /// <summary>Skip the COUNT at the start of each pass (it costs RU on a huge container):
+    /// progress then has no percentage and no time remaining.</summary>
+    public bool NoEstimate { get; set; }
 
     /// <summary>Run a completed migration again; for an undo, restore documents changed since the
     /// migration too.</summary>

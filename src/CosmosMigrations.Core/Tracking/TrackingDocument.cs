@@ -72,6 +72,10 @@ public sealed class TrackingDocument
     /// <summary>A total estimated at the start of a run (a server-side count), for percentages.</summary>
     [JsonProperty("estimatedTotal")] public long? EstimatedTotal { get; set; }
 
+    /// <summary>Documents read per second by the latest run, at its last checkpoint (for rates and
+    /// time remaining in Get-MigrationStatus).</summary>
+    [JsonProperty("documentsPerSecond")] public double? DocumentsPerSecond { get; set; }
+
     /// <summary>Where the before-images of this migration are kept, and what an undo needs to know
     /// about them (see <see cref="JournalInfo"/>); absent for migrations tracked before the journal.</summary>
     [JsonProperty("journal")] public JournalInfo? Journal { get; set; }

@@ -24,9 +24,10 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
     [ValidateRange(1, 10000)]
     public int BatchSize { get; set; } = 100;
 
+    /// <summary>A cap: within it the run finds the concurrency the account rewards.</summary>
     [Parameter]
     [ValidateRange(1, 256)]
-    public int MaxDegreeOfParallelism { get; set; } = 16;
+    public int MaxDegreeOfParallelism { get; set; } = 64;
 
     [Parameter]
     [ValidateRange(1, 10_000_000)]
@@ -49,6 +50,9 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    [Parameter]
+    public SwitchParameter NoEstimate { get; set; }
+
     private bool IsWhatIf =>
         MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value) ? value is SwitchParameter s && s.IsPresent
         : SessionState.PSVariable.GetValue("WhatIfPreference") is { } preference && LanguagePrimitives.IsTrue(preference);
@@ -63,6 +67,7 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
         MaxBatches = MaxBatches > 0 ? MaxBatches : null,
         MaxFailures = MaxFailures,
         Force = Force,
+        NoEstimate = NoEstimate,
         Strict = StrictChecksum,
     });
 
@@ -303,10 +308,11 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
                 };
             }
 
-            var of = p.EstimatedTotal is { } total ? $" of ~{total.ToString("N0", invariant)}" : "";
+            var of = p.EstimatedTotal is { } total ? $" of ~{total.ToString("N0", invariant)}" : p.EstimateSkipped ? " (no total: -NoEstimate)" : "";
+            var perDocument = p.RequestUnitsPerDocument is { } ruPerDocument ? $", {ruPerDocument.ToString("0.##", invariant)} RU/doc" : "";
             var status = $"{p.ScannedThisRun.ToString("N0", invariant)}{of} read, {p.Processed.ToString("N0", invariant)} changed" +
                          (p.Failed > 0 ? $", {p.Failed} failed" : "") +
-                         $" · {p.RequestCharge.ToString("N0", invariant)} RU ({p.RequestUnitsPerSecond.ToString("N0", invariant)} RU/s) · {p.DocumentsPerSecond.ToString("N0", invariant)} docs/s";
+                         $" · {p.RequestCharge.ToString("N0", invariant)} RU ({p.RequestUnitsPerSecond.ToString("N0", invariant)} RU/s{perDocument}) · {p.DocumentsPerSecond.ToString("N0", invariant)} docs/s";
             var record = new ProgressRecord(ActivityId(_name), $"Migration {_name} — step {p.Step}/{p.StepCount}: {p.Activity}", status);
             if (p.PercentComplete is { } percent)
             {

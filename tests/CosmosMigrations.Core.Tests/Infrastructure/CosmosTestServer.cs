@@ -34,6 +34,9 @@ public sealed class CosmosTestServer : IAsyncDisposable
         };
     }
 
+    /// <summary>The partition key ranges of a new container when this class starts the server.</summary>
+    public const int DefaultPartitions = 4;
+
     public string Endpoint { get; }
 
     public string Key { get; }
@@ -71,7 +74,8 @@ public sealed class CosmosTestServer : IAsyncDisposable
             throw new InvalidOperationException("The local Cosmos DB harness is not installed: run 'npm ci' in tests/LocalCosmos, or use build.ps1 -Task Test.");
         }
 
-        var start = new ProcessStartInfo("node", $"\"{script}\" --port 0")
+        // As build.ps1 starts it: several partition key ranges per container (tests/LocalCosmos/README.md).
+        var start = new ProcessStartInfo("node", $"\"{script}\" --port 0 --partitions {DefaultPartitions}")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -126,6 +130,48 @@ public sealed class CosmosTestServer : IAsyncDisposable
         using var response = await _admin.PostAsync("/_harness/faults", body);
         response.EnsureSuccessStatusCode();
     }
+
+    /// <summary>Splits a partition key range of a container (the fullest when <paramref name="range"/>
+    /// is null), as the service does when a range grows; answers {"parent", "children"}.</summary>
+    public Task<JObject> SplitAsync(string database, string container, string? range = null) =>
+        PostHarnessAsync("/_harness/split", new JObject { ["database"] = database, ["container"] = container, ["range"] = range });
+
+    /// <summary>The live ranges of a container with their document counts and LSNs.</summary>
+    public async Task<JArray> RangesAsync(string database, string container)
+    {
+        using var response = await _admin.GetAsync($"/_harness/ranges?database={Uri.EscapeDataString(database)}&container={Uri.EscapeDataString(container)}");
+        response.EnsureSuccessStatusCode();
+        return (JArray)JObject.Parse(await response.Content.ReadAsStringAsync())["ranges"]!;
+    }
+
+    /// <summary>The partition key ranges the harness gives a new container.</summary>
+    public async Task<int> PartitionsAsync()
+    {
+        using var response = await _admin.GetAsync("/_harness/health");
+        response.EnsureSuccessStatusCode();
+        return (int)JObject.Parse(await response.Content.ReadAsStringAsync())["partitions"]!;
+    }
+
+    public async Task<JObject> PostHarnessAsync(string path, JObject body)
+    {
+        if (!IsHarness)
+        {
+            throw new InvalidOperationException("Harness hooks need the local harness.");
+        }
+
+        using var content = new StringContent(body.ToString(), Encoding.UTF8, "application/json");
+        using var response = await _admin.PostAsync(path, content);
+        var text = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"{path} answered {(int)response.StatusCode}: {text}");
+        }
+
+        return JObject.Parse(text);
+    }
+
+    /// <summary>Sends a raw request to the server (the harness checks no signature).</summary>
+    public Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request) => _admin.SendAsync(request);
 
     public async Task<JObject> StatsAsync()
     {

@@ -65,13 +65,19 @@ public sealed class TestDatabase : IAsyncLifetime
         }));
     }
 
-    public static async Task<List<JObject>> ReadAllAsync(Container container, string query = "SELECT * FROM c")
+    public static Task<List<JObject>> ReadAllAsync(Container container, string query = "SELECT * FROM c") =>
+        DrainAsync(container.GetItemQueryIterator<JObject>(query, requestOptions: new QueryRequestOptions { MaxItemCount = 1000 }));
+
+    /// <summary>Every page of a feed iterator (which it disposes).</summary>
+    public static async Task<List<T>> DrainAsync<T>(FeedIterator<T> iterator)
     {
-        var all = new List<JObject>();
-        using var iterator = container.GetItemQueryIterator<JObject>(query, requestOptions: new QueryRequestOptions { MaxItemCount = 1000 });
-        while (iterator.HasMoreResults)
+        var all = new List<T>();
+        using (iterator)
         {
-            all.AddRange(await iterator.ReadNextAsync());
+            while (iterator.HasMoreResults)
+            {
+                all.AddRange(await iterator.ReadNextAsync());
+            }
         }
 
         return all;
