@@ -298,6 +298,8 @@ function Invoke-Bench {
 
     $commit = (& git -C $Root rev-parse --short HEAD 2>$null)
     $dirty = [bool](& git -C $Root status --porcelain 2>$null)
+    Add-Type -Path (Join-Path $Output 'testkit/CosmosMigrations.TestKit.dll')
+    $kit = [CosmosMigrations.TestKit.TestData]::new($endpoint, $EmulatorKey)
     $results = [ordered]@{
         commit = "$commit$(if ($dirty) { '+changes' })"; machine = "$([Environment]::ProcessorCount) cores"; date = (Get-Date).ToString('o')
         documents = $Documents; largeDocuments = $LargeDocuments; concurrencyA = $concurrency; repeat = $Repeat; conditions = @()
@@ -363,6 +365,73 @@ function Invoke-Bench {
             run = $large
         }
 
+        Write-Host '==> fairness: a 30 % 429 storm on the writes of one range of four' -ForegroundColor Cyan
+        $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'fair', "$Documents")
+        $ranges = @(($kit.Ranges($database, 'fair') | ConvertFrom-Json).ranges)
+        $hot = $ranges[0].id
+        # When each range's scan finished: polled from the tracking document's per-range cursor
+        # (the EPK bounds of a cursor's feed range name the harness's range).
+        function Measure-RangeFinish([string] $Field) {
+            $name = "bench-fair-$Field"
+            $clock = [System.Diagnostics.Stopwatch]::StartNew()
+            $process = Start-Process -FilePath dotnet -PassThru -RedirectStandardOutput (Join-Path $Output "fair-$Field.json") -ArgumentList @(
+                'pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1'), $ModuleOut, $endpoint, $EmulatorKey, $database, 'fair', $Field)
+            $finished = @{}
+            while (-not $process.HasExited) {
+                $tracking = $kit.ReadAllJson($database, 'migrations', "SELECT VALUE c.cursor.ranges FROM c WHERE c.id = '$name' AND IS_DEFINED(c.cursor.ranges)") | ConvertFrom-Json
+                foreach ($cursor in @($tracking)) {
+                    if (-not $cursor -or -not $cursor.done) { continue }
+                    $min = ($cursor.range | ConvertFrom-Json).Range.min
+                    $id = ($ranges | Where-Object minInclusive -EQ $min | Select-Object -First 1).id
+                    if ($id -and -not $finished.Contains($id)) { $finished[$id] = $clock.Elapsed.TotalSeconds }
+                }
+                Start-Sleep -Milliseconds 100
+            }
+            foreach ($range in $ranges) { if (-not $finished.Contains($range.id)) { $finished[$range.id] = $clock.Elapsed.TotalSeconds } }
+            $finished
+        }
+        Set-Harness @{}
+        $calm = Measure-RangeFinish 'fq'
+        Set-Harness @{ rate429 = 0.3; retryAfterMs = 10; seed = 7; methods = @('PATCH'); ranges = @("$hot"); pathPattern = '/colls/fair/docs' }
+        $storm = Measure-RangeFinish 'fs'
+        Set-Harness @{}
+        $others = @($ranges | Where-Object id -NE $hot | ForEach-Object id)
+        $calmOthers = ($others | ForEach-Object { $calm[$_] } | Measure-Object -Average).Average
+        $stormOthers = ($others | ForEach-Object { $storm[$_] } | Measure-Object -Average).Average
+        $results.fairness = [ordered]@{
+            documents = $Documents; hotRange = $hot
+            calmSeconds = $calm; stormSeconds = $storm
+            othersCalmSeconds = [math]::Round($calmOthers, 2); othersStormSeconds = [math]::Round($stormOthers, 2)
+            othersSlowdown = [math]::Round($stormOthers / $calmOthers - 1, 3)
+            hotSlowdown = [math]::Round($storm[$hot] / $calm[$hot] - 1, 3)
+        }
+
+        Write-Host '==> distributed: 1 and 3 workers at loopback, beside the single-process run' -ForegroundColor Cyan
+        $distributed = [ordered]@{}
+        foreach ($count in 1, 3) {
+            $container = "dist$count"
+            $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$Documents")
+            $before = Get-TrackingRequests
+            $clock = [System.Diagnostics.Stopwatch]::StartNew()
+            $processes = 1..$count | ForEach-Object {
+                Start-Process -FilePath dotnet -PassThru -RedirectStandardOutput (Join-Path $Output "dist$count-$_.json") -ArgumentList @(
+                    'pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1'), $ModuleOut, $endpoint, $EmulatorKey, $database, $container, 'fd', '0', '0', '-Distributed')
+            }
+            $processes | ForEach-Object { $_.WaitForExit() }
+            $seconds = $clock.Elapsed.TotalSeconds
+            $tracking = $kit.ReadAllJson($database, 'migrations', "SELECT * FROM c WHERE c.id = 'bench-$container-fd'") | ConvertFrom-Json
+            if ($tracking.status -ne 'completed' -or $tracking.processed -ne $Documents) { throw "distributed run over $count worker(s) ended $($tracking.status) with $($tracking.processed) documents" }
+            $distributed["$count"] = [ordered]@{
+                workers = $count; seconds = [math]::Round($seconds, 2); docsPerSecond = [math]::Round($Documents / $seconds, 1)
+                ruPerDocument = [math]::Round($tracking.requestCharge / $Documents, 3)
+                trackingPerDocument = [math]::Round(((Get-TrackingRequests) - $before) / $Documents, 4)
+                shares = @($tracking.workers.PSObject.Properties | ForEach-Object { $_.Value.processed })
+            }
+        }
+        $single = $results.conditions | Where-Object condition -EQ 'loopback'
+        $distributed.single = [ordered]@{ docsPerSecond = $single.B; ruPerDocument = [math]::Round((Get-Median ($single.runsB | ForEach-Object { $_.requestCharge / $_.documents })), 3) }
+        $results.distributed = $distributed
+
         Write-Host '==> RU budget: 5 RU per request, -MaxRUPerSecond 2000' -ForegroundColor Cyan
         $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'ru', '8000')
         Set-Harness @{ requestCharge = 5 }
@@ -411,8 +480,6 @@ function Invoke-Bench {
     }
     finally {
         Set-Harness @{}
-        Add-Type -Path (Join-Path $Output 'testkit/CosmosMigrations.TestKit.dll')
-        $kit = [CosmosMigrations.TestKit.TestData]::new($endpoint, $EmulatorKey)
         $kit.DeleteDatabase($database)
         # A server this task started does not outlive it.
         if (-not $wasRunning) { Stop-LocalCosmos }
@@ -426,6 +493,7 @@ function Invoke-Bench {
         scaleMemory = $results.scale.peakMiBRatio -le 1.15
         scaleTracking = $results.scale.trackingPerDocument -le $results.scale.smallTrackingPerDocument
         ruBudget = $results.ruBudget.ratio -ge 0.9 -and $results.ruBudget.ratio -le 1.05
+        fairness = $results.fairness.othersSlowdown -lt 0.2
     }
     $benchDir = Join-Path $Output 'bench'
     New-Item -ItemType Directory -Path $benchDir -Force | Out-Null
@@ -441,6 +509,10 @@ function Invoke-Bench {
     Write-Host ("Scale, B at its defaults: {0:N0} docs {1} docs/s, {2} MiB, {3} tracking requests/doc; {4:N0} docs {5} docs/s, {6} MiB, {7} (rate x{8}, memory x{9})" -f `
         $s.documents, $s.docsPerSecond, $s.peakMiB, $s.trackingPerDocument, $s.smallDocuments, $s.smallDocsPerSecond, $s.smallPeakMiB, $s.smallTrackingPerDocument, $s.docsPerSecondRatio, $s.peakMiBRatio)
     Write-Host ("Start-up and connect CPU: A {0} s, B {1} s (subtracted)" -f $results.startupCpuSeconds.A, $results.startupCpuSeconds.B)
+    $f = $results.fairness
+    Write-Host ("Fairness, 30 % 429 on range {0}'s writes: the other three finished in {1} s (calm {2} s, slowdown {3:P1}); the hot one slowed {4:P1}" -f $f.hotRange, $f.othersStormSeconds, $f.othersCalmSeconds, $f.othersSlowdown, $f.hotSlowdown)
+    $d = $results.distributed
+    Write-Host ("Distributed at loopback: 1 worker {0} docs/s, {1} RU/doc; 3 workers {2} docs/s, {3} RU/doc, shares {4}; single process {5} docs/s, {6} RU/doc" -f $d['1'].docsPerSecond, $d['1'].ruPerDocument, $d['3'].docsPerSecond, $d['3'].ruPerDocument, ($d['3'].shares -join '/'), $d.single.docsPerSecond, $d.single.ruPerDocument)
     Write-Host ("RU budget 2000 RU/s: measured {0} RU/s ({1:P1})" -f $results.ruBudget.measuredRUPerSecond, $results.ruBudget.ratio)
     Write-Host "Journal (before-images), medians of $Repeat runs each at the module's defaults: B without, B with, U undoing the runs with"
     $results.journal | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'B docs/s'; e = { $_.withoutDocsPerSecond } }, @{ n = '+journal'; e = { $_.withDocsPerSecond } }, @{ n = 'undo'; e = { $_.undoDocsPerSecond } },

@@ -406,9 +406,31 @@ async function patchDocument(account, req, res, params) {
       return { code: "PreconditionFailed", message: "Condition specified in the patch request is not satisfied." };
     }
   }
+  const orphan = pathWithoutParent(doc, operations);
+  if (orphan) return badRequest(res, `Add Operation can only create a child object of an existing node (array or object) and can't create path recursively: ${orphan}`);
   const result = patchOperation(collection, { id: params.docId, partitionKey: JSON.stringify(partition), ifMatch: header(req, "if-match"), operations });
   res.statusCode = result.statusCode;
   return result.body;
+}
+
+// Fix 6b — patch paths. When the parent of a Set/Add/Increment target does not exist, the
+// package writes the target one level up (`/pending/a` lands in `/a`); the service answers 400.
+// The operations are followed in order on a copy (an earlier one may create a later one's parent).
+function pathWithoutParent(doc, operations) {
+  const state = JSON.parse(JSON.stringify(doc));
+  for (const op of operations) {
+    if (typeof op.path !== "string") continue;
+    const segments = op.path.split("/").slice(1).map(s => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+    const key = segments[segments.length - 1];
+    const parent = segments.slice(0, -1).reduce((node, s) => (node !== null && typeof node === "object" ? node[s] : undefined), state);
+    const isContainer = parent !== null && typeof parent === "object";
+    if (["add", "set", "incr", "replace"].includes(op.op) && !isContainer) return op.path;
+    if (!isContainer || Array.isArray(parent)) continue;
+    if (op.op === "add" || op.op === "set" || op.op === "replace") parent[key] = JSON.parse(JSON.stringify(op.value === undefined ? null : op.value));
+    else if (op.op === "incr") parent[key] = (typeof parent[key] === "number" ? parent[key] : 0) + op.value;
+    else if (op.op === "remove") delete parent[key];
+  }
+  return null;
 }
 
 // Fix 12 — partition count. A new container gets the server's --partitions ranges, or, when it

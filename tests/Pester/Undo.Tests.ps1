@@ -124,6 +124,18 @@ Describe 'Exactness: undo(migrate(X)) equals X byte for byte' {
         for ($i = 0; $i -lt $after.Count; $i++) { $after[$i] | Should -BeExactly $script:ShapesBefore[$i] }
     }
 
+    It 'a distributed run (-Distributed) keeps before-images too: its undo is exact' {
+        New-ShapedContainer 'distshapes'
+        $before = Get-Exact 'distshapes'
+        $migrated = Start-SchemaMigration -Name exact-distributed -Container distshapes -Distributed -LeaseDuration 00:00:06 -Operation @{ RemoveField = 'legacy' }, @{ AddField = 'seen'; Value = 'ü' }
+        $migrated.Status | Should -Be 'completed'
+        Get-JournalCount exact-distributed | Should -Be 47
+        $undone = Undo-SchemaMigration -Name exact-distributed -Confirm:$false
+        $undone.Status | Should -Be 'undone'
+        $after = Get-Exact 'distshapes'
+        for ($i = 0; $i -lt $after.Count; $i++) { $after[$i] | Should -BeExactly $before[$i] }
+    }
+
     It 'AddIndex: the previous indexing policy comes back exactly' {
         $script:Kit.CreateContainer($script:Database, 'indexed', '/pk')
         $before = $script:Kit.IndexingPolicyJson($script:Database, 'indexed')

@@ -183,7 +183,10 @@ public sealed class FieldPath : IEquatable<FieldPath>
 
     /// <summary>JSON Pointer (RFC 6901): <c>~</c> as <c>~0</c>, <c>/</c> as <c>~1</c>.</summary>
     public string ToJsonPointer() =>
-        "/" + string.Join("/", Segments.Select(s => s.Replace("~", "~0").Replace("/", "~1")));
+        "/" + string.Join("/", Segments.Select(EscapePointer));
+
+    /// <summary>One property name as a JSON Pointer segment.</summary>
+    public static string EscapePointer(string segment) => segment.Replace("~", "~0").Replace("/", "~1");
 
     /// <summary>A string as a Cosmos SQL string literal (JSON escaping, double quotes).</summary>
     public static string SqlLiteral(string value)

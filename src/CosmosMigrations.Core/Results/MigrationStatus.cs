@@ -103,6 +103,13 @@ public sealed class MigrationStatus
 
     public IReadOnlyList<FailureRecord> Failures { get; set; } = Array.Empty<FailureRecord>();
 
+    /// <summary>A distributed run's workers (empty for a single runner).</summary>
+    public IReadOnlyList<WorkerStatus> Workers { get; set; } = Array.Empty<WorkerStatus>();
+
+    /// <summary>"following" while a distributed run with -Follow converts the application's writes
+    /// after having seen every document.</summary>
+    public string? Phase { get; set; }
+
     public static MigrationStatus FromTracking(TrackingDocument document, string? path = null)
     {
         DateTimeOffset? started = document.StartedAt > 0 ? Clock.FromMs(document.StartedAt) : null;
@@ -139,6 +146,11 @@ public sealed class MigrationStatus
             Path = path ?? document.Source,
             Outcome = "Read",
             Failures = (document.Failures ?? new List<DocumentFailure>()).Select(f => new FailureRecord(f.Id, f.PartitionKey, f.Error)).ToList(),
+            Workers = (document.Workers ?? new Dictionary<string, WorkerRecord>())
+                .OrderBy(w => w.Key, StringComparer.Ordinal)
+                .Select(w => new WorkerStatus(w.Key, w.Value.Processed, w.Value.Scanned, Clock.FromMs(w.Value.Heartbeat), w.Value.State))
+                .ToList(),
+            Phase = document.Phase,
             Conflicts = document.Conflicts ?? 0,
             ConflictIds = document.ConflictIds?.ToList() ?? new List<string>(),
             Undoable = blocker is null,
@@ -172,6 +184,13 @@ public sealed class MigrationStatus
     }
 
     public override string ToString() => $"{Name}: {Status}";
+}
+
+/// <summary>A worker of a distributed run: documents it changed and read, its last sign of
+/// life, running or stopped.</summary>
+public sealed record WorkerStatus(string Name, long Processed, long Scanned, DateTimeOffset Heartbeat, string State)
+{
+    public override string ToString() => $"{Name} ({State}, {Processed} changed)";
 }
 
 /// <summary>A document that could not be migrated.</summary>

@@ -5,6 +5,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
+using CosmosMigrations.Distributed;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
@@ -46,6 +47,8 @@ public sealed class MigrationRunner
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
         var sender = RunSender(options);
         await ValidateQueriesAsync(target, definition, sender, cancellationToken).ConfigureAwait(false);
+        // A lease container that cannot be used is an error before anything is written.
+        var leases = options.Distributed ? await _connection.EnsureLeaseContainerAsync(cancellationToken).ConfigureAwait(false) : null;
 
         // Before-images: the journal container exists before the tracking document says it is used.
         JournalRequest? journalRequest = null;
@@ -61,7 +64,7 @@ public sealed class MigrationRunner
 
         var start = await new MigrationLifecycle(_connection.TrackingStore).StartAsync(new StartRequest(
             definition.Name, definition.Container, definition.Checksum, definition.Description, definition.SourcePath, definition.Steps.Count,
-            _owner, options.LeaseDuration, options.Force, options.Strict, journalRequest), cancellationToken).ConfigureAwait(false);
+            _owner, options.LeaseDuration, options.Force, options.Strict, journalRequest, options.Distributed ? DistributedRun.WorkerName(_owner) : null), cancellationToken).ConfigureAwait(false);
         if (start.Outcome == StartOutcome.Skipped)
         {
             var skipped = MigrationStatus.FromTracking(start.Document, definition.SourcePath);
@@ -90,6 +93,17 @@ public sealed class MigrationRunner
         else if (options.Journal && definition.Steps.Any(s => s is DocumentPass or AddIndexStep))
         {
             Warn?.Invoke($"'{definition.Name}' already changed documents without before-images (-NoJournal, or before the journal existed): it cannot be undone, so this run keeps none either.");
+        }
+
+        if (leases is not null)
+        {
+            if (start.Outcome is StartOutcome.Started or StartOutcome.Rerun)
+            {
+                await ProcessorLeases.DeleteAsync(leases, definition.Name, start.Document.Generation, cancellationToken).ConfigureAwait(false);
+            }
+
+            return await new DistributedRun(_connection, definition, options, target, leases, sender.Gate!, DistributedRun.WorkerName(_owner), _owner, progress, Log, cancellationToken, journal)
+                .ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
         }
 
         var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration);

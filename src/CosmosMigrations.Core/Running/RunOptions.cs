@@ -33,6 +33,14 @@ public sealed class RunOptions
     /// progress then has no percentage and no time remaining.</summary>
     public bool NoEstimate { get; set; }
 
+    /// <summary>Join every process that runs the migration with this switch in one run, shared
+    /// through the change feed processor (leases beside the tracking container).</summary>
+    public bool Distributed { get; set; }
+
+    /// <summary>With <see cref="Distributed"/>: once every document has been seen, keep converting
+    /// what the application writes until Stop-SchemaMigration.</summary>
+    public bool Follow { get; set; }
+
     /// <summary>Run a completed migration again; for an undo, restore documents changed since the
     /// migration too.</summary>
     public bool Force { get; set; }
@@ -67,6 +75,12 @@ public sealed class RunOptions
         Check(MaxBatches is null or >= 1, "MaxBatches", "at least 1");
         Check(MaxFailures >= 0, "MaxFailures", "0 or more");
         Check(JournalRetention is null || (JournalRetention >= TimeSpan.FromSeconds(1) && JournalRetention.Value.TotalSeconds <= int.MaxValue), "JournalRetention", "at least one second");
+        if (Follow && !Distributed)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "FollowNeedsDistributed",
+                "-Follow keeps a distributed run converting the application's writes: it needs -Distributed.", "Follow",
+                "Add -Distributed (one worker is enough), or leave -Follow out.");
+        }
     }
 
     private static void Check(bool ok, string name, string rule)

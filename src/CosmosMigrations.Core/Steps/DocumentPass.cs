@@ -75,7 +75,7 @@ public sealed class DocumentPass : ScanStep
     internal override ScanPlan Plan(ScanContext context)
     {
         var whole = context.Preview || Properties is null || (context.Journal is not null && Operations.Any(o => o.RemovesFields));
-        var writer = new DocumentWriter(context.Target, this, context.Sender, partialDocuments: !whole, context.Preview ? null : context.Journal, context.Step);
+        var writer = new DocumentWriter(context.Target, this, context.Sender, partialDocuments: !whole, journal: context.Preview ? null : context.Journal, step: context.Step);
         var query = whole ? QueryText : ScanQueryText(context.Target.PartitionKey.Paths);
         return new ScanPlan(context.Target, query, writer, Journaled: !context.Preview && context.Journal is not null);
     }

@@ -49,20 +49,26 @@ public sealed class DocumentWriter : IItemWriter
     private readonly DocumentPass _pass;
     private readonly ResilientSender _sender;
     private readonly bool _partialDocuments;
+    private readonly bool _filterUnchecked;
     private readonly JournalStore? _journal;
     private readonly int _step;
 
     /// <summary>With <paramref name="partialDocuments"/>, the documents come from
     /// <see cref="DocumentPass.ScanQueryText"/> and hold only some properties: a change that must
     /// replace the whole document then reads it whole first, so that a replace can never drop
-    /// what the scan did not fetch. With <paramref name="journal"/>, every change is journaled
-    /// (as step <paramref name="step"/> of its migration) before it is written.</summary>
-    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientSender sender, bool partialDocuments = false, JournalStore? journal = null, int step = 0)
+    /// what the scan did not fetch. With <paramref name="filterUnchecked"/>, the documents did not
+    /// come from a query of the pass's filter (the change feed delivers every document): a patch
+    /// carries the filter in its predicate anyway, and a replace asks the service first whether
+    /// the document matches it. With <paramref name="journal"/>, every change is journaled (as step
+    /// <paramref name="step"/> of its migration) before it is written.</summary>
+    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientSender sender, bool partialDocuments = false, bool filterUnchecked = false,
+        JournalStore? journal = null, int step = 0)
     {
         _target = target;
         _pass = pass;
         _sender = sender;
         _partialDocuments = partialDocuments;
+        _filterUnchecked = filterUnchecked && pass.Filter is not null;
         _journal = journal;
         _step = step;
     }
@@ -148,6 +154,11 @@ public sealed class DocumentWriter : IItemWriter
                 document = whole;
                 partial = false;
                 continue;
+            }
+
+            if (edit.NeedsReplace && _filterUnchecked && !await MatchesFilterAsync(id, partitionKey, cancellationToken).ConfigureAwait(false))
+            {
+                return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
             }
 
             if (_journal is not null)
@@ -251,6 +262,24 @@ public sealed class DocumentWriter : IItemWriter
         };
         var operations = edit.Patch.ToList();
         return _sender.SendAsync(ct => container.PatchItemStreamAsync(id, partitionKey, operations, options, ct), $"Patching document '{id}'", cancellationToken);
+    }
+
+    /// <summary>Whether the service finds the document under the pass's filter (one point query in
+    /// its logical partition): the same selection as a scan of that filter would make.</summary>
+    private async Task<bool> MatchesFilterAsync(string id, PartitionKey partitionKey, CancellationToken cancellationToken)
+    {
+        var query = new QueryDefinition($"SELECT VALUE 1 FROM c WHERE c.id = @id AND ({_pass.Filter})").WithParameter("@id", id);
+        using var response = await _sender.SendAsync(async ct =>
+        {
+            using var iterator = _target.Container.GetItemQueryStreamIterator(query, null, new QueryRequestOptions { PartitionKey = partitionKey, MaxItemCount = 1 });
+            return await iterator.ReadNextAsync(ct).ConfigureAwait(false);
+        }, $"Checking document '{id}' against the filter", cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "ReadFailed", $"Checking document '{id}' against the filter failed.", id);
+        }
+
+        return DocumentJson.ReadPage(response.Content).Any();
     }
 
     private async Task<JObject?> ReadAsync(string id, PartitionKey partitionKey, CancellationToken cancellationToken)

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Errors;
@@ -19,6 +21,9 @@ public enum StartOutcome
 
     /// <summary>Completed before: nothing to do.</summary>
     Skipped,
+
+    /// <summary>Distributed: other workers are running it; this one joins them.</summary>
+    Joined,
 }
 
 /// <summary>What a start asks for: which migration, and how. <paramref name="Journal"/> null is a
@@ -34,7 +39,12 @@ public sealed record StartRequest(
     TimeSpan LeaseDuration,
     bool Force = false,
     bool Strict = false,
-    JournalRequest? Journal = null);
+    JournalRequest? Journal = null,
+    string? Worker = null)
+{
+    /// <summary>A worker of a distributed run (named after its host, process and run).</summary>
+    public bool Distributed => Worker is not null;
+}
 
 /// <summary>A run that keeps before-images: in which container, for how long (seconds; null =
 /// until undone), and the target container's resource id.</summary>
@@ -64,6 +74,9 @@ public sealed record StartDecision(StartOutcome Outcome, TrackingDocument Docume
 /// ETag of what was read.</summary>
 public sealed class MigrationLifecycle
 {
+    /// <summary>The mode of a tracking document whose run worker processes share.</summary>
+    public const string DistributedMode = "distributed";
+
     private const int MaxStartAttempts = 10;
 
     private readonly TrackingStore _store;
@@ -88,7 +101,9 @@ public sealed class MigrationLifecycle
 
             var written = existing is null
                 ? await _store.TryCreateAsync(decision.Document, cancellationToken).ConfigureAwait(false)
-                : await _store.TryReplaceAsync(decision.Document, cancellationToken).ConfigureAwait(false);
+                : decision.Outcome == StartOutcome.Joined
+                    ? await JoinAsync(request, decision.Document, cancellationToken).ConfigureAwait(false)
+                    : await _store.TryReplaceAsync(decision.Document, cancellationToken).ConfigureAwait(false);
             if (written)
             {
                 return decision;
@@ -99,12 +114,40 @@ public sealed class MigrationLifecycle
             $"Migration '{request.Name}' is being started by another runner at the same time.", request.Name, "Let the other runner go on.");
     }
 
+    /// <summary>Joining workers that are running: one atomic patch that adds this worker, applied
+    /// only while the run is still distributed and running (the others patch the same document
+    /// all the time, so a replace conditioned on the ETag would rarely go through).</summary>
+    private async Task<bool> JoinAsync(StartRequest request, TrackingDocument document, CancellationToken cancellationToken)
+    {
+        var worker = document.Workers![request.Worker!];
+        var joined = await _store.TryPatchAsync(request.Name,
+            new[] { Microsoft.Azure.Cosmos.PatchOperation.Set(WorkerPath(request.Worker!), worker) },
+            $"FROM c WHERE c.status = '{TrackingStatus.Running}' AND c.mode = '{DistributedMode}'", cancellationToken).ConfigureAwait(false);
+        if (joined is not null)
+        {
+            joined.ETag ??= document.ETag;
+        }
+
+        return joined is not null;
+    }
+
+    /// <summary>The patch path of a worker's record.</summary>
+    public static string WorkerPath(string worker) => "/workers/" + Documents.FieldPath.EscapePointer(worker);
+
+    /// <summary>Workers of a distributed run that showed a sign of life within the lease duration.</summary>
+    public static IReadOnlyList<string> LiveWorkers(TrackingDocument document, long now, TimeSpan leaseDuration) =>
+        (document.Workers ?? new Dictionary<string, WorkerRecord>())
+            .Where(w => w.Value.State == WorkerStates.Running && w.Value.Heartbeat + (long)leaseDuration.TotalMilliseconds > now)
+            .Select(w => w.Key)
+            .OrderBy(w => w, StringComparer.Ordinal)
+            .ToList();
+
     /// <summary>The start rules as a pure function of what was read, for one moment.</summary>
     public static StartDecision Decide(TrackingDocument? existing, StartRequest request, long now)
     {
         if (existing is null)
         {
-            return new StartDecision(StartOutcome.Started, new TrackingDocument
+            var created = new TrackingDocument
             {
                 Id = request.Name,
                 Name = request.Name,
@@ -115,11 +158,17 @@ public sealed class MigrationLifecycle
                 Source = request.Source,
                 Checksum = request.Checksum,
                 Cursor = new MigrationCursor { Step = 0 },
-                Lease = NewLease(request.Owner, request.LeaseDuration, now),
+                Lease = request.Distributed ? null : NewLease(request.Owner, request.LeaseDuration, now),
                 Runs = 1,
                 UpdatedAt = now,
                 Journal = NewJournal(request.Name, request.Container, request.Journal),
-            }, null);
+            };
+            if (request.Distributed)
+            {
+                BecomeDistributed(created, request, now, newGeneration: true);
+            }
+
+            return new StartDecision(StartOutcome.Started, created, null);
         }
 
         if (!string.Equals(existing.Container, request.Container, StringComparison.Ordinal))
@@ -140,10 +189,29 @@ public sealed class MigrationLifecycle
             }
         }
 
-        StartOutcome outcome;
+        StartOutcome? decided = null;
         var takesOver = false;
         var previousOwner = existing.Lease?.Owner;
-        if (existing.Status == TrackingStatus.Running && HasLiveLease(existing, now) && existing.Lease!.Owner.RunId != request.Owner.RunId)
+        if (existing.Status == TrackingStatus.Running && existing.Mode == DistributedMode && request.Distributed)
+        {
+            // Workers are running it (or were, and died: then this one resumes it alone).
+            var live = LiveWorkers(existing, now, request.LeaseDuration);
+            if (live.Count > 0)
+            {
+                // A worker without before-images makes the journal incomplete for all.
+                JoinJournal(existing, request.Journal);
+                existing.Workers![request.Worker!] = NewWorker(request, now);
+                return new StartDecision(StartOutcome.Joined, existing, warning);
+            }
+
+            takesOver = true;
+            decided = StartOutcome.Resumed;
+        }
+        else if (existing.Status == TrackingStatus.Running && existing.Mode == DistributedMode && LiveWorkers(existing, now, request.LeaseDuration) is { Count: > 0 } workers)
+        {
+            throw DistributedRunning(existing, workers);
+        }
+        else if (existing.Status == TrackingStatus.Running && HasLiveLease(existing, now) && existing.Lease!.Owner.RunId != request.Owner.RunId)
         {
             throw AlreadyRunning(existing, now);
         }
@@ -153,7 +221,13 @@ public sealed class MigrationLifecycle
             return new StartDecision(StartOutcome.Skipped, existing, warning);
         }
 
-        if (existing.Status == TrackingStatus.Undone)
+        StartOutcome outcome;
+        if (decided is { } resumed)
+        {
+            JoinJournal(existing, request.Journal);
+            outcome = resumed;
+        }
+        else if (existing.Status == TrackingStatus.Undone)
         {
             // Undone: it runs again as new, from the first document, with a fresh journal (entries
             // an undo left for documents in conflict stay valid under the same journal id).
@@ -192,9 +266,21 @@ public sealed class MigrationLifecycle
             outcome = StartOutcome.Resumed;
         }
 
+        var wasDistributed = existing.Mode == DistributedMode;
         existing.Status = TrackingStatus.Running;
         existing.StartedAt = now;
-        existing.Lease = NewLease(request.Owner, request.LeaseDuration, now);
+        existing.Lease = request.Distributed ? null : NewLease(request.Owner, request.LeaseDuration, now);
+        if (request.Distributed)
+        {
+            // A rerun, or a run that was single before, starts the change feed from the beginning;
+            // a distributed run resumed goes on from its leases' checkpoints.
+            BecomeDistributed(existing, request, now, newGeneration: outcome == StartOutcome.Rerun || !wasDistributed);
+        }
+        else
+        {
+            LeaveDistributed(existing);
+        }
+
         existing.Error = null;
         existing.StopRequested = null;
         existing.StopReason = null;
@@ -238,6 +324,11 @@ public sealed class MigrationLifecycle
     /// one whose entries may have expired, one tracked for another container.</summary>
     public static StartDecision DecideUndo(TrackingDocument existing, UndoRequest request, long now)
     {
+        if (existing.Status == TrackingStatus.Running && existing.Mode == DistributedMode && LiveWorkers(existing, now, request.LeaseDuration) is { Count: > 0 } workers)
+        {
+            throw DistributedRunning(existing, workers);
+        }
+
         if (existing.Status == TrackingStatus.Running && HasLiveLease(existing, now) && existing.Lease!.Owner.RunId != request.Owner.RunId)
         {
             throw AlreadyRunning(existing, now);
@@ -272,6 +363,7 @@ public sealed class MigrationLifecycle
         }
 
         existing.Undo.Force = request.Force ? true : null;
+        LeaveDistributed(existing);
         existing.Status = TrackingStatus.Running;
         existing.StartedAt = now;
         existing.CompletedAt = null;
@@ -291,6 +383,11 @@ public sealed class MigrationLifecycle
         if (HasLiveLease(document, now))
         {
             return $"it is running, owned by {document.Lease!.Owner}";
+        }
+
+        if (document.Status == TrackingStatus.Running && document.Mode == DistributedMode && LiveWorkers(document, now, TimeSpan.FromSeconds(60)).Count > 0)
+        {
+            return "it is running on distributed workers";
         }
 
         if (document.Status == TrackingStatus.Undone && Unresolved(document) == 0)
@@ -354,9 +451,16 @@ public sealed class MigrationLifecycle
             "Wait for it to finish (Get-MigrationStatus -Watch), or stop it with Stop-SchemaMigration. If its process died, the lease expires by itself and the next start resumes from the checkpoint.");
     }
 
-    /// <summary>From the first document again: counters, failures and conflicts cleared.</summary>
+    private static MigrationException DistributedRunning(TrackingDocument existing, IReadOnlyList<string> workers) =>
+        new(MigrationErrorKind.AlreadyRunning, "MigrationAlreadyRunning",
+            $"Migration '{existing.Name}' is already running on {workers.Count} distributed worker(s): {string.Join(", ", workers)}.",
+            existing.Name,
+            "Join them with -Distributed, wait for them to finish (Get-MigrationStatus -Watch), or stop them all with Stop-SchemaMigration.");
+
+    /// <summary>From the first document again: counters, failures, conflicts and workers cleared.</summary>
     private static void ResetProgress(TrackingDocument document)
     {
+        document.Workers = null;
         document.Processed = 0;
         document.Scanned = 0;
         document.RequestCharge = 0;
@@ -458,19 +562,14 @@ public sealed class MigrationLifecycle
         return current;
     }
 
-    /// <summary>Sets the stop flag that the runner reads after every page; it then ends cancelled,
-    /// resumable. Returns the document as written (or as found, when it had stopped meanwhile).</summary>
-    public Task<TrackingDocument?> RequestStopAsync(string name, CancellationToken cancellationToken) =>
-        _store.UpdateAsync(name, latest =>
-        {
-            if (latest is null || latest.Status != TrackingStatus.Running)
-            {
-                return null;
-            }
-
-            latest.StopRequested = true;
-            return latest;
-        }, "update", cancellationToken);
+    /// <summary>Sets the stop flag that runners read after every page (and distributed workers at
+    /// every beat); the run then ends cancelled, resumable. One atomic patch, applied only while
+    /// the migration runs: busy workers patch the same document all the time. Returns the
+    /// document as written (or as found, when it had stopped meanwhile).</summary>
+    public async Task<TrackingDocument?> RequestStopAsync(string name, CancellationToken cancellationToken) =>
+        await _store.TryPatchAsync(name, new[] { Microsoft.Azure.Cosmos.PatchOperation.Set("/stopRequested", true) },
+            $"FROM c WHERE c.status = '{TrackingStatus.Running}'", cancellationToken).ConfigureAwait(false)
+        ?? await _store.GetAsync(name, cancellationToken).ConfigureAwait(false);
 
     /// <summary>The migration to reset: it must have failed or been cancelled.</summary>
     public async Task<TrackingDocument> GetResettableAsync(string name, CancellationToken cancellationToken)
@@ -554,6 +653,34 @@ public sealed class MigrationLifecycle
         document.Status = TrackingStatus.Failed;
         document.Error = error;
     }
+
+    private static void BecomeDistributed(TrackingDocument document, StartRequest request, long now, bool newGeneration)
+    {
+        document.Mode = DistributedMode;
+        if (newGeneration || document.Generation is null)
+        {
+            document.Generation = (document.Generation ?? 0) + 1;
+            document.Pending = null;
+        }
+
+        document.Phase = null;
+        // Patches write below these: their parents must exist.
+        document.Pending ??= new Dictionary<string, PendingBatch>();
+        document.Workers ??= new Dictionary<string, WorkerRecord>();
+        document.Workers[request.Worker!] = NewWorker(request, now);
+    }
+
+    /// <summary>A run by one process (a single run, or an undo): no workers, no shared batches.</summary>
+    private static void LeaveDistributed(TrackingDocument document)
+    {
+        document.Mode = null;
+        document.Workers = null;
+        document.Pending = null;
+        document.Phase = null;
+    }
+
+    private static WorkerRecord NewWorker(StartRequest request, long now) =>
+        new() { Host = request.Owner.Host, ProcessId = request.Owner.ProcessId, Heartbeat = now, State = WorkerStates.Running };
 
     private static Lease NewLease(LeaseOwner owner, TimeSpan duration, long now) =>
         new() { Owner = owner, ExpiresAt = now + (long)duration.TotalMilliseconds };

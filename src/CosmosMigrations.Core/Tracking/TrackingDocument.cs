@@ -76,6 +76,29 @@ public sealed class TrackingDocument
     /// time remaining in Get-MigrationStatus).</summary>
     [JsonProperty("documentsPerSecond")] public double? DocumentsPerSecond { get; set; }
 
+    /// <summary>"distributed" when worker processes share the run through the change feed
+    /// processor; absent for a single runner.</summary>
+    [JsonProperty("mode")] public string? Mode { get; set; }
+
+    /// <summary>Distributed runs: which run of the migration (a new one on a first start or a
+    /// -Force rerun, the same on a resume); part of the change feed processor's name, so that a
+    /// rerun starts from the beginning while a resume continues from the leases' checkpoints.</summary>
+    [JsonProperty("generation")] public int? Generation { get; set; }
+
+    /// <summary>Distributed runs: the workers, by name, with their counts and heartbeats (changed
+    /// by atomic patches, so that no count is lost).</summary>
+    [JsonProperty("workers")] public Dictionary<string, WorkerRecord>? Workers { get; set; }
+
+    /// <summary>Distributed runs: per feed range (lease token), the documents a worker is changing
+    /// right now. Counted and cleared in one patch when the batch is done; a worker that died in
+    /// between leaves them here, and the worker that takes the range over counts what it finds
+    /// changed, so that `processed` stays exact.</summary>
+    [JsonProperty("pending")] public Dictionary<string, PendingBatch>? Pending { get; set; }
+
+    /// <summary>Distributed runs with -Follow: "following" once every document has been seen and
+    /// the workers keep converting what the application writes.</summary>
+    [JsonProperty("phase")] public string? Phase { get; set; }
+
     /// <summary>Where the before-images of this migration are kept, and what an undo needs to know
     /// about them (see <see cref="JournalInfo"/>); absent for migrations tracked before the journal.</summary>
     [JsonProperty("journal")] public JournalInfo? Journal { get; set; }
@@ -93,6 +116,40 @@ public sealed class TrackingDocument
     [JsonProperty("_etag", NullValueHandling = NullValueHandling.Ignore)] public string? ETag { get; set; }
 
     [JsonExtensionData] public IDictionary<string, JToken>? Extra { get; set; }
+}
+
+/// <summary>States of a distributed worker as stored.</summary>
+public static class WorkerStates
+{
+    public const string Running = "running";
+    public const string Stopped = "stopped";
+}
+
+/// <summary>One worker of a distributed run.</summary>
+public sealed class WorkerRecord
+{
+    [JsonProperty("host")] public string Host { get; set; } = "";
+
+    [JsonProperty("processId")] public int ProcessId { get; set; }
+
+    [JsonProperty("processed")] public long Processed { get; set; }
+
+    [JsonProperty("scanned")] public long Scanned { get; set; }
+
+    /// <summary>Epoch ms of its last sign of life.</summary>
+    [JsonProperty("heartbeat")] public long Heartbeat { get; set; }
+
+    /// <summary>running, or stopped (it left: finished, time slice over, interrupted).</summary>
+    [JsonProperty("state")] public string State { get; set; } = "running";
+}
+
+/// <summary>The documents of one feed range that a worker is changing now: each as its id and
+/// the properties that hold its partition key, enough to read it again.</summary>
+public sealed class PendingBatch
+{
+    [JsonProperty("worker")] public string Worker { get; set; } = "";
+
+    [JsonProperty("documents")] public List<JObject> Documents { get; set; } = new();
 }
 
 /// <summary>Who holds a running migration, until when.</summary>

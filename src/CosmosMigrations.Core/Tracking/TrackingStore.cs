@@ -135,6 +135,44 @@ public sealed class TrackingStore
             $"The tracking document of '{name}' kept changing; the {purpose} did not go through.", name, "Try again.");
     }
 
+    /// <summary>Applies atomic patch operations (increments, sets, removals) without an ETag
+    /// condition: for the counts and heartbeats of distributed workers, which must add up however
+    /// many write at once. Returns false when the document does not exist.</summary>
+    public async Task<bool> PatchAsync(string name, IReadOnlyList<PatchOperation> operations, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(ct => _container.PatchItemStreamAsync(name, new PartitionKey(name), operations, cancellationToken: ct), name, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+
+        EnsureSuccess(response, name, "update");
+        return true;
+    }
+
+    /// <summary>Applies patch operations only where <paramref name="filterPredicate"/> holds (one
+    /// atomic check and write); returns the document as written, or null when the condition did
+    /// not hold (or the document is gone).</summary>
+    public async Task<TrackingDocument?> TryPatchAsync(string name, IReadOnlyList<PatchOperation> operations, string filterPredicate, CancellationToken cancellationToken)
+    {
+        using var response = await SendAsync(ct => _container.PatchItemStreamAsync(name, new PartitionKey(name), operations,
+            new PatchItemRequestOptions { FilterPredicate = filterPredicate, EnableContentResponseOnWrite = true }, ct), name, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        EnsureSuccess(response, name, "update");
+        if (response.Content is null)
+        {
+            return await GetAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+
+        var document = DocumentJson.Read<TrackingDocument>(response.Content);
+        document.ETag = response.Headers.ETag;
+        return document;
+    }
+
     /// <summary>Every tracking document, by name; filtering by pattern and status is the caller's.</summary>
     public async IAsyncEnumerable<TrackingDocument> ListAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {

@@ -26,6 +26,7 @@ public sealed class ResetSchemaMigrationCommand : ConnectedCmdlet
         }
 
         RunAsync(ct => lifecycle.ResetAsync(current, ct));
-        WriteVerbose($"Tracking state of '{Name}' deleted.");
+        var leases = RunAsync(ct => connection.DeleteLeasesAsync(Name!, ct));
+        WriteVerbose($"Tracking state of '{Name}' deleted{(leases > 0 ? $", with {leases} change feed lease(s) of its distributed runs" : "")}.");
     }
 }

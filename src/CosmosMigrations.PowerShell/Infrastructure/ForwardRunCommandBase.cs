@@ -5,9 +5,16 @@ using CosmosMigrations.Running;
 namespace CosmosMigrations.PowerShell.Infrastructure;
 
 /// <summary>What the commands that change documents forward (Start-SchemaMigration,
-/// Invoke-Backfill) add to a run: its journal of before-images, which makes it undoable.</summary>
+/// Invoke-Backfill) add to a run: its journal of before-images, which makes it undoable, and its
+/// distribution over several worker processes.</summary>
 public abstract class ForwardRunCommandBase : MigrationRunCommandBase
 {
+    [Parameter]
+    public SwitchParameter Distributed { get; set; }
+
+    [Parameter]
+    public SwitchParameter Follow { get; set; }
+
     /// <summary>Keep no before-images: cheaper, but the migration can then never be undone.</summary>
     [Parameter]
     public SwitchParameter NoJournal { get; set; }
@@ -18,6 +25,8 @@ public abstract class ForwardRunCommandBase : MigrationRunCommandBase
 
     protected override RunOptions Configure(RunOptions options)
     {
+        options.Distributed = Distributed;
+        options.Follow = Follow;
         options.Journal = !NoJournal;
         options.JournalRetention = JournalRetention > TimeSpan.Zero ? JournalRetention : null;
         return options;

@@ -71,7 +71,7 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
         Strict = StrictChecksum,
     });
 
-    /// <summary>Options only some commands have (the journal of a forward run).</summary>
+    /// <summary>Options only some commands have (a forward run's journal and distribution).</summary>
     protected virtual RunOptions Configure(RunOptions options) => options;
 
     protected virtual bool StrictChecksum => false;
@@ -120,6 +120,24 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
     /// stopped early.</summary>
     protected bool RunEach(MigrationConnection connection, IReadOnlyList<RunItem> items)
     {
+        try
+        {
+            // Options that cannot work together are an error before anything is read or written.
+            var options = BuildOptions(null);
+            options.Validate();
+            if (options.Distributed && IsWhatIf)
+            {
+                throw new MigrationException(MigrationErrorKind.InvalidArgument, "DistributedWhatIf",
+                    "-WhatIf is a dry run of one process: it cannot be distributed.", "Distributed",
+                    "Run the dry run without -Distributed; then start the workers with -Distributed.");
+            }
+        }
+        catch (MigrationException ex)
+        {
+            WriteError(ErrorRecords.From(ex));
+            return false;
+        }
+
         var deadline = MaxDuration > TimeSpan.Zero ? DateTimeOffset.UtcNow + MaxDuration : (DateTimeOffset?)null;
         foreach (var item in items)
         {

@@ -97,6 +97,8 @@ internal sealed class FakeTrackingContainer
             .Returns(call => Task.FromResult(Replace(FakeAccount.Read(call.ArgAt<Stream>(0)), call.ArgAt<string>(1), call.ArgAt<ItemRequestOptions>(3)?.IfMatchEtag)));
         c.DeleteItemStreamAsync(Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
             .Returns(call => Task.FromResult(Delete(call.ArgAt<string>(0), call.ArgAt<ItemRequestOptions>(2)?.IfMatchEtag)));
+        c.PatchItemStreamAsync(Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<IReadOnlyList<PatchOperation>>(), Arg.Any<PatchItemRequestOptions>(), Arg.Any<CancellationToken>())
+            .Returns(call => Task.FromResult(Patch(call.ArgAt<string>(0), call.ArgAt<IReadOnlyList<PatchOperation>>(2), call.ArgAt<PatchItemRequestOptions>(3)?.FilterPredicate)));
         Container = c;
     }
 
@@ -126,6 +128,43 @@ internal sealed class FakeTrackingContainer
     public void Remove(string id) => _items.TryRemove(id, out _);
 
     private int _writes;
+
+    /// <summary>Patch with Set of top-level values only, and a filter predicate of the form
+    /// <c>FROM c WHERE c.field = 'value'</c> (all the tracking store's lifecycle needs of it).</summary>
+    private ResponseMessage Patch(string id, IReadOnlyList<PatchOperation> operations, string? filterPredicate)
+    {
+        lock (_items)
+        {
+            if (!_items.TryGetValue(id, out var current))
+            {
+                return FakeAccount.Response(HttpStatusCode.NotFound);
+            }
+
+            if (filterPredicate is not null)
+            {
+                var match = System.Text.RegularExpressions.Regex.Match(filterPredicate, @"^FROM c WHERE c\.(\w+) = '([^']*)'$");
+                Assert.True(match.Success, $"the fake judges only simple conditions, not {filterPredicate}");
+                if ((string?)current.Document[match.Groups[1].Value] != match.Groups[2].Value)
+                {
+                    return FakeAccount.Response(HttpStatusCode.PreconditionFailed);
+                }
+            }
+
+            var document = (JObject)current.Document.DeepClone();
+            foreach (var operation in operations)
+            {
+                Assert.Equal(PatchOperationType.Set, operation.OperationType);
+                var value = operation.GetType().GetProperty("Value")!.GetValue(operation);
+                document[operation.Path.TrimStart('/')] = JToken.FromObject(value!);
+            }
+
+            var etag = NextETag();
+            document["_etag"] = etag;
+            _items[id] = (document, etag);
+            Interlocked.Increment(ref _writes);
+            return FakeAccount.Response(HttpStatusCode.OK, document, etag);
+        }
+    }
 
     private ResponseMessage Delete(string id, string? ifMatch)
     {

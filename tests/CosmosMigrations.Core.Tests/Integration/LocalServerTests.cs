@@ -149,6 +149,34 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task A_patch_whose_target_has_no_parent_is_refused_as_the_service_does()
+    {
+        var container = await _db.CreateContainerAsync("patchpaths");
+        await container.CreateItemAsync(new JObject { ["id"] = "d", ["pk"] = "x", ["counts"] = new JObject() }, new PartitionKey("x"));
+
+        foreach (var orphan in new[] { PatchOperation.Set("/missing/child", 1), PatchOperation.Increment("/missing/n", 1), PatchOperation.Add("/missing/child", 1) })
+        {
+            var refused = await Assert.ThrowsAsync<CosmosException>(() => container.PatchItemAsync<JObject>("d", new PartitionKey("x"), new[] { orphan }));
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        }
+
+        // Refused as a whole: nothing of it lands one level up, as the package used to write it.
+        var document = (await container.ReadItemAsync<JObject>("d", new PartitionKey("x"))).Resource;
+        Assert.Null(document["child"]);
+        Assert.Null(document["n"]);
+
+        // A parent that exists, or that an earlier operation of the same patch creates, is fine.
+        var patched = (await container.PatchItemAsync<JObject>("d", new PartitionKey("x"), new[]
+        {
+            PatchOperation.Increment("/counts/a", 2),
+            PatchOperation.Set("/made", new JObject()),
+            PatchOperation.Set("/made/child", 1),
+        })).Resource;
+        Assert.Equal(2, (int)patched["counts"]!["a"]!);
+        Assert.Equal(1, (int)patched["made"]!["child"]!);
+    }
+
+    [Fact]
     public async Task A_paged_scan_of_20000_documents_sees_each_document_once_and_takes_seconds()
     {
         var container = await _db.CreateContainerAsync("large");

@@ -420,4 +420,33 @@ public sealed class LifecycleTests
         Assert.Equal(TrackingStatus.Completed, forward.Status);
         Assert.Null(MigrationLifecycle.UndoBlocker(forward, Now));
     }
+
+    [Fact]
+    public void Distributed_workers_keep_the_journal_complete_only_if_each_keeps_before_images_and_block_an_undo_while_they_live()
+    {
+        var running = Journaled(TrackingStatus.Running);
+        running.Lease = null;
+        running.Mode = MigrationLifecycle.DistributedMode;
+        running.Workers = new() { ["other-2-abc"] = new WorkerRecord { Host = "other", ProcessId = 2, Heartbeat = Now - 1000, State = WorkerStates.Running } };
+
+        var error = Assert.Throws<MigrationException>(() => MigrationLifecycle.DecideUndo(running, Undo(), Now));
+        Assert.Equal("MigrationAlreadyRunning", error.ErrorId);
+        Assert.Contains("other-2-abc", error.Message, StringComparison.Ordinal);
+        Assert.NotNull(MigrationLifecycle.UndoBlocker(running, Now));
+
+        // A worker that joins with -NoJournal: what it changes has no before-image.
+        var joined = MigrationLifecycle.Decide(running, Request() with { Worker = "me-1-xyz" }, Now);
+        Assert.Equal(StartOutcome.Joined, joined.Outcome);
+        Assert.False(joined.Document.Journal!.Complete);
+
+        // Once the workers are gone, the undo runs as a single run.
+        running.Journal!.Complete = true;
+        running.Workers.Remove("me-1-xyz");
+        running.Workers["other-2-abc"].Heartbeat = Now - 120_000;
+        var undo = MigrationLifecycle.DecideUndo(running, Undo(), Now);
+        Assert.Equal(StartOutcome.Started, undo.Outcome);
+        Assert.Null(undo.Document.Mode);
+        Assert.Null(undo.Document.Workers);
+        Assert.Equal("mine", undo.Document.Lease!.Owner.RunId);
+    }
 }

@@ -1,0 +1,446 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Definitions;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Requests;
+using CosmosMigrations.Running;
+using CosmosMigrations.Steps;
+using CosmosMigrations.Tracking;
+using Microsoft.Azure.Cosmos;
+
+namespace CosmosMigrations.Distributed;
+
+/// <summary>One worker of a distributed run. Every process that runs the migration with
+/// -Distributed joins the same run: the tracking document's cursor says which step the run is
+/// on; a document pass is shared through the change feed processor (<see cref="PassProcessor"/>),
+/// a container step is run by one worker under the tracking document's lease. The worker that
+/// sees a pass caught up (<see cref="CatchUpWatch"/>) moves the cursor on, and marks the
+/// migration completed after the last step; every worker's command then returns. A worker that
+/// leaves (time slice, Ctrl+C) leaves the run to the others; the last to leave ends it cancelled.</summary>
+internal sealed class DistributedRun
+{
+    /// <summary>The phase of a run with -Follow once it has seen every document.</summary>
+    public const string Following = "following";
+
+    private readonly MigrationConnection _connection;
+    private readonly TrackingStore _store;
+    private readonly MigrationDefinition _definition;
+    private readonly RunOptions _options;
+    private readonly TargetContainer _target;
+    private readonly Container _leases;
+    private readonly RequestGate _gate;
+    private readonly string _worker;
+    private readonly LeaseOwner _owner;
+    private readonly IProgress<MigrationProgress>? _progress;
+    private readonly Action<string>? _log;
+    private readonly CancellationToken _cancellationToken;
+    private readonly ProgressCounters _counters;
+    private readonly RunOptionsView _view;
+    private readonly TimeSpan _beat;
+    private readonly RunJournal _journal;
+    private WorkerLedger? _ledger;
+
+    public DistributedRun(MigrationConnection connection, MigrationDefinition definition, RunOptions options, TargetContainer target, Container leases,
+        RequestGate gate, string worker, LeaseOwner owner, IProgress<MigrationProgress>? progress, Action<string>? log, CancellationToken cancellationToken,
+        RunJournal? journal = null)
+    {
+        _journal = journal ?? RunJournal.None;
+        _connection = connection;
+        _store = connection.TrackingStore;
+        _definition = definition;
+        _options = options;
+        _target = target;
+        _leases = leases;
+        _gate = gate;
+        _worker = worker;
+        _owner = owner;
+        _progress = progress;
+        _log = log;
+        _cancellationToken = cancellationToken;
+        _counters = new ProgressCounters(definition.Name, definition.Steps.Count) { Budget = options.MaxRUPerSecond, EstimateSkipped = true };
+        _view = new RunOptionsView(options.LeaseDuration, options.FailureListCap, options.MaxFailures, options.BatchSize);
+        // A heartbeat six times per lease: a worker is dead for the others after a lease without one.
+        _beat = TimeSpan.FromMilliseconds(Math.Max(250, Math.Min(5000, options.LeaseDuration.TotalMilliseconds / 6)));
+    }
+
+    /// <summary>The name of a worker: its host, process and run.</summary>
+    public static string WorkerName(LeaseOwner owner) => $"{owner.Host}-{owner.ProcessId}-{owner.RunId.Substring(0, Math.Min(6, owner.RunId.Length))}";
+
+    public async Task<RunResult> ExecuteAsync(StartOutcome start, string? warning)
+    {
+        _log?.Invoke(start == StartOutcome.Joined
+            ? $"Worker {_worker} joins the distributed run of '{_definition.Name}'."
+            : $"Worker {_worker} starts the distributed run of '{_definition.Name}' (change feed leases in '{_connection.LeaseContainerName}').");
+        RunOutcome outcome;
+        MigrationException? error = null;
+        string? leaving = null;
+        try
+        {
+            (outcome, error, leaving) = await RunStepsAsync(start).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_cancellationToken.IsCancellationRequested)
+        {
+            (outcome, leaving) = (RunOutcome.Stopped, "Interrupted");
+        }
+        catch (Exception ex)
+        {
+            error = ex as MigrationException ?? CosmosErrors.Wrap(ex, MigrationErrorKind.ServiceError, "MigrationFailed",
+                $"Migration '{_definition.Name}' failed.", _definition.Name, "Fix the cause, then start it again: it resumes from its checkpoints.");
+            var message = error.Message;
+            await EndAsync(d => MigrationLifecycle.Fail(d, message), onlyIfLast: false).ConfigureAwait(false);
+            outcome = RunOutcome.Failed;
+        }
+
+        await LeaveAsync(leaving).ConfigureAwait(false);
+        var document = await BoundedAsync(ct => _store.GetAsync(_definition.Name, ct)).ConfigureAwait(false);
+        var status = document is null ? new MigrationStatus { Name = _definition.Name, Container = _definition.Container, Status = TrackingStatus.Cancelled } : MigrationStatus.FromTracking(document, _definition.SourcePath);
+        status.Throttled = _gate.Throttles;
+        status.Concurrency = _gate.Limit;
+        status.ConcurrencyReason = _gate.ConcurrencyReason;
+        status.Outcome = outcome.ToString();
+        status.ChecksumMismatch = warning is not null;
+        status.Message = leaving is not null
+            ? $"Worker {_worker} left ({leaving}) after changing {_ledger?.Processed ?? 0} document(s); the others go on, or a start with -Distributed resumes the run."
+            : null;
+        return new RunResult(status, error, warning);
+    }
+
+    private async Task<(RunOutcome, MigrationException?, string?)> RunStepsAsync(StartOutcome start)
+    {
+        while (true)
+        {
+            var document = await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false)
+                ?? throw new MigrationException(MigrationErrorKind.LeaseLost, "LeaseLost",
+                    $"The tracking document of '{_definition.Name}' was deleted while it ran (Reset-SchemaMigration?); this worker stopped.", _definition.Name);
+            switch (document.Status)
+            {
+                case TrackingStatus.Completed:
+                    return (start == StartOutcome.Resumed ? RunOutcome.Resumed : RunOutcome.Completed, null, null);
+                case TrackingStatus.Cancelled:
+                    return (RunOutcome.Stopped, null, null);
+                case TrackingStatus.Failed:
+                    return (RunOutcome.Failed, new MigrationException(MigrationErrorKind.ServiceError, "MigrationFailed", document.Error ?? $"Migration '{_definition.Name}' failed.", _definition.Name,
+                        "Fix the cause, then start it again: it resumes from its checkpoints."), null);
+            }
+
+            if (document.StopRequested == true)
+            {
+                // With -Follow, a stop after every document was seen ends the run's live phase:
+                // the migration is done. Otherwise it is cancelled, resumable.
+                if (document.Phase == Following)
+                {
+                    await EndAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs()), onlyIfLast: false).ConfigureAwait(false);
+                }
+                else
+                {
+                    await EndAsync(d => MigrationLifecycle.Cancel(d, "StopRequested"), onlyIfLast: false).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
+            var step = document.Cursor?.Step ?? 0;
+            if (step >= _definition.Steps.Count)
+            {
+                await EndAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs()), onlyIfLast: false).ConfigureAwait(false);
+                continue;
+            }
+
+            var leaving = _definition.Steps[step] switch
+            {
+                DocumentPass pass => await RunPassAsync(pass, step, document).ConfigureAwait(false),
+                IContainerStep containerStep => await RunContainerStepAsync(containerStep, step).ConfigureAwait(false),
+                _ => null,
+            };
+            if (leaving is not null)
+            {
+                return (RunOutcome.Stopped, null, leaving);
+            }
+        }
+    }
+
+    /// <summary>Runs this worker's share of a document pass until the pass is caught up (then moves
+    /// the cursor on), the run ends or moves on, or this worker leaves (the reason).</summary>
+    private async Task<string?> RunPassAsync(DocumentPass pass, int step, TrackingDocument document)
+    {
+        _counters.Step = step;
+        _counters.Activity = $"{pass.Describe()} (distributed)";
+        _log?.Invoke($"Step {step + 1} of {_definition.Steps.Count}: {pass.Describe()}, shared through the change feed.");
+        var processorName = ProcessorName(_definition.Name, document.Generation ?? 1, step);
+        _ledger = new WorkerLedger(_store, _definition.Name, _worker, _target, _view, _gate, _log);
+        var failedIds = (document.Failures ?? new List<DocumentFailure>()).Select(f => f.Id);
+        if (_journal.Store is not null && document.Journal?.Passes?.Contains(step) != true)
+        {
+            // The journal notes the pass before any worker writes a before-image for it.
+            await _store.UpdateAsync(_definition.Name, latest =>
+            {
+                if (latest is null || latest.Journal?.Passes?.Contains(step) == true)
+                {
+                    return null;
+                }
+
+                MigrationLifecycle.NoteJournaledPass(latest, step, Clock.NowMs());
+                return latest;
+            }, "journal", _cancellationToken).ConfigureAwait(false);
+        }
+
+        var handler = new PassProcessor(_target, pass, _gate, _ledger, _view, failedIds, _log, _cancellationToken, _journal.Store, step);
+        var processor = handler.Build(processorName, _worker, _leases, _options.LeaseDuration);
+        var watch = new CatchUpWatch(_target.Container, _leases, processorName);
+        await processor.StartAsync().ConfigureAwait(false);
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_beat, _cancellationToken).ConfigureAwait(false);
+                if (handler.Failure is { } failure)
+                {
+                    throw failure;
+                }
+
+                await HeartbeatAsync().ConfigureAwait(false);
+                var current = await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false);
+                if (current is null || current.Status != TrackingStatus.Running || (current.Cursor?.Step ?? 0) != step || current.StopRequested == true)
+                {
+                    return null;
+                }
+
+                Report(current);
+                if (_options.MaxDuration is { } slice && _counters.Clock.Elapsed >= slice)
+                {
+                    return "MaxDuration";
+                }
+
+                if (await LagAsync(watch).ConfigureAwait(false) != 0)
+                {
+                    continue;
+                }
+
+                if (_options.Follow && step == _definition.Steps.Count - 1)
+                {
+                    if (current.Phase != Following)
+                    {
+                        await _store.PatchAsync(_definition.Name, new[] { PatchOperation.Set("/phase", Following) }, _cancellationToken).ConfigureAwait(false);
+                        _log?.Invoke($"Every document of '{_definition.Container}' has been seen; following the application's writes until Stop-SchemaMigration.");
+                    }
+
+                    continue;
+                }
+
+                await AdvanceAsync(step).ConfigureAwait(false);
+                return null;
+            }
+        }
+        finally
+        {
+            await processor.StopAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A container step runs once, in the worker that takes the tracking document's lease
+    /// for it (another takes over if that one dies); the others wait for the cursor to move on.</summary>
+    private async Task<string?> RunContainerStepAsync(IContainerStep containerStep, int step)
+    {
+        _counters.Step = step;
+        _counters.Activity = ((MigrationStep)containerStep).Describe();
+        while (true)
+        {
+            var current = await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false);
+            if (current is null || current.Status != TrackingStatus.Running || (current.Cursor?.Step ?? 0) != step || current.StopRequested == true)
+            {
+                return null;
+            }
+
+            if (_options.MaxDuration is { } slice && _counters.Clock.Elapsed >= slice)
+            {
+                return "MaxDuration";
+            }
+
+            var claimed = await _store.UpdateAsync(_definition.Name, latest =>
+            {
+                if (latest is null || latest.Status != TrackingStatus.Running || (latest.Cursor?.Step ?? 0) != step || (latest.Lease is { } held && held.ExpiresAt > Clock.NowMs()))
+                {
+                    return null;
+                }
+
+                latest.Lease = new Lease { Owner = _owner, ExpiresAt = Clock.NowMs() + (long)_options.LeaseDuration.TotalMilliseconds };
+                return latest;
+            }, "step lease", _cancellationToken).ConfigureAwait(false);
+            if (claimed?.Lease?.Owner.RunId == _owner.RunId)
+            {
+                _log?.Invoke($"Step {step + 1} of {_definition.Steps.Count}: {_counters.Activity}, run by this worker for all.");
+                using var renewal = CancellationTokenSource.CreateLinkedTokenSource(_cancellationToken);
+                var renewing = RenewStepLeaseAsync(renewal.Token);
+                try
+                {
+                    await containerStep.ExecuteAsync(new ContainerStepContext(_target, ReportStep, _log)
+                    {
+                        Step = step,
+                        RecordIndexImage = _journal.Keeps
+                            ? (image, ct) => _store.UpdateAsync(_definition.Name, latest =>
+                            {
+                                if (latest is null)
+                                {
+                                    return null;
+                                }
+
+                                MigrationLifecycle.NoteIndexImage(latest, image);
+                                return latest;
+                            }, "journal", ct)
+                            : null,
+                    }, _cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    renewal.Cancel();
+                    await renewing.ConfigureAwait(false);
+                }
+
+                await AdvanceAsync(step).ConfigureAwait(false);
+                return null;
+            }
+
+            await HeartbeatAsync().ConfigureAwait(false);
+            await Task.Delay(_beat, _cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RenewStepLeaseAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(_options.LeaseDuration.TotalMilliseconds / 3), cancellationToken).ConfigureAwait(false);
+                await _store.TryPatchAsync(_definition.Name, new[] { PatchOperation.Set("/lease/expiresAt", Clock.NowMs() + (long)_options.LeaseDuration.TotalMilliseconds) },
+                    $"FROM c WHERE c.lease.owner.runId = '{_owner.RunId}'", cancellationToken).ConfigureAwait(false);
+                await HeartbeatAsync().ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Moves the cursor past a finished step (once, whoever sees it first), completing
+    /// the migration after the last one; the step lease, if any, is released.</summary>
+    private Task AdvanceAsync(int step) =>
+        _store.UpdateAsync(_definition.Name, latest =>
+        {
+            if (latest is null || latest.Status != TrackingStatus.Running || (latest.Cursor?.Step ?? 0) != step)
+            {
+                return null;
+            }
+
+            latest.Cursor = new MigrationCursor { Step = step + 1 };
+            latest.Lease = null;
+            if (step + 1 >= _definition.Steps.Count)
+            {
+                MigrationLifecycle.Complete(latest, Clock.NowMs());
+                _log?.Invoke($"Every document of '{_definition.Container}' has been seen: '{_definition.Name}' is completed.");
+            }
+
+            return latest;
+        }, "checkpoint", _cancellationToken);
+
+    /// <summary>Ends the run for every worker (while it still runs); with <paramref name="onlyIfLast"/>,
+    /// only when no other worker lives.</summary>
+    private Task EndAsync(Action<TrackingDocument> end, bool onlyIfLast) =>
+        BoundedAsync(ct => _store.UpdateAsync(_definition.Name, latest =>
+        {
+            if (latest is null || latest.Status != TrackingStatus.Running)
+            {
+                return null;
+            }
+
+            if (onlyIfLast && MigrationLifecycle.LiveWorkers(latest, Clock.NowMs(), _options.LeaseDuration).Any(w => w != _worker))
+            {
+                return null;
+            }
+
+            end(latest);
+            latest.Lease = null;
+            return latest;
+        }, "end of the run", ct));
+
+    /// <summary>This worker leaves: its record says so; if it was the last one of a run that goes
+    /// on, the run ends cancelled (resumable) with the reason.</summary>
+    private async Task LeaveAsync(string? reason)
+    {
+        try
+        {
+            await BoundedAsync(ct => _store.PatchAsync(_definition.Name, new[]
+            {
+                PatchOperation.Set(MigrationLifecycle.WorkerPath(_worker) + "/state", WorkerStates.Stopped),
+                PatchOperation.Set(MigrationLifecycle.WorkerPath(_worker) + "/heartbeat", Clock.NowMs()),
+            }, ct)).ConfigureAwait(false);
+            if (reason is not null)
+            {
+                await EndAsync(d => MigrationLifecycle.Cancel(d, reason), onlyIfLast: true).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is MigrationException or OperationCanceledException)
+        {
+            _log?.Invoke($"Could not record that worker {_worker} left ({CosmosErrors.FirstLine(ex.Message)}); the others see it by its heartbeat.");
+        }
+    }
+
+    /// <summary>The lag, or null when it could not be read this time (a split under way, the
+    /// service busy): completion is only ever decided on a lag read, never on a failure.</summary>
+    private async Task<long?> LagAsync(CatchUpWatch watch)
+    {
+        try
+        {
+            return await watch.LagAsync(_cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && ex is CosmosException or MigrationException)
+        {
+            _log?.Invoke($"Could not estimate the change feed's lag this time: {CosmosErrors.FirstLine(ex.Message)}");
+            return null;
+        }
+    }
+
+    private Task HeartbeatAsync() =>
+        _store.PatchAsync(_definition.Name, new[] { PatchOperation.Set(MigrationLifecycle.WorkerPath(_worker) + "/heartbeat", Clock.NowMs()) }, _cancellationToken);
+
+    /// <summary>The last writes of a worker go through after Ctrl+C, bounded in time.</summary>
+    private static async Task<T> BoundedAsync<T>(Func<CancellationToken, Task<T>> call)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        return await call(timeout.Token).ConfigureAwait(false);
+    }
+
+    private void Report(TrackingDocument document)
+    {
+        if (_progress is null)
+        {
+            return;
+        }
+
+        var snapshot = _counters.Snapshot(document.Scanned, document.Processed, document.FailureCount ?? 0, document.RequestCharge, _gate.TotalCharge);
+        var live = MigrationLifecycle.LiveWorkers(document, Clock.NowMs(), _options.LeaseDuration).Count;
+        snapshot.Activity = $"{_counters.Activity}: {live} worker(s){(document.Phase == Following ? ", following" : "")}";
+        _progress.Report(snapshot);
+    }
+
+    private void ReportStep(string activity, int? percent)
+    {
+        if (_progress is null)
+        {
+            return;
+        }
+
+        var snapshot = _counters.Snapshot(0, 0, 0, _gate.TotalCharge, _gate.TotalCharge);
+        snapshot.Activity = activity;
+        snapshot.StepPercent = percent;
+        _progress.Report(snapshot);
+    }
+
+    /// <summary>The change feed processor of one pass of one run of a migration (its leases are
+    /// named after it): a rerun gets new leases, a resume the same.</summary>
+    public static string ProcessorName(string migration, int generation, int step) => $"{migration}|g{generation}|s{step}|";
+}

@@ -1,0 +1,54 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Requests;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Distributed;
+
+/// <summary>The change feed processor's lease documents of a migration (their ids start with its
+/// processor names, <see cref="DistributedRun.ProcessorName"/>): removed when a rerun starts a new
+/// generation, or when the migration is reset, so that no stale checkpoint survives.</summary>
+internal static class ProcessorLeases
+{
+    /// <summary>Deletes the migration's leases, except those of <paramref name="keepGeneration"/>; returns how many.</summary>
+    public static async Task<int> DeleteAsync(Container leases, string migration, int? keepGeneration, CancellationToken cancellationToken)
+    {
+        var prefix = migration + "|g";
+        var keep = keepGeneration is { } generation ? $"{prefix}{generation}|" : null;
+        var query = new QueryDefinition("SELECT c.id FROM c WHERE STARTSWITH(c.id, @prefix)").WithParameter("@prefix", prefix);
+        var ids = new List<string>();
+        var giveUp = new GiveUp("TransientFailuresExhausted", "Removing old change feed leases kept failing.", migration);
+        await ResilientSender.Ungated.RunAsync(async ct =>
+        {
+            ids.Clear();
+            using var iterator = leases.GetItemQueryStreamIterator(query);
+            while (iterator.HasMoreResults)
+            {
+                using var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
+                response.EnsureSuccessStatusCode();
+                ids.AddRange(DocumentJson.ReadPage(response.Content).OfType<JObject>().Select(d => (string?)d["id"]).OfType<string>());
+            }
+
+            return true;
+        }, giveUp, cancellationToken).ConfigureAwait(false);
+
+        var deleted = 0;
+        foreach (var id in ids.Where(i => keep is null || !i.StartsWith(keep, StringComparison.Ordinal)))
+        {
+            using var response = await ResilientSender.Ungated.SendAsync(ct => leases.DeleteItemStreamAsync(id, new PartitionKey(id), cancellationToken: ct),
+                $"Deleting lease '{id}'", cancellationToken, giveUp).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode || response.StatusCode == HttpStatusCode.NotFound)
+            {
+                deleted++;
+            }
+        }
+
+        return deleted;
+    }
+}

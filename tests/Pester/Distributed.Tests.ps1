@@ -1,0 +1,201 @@
+# -Distributed: worker processes share one migration through the change feed processor, on the
+# local server's several feed ranges (and splits), with workers killed, added and stopped.
+BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $script:Database = New-TestDatabase
+    Connect-Test $script:Database
+
+    function Get-Tracking([string] $Name) { $script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'") | ConvertFrom-Json }
+    function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
+
+    # A worker process running one distributed migration; its status lands in "$Log.json". With
+    # -Together N, it waits (module loaded, connected) until N workers are ready, so that none
+    # arrives when the others are nearly done (starting pwsh takes seconds on a busy machine).
+    function Start-Worker([string] $Log, [string] $Command, [int] $Together = 0) {
+        $barrier = if ($Together) { "New-Item `"$Log.ready`" | Out-Null`nwhile (@(Get-ChildItem `"$(Split-Path $Log)/*.ready`").Count -lt $Together) { Start-Sleep -Milliseconds 20 }`n" } else { '' }
+        Start-Runner "$barrier`$s = $Command -Distributed -LeaseDuration 00:00:06`n`$s | Select-Object Name, Status, Outcome, Processed | ConvertTo-Json | Set-Content `"$Log.json`"" $Log
+    }
+    function Get-WorkerResult([string] $Log) { Get-Content "$Log.json" -Raw | ConvertFrom-Json }
+    function Stop-Worker([string] $Log) { & kill -9 ([int](Get-Content "$Log.pid")) }
+}
+
+AfterAll {
+    if ($script:IsHarness) { Set-Faults @{} }
+    $script:Kit.DeleteDatabase($script:Database)
+}
+
+Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
+    It 'three workers over 30,000 documents on 8 ranges: each does a share, every document changed once, all return completed' {
+        $total = 30000
+        $script:Kit.CreateContainer($script:Database, 'dist8', '/pk')
+        $script:Kit.Seed($script:Database, 'dist8', $total, 300, 0, $null)
+        1..4 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'dist8', $null) }
+        Get-RangeCount 'dist8' | Should -Be 8
+        $before = Get-HarnessStats
+
+        $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'three')
+        $logs = 1..3 | ForEach-Object { Join-Path $folder "three-$_.log" }
+        $workers = $logs | ForEach-Object { Start-Worker $_ "Start-SchemaMigration -Name dist-three -Container dist8 -Operation @{ AddField = 'd3'; Value = 1 }" -Together 3 }
+        $workers | ForEach-Object { $_.WaitForExit(240000) | Should -BeTrue }
+
+        foreach ($log in $logs) {
+            $result = Get-WorkerResult $log
+            $result.Status | Should -Be 'completed' -Because (Get-Content $log -Raw)
+            $result.Processed | Should -Be $total
+        }
+        $tracking = Get-Tracking 'dist-three'
+        $tracking.processed | Should -Be $total
+        $shares = @($tracking.workers.PSObject.Properties.Value)
+        $shares.Count | Should -Be 3
+        $shares | ForEach-Object { $_.processed | Should -BeGreaterThan 0 -Because 'every worker took a share of the ranges' }
+        ($shares | Measure-Object processed -Sum).Sum | Should -Be $total
+        $script:Kit.Count($script:Database, 'dist8', 'c.d3 = 1') | Should -Be $total
+        ((Get-MethodCount (Get-HarnessStats) 'PATCH 200' 'dist8') - (Get-MethodCount $before 'PATCH 200' 'dist8')) | Should -Be $total -Because 'no document was changed twice'
+        $status = Get-MigrationStatus -Name dist-three
+        $status.Workers.Count | Should -Be 3
+    }
+
+    It 'a worker killed mid-run hands its ranges over, a newcomer joins, a split happens, the application writes: totals stay exact, nothing is lost' {
+        $total = 20000
+        $script:Kit.CreateContainer($script:Database, 'dist4', '/pk')
+        $script:Kit.Seed($script:Database, 'dist4', $total, 200, 0, $null)
+        $before = Get-HarnessStats
+        $command = "Start-SchemaMigration -Name dist-chaos -Container dist4 -Operation @{ AddField = 'd4'; Value = 1 }"
+        $a = Join-Path $TestDrive 'chaos-a.log'; $b = Join-Path $TestDrive 'chaos-b.log'; $c = Join-Path $TestDrive 'chaos-c.log'
+        $null = Start-Worker $a $command
+        $workerB = Start-Worker $b $command
+        Wait-Until { (Get-Tracking 'dist-chaos').processed -gt 3000 } 120 | Should -BeTrue
+        Stop-Worker $a
+        # The application keeps writing its own field meanwhile (a patch the migration must not undo).
+        $app = 0..199 | ForEach-Object { "d$($_ * 97)" }
+        $app | Select-Object -First 100 | ForEach-Object { $n = [int]$_.Substring(1); $script:Kit.PatchField($script:Database, 'dist4', $_, "p$($n % 200)", 'app', 'kept') }
+        $workerC = Start-Worker $c $command
+        $null = $script:Kit.Split($script:Database, 'dist4', $null)
+        $app | Select-Object -Skip 100 | ForEach-Object { $n = [int]$_.Substring(1); $script:Kit.PatchField($script:Database, 'dist4', $_, "p$($n % 200)", 'app', 'kept') }
+        $workerB.WaitForExit(240000) | Should -BeTrue
+        $workerC.WaitForExit(240000) | Should -BeTrue
+
+        (Get-WorkerResult $b).Status | Should -Be 'completed' -Because (Get-Content $b -Raw)
+        (Get-WorkerResult $c).Status | Should -Be 'completed' -Because (Get-Content $c -Raw)
+        $tracking = Get-Tracking 'dist-chaos'
+        $tracking.processed | Should -Be $total -Because 'the killed worker''s unfinished batch was counted by the worker that took its range over'
+        $tracking.PSObject.Properties.Name | Should -Contain 'pending'
+        @($tracking.pending.PSObject.Properties).Count | Should -Be 0
+        @($tracking.workers.PSObject.Properties).Count | Should -Be 3
+        $script:Kit.Count($script:Database, 'dist4', 'c.d4 = 1') | Should -Be $total
+        $script:Kit.Count($script:Database, 'dist4', "c.app = 'kept'") | Should -Be 200 -Because 'no application write was lost'
+        ((Get-MethodCount (Get-HarnessStats) 'PATCH 200' 'dist4') - (Get-MethodCount $before 'PATCH 200' 'dist4')) | Should -Be ($total + 200) -Because 'each document was changed once by the migration (and the application''s 200 patches)'
+    }
+
+    It 'Stop-SchemaMigration stops every worker; a later distributed start resumes from the leases'' checkpoints' {
+        $total = 20000
+        $script:Kit.CreateContainer($script:Database, 'diststop', '/pk')
+        $script:Kit.Seed($script:Database, 'diststop', $total, 200, 0, $null)
+        $command = "Start-SchemaMigration -Name dist-stop -Container diststop -Operation @{ AddField = 'ds'; Value = 1 }"
+        $logs = 1..2 | ForEach-Object { Join-Path $TestDrive "stop-$_.log" }
+        $workers = $logs | ForEach-Object { Start-Worker $_ $command }
+        Wait-Until { (Get-Tracking 'dist-stop').processed -gt 2000 } 120 | Should -BeTrue
+        $running = Get-MigrationStatus -Name dist-stop
+        $running.Status | Should -Be 'running' -Because "$($running.Error) $($logs | ForEach-Object { Get-Content $_ -Raw -ErrorAction SilentlyContinue })"
+        Stop-SchemaMigration -Name dist-stop
+        $workers | ForEach-Object { $_.WaitForExit(60000) | Should -BeTrue }
+        $logs | ForEach-Object { (Get-WorkerResult $_).Outcome | Should -Be 'Stopped' }
+        $stopped = Get-MigrationStatus -Name dist-stop
+        $stopped.Status | Should -Be 'cancelled'
+        $stopped.StopReason | Should -Be 'StopRequested'
+        $stopped.Processed | Should -BeLessThan $total
+
+        $resumed = Start-SchemaMigration -Name dist-stop -Container diststop -Operation @{ AddField = 'ds'; Value = 1 } -Distributed -LeaseDuration 00:00:06
+        $resumed.Status | Should -Be 'completed'
+        $resumed.Outcome | Should -Be 'Resumed'
+        $resumed.Processed | Should -Be $total
+        $resumed.Scanned | Should -BeLessThan (2 * $total + $stopped.Scanned) -Because 'the ranges resumed from their checkpoints, not from the beginning'
+        $script:Kit.Count($script:Database, 'diststop', 'c.ds = 1') | Should -Be $total
+    }
+
+    It '-Follow converts what the application writes in the old shape, until Stop-SchemaMigration completes it; no single runner may start meanwhile' {
+        $script:Kit.CreateContainer($script:Database, 'follow', '/pk')
+        $script:Kit.Seed($script:Database, 'follow', 500, 10, 0, $null)
+        $log = Join-Path $TestDrive 'follow.log'
+        $worker = Start-Runner "`$s = Start-SchemaMigration -Name follow-add -Container follow -Operation @{ AddField = 'fl'; Value = 1 } -Distributed -Follow -LeaseDuration 00:00:06`n`$s | Select-Object Name, Status, Outcome, Processed | ConvertTo-Json | Set-Content `"$log.json`"" $log
+        Wait-Until { (Get-MigrationStatus -Name follow-add).Phase -eq 'following' } 120 | Should -BeTrue
+        $script:Kit.Count($script:Database, 'follow', 'NOT IS_DEFINED(c.fl)') | Should -Be 0
+
+        # The old application writes documents in the old shape: converted within seconds.
+        $script:Kit.Seed($script:Database, 'follow', 50, 10, 500, $null)
+        Wait-Until { $script:Kit.Count($script:Database, 'follow', 'NOT IS_DEFINED(c.fl)') -eq 0 } 30 | Should -BeTrue
+
+        # A worker is following: a single runner is refused, naming the workers.
+        $refused = { Start-SchemaMigration -Name follow-add -Container follow -Operation @{ AddField = 'fl'; Value = 1 } -ErrorAction Stop } | Should -Throw -PassThru
+        $refused.FullyQualifiedErrorId | Should -BeLike 'MigrationAlreadyRunning,*'
+        $refused.Exception.Message | Should -Match 'distributed worker'
+
+        Stop-SchemaMigration -Name follow-add
+        $worker.WaitForExit(60000) | Should -BeTrue
+        (Get-WorkerResult $log).Status | Should -Be 'completed'
+        (Get-MigrationStatus -Name follow-add).Processed | Should -Be 550
+    }
+
+    It 'a filter selects exactly what it selects in a single run, for patches and for transforms' {
+        $script:Kit.CreateContainer($script:Database, 'distfilter', '/pk')
+        $script:Kit.Seed($script:Database, 'distfilter', 1000, 10, 0, $null)
+        $set = Invoke-Backfill -Container distfilter -Name dist-filter-set -Filter "c.pk = 'p3'" -Set @{ chosen = 1 } -Distributed -LeaseDuration 00:00:06
+        $transform = Invoke-Backfill -Container distfilter -Name dist-filter-transform -Filter "c.pk = 'p4'" -ScriptBlock { param($doc) $doc.picked = 1; $doc } -Distributed -LeaseDuration 00:00:06
+        $set.Status, $transform.Status | Should -Be 'completed', 'completed'
+        $set.Processed | Should -Be 100
+        $transform.Processed | Should -Be 100
+        $script:Kit.Count($script:Database, 'distfilter', 'IS_DEFINED(c.chosen)') | Should -Be 100
+        $script:Kit.Count($script:Database, 'distfilter', "IS_DEFINED(c.chosen) AND c.pk != 'p3'") | Should -Be 0
+        $script:Kit.Count($script:Database, 'distfilter', 'IS_DEFINED(c.picked)') | Should -Be 100
+        $script:Kit.Count($script:Database, 'distfilter', "IS_DEFINED(c.picked) AND c.pk != 'p4'") | Should -Be 0
+    }
+}
+
+Describe 'Distributed runs refuse what cannot work, writing nothing' {
+    It 'refuses -WhatIf with -Distributed' {
+        $script:Kit.CreateContainer($script:Database, 'distbad', '/pk')
+        $script:Kit.Seed($script:Database, 'distbad', 20, 2, 0, $null)
+        $refused = { Start-SchemaMigration -Name dist-whatif -Container distbad -Operation @{ AddField = 'w'; Value = 1 } -Distributed -WhatIf -ErrorAction Stop } | Should -Throw -PassThru
+        $refused.FullyQualifiedErrorId | Should -BeLike 'DistributedWhatIf,*'
+        Get-Tracking 'dist-whatif' | Should -BeNullOrEmpty
+        $script:Kit.Count($script:Database, 'distbad', 'IS_DEFINED(c.w)') | Should -Be 0
+    }
+
+    It 'refuses -Follow without -Distributed' {
+        $refused = { Start-SchemaMigration -Name dist-follow-alone -Container distbad -Operation @{ AddField = 'w'; Value = 1 } -Follow -ErrorAction Stop } | Should -Throw -PassThru
+        $refused.FullyQualifiedErrorId | Should -BeLike 'FollowNeedsDistributed,*'
+        Get-Tracking 'dist-follow-alone' | Should -BeNullOrEmpty
+    }
+
+    It 'refuses a lease container it cannot use (another partition key), before anything is written' {
+        $script:Kit.CreateContainer($script:Database, 'odd-leases', '/pk')
+        try {
+            $context = Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -TrackingContainer odd -SkipCertificateCheck -PassThru
+            $refused = { Start-SchemaMigration -Name dist-odd -Container distbad -Operation @{ AddField = 'w'; Value = 1 } -Distributed -Context $context -ErrorAction Stop } | Should -Throw -PassThru
+        }
+        finally { Connect-Test $script:Database }
+        $refused.FullyQualifiedErrorId | Should -BeLike 'LeaseContainerInvalid,*'
+        $refused.Exception.Message | Should -Match "odd-leases"
+        @($script:Kit.ReadAllJson($script:Database, 'odd')).Count | Should -Be 0 -Because 'no tracking document was written'
+        $script:Kit.Count($script:Database, 'distbad', 'IS_DEFINED(c.w)') | Should -Be 0
+    }
+
+    It 'refuses to join a migration that a single runner holds' -Skip:(-not $script:IsHarness) {
+        $script:Kit.CreateContainer($script:Database, 'distheld', '/pk')
+        $script:Kit.Seed($script:Database, 'distheld', 2000, 20, 0, $null)
+        $log = Join-Path $TestDrive 'held.log'
+        $single = Start-Runner "Start-SchemaMigration -Name dist-held -Container distheld -Operation @{ AddField = 'h'; Value = 1 } -MaxRUPerSecond 200" $log
+        try {
+            Wait-Until { (Get-MigrationStatus -Name dist-held).Owner } 60 | Should -BeTrue
+            $refused = { Start-SchemaMigration -Name dist-held -Container distheld -Operation @{ AddField = 'h'; Value = 1 } -Distributed -ErrorAction Stop } | Should -Throw -PassThru
+            $refused.FullyQualifiedErrorId | Should -BeLike 'MigrationAlreadyRunning,*'
+            (Get-Tracking 'dist-held').PSObject.Properties.Name | Should -Not -Contain 'workers'
+        }
+        finally {
+            Stop-SchemaMigration -Name dist-held -ErrorAction SilentlyContinue
+            $single.WaitForExit(60000) | Out-Null
+        }
+    }
+}
