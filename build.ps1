@@ -19,11 +19,14 @@
                       times; medians compared); CPU per 1,000 documents of A and B (start-up
                       and connect subtracted); B over -LargeDocuments (docs/s, peak memory,
                       tracking requests per document) against its run over -Documents; RU/s
-                      against -MaxRUPerSecond; the journal's cost (B without and with
+                      against -MaxRUPerSecond; fairness under a 429 storm on one range;
+                      distributed runs of 1 and 3 workers; the ms that the module's own load
+                      context adds to Import-Module; the journal's cost (B without and with
                       before-images: docs/s, RU and stored bytes per document) and the undo's
                       docs/s beside the migration's. Table, goals and JSON (with the commit,
                       the machine and every run) in output/bench/; docs/performance.md explains.
-    StartLocalCosmos  starts the local server (idempotent) and prints its endpoint.
+    StartLocalCosmos  starts the local server (idempotent), prints its endpoint and seeds the
+                      sample database 'demo' (users and posts in the old shape) when it is missing.
     StopLocalCosmos   stops the server that StartLocalCosmos started.
 
     Every task that starts the local server gives its new containers -Partitions partition key
@@ -82,12 +85,20 @@ function Invoke-Build {
     Write-Host "==> Building the module ($Configuration)" -ForegroundColor Cyan
     $publish = Join-Path $Output 'publish'
     Remove-Item $publish, $ModuleOut -Recurse -Force -ErrorAction SilentlyContinue
+    $entry = Join-Path $Output 'entry'
+    Remove-Item $entry -Recurse -Force -ErrorAction SilentlyContinue
     Invoke-Native dotnet @('publish', 'src/CosmosMigrations.PowerShell/CosmosMigrations.PowerShell.csproj', '-c', $Configuration, '-o', $publish, '--nologo', '-v', 'q')
-    New-Item -ItemType Directory -Path $ModuleOut -Force | Out-Null
+    Invoke-Native dotnet @('publish', 'src/CosmosMigrations.Entry/CosmosMigrations.Entry.csproj', '-c', $Configuration, '-o', $entry, '--nologo', '-v', 'q')
+    # The module's root holds the manifest, the loader and the entry assembly (the only one that
+    # PowerShell's default load context sees); bin/ holds the cmdlets, the Core and every
+    # dependency, loaded in the module's own AssemblyLoadContext (module/CosmosMigrations.psm1).
+    $bin = Join-Path $ModuleOut 'bin'
+    New-Item -ItemType Directory -Path $bin -Force | Out-Null
     # Windows-only native pieces of the Cosmos SDK (ServiceInterop) stay: they load on Windows only.
     Get-ChildItem $publish -File |
         Where-Object { $_.Name -ne 'System.Management.Automation.dll' -and $_.Extension -in '.dll', '.json', '.xml', '.pdb' } |
-        Copy-Item -Destination $ModuleOut
+        Copy-Item -Destination $bin
+    Get-ChildItem $entry -File -Filter 'CosmosMigrations.*' | Where-Object Extension -In '.dll', '.pdb' | Copy-Item -Destination $ModuleOut
     Copy-Item (Join-Path $Root 'module/*') -Destination $ModuleOut -Recurse -Force
     # Help is generated in a child process, so that this one never loads the module.
     Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/New-HelpFile.ps1'), '-DocsPath', (Join-Path $Root 'docs/commands'), '-ModulePath', $ModuleOut)
@@ -153,6 +164,24 @@ function Start-LocalCosmos {
         Start-Sleep -Milliseconds 200
     }
     throw 'The local Cosmos DB server did not answer within 30 s.'
+}
+
+function Initialize-SampleDatabase($State) {
+    # The README's first session connects to 'demo' on this server, which keeps its data in memory
+    # (empty after every start): seed it, as the demo does, when it is missing.
+    $kit = Join-Path $Output 'testkit/CosmosMigrations.TestKit.dll'
+    if (-not (Test-Path $kit)) {
+        Invoke-Native dotnet @('publish', 'tests/CosmosMigrations.TestKit/CosmosMigrations.TestKit.csproj', '-c', $Configuration, '-o', (Join-Path $Output 'testkit'), '--nologo', '-v', 'q')
+    }
+    Add-Type -Path $kit
+    $data = [CosmosMigrations.TestKit.TestData]::new($State.endpoint, $EmulatorKey)
+    try {
+        if ($data.SeedSampleDatabase('demo', 1000, 10)) {
+            Write-Host "Sample database 'demo': 1,000 users and 1,000 posts in the old shape (examples/migrations brings them up to date)."
+        }
+        else { Write-Host "Sample database 'demo' is there already." }
+    }
+    finally { $data.Dispose() }
 }
 
 function Stop-LocalCosmos {
@@ -477,6 +506,11 @@ function Invoke-Bench {
                 runsWithout = @($without | ForEach-Object docsPerSecond); runsWith = @($with | ForEach-Object docsPerSecond); runsUndo = @($undo | ForEach-Object docsPerSecond)
             }
         }
+
+        Write-Host '==> Import-Module: the module''s own load context against a plain binary module' -ForegroundColor Cyan
+        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/MeasureImport.ps1') $ModuleOut $endpoint $EmulatorKey $database | Select-Object -Last 1
+        if ($LASTEXITCODE -ne 0) { throw "import measurement failed: $line" }
+        $results.import = $line | ConvertFrom-Json
     }
     finally {
         Set-Harness @{}
@@ -517,6 +551,9 @@ function Invoke-Bench {
     Write-Host "Journal (before-images), medians of $Repeat runs each at the module's defaults: B without, B with, U undoing the runs with"
     $results.journal | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'B docs/s'; e = { $_.withoutDocsPerSecond } }, @{ n = '+journal'; e = { $_.withDocsPerSecond } }, @{ n = 'undo'; e = { $_.undoDocsPerSecond } },
         @{ n = 'RU/doc B|+j|undo'; e = { '{0} | {1} | {2}' -f $_.ruPerDocumentWithout, $_.ruPerDocumentWith, $_.ruPerDocumentUndo } }, @{ n = 'bytes entry|doc'; e = { '{0} | {1}' -f $_.journalBytesPerDocument, $_.documentBytes } } | Out-Host
+
+    Write-Host ("Import-Module: {0} ms in the module's own load context, {1} ms as a plain binary module (+{2} ms); first commands {3} / {4} ms (medians of {5})" -f
+        $results.import.importMsIsolated, $results.import.importMsPlain, $results.import.importMsAdded, $results.import.firstCommandsMsIsolated, $results.import.firstCommandsMsPlain, $results.import.rounds)
     Write-Host ('Goals: ' + (($results.goals.GetEnumerator() | ForEach-Object { "$($_.Key) $(if ($_.Value) { 'met' } else { 'NOT met' })" }) -join '; '))
     Write-Host "Results: $file"
 }
@@ -526,6 +563,6 @@ switch ($Task) {
     'Test' { Invoke-Tests }
     'Demo' { Invoke-Demo }
     'Bench' { Invoke-Bench }
-    'StartLocalCosmos' { $null = Start-LocalCosmos }
+    'StartLocalCosmos' { Initialize-SampleDatabase (Start-LocalCosmos) }
     'StopLocalCosmos' { Stop-LocalCosmos }
 }

@@ -19,11 +19,7 @@ Add-Type -Path (Join-Path $PSScriptRoot '../output/testkit/CosmosMigrations.Test
 Write-Host "`n== Sample data in the seed's old shape: $Users users and $Users posts, 40 partition keys" -ForegroundColor Cyan
 $kit = [CosmosMigrations.TestKit.TestData]::new($Endpoint, $Key)
 $kit.DeleteDatabase('demo')
-$kit.CreateDatabase('demo')
-$kit.CreateContainer('demo', 'users', '/pk')
-$kit.CreateContainer('demo', 'posts', '/pk')
-$kit.SeedUsers('demo', 'users', $Users, 40)
-$kit.SeedPosts('demo', 'posts', $Users, 40)
+$null = $kit.SeedSampleDatabase('demo', $Users, 40)
 $kit.ReadAllJson('demo', 'users', "SELECT c.id, c.pk, c.name, c.email, c.userName FROM c WHERE c.id = 'd42'") | Write-Host
 $kit.ReadAllJson('demo', 'posts', "SELECT c.id, c.status, c.publishedAt, c.priority, c.legacyField FROM c WHERE c.id = 'd42'") | Write-Host
 

@@ -1,13 +1,13 @@
 @{
-    RootModule           = 'CosmosMigrations.dll'
+    RootModule           = 'CosmosMigrations.psm1'
     ModuleVersion        = '0.1.0'
     GUID                 = '6f0c5c52-8d0e-4b7e-9a43-3f1f3b7c2d11'
     Author               = 'CosmosMigrations'
     CompanyName          = 'CosmosMigrations'
     Copyright            = '(c) CosmosMigrations. MIT License.'
     Description          = 'Safe, tracked, resumable schema migrations for Azure Cosmos DB (NoSQL API) containers: add, backfill, rename, convert and remove fields with zero downtime.'
-    PowerShellVersion    = '5.1'
-    CompatiblePSEditions = @('Core', 'Desktop')
+    PowerShellVersion    = '7.4'
+    CompatiblePSEditions = @('Core')
     FormatsToProcess     = @('CosmosMigrations.Format.ps1xml')
     CmdletsToExport      = @(
         'Connect-CosmosMigration'

@@ -1,6 +1,8 @@
 <#
 .SYNOPSIS
-    Builds the module's MAML help (en-US/CosmosMigrations.dll-Help.xml) from docs/commands/*.md.
+    Builds the module's MAML help from docs/commands/*.md: en-US/<cmdlet assembly>-Help.xml, i.e.
+    en-US/CosmosMigrations.Module.dll-Help.xml (PowerShell looks for the help of a compiled cmdlet
+    under the file name of the assembly that implements it, here bin/CosmosMigrations.Module.dll).
 
 .DESCRIPTION
     One markdown page per cmdlet, with the sections '## SYNOPSIS', '## DESCRIPTION',
@@ -61,7 +63,9 @@ New-Item -ItemType Directory -Path $outDir -Force | Out-Null
 $settings = [System.Xml.XmlWriterSettings]::new()
 $settings.Indent = $true
 $settings.Encoding = [System.Text.UTF8Encoding]::new($false)
-$helpFile = Join-Path $outDir 'CosmosMigrations.dll-Help.xml'
+$assemblies = @($module.ExportedCmdlets.Values | ForEach-Object { Split-Path -Leaf $_.ImplementingType.Assembly.Location } | Sort-Object -Unique)
+if ($assemblies.Count -ne 1) { throw "The cmdlets should come from one assembly; found: $($assemblies -join ', ')" }
+$helpFile = Join-Path $outDir "$($assemblies[0])-Help.xml"
 $writer = [System.Xml.XmlWriter]::Create($helpFile, $settings)
 $writer.WriteStartDocument()
 $writer.WriteStartElement('helpItems', 'http://msh')

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Net;
 using System.Net.Http;
 using System.Text;
 using System.Threading;
@@ -76,12 +77,33 @@ public sealed class TestData : IDisposable
         })).GetAwaiter().GetResult();
     }
 
-    /// <summary>Users in the seed's old shape: name, email and userName (to be renamed).</summary>
-    public void SeedUsers(string database, string container, int count, int partitions) =>
+    /// <summary>The sample data of the demo and of the README's first session: a new database with
+    /// <paramref name="count"/> users (a quarter of them with mixed-case emails) and as many posts
+    /// in the seed's old shape, which the
+    /// migrations in examples/migrations bring up to date. Changes nothing and returns false when
+    /// the database exists.</summary>
+    public bool SeedSampleDatabase(string database, int count, int partitions)
+    {
+        if (_client.CreateDatabaseIfNotExistsAsync(database).GetAwaiter().GetResult().StatusCode != HttpStatusCode.Created)
+        {
+            return false;
+        }
+
+        CreateContainer(database, "users");
+        CreateContainer(database, "posts");
+        SeedUsers(database, "users", count, partitions, mixedCaseEmails: true);
+        SeedPosts(database, "posts", count, partitions);
+        return true;
+    }
+
+    /// <summary>Users in the seed's old shape: name, email and userName (to be renamed). With
+    /// <paramref name="mixedCaseEmails"/>, every fourth email is written as a person might type it
+    /// (User4@Example.com), for a backfill that normalises emails to change something.</summary>
+    public void SeedUsers(string database, string container, int count, int partitions, bool mixedCaseEmails = false) =>
         SeedShaped(database, container, count, partitions, i => new JObject
         {
             ["name"] = $"User {i}",
-            ["email"] = $"user{i}@example.com",
+            ["email"] = mixedCaseEmails && i % 4 == 0 ? $"User{i}@Example.com" : $"user{i}@example.com",
             ["userName"] = $"user{i}",
         });
 

@@ -12,14 +12,33 @@ BeforeAll {
 
 Describe 'The module manifest' {
     It 'is valid and names the compiled module' {
-        $script:Manifest.RootModule | Should -Be 'CosmosMigrations.dll'
+        # The root module is the loader: it imports the compiled module from bin/, in the
+        # module's own load context (Isolation.Tests.ps1 covers what that is for).
+        $script:Manifest.RootModule | Should -Be 'CosmosMigrations.psm1'
         $script:Manifest.Version | Should -Not -BeNullOrEmpty
+        $implementation = (Get-Command Connect-CosmosMigration).ImplementingType.Assembly
+        $implementation.Location | Should -Be (Join-Path $script:ModulePath 'bin/CosmosMigrations.Module.dll')
+        [System.Runtime.Loader.AssemblyLoadContext]::GetLoadContext($implementation).Name | Should -Be 'CosmosMigrations'
+    }
+
+    It 'claims PowerShell 7.4 (Core) only, what its entry assembly is built for' {
+        # Windows PowerShell 5.1 is not claimed: nothing tests it, and it has no load context.
+        $script:Manifest.CompatiblePSEditions | Should -Be @('Core')
+        $script:Manifest.PowerShellVersion | Should -Be ([version] '7.4')
+        $entry = [System.AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.Location -eq (Join-Path $script:ModulePath 'CosmosMigrations.dll') }
+        $entry.GetCustomAttributes([System.Runtime.Versioning.TargetFrameworkAttribute], $false).FrameworkName | Should -Be '.NETCoreApp,Version=v8.0'
+        $PSVersionTable.PSEdition | Should -Be 'Core'
+        $PSVersionTable.PSVersion | Should -BeGreaterOrEqual $script:Manifest.PowerShellVersion
     }
 
     It 'exports exactly the cmdlets that the assembly defines, without wildcards' {
         $data = Import-PowerShellDataFile (Join-Path $script:ModulePath 'CosmosMigrations.psd1')
         $data.CmdletsToExport | Should -Not -Contain '*'
-        $assembly = [System.Reflection.Assembly]::LoadFrom((Join-Path $script:ModulePath 'CosmosMigrations.dll'))
+        # The cmdlet assembly as the module's load context holds it (loading the file again into
+        # the default context would be a second copy of it).
+        $context = [System.Runtime.Loader.AssemblyLoadContext]::All | Where-Object Name -EQ 'CosmosMigrations'
+        $assembly = $context.Assemblies | Where-Object { $_.GetName().Name -eq 'CosmosMigrations.Module' }
+        $assembly | Should -HaveCount 1
         $defined = $assembly.GetTypes() | ForEach-Object { $_.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false) } |
             ForEach-Object { "$($_.VerbName)-$($_.NounName)" }
         @($data.CmdletsToExport | Sort-Object) | Should -Be @($defined | Sort-Object)

@@ -183,7 +183,7 @@ Describe 'AddIndex and RequireField' {
         Set-Faults @{ indexProgress = @(20, 60, 90) }
         $status = Start-SchemaMigration -Name idx-wait -Container posts -Operation @{ AddIndex = @('title ASC', 'status ASC') } -Verbose 4>&1
         ($status | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n" | Should -Match 'at 60 %'
-        ($status | Where-Object { $_ -is [CosmosMigrations.MigrationStatus] }).Status | Should -Be 'completed'
+        ($status | Where-Object { $_.PSTypeNames -contains 'CosmosMigrations.MigrationStatus' }).Status | Should -Be 'completed'
 
         Set-Faults @{ indexProgress = @(10) * 30 }
         $stuck = Start-SchemaMigration -Name idx-stuck -Container posts -Operation @{ AddIndex = @('title DESC', 'status ASC'); Timeout = 2 } -ErrorVariable failure -ErrorAction SilentlyContinue

@@ -71,7 +71,11 @@ internal sealed class PassProcessor
                 acquireInterval: TimeSpan.FromMilliseconds(leaseDuration.TotalMilliseconds / 4),
                 expirationInterval: leaseDuration,
                 renewInterval: TimeSpan.FromMilliseconds(leaseDuration.TotalMilliseconds / 3))
-            .WithLeaseAcquireNotification(token => _ledger.RecoverAsync(token, _planner, CancellationToken.None))
+            .WithLeaseAcquireNotification(async token =>
+            {
+                _log?.Invoke($"Feed range {token} acquired by this worker.");
+                await _ledger.RecoverAsync(token, _planner, _runToken).ConfigureAwait(false);
+            })
             .WithErrorNotification((token, error) =>
             {
                 var cause = error.InnerException ?? error;

@@ -204,6 +204,7 @@ internal sealed class WorkerLedger
             }
 
             // A worker that still lives is finishing the batch it started: let it count its own.
+            _log?.Invoke($"Feed range {leaseToken}: waiting for {string.Join(", ", entries.Select(e => e.Value.Worker).Where(w => live.Contains(w)).Distinct())} to finish its batch there.");
             await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(200, _options.LeaseDuration.TotalMilliseconds / 10)), cancellationToken).ConfigureAwait(false);
         }
     }

@@ -1,0 +1,139 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Reflection;
+using System.Runtime.Loader;
+
+namespace CosmosMigrations.Isolation;
+
+/// <summary>The module's own load context. CosmosMigrations.psm1 asks it for the cmdlet assembly
+/// (bin/CosmosMigrations.Module.dll) and imports that as a nested module; every assembly the
+/// cmdlets need then resolves here first:
+/// <list type="bullet">
+/// <item>an assembly of the platform, .NET's or PowerShell's own (the trusted platform assemblies,
+/// which no other module can replace in the default context), is shared when the platform's
+/// version is at least the one asked for: System.Management.Automation, System.Text.Json,
+/// System.Memory and the other netstandard polyfills, so that PowerShell's and .NET's types stay
+/// one type each;</item>
+/// <item>everything else in bin/ (Microsoft.Azure.Cosmos, Azure.Core, Azure.Identity, MSAL,
+/// Newtonsoft.Json, System.ClientModel, …) is loaded here, whatever another module loaded into
+/// the default context before or after;</item>
+/// <item>anything else is left to the default context.</item>
+/// </list>
+/// Newtonsoft.Json is the module's own even though PowerShell ships one: the Cosmos SDK
+/// serializes with it, and the module runs with the version it was tested with.</summary>
+public sealed class ModuleLoadContext : AssemblyLoadContext
+{
+    /// <summary>The name of the cmdlet assembly in bin/.</summary>
+    public const string ModuleAssemblyName = "CosmosMigrations.Module";
+
+    private static readonly Dictionary<string, ModuleLoadContext> Contexts = new(StringComparer.Ordinal);
+    private static readonly HashSet<string> Private = new(StringComparer.OrdinalIgnoreCase) { "Newtonsoft.Json" };
+    private static readonly Lazy<Dictionary<string, string>> PlatformAssemblies = new(ReadPlatformAssemblies);
+
+    private readonly string _binPath;
+
+    private ModuleLoadContext(string binPath)
+        : base("CosmosMigrations", isCollectible: false)
+    {
+        _binPath = binPath;
+        ModuleAssembly = LoadFromAssemblyPath(Path.Combine(binPath, ModuleAssemblyName + ".dll"));
+    }
+
+    /// <summary>The cmdlet assembly, loaded in this context.</summary>
+    public Assembly ModuleAssembly { get; }
+
+    /// <summary>The cmdlet assembly of the module installed at <paramref name="moduleBase"/>,
+    /// loaded (once per process and folder) in that module's own context.</summary>
+    public static Assembly Initialize(string moduleBase)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(moduleBase);
+        var bin = Path.GetFullPath(Path.Combine(moduleBase, "bin"));
+
+        // Under a lock, not GetOrAdd: two runspaces importing at once must not both create one.
+        lock (Contexts)
+        {
+            if (!Contexts.TryGetValue(bin, out var context))
+            {
+                context = new ModuleLoadContext(bin);
+                Contexts.Add(bin, context);
+            }
+
+            return context.ModuleAssembly;
+        }
+    }
+
+    protected override Assembly? Load(AssemblyName assemblyName)
+    {
+        var name = assemblyName.Name;
+        if (string.IsNullOrEmpty(name))
+        {
+            return null;
+        }
+
+        if (!string.IsNullOrEmpty(assemblyName.CultureName) && !string.Equals(assemblyName.CultureName, "neutral", StringComparison.OrdinalIgnoreCase))
+        {
+            var satellite = Path.Combine(_binPath, assemblyName.CultureName, name + ".dll");
+            return File.Exists(satellite) ? LoadFromAssemblyPath(satellite) : null;
+        }
+
+        var path = Path.Combine(_binPath, name + ".dll");
+        if (!File.Exists(path) || IsSharedWithPlatform(name, assemblyName.Version))
+        {
+            return null;
+        }
+
+        return LoadFromAssemblyPath(path);
+    }
+
+    protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)
+    {
+        // The Cosmos SDK's Windows-only native pieces (ServiceInterop, CRTCompat) sit in bin/.
+        foreach (var candidate in new[] { unmanagedDllName, unmanagedDllName + ".dll", "lib" + unmanagedDllName + ".so", "lib" + unmanagedDllName + ".dylib" })
+        {
+            var path = Path.Combine(_binPath, candidate);
+            if (File.Exists(path))
+            {
+                return LoadUnmanagedDllFromPath(path);
+            }
+        }
+
+        return IntPtr.Zero;
+    }
+
+    private static bool IsSharedWithPlatform(string name, Version? requested)
+    {
+        if (Private.Contains(name) || !PlatformAssemblies.Value.TryGetValue(name, out var platformPath))
+        {
+            return false;
+        }
+
+        if (requested is null)
+        {
+            return true;
+        }
+
+        try
+        {
+            return AssemblyName.GetAssemblyName(platformPath).Version is { } platform && platform >= requested;
+        }
+        catch (Exception ex) when (ex is IOException or BadImageFormatException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static Dictionary<string, string> ReadPlatformAssemblies()
+    {
+        var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        if (AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") is string list)
+        {
+            foreach (var path in list.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+            {
+                result.TryAdd(Path.GetFileNameWithoutExtension(path), path);
+            }
+        }
+
+        return result;
+    }
+}
