@@ -21,7 +21,9 @@
                       tracking requests per document) against its run over -Documents; RU/s
                       against -MaxRUPerSecond; fairness under a 429 storm on one range;
                       distributed runs of 1 and 3 workers; the ms that the module's own load
-                      context adds to Import-Module. Table, goals and JSON (with the commit,
+                      context adds to Import-Module; the journal's cost (B without and with
+                      before-images: docs/s, RU and stored bytes per document) and the undo's
+                      docs/s beside the migration's. Table, goals and JSON (with the commit,
                       the machine and every run) in output/bench/; docs/performance.md explains.
     StartLocalCosmos  starts the local server (idempotent), prints its endpoint and seeds the
                       sample database 'demo' (users and posts in the old shape) when it is missing.
@@ -292,12 +294,13 @@ function Invoke-Bench {
         if ($LASTEXITCODE -ne 0) { throw "bench $($Arguments[0]) failed: $line" }
         $line | ConvertFrom-Json
     }
-    function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0, [int] $InFlight = 0) {
+    # B measures the engine without before-images (-NoJournal); the journal section measures them.
+    function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0, [int] $InFlight = 0, [string] $Journal = 'off', [string] $Mode = 'migrate') {
         $before = Get-TrackingRequests
-        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $InFlight | Select-Object -Last 1
+        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $InFlight $Journal $Mode | Select-Object -Last 1
         if ($LASTEXITCODE -ne 0) { throw "bench module run failed: $line" }
         $result = $line | ConvertFrom-Json
-        if ($result.status -ne 'completed') { throw "bench module run ended '$($result.status)': $line" }
+        if ($result.status -ne $(if ($Mode -eq 'undo') { 'undone' } else { 'completed' })) { throw "bench module run ended '$($result.status)': $line" }
         $result | Add-Member trackingRequests ((Get-TrackingRequests) - $before)
         $result
     }
@@ -465,6 +468,45 @@ function Invoke-Bench {
         Set-Harness @{}
         $results.ruBudget = [ordered]@{ budget = 2000; measuredRUPerSecond = $ru.ruPerSecond; ratio = [math]::Round($ru.ruPerSecond / 2000, 3) }
 
+        # The journal: B without (-NoJournal) and with before-images (the default) take turns, each
+        # run adding its own field; then each journaled run is undone (U). The local server charges
+        # 1 RU a request, so RU per document here counts requests; bytes are as the service stores them.
+        $results.journal = @()
+        foreach ($condition in @(@{ Name = 'loopback'; Latency = 0 }, @{ Name = '5 ms'; Latency = 5 })) {
+            Set-Harness @{}
+            $container = "j$($condition.Latency)ms"
+            Write-Host "==> journal, $($condition.Name): seeding $Documents documents" -ForegroundColor Cyan
+            $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$Documents")
+            Set-Harness @{ latencyMs = $condition.Latency }
+            $without = @(); $with = @(); $undo = @()
+            for ($i = 1; $i -le $Repeat; $i++) {
+                Write-Host "    B without journal ($i/$Repeat)"
+                $without += Invoke-Module $container "fw$i"
+                Write-Host "    B with journal ($i/$Repeat)"
+                $with += Invoke-Module $container "fj$i" -Journal 'on'
+            }
+            Set-Harness @{}
+            $size = Invoke-Baseline @('journal-size', $endpoint, $EmulatorKey, $database, 'migrations-journal', "bench-$container-fj1", $container)
+            Set-Harness @{ latencyMs = $condition.Latency }
+            for ($i = $Repeat; $i -ge 1; $i--) {
+                Write-Host "    U: Undo-SchemaMigration ($i/$Repeat)"
+                $undo += Invoke-Module $container "fj$i" -Mode 'undo'
+            }
+            $n = Get-Median ($without | ForEach-Object docsPerSecond)
+            $j = Get-Median ($with | ForEach-Object docsPerSecond)
+            $u = Get-Median ($undo | ForEach-Object docsPerSecond)
+            $results.journal += [ordered]@{
+                condition = $condition.Name; documents = $Documents
+                withoutDocsPerSecond = $n; withDocsPerSecond = $j; undoDocsPerSecond = $u
+                withOverWithout = [math]::Round($j / $n, 2); undoOverWith = [math]::Round($u / $j, 2)
+                ruPerDocumentWithout = [math]::Round((Get-Median ($without | ForEach-Object { $_.requestCharge / $_.documents })), 2)
+                ruPerDocumentWith = [math]::Round((Get-Median ($with | ForEach-Object { $_.requestCharge / $_.documents })), 2)
+                ruPerDocumentUndo = [math]::Round((Get-Median ($undo | ForEach-Object { $_.requestCharge / $_.documents })), 2)
+                journalBytesPerDocument = $size.bytesPerEntry; documentBytes = $size.bytesPerDocument; entries = $size.entries
+                runsWithout = @($without | ForEach-Object docsPerSecond); runsWith = @($with | ForEach-Object docsPerSecond); runsUndo = @($undo | ForEach-Object docsPerSecond)
+            }
+        }
+
         Write-Host '==> Import-Module: the module''s own load context against a plain binary module' -ForegroundColor Cyan
         $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/MeasureImport.ps1') $ModuleOut $endpoint $EmulatorKey $database | Select-Object -Last 1
         if ($LASTEXITCODE -ne 0) { throw "import measurement failed: $line" }
@@ -506,6 +548,10 @@ function Invoke-Bench {
     $d = $results.distributed
     Write-Host ("Distributed at loopback: 1 worker {0} docs/s, {1} RU/doc; 3 workers {2} docs/s, {3} RU/doc, shares {4}; single process {5} docs/s, {6} RU/doc" -f $d['1'].docsPerSecond, $d['1'].ruPerDocument, $d['3'].docsPerSecond, $d['3'].ruPerDocument, ($d['3'].shares -join '/'), $d.single.docsPerSecond, $d.single.ruPerDocument)
     Write-Host ("RU budget 2000 RU/s: measured {0} RU/s ({1:P1})" -f $results.ruBudget.measuredRUPerSecond, $results.ruBudget.ratio)
+    Write-Host "Journal (before-images), medians of $Repeat runs each at the module's defaults: B without, B with, U undoing the runs with"
+    $results.journal | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'B docs/s'; e = { $_.withoutDocsPerSecond } }, @{ n = '+journal'; e = { $_.withDocsPerSecond } }, @{ n = 'undo'; e = { $_.undoDocsPerSecond } },
+        @{ n = 'RU/doc B|+j|undo'; e = { '{0} | {1} | {2}' -f $_.ruPerDocumentWithout, $_.ruPerDocumentWith, $_.ruPerDocumentUndo } }, @{ n = 'bytes entry|doc'; e = { '{0} | {1}' -f $_.journalBytesPerDocument, $_.documentBytes } } | Out-Host
+
     Write-Host ("Import-Module: {0} ms in the module's own load context, {1} ms as a plain binary module (+{2} ms); first commands {3} / {4} ms (medians of {5})" -f
         $results.import.importMsIsolated, $results.import.importMsPlain, $results.import.importMsAdded, $results.import.firstCommandsMsIsolated, $results.import.firstCommandsMsPlain, $results.import.rounds)
     Write-Host ('Goals: ' + (($results.goals.GetEnumerator() | ForEach-Object { "$($_.Key) $(if ($_.Value) { 'met' } else { 'NOT met' })" }) -join '; '))

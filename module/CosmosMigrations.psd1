@@ -16,6 +16,7 @@
         'Get-MigrationStatus'
         'Stop-SchemaMigration'
         'Reset-SchemaMigration'
+        'Undo-SchemaMigration'
         'Test-SchemaConformance'
         'Test-MigrationFile'
     )

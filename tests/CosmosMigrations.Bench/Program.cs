@@ -4,7 +4,9 @@ using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
 // Usage: bench <seed|raw|loop> <endpoint> <key> <database> <container> <count|field> [concurrency]
-// Prints one JSON line: what was done, how many documents, how long, the process's CPU and memory.
+//        bench journal-size <endpoint> <key> <database> <journal container> <migration> <target container>
+// Prints one JSON line: what was done, how many documents, how long, the process's CPU and memory
+// (journal-size: the bytes of a migration's journal entries and of the target's documents, as stored).
 var mode = args[0];
 var endpoint = args[1];
 var key = args[2];
@@ -106,6 +108,43 @@ switch (mode)
         Report(done);
         break;
     }
+
+    case "journal-size":
+    {
+        // The stored size of a migration's before-images per entry, beside the documents' own.
+        var migration = args[5];
+        var (entries, entryBytes) = await SizeAsync(client.GetDatabase(database).GetContainer(containerName),
+            new QueryDefinition("SELECT * FROM c WHERE c.migration = @m").WithParameter("@m", migration));
+        var (documents, documentBytes) = await SizeAsync(client.GetDatabase(database).GetContainer(args[6]), new QueryDefinition("SELECT * FROM c"));
+        Console.WriteLine(new JObject
+        {
+            ["mode"] = mode,
+            ["entries"] = entries,
+            ["bytesPerEntry"] = entries == 0 ? 0 : Math.Round((double)entryBytes / entries, 1),
+            ["documents"] = documents,
+            ["bytesPerDocument"] = documents == 0 ? 0 : Math.Round((double)documentBytes / documents, 1),
+        }.ToString(Newtonsoft.Json.Formatting.None));
+        break;
+    }
+}
+
+static async Task<(long Count, long Bytes)> SizeAsync(Container container, QueryDefinition query)
+{
+    long count = 0, bytes = 0;
+    using var iterator = container.GetItemQueryStreamIterator(query, requestOptions: new QueryRequestOptions { MaxItemCount = 1000 });
+    while (iterator.HasMoreResults)
+    {
+        using var response = await iterator.ReadNextAsync();
+        response.EnsureSuccessStatusCode();
+        using var page = await System.Text.Json.JsonDocument.ParseAsync(response.Content);
+        foreach (var item in page.RootElement.GetProperty("Documents").EnumerateArray())
+        {
+            count++;
+            bytes += System.Text.Encoding.UTF8.GetByteCount(item.GetRawText());
+        }
+    }
+
+    return (count, bytes);
 }
 
 // CPU (user + system) of the whole process, start-up and connection included: the bench

@@ -1,20 +1,28 @@
 # B: the module end to end, in its own pwsh process (so its peak working set and CPU are its own).
 # -Concurrency 0 runs at the module's defaults (the adaptive controller, capped at its default).
 # -Distributed joins a distributed run of the migration (other processes run the same command).
-param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, [double] $MaxRUPerSecond = 0, [int] $Concurrency = 0, [switch] $Distributed)
+# Mode 'migrate' adds $Field to every document (Journal 'on' keeps before-images, as by default;
+# 'off' is -NoJournal); mode 'undo' undoes that migration (Undo-SchemaMigration).
+param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, [double] $MaxRUPerSecond = 0, [int] $Concurrency = 0, [switch] $Distributed, [string] $Journal = 'off', [string] $Mode = 'migrate')
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 Connect-CosmosMigration -Endpoint $Endpoint -Key $Key -Database $Database -SkipCertificateCheck
-$run = @{ Name = "bench-$Container-$Field"; Container = $Container; Operation = @{ AddField = $Field; Value = 1 } }
+$run = @{ Name = "bench-$Container-$Field" }
 if ($Concurrency -gt 0) { $run.MaxDegreeOfParallelism = $Concurrency }
 if ($MaxRUPerSecond -gt 0) { $run.MaxRUPerSecond = $MaxRUPerSecond }
-if ($Distributed) { $run.Distributed = $true; $run.LeaseDuration = New-TimeSpan -Seconds 10 }
+if ($Distributed) { $run.LeaseDuration = New-TimeSpan -Seconds 10 }
 $clock = [System.Diagnostics.Stopwatch]::StartNew()
-$status = Start-SchemaMigration @run
+$status = if ($Mode -eq 'undo') {
+    Undo-SchemaMigration @run -Confirm:$false
+}
+else {
+    Start-SchemaMigration @run -Container $Container -Operation @{ AddField = $Field; Value = 1 } -NoJournal:($Journal -eq 'off') -Distributed:$Distributed
+}
 $seconds = $clock.Elapsed.TotalSeconds
 $process = [System.Diagnostics.Process]::GetCurrentProcess()
 [ordered]@{
-    mode              = 'module'
+    mode              = "module-$Mode"
+    journal           = $Journal
     documents         = $status.Processed
     status            = $status.Status
     seconds           = [math]::Round($seconds, 3)

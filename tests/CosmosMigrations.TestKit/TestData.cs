@@ -189,6 +189,90 @@ public sealed class TestData : IDisposable
         return results.OrderBy(s => (string?)JObject.Parse(s)["id"], StringComparer.Ordinal).ToArray();
     }
 
+    /// <summary>Upserts a document sent exactly as written (no parsing on the way: dates, numbers and
+    /// escapes reach the service as the text has them); the partition key is its "pk".</summary>
+    public void UpsertRaw(string database, string container, string json)
+    {
+        var pk = (string?)JObject.Parse(json)["pk"];
+        using var body = new System.IO.MemoryStream(Encoding.UTF8.GetBytes(json));
+        using var response = _client.GetDatabase(database).GetContainer(container).UpsertItemStreamAsync(body, new PartitionKey(pk)).GetAwaiter().GetResult();
+        response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>Every document exactly as the service sent it, system properties aside: for each
+    /// document, its own properties' bytes (names and values as served, in their order, without
+    /// re-encoding), ordered by id. Two reads are equal only if the documents are equal byte for byte.</summary>
+    public string[] ReadAllExact(string database, string container, string query = "SELECT * FROM c")
+    {
+        var system = new HashSet<string>(StringComparer.Ordinal) { "_rid", "_self", "_etag", "_attachments", "_ts", "_lsn" };
+        var results = new List<(string Id, string Json)>();
+        using var iterator = _client.GetDatabase(database).GetContainer(container).GetItemQueryStreamIterator(query, requestOptions: new QueryRequestOptions { MaxItemCount = 1000 });
+        while (iterator.HasMoreResults)
+        {
+            using var response = iterator.ReadNextAsync().GetAwaiter().GetResult();
+            response.EnsureSuccessStatusCode();
+            using var buffer = new System.IO.MemoryStream();
+            response.Content.CopyTo(buffer);
+            using var page = System.Text.Json.JsonDocument.Parse(buffer.ToArray());
+            foreach (var element in page.RootElement.GetProperty("Documents").EnumerateArray())
+            {
+                var raw = Encoding.UTF8.GetBytes(element.GetRawText());
+                var reader = new System.Text.Json.Utf8JsonReader(raw);
+                var parts = new List<string>();
+                reader.Read();
+                while (reader.Read() && reader.TokenType == System.Text.Json.JsonTokenType.PropertyName)
+                {
+                    var start = (int)reader.TokenStartIndex;
+                    var name = reader.GetString()!;
+                    reader.Read();
+                    reader.Skip();
+                    var end = (int)reader.BytesConsumed;
+                    if (!system.Contains(name))
+                    {
+                        parts.Add(Encoding.UTF8.GetString(raw, start, end - start));
+                    }
+                }
+
+                results.Add((element.GetProperty("id").GetString()!, "{" + string.Join(",", parts) + "}"));
+            }
+        }
+
+        return results.OrderBy(r => r.Id, StringComparer.Ordinal).Select(r => r.Json).ToArray();
+    }
+
+    /// <summary>Deletes a container (the same name can then be created again: another container).</summary>
+    public void DeleteContainer(string database, string container) =>
+        _client.GetDatabase(database).GetContainer(container).DeleteContainerAsync().GetAwaiter().GetResult();
+
+    /// <summary>Replaces a document whole, as an application would.</summary>
+    public void Replace(string database, string container, string json)
+    {
+        var doc = JObject.Parse(json);
+        _client.GetDatabase(database).GetContainer(container).ReplaceItemAsync(doc, (string)doc["id"]!, new PartitionKey((string?)doc["pk"] ?? (string?)doc["id"])).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Deletes a document, as an application would.</summary>
+    public void Delete(string database, string container, string id, string partitionKey) =>
+        _client.GetDatabase(database).GetContainer(container).DeleteItemAsync<JObject>(id, new PartitionKey(partitionKey)).GetAwaiter().GetResult();
+
+    /// <summary>Removes one field with a patch, as an application would.</summary>
+    public void RemoveField(string database, string container, string id, string partitionKey, string field) =>
+        _client.GetDatabase(database).GetContainer(container)
+            .PatchItemAsync<JObject>(id, new PartitionKey(partitionKey), new[] { PatchOperation.Remove("/" + field) }).GetAwaiter().GetResult();
+
+    /// <summary>Adds a composite index to a container's indexing policy, as an administrator would.</summary>
+    public void AddCompositeIndex(string database, string container, string first, string second)
+    {
+        var target = _client.GetDatabase(database).GetContainer(container);
+        var properties = target.ReadContainerAsync().GetAwaiter().GetResult().Resource;
+        properties.IndexingPolicy.CompositeIndexes.Add(new System.Collections.ObjectModel.Collection<CompositePath>
+        {
+            new CompositePath { Path = "/" + first, Order = CompositePathSortOrder.Ascending },
+            new CompositePath { Path = "/" + second, Order = CompositePathSortOrder.Ascending },
+        });
+        target.ReplaceContainerAsync(properties).GetAwaiter().GetResult();
+    }
+
     public long Count(string database, string container, string condition = "true")
     {
         using var iterator = _client.GetDatabase(database).GetContainer(container).GetItemQueryIterator<long>($"SELECT VALUE COUNT(1) FROM c WHERE {condition}");

@@ -808,6 +808,7 @@ function start(args, port) {
     const hostName = args.host === "127.0.0.1" ? "localhost" : args.host;
     const account = new Account(hostName, actual);
     handlerHolder.handle = createHandler(account);
+    require("./ttl").startSweeper(account); // per-item TTL (ttl.js says why)
     latencyMs = args.latencyMs || 0;
     defaultPartitions = args.partitions;
     const state = { endpoint: `${args.ssl ? "https" : "http"}://${hostName}:${actual}/`, pid: process.pid, port: actual, partitions: args.partitions };

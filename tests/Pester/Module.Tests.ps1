@@ -96,7 +96,7 @@ Describe 'Help of <Name>' -ForEach $script:Commands {
 
     It 'supports -WhatIf and -Confirm when it writes' {
         $command = Get-Command $Name
-        if ($command.Verb -in 'Start', 'Invoke', 'Stop', 'Reset') {
+        if ($command.Verb -in 'Start', 'Invoke', 'Stop', 'Reset', 'Undo') {
             $command.Parameters.Keys | Should -Contain 'WhatIf'
             $command.Parameters.Keys | Should -Contain 'Confirm'
         }

@@ -19,6 +19,7 @@ namespace CosmosMigrations.Connection;
 public sealed class MigrationConnection : IDisposable
 {
     private readonly ConcurrentDictionary<string, TargetContainer> _containers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TargetContainer> _journals = new(StringComparer.Ordinal);
 
     private MigrationConnection(CosmosClient client, ConnectionSettings settings, string endpoint)
     {
@@ -286,11 +287,13 @@ public sealed class MigrationConnection : IDisposable
             Endpoint,
             "Check the endpoint address and port, the network path (firewall, private endpoint) and, for a local emulator, that it is running.");
 
-    /// <summary>A container of the database with its partition key definition, cached per name.</summary>
-    public async Task<TargetContainer> GetContainerAsync(string name, CancellationToken cancellationToken)
+    /// <summary>A container of the database with its partition key definition, cached per name
+    /// (<paramref name="refresh"/> reads it again: a container deleted and created again under the
+    /// same name is another container).</summary>
+    public async Task<TargetContainer> GetContainerAsync(string name, CancellationToken cancellationToken, bool refresh = false)
     {
         ResourceName.Validate(name, "container");
-        if (_containers.TryGetValue(name, out var cached))
+        if (!refresh && _containers.TryGetValue(name, out var cached))
         {
             return cached;
         }
@@ -311,9 +314,45 @@ public sealed class MigrationConnection : IDisposable
         }
 
         var paths = properties.PartitionKeyPaths is { Count: > 0 } ? properties.PartitionKeyPaths : new[] { properties.PartitionKeyPath ?? "/id" };
-        var target = new TargetContainer(name, container, new PartitionKeyReader(paths));
+        var target = new TargetContainer(name, container, new PartitionKeyReader(paths), properties.SelfLink);
         _containers[name] = target;
         return target;
+    }
+
+    /// <summary>The journal container of this connection's tracking container: where runs keep the
+    /// before-images of what they change ("migrations-journal" beside "migrations").</summary>
+    public string JournalContainerName => TrackingContainerName + "-journal";
+
+    /// <summary>A journal container, created when <paramref name="create"/> and missing (see
+    /// <see cref="Journal.JournalStore.NewContainerProperties"/>); missing and not to be created is
+    /// JournalMissing.</summary>
+    public async Task<TargetContainer> GetJournalAsync(string name, bool create, CancellationToken cancellationToken)
+    {
+        ResourceName.Validate(name, "journal container");
+        if (_journals.TryGetValue(name, out var cached))
+        {
+            return cached;
+        }
+
+        var container = Database.GetContainer(name);
+        try
+        {
+            await container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound && create)
+        {
+            await Database.CreateContainerIfNotExistsAsync(Journal.JournalStore.NewContainerProperties(name), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw CosmosErrors.Wrap(ex, MigrationErrorKind.InvalidState, "JournalMissing",
+                $"The journal container '{name}' does not exist: the before-images it held are gone.", name,
+                "Nothing can be undone without them; write a new migration that reverses the change.");
+        }
+
+        var journal = new TargetContainer(name, container, new PartitionKeyReader(new[] { Journal.JournalStore.PartitionKeyPath }));
+        _journals[name] = journal;
+        return journal;
     }
 
     public async Task<IReadOnlyList<string>> ListContainersAsync(CancellationToken cancellationToken)
@@ -410,5 +449,6 @@ public sealed class MigrationConnection : IDisposable
     public override string ToString() => $"{Endpoint} / {DatabaseName}";
 }
 
-/// <summary>A target container and how to read its documents' partition keys.</summary>
-public sealed record TargetContainer(string Name, Container Container, PartitionKeyReader PartitionKey);
+/// <summary>A target container, how to read its documents' partition keys, and its resource id
+/// (the service's self link: a container deleted and created again under the same name has another).</summary>
+public sealed record TargetContainer(string Name, Container Container, PartitionKeyReader PartitionKey, string? ResourceId = null);

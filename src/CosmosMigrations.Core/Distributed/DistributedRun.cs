@@ -41,11 +41,14 @@ internal sealed class DistributedRun
     private readonly ProgressCounters _counters;
     private readonly RunOptionsView _view;
     private readonly TimeSpan _beat;
+    private readonly RunJournal _journal;
     private WorkerLedger? _ledger;
 
     public DistributedRun(MigrationConnection connection, MigrationDefinition definition, RunOptions options, TargetContainer target, Container leases,
-        RequestGate gate, string worker, LeaseOwner owner, IProgress<MigrationProgress>? progress, Action<string>? log, CancellationToken cancellationToken)
+        RequestGate gate, string worker, LeaseOwner owner, IProgress<MigrationProgress>? progress, Action<string>? log, CancellationToken cancellationToken,
+        RunJournal? journal = null)
     {
+        _journal = journal ?? RunJournal.None;
         _connection = connection;
         _store = connection.TrackingStore;
         _definition = definition;
@@ -170,7 +173,22 @@ internal sealed class DistributedRun
         var processorName = ProcessorName(_definition.Name, document.Generation ?? 1, step);
         _ledger = new WorkerLedger(_store, _definition.Name, _worker, _target, _view, _gate, _log);
         var failedIds = (document.Failures ?? new List<DocumentFailure>()).Select(f => f.Id);
-        var handler = new PassProcessor(_target, pass, _gate, _ledger, _view, failedIds, _log, _cancellationToken);
+        if (_journal.Store is not null && document.Journal?.Passes?.Contains(step) != true)
+        {
+            // The journal notes the pass before any worker writes a before-image for it.
+            await _store.UpdateAsync(_definition.Name, latest =>
+            {
+                if (latest is null || latest.Journal?.Passes?.Contains(step) == true)
+                {
+                    return null;
+                }
+
+                MigrationLifecycle.NoteJournaledPass(latest, step, Clock.NowMs());
+                return latest;
+            }, "journal", _cancellationToken).ConfigureAwait(false);
+        }
+
+        var handler = new PassProcessor(_target, pass, _gate, _ledger, _view, failedIds, _log, _cancellationToken, _journal.Store, step);
         var processor = handler.Build(processorName, _worker, _leases, _options.LeaseDuration);
         var watch = new CatchUpWatch(_target.Container, _leases, processorName);
         await processor.StartAsync().ConfigureAwait(false);
@@ -259,7 +277,22 @@ internal sealed class DistributedRun
                 var renewing = RenewStepLeaseAsync(renewal.Token);
                 try
                 {
-                    await containerStep.ExecuteAsync(new ContainerStepContext(_target, ReportStep, _log), _cancellationToken).ConfigureAwait(false);
+                    await containerStep.ExecuteAsync(new ContainerStepContext(_target, ReportStep, _log)
+                    {
+                        Step = step,
+                        RecordIndexImage = _journal.Keeps
+                            ? (image, ct) => _store.UpdateAsync(_definition.Name, latest =>
+                            {
+                                if (latest is null)
+                                {
+                                    return null;
+                                }
+
+                                MigrationLifecycle.NoteIndexImage(latest, image);
+                                return latest;
+                            }, "journal", ct)
+                            : null,
+                    }, _cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {

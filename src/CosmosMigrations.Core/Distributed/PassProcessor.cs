@@ -8,6 +8,7 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Journal;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Steps;
@@ -33,12 +34,18 @@ internal sealed class PassProcessor
     private readonly DocumentWriter _planner;
     private readonly HashSet<string> _failedIds;
     private readonly CancellationToken _runToken;
+    private readonly JournalStore? _journal;
+    private readonly int _step;
     private MigrationException? _failure;
 
     /// <summary>The documents of <paramref name="failedIds"/>, already recorded as failed, are not
-    /// tried (or counted) again.</summary>
-    public PassProcessor(TargetContainer target, DocumentPass pass, RequestGate gate, WorkerLedger ledger, RunOptionsView options, IEnumerable<string> failedIds, Action<string>? log, CancellationToken runToken)
+    /// tried (or counted) again. With <paramref name="journal"/>, every change is journaled first,
+    /// as in a single run (as step <paramref name="step"/>).</summary>
+    public PassProcessor(TargetContainer target, DocumentPass pass, RequestGate gate, WorkerLedger ledger, RunOptionsView options, IEnumerable<string> failedIds, Action<string>? log, CancellationToken runToken,
+        JournalStore? journal = null, int step = 0)
     {
+        _journal = journal;
+        _step = step;
         _runToken = runToken;
         _failedIds = new HashSet<string>(failedIds, StringComparer.Ordinal);
         _target = target;
@@ -102,7 +109,7 @@ internal sealed class PassProcessor
         }
 
         // One lane a feed range, as in a single run: a throttled range slows down alone.
-        var writer = _writers.GetOrAdd(context.LeaseToken, _ => new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), filterUnchecked: true));
+        var writer = _writers.GetOrAdd(context.LeaseToken, _ => new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), filterUnchecked: true, journal: _journal, step: _step));
         var planned = new List<JObject>();
         foreach (var document in documents)
         {

@@ -23,6 +23,22 @@ public static class DocumentJson
 
     public static JsonSerializer Serializer { get; } = JsonSerializer.Create(Settings);
 
+    /// <summary>The properties the service keeps on every document (never written by a migration,
+    /// never part of what a user compares).</summary>
+    public static IReadOnlyList<string> SystemProperties { get; } = new[] { "_rid", "_self", "_etag", "_attachments", "_ts", "_lsn" };
+
+    /// <summary>A copy of a document as a user knows it: without the service's system properties.</summary>
+    public static JObject WithoutSystemProperties(JObject document)
+    {
+        var copy = (JObject)document.DeepClone();
+        foreach (var name in SystemProperties)
+        {
+            copy.Remove(name);
+        }
+
+        return copy;
+    }
+
     private static JsonTextReader NewReader(Stream stream) =>
         new(new StreamReader(stream, Utf8)) { DateParseHandling = DateParseHandling.None, FloatParseHandling = FloatParseHandling.Double, MaxDepth = 128 };
 

@@ -98,6 +98,27 @@ public sealed class FieldPath : IEquatable<FieldPath>
         return new FieldPath(segments, string.Join(".", segments.Select(Display)));
     }
 
+    /// <summary>The path a JSON Pointer (RFC 6901) names, as <see cref="ToJsonPointer"/> writes it.</summary>
+    public static FieldPath FromJsonPointer(string pointer)
+    {
+        if (string.IsNullOrEmpty(pointer) || pointer[0] != '/' || pointer.Length == 1)
+        {
+            throw Invalid(pointer, "A JSON Pointer to a field starts with '/' and names at least one segment.");
+        }
+
+        var segments = pointer.Substring(1).Split('/').Select(s => s.Replace("~1", "/").Replace("~0", "~")).ToList();
+        if (segments.Any(s => s.Length == 0))
+        {
+            throw Invalid(pointer, "It has an empty segment.");
+        }
+
+        return new FieldPath(segments, string.Join(".", segments.Select(Display)));
+    }
+
+    /// <summary>Whether this path lies inside <paramref name="ancestor"/> (and is not the same path).</summary>
+    public bool IsBelow(FieldPath ancestor) =>
+        Segments.Count > ancestor.Segments.Count && ancestor.Segments.Select((s, i) => s == Segments[i]).All(same => same);
+
     private static int ReadBracket(string s, int start, List<string> segments, string original)
     {
         // [ "name" ] or [ 'name' ]: quotes escape with a backslash.

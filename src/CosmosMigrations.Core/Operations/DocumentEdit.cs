@@ -188,3 +188,13 @@ public sealed class DocumentOperationException : Exception
     {
     }
 }
+
+/// <summary>A document that changed since the change being reverted was made (an undo leaves it
+/// alone, counted as a conflict, unless forced).</summary>
+public sealed class DocumentConflictException : Exception
+{
+    public DocumentConflictException(string message)
+        : base(message)
+    {
+    }
+}

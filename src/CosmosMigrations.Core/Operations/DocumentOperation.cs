@@ -22,6 +22,14 @@ public abstract class DocumentOperation
     /// whole document (a transform).</summary>
     public virtual IEnumerable<FieldPath>? Fields => null;
 
+    /// <summary>Whether this operation takes fields out of a document (a journal then needs the
+    /// whole document, to know where each field was).</summary>
+    public virtual bool RemovesFields => false;
+
+    /// <summary>Whether a document deleted since it was read is a conflict (an undo's restore) rather
+    /// than simply nothing left to change.</summary>
+    public virtual bool DeletedIsConflict => false;
+
     /// <summary>One line for -WhatIf, progress and errors.</summary>
     public abstract string Describe();
 

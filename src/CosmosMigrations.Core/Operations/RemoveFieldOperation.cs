@@ -21,6 +21,8 @@ public sealed class RemoveFieldOperation : SyncDocumentOperation
 
     public override IEnumerable<FieldPath> Fields => new[] { Field };
 
+    public override bool RemovesFields => true;
+
     public override string Describe() => $"remove '{Field}'";
 
     public override JObject ToCanonical() => new() { ["op"] = Kind, ["field"] = Field.Text };

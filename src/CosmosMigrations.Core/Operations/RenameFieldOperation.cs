@@ -34,6 +34,8 @@ public sealed class RenameFieldOperation : SyncDocumentOperation
 
     public override IEnumerable<FieldPath> Fields => new[] { From, To };
 
+    public override bool RemovesFields => !KeepSource;
+
     public override string Describe() => KeepSource ? $"copy '{From}' to '{To}' (keep '{From}')" : $"rename '{From}' to '{To}'";
 
     public override JObject ToCanonical() => new() { ["op"] = Kind, ["field"] = From.Text, ["to"] = To.Text, ["keepSource"] = KeepSource };

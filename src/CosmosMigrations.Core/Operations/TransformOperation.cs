@@ -39,6 +39,8 @@ public sealed class TransformOperation : DocumentOperation
 
     public override string? SelectionCondition => null;
 
+    public override bool RemovesFields => true;
+
     public override string Describe() => $"transform with {Function.Name}";
 
     public override JObject ToCanonical()

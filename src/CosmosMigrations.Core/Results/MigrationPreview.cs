@@ -16,6 +16,12 @@ public sealed class MigrationPreview
 
     public long WouldFail { get; set; }
 
+    /// <summary>An undo: documents that changed since the migration, which it would leave alone (without -Force).</summary>
+    public long WouldConflict { get; set; }
+
+    /// <summary>A few of their ids.</summary>
+    public IReadOnlyList<string> ConflictIds { get; set; } = Array.Empty<string>();
+
     public double RequestCharge { get; set; }
 
     public IReadOnlyList<string> Steps { get; set; } = Array.Empty<string>();

@@ -16,7 +16,7 @@ public sealed class MigrationStatus
     /// <summary>The status of a file's migration that has never run (not a tracked status).</summary>
     public const string Pending = "pending";
 
-    /// <summary>running, completed, failed, cancelled, or pending (a file's migration not yet run).</summary>
+    /// <summary>running, completed, failed, cancelled, undone, or pending (a file's migration not yet run).</summary>
     public string Status { get; set; } = "";
 
     public long Processed { get; set; }
@@ -57,6 +57,25 @@ public sealed class MigrationStatus
 
     public string? Error { get; set; }
 
+    /// <summary>Documents an undo left alone because they changed after the migration wrote them
+    /// (Undo-SchemaMigration -Force restores them).</summary>
+    public long Conflicts { get; set; }
+
+    /// <summary>A few of their ids.</summary>
+    public IReadOnlyList<string> ConflictIds { get; set; } = Array.Empty<string>();
+
+    /// <summary>Whether Undo-SchemaMigration can undo it now (see <see cref="UndoBlocker"/> when not).</summary>
+    public bool Undoable { get; set; }
+
+    /// <summary>Why it cannot be undone now (running, undone, no before-images, expired…), or null.</summary>
+    public string? UndoBlocker { get; set; }
+
+    /// <summary>When its before-images begin to expire (-JournalRetention), if they do.</summary>
+    public DateTimeOffset? JournalExpiresAt { get; set; }
+
+    /// <summary>An undo run, or a migration being undone.</summary>
+    public bool IsUndo { get; set; }
+
     /// <summary>Why a run ended early: StopRequested, MaxDuration, MaxBatches, Interrupted.</summary>
     public string? StopReason { get; set; }
 
@@ -96,7 +115,9 @@ public sealed class MigrationStatus
         DateTimeOffset? started = document.StartedAt > 0 ? Clock.FromMs(document.StartedAt) : null;
         DateTimeOffset? completed = document.CompletedAt is > 0 ? Clock.FromMs(document.CompletedAt.Value) : null;
         var end = completed ?? (document.UpdatedAt > 0 ? Clock.FromMs(document.UpdatedAt) : null);
-        var live = MigrationLifecycle.HasLiveLease(document, Clock.NowMs());
+        var now = Clock.NowMs();
+        var live = MigrationLifecycle.HasLiveLease(document, now);
+        var blocker = MigrationLifecycle.UndoBlocker(document, now);
         return new MigrationStatus
         {
             Name = document.Name,
@@ -116,7 +137,7 @@ public sealed class MigrationStatus
                 : null,
             Error = document.Error,
             StopReason = document.StopReason,
-            PercentComplete = document.Status == TrackingStatus.Completed ? 100
+            PercentComplete = document.Status is TrackingStatus.Completed or TrackingStatus.Undone ? 100
                 : document.EstimatedTotal is > 0 ? Math.Min(99.9, Math.Round(100.0 * document.Scanned / document.EstimatedTotal.Value, 1)) : null,
             Description = document.Description,
             Checksum = document.Checksum,
@@ -130,6 +151,12 @@ public sealed class MigrationStatus
                 .Select(w => new WorkerStatus(w.Key, w.Value.Processed, w.Value.Scanned, Clock.FromMs(w.Value.Heartbeat), w.Value.State))
                 .ToList(),
             Phase = document.Phase,
+            Conflicts = document.Conflicts ?? 0,
+            ConflictIds = document.ConflictIds?.ToList() ?? new List<string>(),
+            Undoable = blocker is null,
+            UndoBlocker = blocker,
+            JournalExpiresAt = document.Journal?.ExpiresAt is { } expires ? Clock.FromMs(expires) : null,
+            IsUndo = document.Undo is not null,
         };
     }
 

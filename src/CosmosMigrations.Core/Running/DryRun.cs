@@ -5,6 +5,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
+using CosmosMigrations.Documents;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
@@ -14,14 +15,12 @@ using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Running;
 
-/// <summary>-WhatIf: the run's own reading and planning (the same ranges, page reader, and
-/// <see cref="DocumentWriter.PlanAsync"/>), with every write left out, tracking included. Reports
-/// how many documents would change or fail, with a few before/after samples; container steps say
-/// what they would do.</summary>
+/// <summary>-WhatIf: the run's own reading and planning (the same scan plans, ranges, page reader,
+/// and each writer's <see cref="IItemWriter.PreviewAsync"/>), with every write left out, tracking
+/// included. Reports how many documents would change, fail or be left alone as conflicts (an
+/// undo), with a few before/after samples; container steps say what they would do.</summary>
 internal sealed class DryRun
 {
-    private static readonly string[] SystemProperties = { "_rid", "_self", "_etag", "_attachments", "_ts", "_lsn" };
-
     private readonly MigrationDefinition _definition;
     private readonly RunOptions _options;
     private readonly TargetContainer _target;
@@ -42,8 +41,7 @@ internal sealed class DryRun
     public async Task<MigrationPreview> ExecuteAsync(CancellationToken cancellationToken)
     {
         var preview = new MigrationPreview { Name = _definition.Name, Container = _definition.Container, Steps = _definition.Steps.Select(s => s.Describe()).ToList() };
-        var samples = new List<PreviewSample>();
-        var failures = new List<FailureRecord>();
+        var tally = new Tally(preview, _options);
         var notes = new List<string>();
         var pages = 0;
         for (var index = 0; index < _definition.Steps.Count && !LimitReached(pages, notes); index++)
@@ -53,18 +51,18 @@ internal sealed class DryRun
                 case IContainerStep containerStep:
                     notes.Add(await containerStep.PreviewAsync(_target, cancellationToken).ConfigureAwait(false));
                     break;
-                case DocumentPass pass:
+                case ScanStep pass:
                     _counters.Step = index;
                     _counters.Activity = $"What if: {pass.Describe()}";
-                    var writer = new DocumentWriter(_target, pass, _sender);
-                    foreach (var range in await FeedRanges.GetAsync(_target, cancellationToken).ConfigureAwait(false))
+                    var plan = pass.Plan(new ScanContext(_target, _sender, index, null, Preview: true));
+                    foreach (var range in await FeedRanges.GetAsync(plan.Source, cancellationToken).ConfigureAwait(false))
                     {
-                        using var reader = new PageReader(_target.Container, range, new QueryDefinition(pass.QueryText), null, _options.BatchSize, _sender);
+                        using var reader = new PageReader(plan.Source.Container, range, new QueryDefinition(plan.QueryText), null, _options.BatchSize, _sender);
                         while (!LimitReached(pages, notes) && await reader.ReadAsync(cancellationToken).ConfigureAwait(false) is { } page)
                         {
-                            foreach (var document in page.Documents)
+                            foreach (var item in page.Documents)
                             {
-                                await PlanAsync(writer, document, preview, samples, failures, cancellationToken).ConfigureAwait(false);
+                                tally.Add(await plan.Writer.PreviewAsync(item, cancellationToken).ConfigureAwait(false));
                             }
 
                             _counters.AddScanned(page.Documents.Count);
@@ -79,33 +77,60 @@ internal sealed class DryRun
         }
 
         preview.RequestCharge = Math.Round(_sender.Gate!.TotalCharge, 2);
-        preview.Samples = samples;
-        preview.Failures = failures;
+        preview.Samples = tally.Samples;
+        preview.Failures = tally.Failures;
+        preview.ConflictIds = tally.ConflictIds;
         preview.Notes = notes;
         return preview;
     }
 
-    private async Task PlanAsync(DocumentWriter writer, JObject document, MigrationPreview preview, List<PreviewSample> samples, List<FailureRecord> failures, CancellationToken cancellationToken)
+    /// <summary>Counts a dry run's verdicts, keeping a few samples, failures and conflicting ids.</summary>
+    private sealed class Tally
     {
-        preview.Scanned++;
-        try
+        private readonly MigrationPreview _preview;
+        private readonly RunOptions _options;
+
+        public Tally(MigrationPreview preview, RunOptions options)
         {
-            var edit = await writer.PlanAsync(document, cancellationToken).ConfigureAwait(false);
-            if (edit.Changed)
-            {
-                preview.WouldChange++;
-                if (samples.Count < _options.SampleCount)
-                {
-                    samples.Add(new PreviewSample(edit.Id, Visible(edit.Original), Visible(edit.Current)));
-                }
-            }
+            _preview = preview;
+            _options = options;
         }
-        catch (DocumentOperationException ex)
+
+        public List<PreviewSample> Samples { get; } = new();
+
+        public List<FailureRecord> Failures { get; } = new();
+
+        public List<string> ConflictIds { get; } = new();
+
+        public void Add(ItemPreview verdict)
         {
-            preview.WouldFail++;
-            if (failures.Count < _options.FailureListCap)
+            _preview.Scanned++;
+            switch (verdict.Result)
             {
-                failures.Add(new FailureRecord((string?)document["id"] ?? "", _target.PartitionKey.Describe(document), ex.Message));
+                case WriteResult.Changed:
+                    _preview.WouldChange++;
+                    if (Samples.Count < _options.SampleCount)
+                    {
+                        Samples.Add(new PreviewSample(verdict.Id, Visible(verdict.Before!), Visible(verdict.After!)));
+                    }
+
+                    break;
+                case WriteResult.Failed:
+                    _preview.WouldFail++;
+                    if (Failures.Count < _options.FailureListCap)
+                    {
+                        Failures.Add(new FailureRecord(verdict.Id, verdict.PartitionKey, verdict.Error ?? ""));
+                    }
+
+                    break;
+                case WriteResult.Conflict:
+                    _preview.WouldConflict++;
+                    if (ConflictIds.Count < PageLedger.ConflictListCap)
+                    {
+                        ConflictIds.Add(verdict.Id);
+                    }
+
+                    break;
             }
         }
     }
@@ -128,14 +153,5 @@ internal sealed class DryRun
     }
 
     /// <summary>A document as a user knows it: without the service's system properties.</summary>
-    private static string Visible(JObject document)
-    {
-        var copy = (JObject)document.DeepClone();
-        foreach (var name in SystemProperties)
-        {
-            copy.Remove(name);
-        }
-
-        return copy.ToString(Newtonsoft.Json.Formatting.None);
-    }
+    private static string Visible(JObject document) => DocumentJson.WithoutSystemProperties(document).ToString(Newtonsoft.Json.Formatting.None);
 }

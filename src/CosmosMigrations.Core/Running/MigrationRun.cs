@@ -4,6 +4,7 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
@@ -28,10 +29,13 @@ internal sealed class MigrationRun
     private readonly ProgressCounters _counters;
     private readonly StopSignal _stop;
     private readonly PageLedger _ledger;
+    private readonly RunJournal _journal;
 
     public MigrationRun(MigrationDefinition definition, RunOptions options, TargetContainer target, ResilientSender sender, LeasedCheckpoint checkpoint,
-        IProgress<MigrationProgress>? progress, Action<string>? log, Action<string>? warn, Func<int, Task>? afterCheckpoint, CancellationToken cancellationToken)
+        IProgress<MigrationProgress>? progress, Action<string>? log, Action<string>? warn, Func<int, Task>? afterCheckpoint, CancellationToken cancellationToken,
+        RunJournal? journal = null)
     {
+        _journal = journal ?? RunJournal.None;
         _definition = definition;
         _options = options;
         _target = target;
@@ -106,7 +110,7 @@ internal sealed class MigrationRun
             _log?.Invoke($"Resuming '{_definition.Name}' at step {Document.Cursor!.Step + 1} of {_definition.Steps.Count} ({Document.Processed} document(s) changed so far).");
         }
 
-        var passes = new PassScan(_target, _options, _sender, _checkpoint, _ledger, _stop, _counters, _log, _cancellationToken);
+        var passes = new PassScan(_target, _options, _sender, _checkpoint, _ledger, _stop, _counters, _log, _journal.Store, _cancellationToken);
         for (var index = Document.Cursor!.Step; index < _definition.Steps.Count; index++)
         {
             _stop.ThrowIfStopped();
@@ -116,11 +120,11 @@ internal sealed class MigrationRun
             _log?.Invoke($"Step {index + 1} of {_definition.Steps.Count}: {_counters.Activity}");
             switch (step)
             {
-                case DocumentPass pass:
+                case ScanStep pass:
                     await passes.RunAsync(pass, index).ConfigureAwait(false);
                     break;
                 case IContainerStep containerStep:
-                    await containerStep.ExecuteAsync(new ContainerStepContext(_target, ReportStep, _log), _cancellationToken).ConfigureAwait(false);
+                    await containerStep.ExecuteAsync(ContainerContext(index), _cancellationToken).ConfigureAwait(false);
                     break;
             }
 
@@ -132,6 +136,15 @@ internal sealed class MigrationRun
             }, _cancellationToken).ConfigureAwait(false);
         }
     }
+
+    private ContainerStepContext ContainerContext(int step) => new(_target, ReportStep, _log)
+    {
+        Step = step,
+        RecordIndexImage = _journal.Keeps
+            ? (image, ct) => _checkpoint.UpdateAsync(d => MigrationLifecycle.NoteIndexImage(d, image), ct)
+            : null,
+        ReportConflict = (what, ct) => _checkpoint.UpdateAsync(d => PageLedger.RecordConflicts(d, new[] { what }), ct),
+    };
 
     private Task FinishAsync(Action<TrackingDocument> end) =>
         _checkpoint.FinishAsync(d =>
@@ -182,4 +195,12 @@ internal sealed class MigrationRun
 
     private MigrationProgress Snapshot() =>
         _counters.Snapshot(Document.Scanned, Document.Processed, Document.FailureCount ?? 0, RequestCharge(), _sender.Gate!.TotalCharge);
+}
+
+/// <summary>What a run does about before-images: whether it keeps them (a forward run without
+/// -NoJournal, on a migration whose journal is complete), and where its documents' entries go (null
+/// when it has no document step, or keeps nothing).</summary>
+internal sealed record RunJournal(bool Keeps, JournalStore? Store)
+{
+    public static RunJournal None { get; } = new(false, null);
 }

@@ -6,6 +6,7 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Distributed;
+using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
@@ -16,7 +17,8 @@ namespace CosmosMigrations.Running;
 
 /// <summary>Runs migrations over a connection: <see cref="RunAsync"/> takes the lease (by the rules
 /// of <see cref="MigrationLifecycle"/>) and runs from the checkpoint (<see cref="MigrationRun"/>);
-/// <see cref="PreviewAsync"/> is the dry run (<see cref="DryRun"/>). Only the caller's thread
+/// <see cref="PreviewAsync"/> is the dry run (<see cref="DryRun"/>); <see cref="UndoAsync"/> and
+/// <see cref="PreviewUndoAsync"/> do the same for an undo. Only the caller's thread
 /// writes to PowerShell: the runner reports through <see cref="IProgress{T}"/> and the log
 /// callbacks.</summary>
 public sealed class MigrationRunner
@@ -43,16 +45,26 @@ public sealed class MigrationRunner
         options.Validate();
         var target = await _connection.GetContainerAsync(definition.Container, cancellationToken).ConfigureAwait(false);
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
-        var gate = RequestGate.Adaptive(options.MaxDegreeOfParallelism, options.MaxRUPerSecond, Math.Min(options.MaxDegreeOfParallelism, RunOptions.StartingConcurrency));
-        gate.ConcurrencyChanged = (limit, reason) => Log?.Invoke($"Concurrency {limit}: {reason}.");
-        var sender = new ResilientSender(gate);
+        var sender = RunSender(options);
         await ValidateQueriesAsync(target, definition, sender, cancellationToken).ConfigureAwait(false);
         // A lease container that cannot be used is an error before anything is written.
         var leases = options.Distributed ? await _connection.EnsureLeaseContainerAsync(cancellationToken).ConfigureAwait(false) : null;
 
+        // Before-images: the journal container exists before the tracking document says it is used.
+        JournalRequest? journalRequest = null;
+        TargetContainer? journalContainer = null;
+        if (options.Journal)
+        {
+            journalRequest = new JournalRequest(_connection.JournalContainerName, (int?)options.JournalRetention?.TotalSeconds, target.ResourceId);
+            if (definition.Steps.OfType<DocumentPass>().Any())
+            {
+                journalContainer = await _connection.GetJournalAsync(journalRequest.Container, create: true, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         var start = await new MigrationLifecycle(_connection.TrackingStore).StartAsync(new StartRequest(
             definition.Name, definition.Container, definition.Checksum, definition.Description, definition.SourcePath, definition.Steps.Count,
-            _owner, options.LeaseDuration, options.Force, options.Strict, options.Distributed ? DistributedRun.WorkerName(_owner) : null), cancellationToken).ConfigureAwait(false);
+            _owner, options.LeaseDuration, options.Force, options.Strict, journalRequest, options.Distributed ? DistributedRun.WorkerName(_owner) : null), cancellationToken).ConfigureAwait(false);
         if (start.Outcome == StartOutcome.Skipped)
         {
             var skipped = MigrationStatus.FromTracking(start.Document, definition.SourcePath);
@@ -72,6 +84,17 @@ public sealed class MigrationRunner
             Log?.Invoke($"The lease of {start.PreviousOwner} on '{definition.Name}' has expired; taking over and resuming from the checkpoint.");
         }
 
+        var journal = RunJournal.None;
+        if (options.Journal && start.Document.Journal is { Complete: true } info)
+        {
+            journal = new RunJournal(true, journalContainer is null ? null
+                : new JournalStore(journalContainer, new JournalScope(info.Id, definition.Name, definition.Container), info.Ttl, sender));
+        }
+        else if (options.Journal && definition.Steps.Any(s => s is DocumentPass or AddIndexStep))
+        {
+            Warn?.Invoke($"'{definition.Name}' already changed documents without before-images (-NoJournal, or before the journal existed): it cannot be undone, so this run keeps none either.");
+        }
+
         if (leases is not null)
         {
             if (start.Outcome is StartOutcome.Started or StartOutcome.Rerun)
@@ -79,12 +102,12 @@ public sealed class MigrationRunner
                 await ProcessorLeases.DeleteAsync(leases, definition.Name, start.Document.Generation, cancellationToken).ConfigureAwait(false);
             }
 
-            return await new DistributedRun(_connection, definition, options, target, leases, gate, DistributedRun.WorkerName(_owner), _owner, progress, Log, cancellationToken)
+            return await new DistributedRun(_connection, definition, options, target, leases, sender.Gate!, DistributedRun.WorkerName(_owner), _owner, progress, Log, cancellationToken, journal)
                 .ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
         }
 
         var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration);
-        var run = new MigrationRun(definition, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken);
+        var run = new MigrationRun(definition, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken, journal);
         return await run.ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
     }
 
@@ -96,6 +119,92 @@ public sealed class MigrationRunner
         var target = await _connection.GetContainerAsync(definition.Container, cancellationToken).ConfigureAwait(false);
         var sender = new ResilientSender(new RequestGate(options.MaxDegreeOfParallelism, options.MaxRUPerSecond));
         return await new DryRun(definition, options, target, sender, progress).ExecuteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Undoes a migration: returns every document it changed to what it was, from the
+    /// before-images in its journal, then the indexing policies it replaced (the steps in reverse
+    /// order, <see cref="UndoPlan"/>). A tracked, leased, resumable run of the same engine, whose
+    /// pages restore instead of change. Every refusal (unknown, running, not journaled, expired,
+    /// another container) comes before anything is written. <paramref name="container"/> is the
+    /// container a migration file names (null when undone by name).</summary>
+    public async Task<RunResult> UndoAsync(string name, string? container, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
+    {
+        options.Validate();
+        var sender = RunSender(options);
+        var (_, target, journal, request) = await PrepareUndoAsync(name, container, options, sender, cancellationToken).ConfigureAwait(false);
+        var start = await new MigrationLifecycle(_connection.TrackingStore).StartUndoAsync(request, cancellationToken).ConfigureAwait(false);
+        if (start.Outcome == StartOutcome.Skipped)
+        {
+            var skipped = MigrationStatus.FromTracking(start.Document);
+            skipped.Outcome = nameof(RunOutcome.Skipped);
+            skipped.Message = $"Already undone{(skipped.CompletedAt is null ? "" : " at " + skipped.CompletedAt.Value.ToString("u", CultureInfo.InvariantCulture))}; Start-SchemaMigration runs it again.";
+            return new RunResult(skipped);
+        }
+
+        if (start.TakesOverExpiredLease)
+        {
+            Log?.Invoke($"The lease of {start.PreviousOwner} on '{name}' has expired; taking over{(start.Outcome == StartOutcome.Resumed ? " the undo, from its checkpoint" : " to undo it")}.");
+        }
+
+        var plan = UndoPlan.Build(start.Document, journal, options.Force);
+        Log?.Invoke($"Undoing '{name}' ({start.Document.Undo?.Migrated ?? 0} document(s) changed by the migration): {(plan.Steps.Count == 0 ? "nothing to restore" : string.Join("; ", plan.Steps.Select(s => s.Describe())))}.");
+        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration);
+        var run = new MigrationRun(plan, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken);
+        return await run.ExecuteAsync(start.Outcome, null).ConfigureAwait(false);
+    }
+
+    /// <summary>An undo's dry run: the same checks, then every journal entry judged against its
+    /// document as it is now (would be restored, already is, or is a conflict), writing nothing.</summary>
+    public async Task<MigrationPreview> PreviewUndoAsync(string name, string? container, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
+    {
+        options.Validate();
+        var sender = new ResilientSender(new RequestGate(options.MaxDegreeOfParallelism, options.MaxRUPerSecond));
+        var (tracked, target, journal, request) = await PrepareUndoAsync(name, container, options, sender, cancellationToken).ConfigureAwait(false);
+        var decision = MigrationLifecycle.DecideUndo(tracked, request, Clock.NowMs());
+        if (decision.Outcome == StartOutcome.Skipped)
+        {
+            return new MigrationPreview { Name = name, Container = tracked.Container, Notes = new[] { "Already undone: nothing to restore." } };
+        }
+
+        var plan = UndoPlan.Build(decision.Document, journal, options.Force);
+        return await new DryRun(plan, options, target, sender, progress).ExecuteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>What an undo needs, checked before anything is written: the tracking document (else
+    /// MigrationNotFound), the target container, the undo rules (<see cref="MigrationLifecycle.DecideUndo"/>
+    /// on a copy), and the journal container when documents are to be restored.</summary>
+    private async Task<(TrackingDocument Tracked, TargetContainer Target, JournalStore? Journal, UndoRequest Request)> PrepareUndoAsync(
+        string name, string? container, RunOptions options, ResilientSender sender, CancellationToken cancellationToken)
+    {
+        await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
+        var tracked = await _connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        var target = await _connection.GetContainerAsync(tracked.Container, cancellationToken, refresh: true).ConfigureAwait(false);
+        var request = new UndoRequest(name, container, _owner, options.LeaseDuration, options.Force, target.ResourceId);
+        var decision = MigrationLifecycle.DecideUndo(Copy(tracked), request, Clock.NowMs());
+        JournalStore? journal = null;
+        if (decision.Outcome != StartOutcome.Skipped && tracked.Journal is { Passes.Count: > 0 } info)
+        {
+            var journalContainer = await _connection.GetJournalAsync(info.Container, create: false, cancellationToken).ConfigureAwait(false);
+            journal = new JournalStore(journalContainer, new JournalScope(info.Id, tracked.Name, tracked.Container), null, sender);
+        }
+
+        return (tracked, target, journal, request);
+    }
+
+    /// <summary>A run's sender (a migration's or an undo's): its gate adapts the concurrency,
+    /// starting low, never past -MaxDegreeOfParallelism, within the RU budget.</summary>
+    private ResilientSender RunSender(RunOptions options)
+    {
+        var gate = RequestGate.Adaptive(options.MaxDegreeOfParallelism, options.MaxRUPerSecond, Math.Min(options.MaxDegreeOfParallelism, RunOptions.StartingConcurrency));
+        gate.ConcurrencyChanged = (limit, reason) => Log?.Invoke($"Concurrency {limit}: {reason}.");
+        return new ResilientSender(gate);
+    }
+
+    private static TrackingDocument Copy(TrackingDocument document)
+    {
+        var copy = Newtonsoft.Json.Linq.JObject.FromObject(document, Documents.DocumentJson.Serializer).ToObject<TrackingDocument>(Documents.DocumentJson.Serializer)!;
+        copy.ETag = document.ETag;
+        return copy;
     }
 
     /// <summary>Asks the service to run each pass's query once (TOP 1), so that a filter it rejects

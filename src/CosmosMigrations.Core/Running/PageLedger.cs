@@ -11,10 +11,14 @@ using CosmosMigrations.Tracking;
 namespace CosmosMigrations.Running;
 
 /// <summary>Accounts for finished pages: counts what changed, records failed documents (skipped
-/// afterwards), fails the run past -MaxFailures, and only then moves the range's checkpoint past
-/// the page; after each checkpoint it decides whether the run should stop.</summary>
+/// afterwards) and documents an undo left alone (conflicts, with a few ids), fails the run past
+/// -MaxFailures, and only then moves the range's checkpoint past the page; after each checkpoint it
+/// decides whether the run should stop.</summary>
 internal sealed class PageLedger
 {
+    /// <summary>At most this many conflicting ids are kept in the tracking document.</summary>
+    public const int ConflictListCap = 20;
+
     private readonly LeasedCheckpoint _checkpoint;
     private readonly RunOptions _options;
     private readonly StopSignal _stop;
@@ -68,6 +72,7 @@ internal sealed class PageLedger
     {
         var changed = outcomes.LongCount(o => o.Result == WriteResult.Changed);
         var failed = outcomes.Where(o => o.Result == WriteResult.Failed).ToList();
+        var conflicts = outcomes.Where(o => o.Result == WriteResult.Conflict).ToList();
         Interlocked.Add(ref _changedThisScan, changed);
         _counters.AddScanned(page.Documents.Count);
         MigrationException? fatal = null;
@@ -75,6 +80,11 @@ internal sealed class PageLedger
         {
             d.Processed += changed;
             d.RequestCharge = _requestCharge();
+            if (conflicts.Count > 0)
+            {
+                RecordConflicts(d, conflicts.Select(c => c.Id));
+            }
+
             foreach (var failure in failed)
             {
                 d.FailureCount = (d.FailureCount ?? 0) + 1;
@@ -124,6 +134,20 @@ internal sealed class PageLedger
         }
 
         _stop.AfterCheckpoint(_checkpoint.Document.StopRequested == true);
+    }
+
+    /// <summary>Counts documents left alone because they changed since the migration (an undo).</summary>
+    public static void RecordConflicts(TrackingDocument document, IEnumerable<string> ids)
+    {
+        foreach (var id in ids)
+        {
+            document.Conflicts = (document.Conflicts ?? 0) + 1;
+            document.ConflictIds ??= new List<string>();
+            if (document.ConflictIds.Count < ConflictListCap && !document.ConflictIds.Contains(id))
+            {
+                document.ConflictIds.Add(id);
+            }
+        }
     }
 
     /// <summary>A page finished its writes after an earlier page failed: the checkpoint stays

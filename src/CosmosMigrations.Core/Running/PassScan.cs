@@ -3,6 +3,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
+using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
@@ -11,10 +12,12 @@ using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Running;
 
-/// <summary>Runs one document pass: records the container's feed ranges in the cursor (once per
-/// pass, so a resumed run continues each range from its own continuation), estimates the total,
-/// scans the ranges side by side, then runs catch-up scans while a scan still changed something:
-/// live applications may write documents in the old shape behind the cursor.</summary>
+/// <summary>Runs one scan step (a document pass, or an undo's restore pass over the journal): records
+/// the scanned container's feed ranges in the cursor (once per step, so a resumed run continues each
+/// range from its own continuation; a journaled pass also notes itself in the journal section, before
+/// its first before-image), estimates the total, scans the ranges side by side, then runs catch-up
+/// scans while a scan still changed something: live applications may write documents in the old
+/// shape behind the cursor.</summary>
 internal sealed class PassScan
 {
     private readonly TargetContainer _target;
@@ -25,11 +28,13 @@ internal sealed class PassScan
     private readonly StopSignal _stop;
     private readonly ProgressCounters _counters;
     private readonly Action<string>? _log;
+    private readonly JournalStore? _journal;
     private readonly CancellationToken _cancellationToken;
 
     public PassScan(TargetContainer target, RunOptions options, ResilientSender sender, LeasedCheckpoint checkpoint, PageLedger ledger,
-        StopSignal stop, ProgressCounters counters, Action<string>? log, CancellationToken cancellationToken)
+        StopSignal stop, ProgressCounters counters, Action<string>? log, JournalStore? journal, CancellationToken cancellationToken)
     {
+        _journal = journal;
         _target = target;
         _options = options;
         _sender = sender;
@@ -41,34 +46,43 @@ internal sealed class PassScan
         _cancellationToken = cancellationToken;
     }
 
-    public async Task RunAsync(DocumentPass pass, int step)
+    public async Task RunAsync(ScanStep pass, int step)
     {
+        var plan = pass.Plan(new ScanContext(_target, _sender, step, _journal));
         if (_checkpoint.Document.Cursor!.Ranges is null)
         {
-            var ranges = await FeedRanges.GetAsync(_target, _cancellationToken).ConfigureAwait(false);
-            await _checkpoint.UpdateAsync(d => d.Cursor = new MigrationCursor
+            var ranges = await FeedRanges.GetAsync(plan.Source, _cancellationToken).ConfigureAwait(false);
+            await _checkpoint.UpdateAsync(d =>
             {
-                Step = step,
-                CatchUpScans = 0,
-                Ranges = ranges.Select(r => new RangeCursor { Range = FeedRanges.Serialize(r) }).ToList(),
+                d.Cursor = new MigrationCursor
+                {
+                    Step = step,
+                    CatchUpScans = 0,
+                    Ranges = ranges.Select(r => new RangeCursor { Range = FeedRanges.Serialize(r) }).ToList(),
+                };
+                if (plan.Journaled)
+                {
+                    MigrationLifecycle.NoteJournaledPass(d, step, Clock.NowMs());
+                }
             }, _cancellationToken).ConfigureAwait(false);
         }
 
         var cursor = _checkpoint.Document.Cursor!;
         var estimate = _options.NoEstimate ? null
-            : await DocumentCount.EstimateAsync(_target, pass.CountText, pass.ScanCondition, _sender.Gate!, _log, _cancellationToken).ConfigureAwait(false);
+            : await DocumentCount.EstimateAsync(plan.Source, pass.CountText, pass.ScanCondition, _sender.Gate!, _log, _cancellationToken).ConfigureAwait(false);
         _counters.Estimate = estimate;
         if (estimate is not null)
         {
             await _checkpoint.UpdateAsync(d => d.EstimatedTotal = d.Scanned + estimate, _cancellationToken).ConfigureAwait(false);
         }
 
-        var query = new QueryDefinition(pass.ScanQueryText(_target.PartitionKey.Paths));
+        var query = new QueryDefinition(plan.QueryText);
         // One lane a range: a range that is throttled (a hot physical partition) slows down alone.
         var pipelines = cursor.Ranges!.ToDictionary(r => r, _ =>
         {
             var lane = new ResilientSender(_sender.Gate!.ForRange());
-            return new RangePipeline(_target, new DocumentWriter(_target, pass, lane, partialDocuments: pass.Properties is not null), query, _options.BatchSize, lane, _ledger, _stop, _cancellationToken);
+            var lanePlan = pass.Plan(new ScanContext(_target, lane, step, _journal));
+            return new RangePipeline(lanePlan.Source, lanePlan.Writer, query, _options.BatchSize, lane, _ledger, _stop, _cancellationToken);
         });
         while (true)
         {

@@ -18,8 +18,8 @@ namespace CosmosMigrations.Running;
 /// finished, so a crash resumes before any unfinished page.</summary>
 internal sealed class RangePipeline
 {
-    private readonly TargetContainer _target;
-    private readonly DocumentWriter _writer;
+    private readonly TargetContainer _source;
+    private readonly IItemWriter _writer;
     private readonly QueryDefinition _query;
     private readonly int _pageSize;
     private readonly ResilientSender _sender;
@@ -27,10 +27,11 @@ internal sealed class RangePipeline
     private readonly StopSignal _stop;
     private readonly CancellationToken _cancellationToken;
 
-    public RangePipeline(TargetContainer target, DocumentWriter writer, QueryDefinition query, int pageSize, ResilientSender sender,
+    /// <summary>Pages of <paramref name="source"/> (the target, or an undo's journal) go to <paramref name="writer"/>.</summary>
+    public RangePipeline(TargetContainer source, IItemWriter writer, QueryDefinition query, int pageSize, ResilientSender sender,
         PageLedger ledger, StopSignal stop, CancellationToken cancellationToken)
     {
-        _target = target;
+        _source = source;
         _writer = writer;
         _query = query;
         _pageSize = pageSize;
@@ -42,7 +43,7 @@ internal sealed class RangePipeline
 
     public async Task ScanAsync(RangeCursor range)
     {
-        using var reader = new PageReader(_target.Container, FeedRanges.Deserialize(range.Range), _query, range.Continuation, _pageSize, _sender);
+        using var reader = new PageReader(_source.Container, FeedRanges.Deserialize(range.Range), _query, range.Continuation, _pageSize, _sender);
         using var scanStop = CancellationTokenSource.CreateLinkedTokenSource(_cancellationToken);
         var page = await reader.ReadAsync(_cancellationToken).ConfigureAwait(false);
         Task? previous = null;
@@ -101,13 +102,10 @@ internal sealed class RangePipeline
         }
     }
 
-    private Task<WriteOutcome> WriteOneAsync(JObject document)
-    {
-        var id = (string?)document["id"] ?? "";
-        return _ledger.IsKnownFailure(id)
-            ? Task.FromResult(new WriteOutcome(WriteResult.Unchanged, id, _target.PartitionKey.Describe(document)))
+    private Task<WriteOutcome> WriteOneAsync(JObject document) =>
+        _ledger.IsKnownFailure((string?)document["id"] ?? "")
+            ? Task.FromResult(_writer.Skip(document))
             : _writer.WriteAsync(document, _cancellationToken);
-    }
 
     private async Task CheckpointAfterAsync(Task? previous, Task<WriteOutcome[]> writes, RangeCursor range, Page page)
     {

@@ -41,8 +41,17 @@ public sealed class RunOptions
     /// what the application writes until Stop-SchemaMigration.</summary>
     public bool Follow { get; set; }
 
-    /// <summary>Run a completed migration again.</summary>
+    /// <summary>Run a completed migration again; for an undo, restore documents changed since the
+    /// migration too.</summary>
     public bool Force { get; set; }
+
+    /// <summary>Keep a before-image of every change, so that the migration can be undone (false:
+    /// -NoJournal).</summary>
+    public bool Journal { get; set; } = true;
+
+    /// <summary>How long before-images are kept (per-item TTL); null keeps them until the
+    /// migration is undone.</summary>
+    public TimeSpan? JournalRetention { get; set; }
 
     /// <summary>A completed migration whose definition changed is an error, not a warning.</summary>
     public bool Strict { get; set; }
@@ -65,6 +74,7 @@ public sealed class RunOptions
         Check(MaxDuration is null || MaxDuration > TimeSpan.Zero, "MaxDuration", "positive");
         Check(MaxBatches is null or >= 1, "MaxBatches", "at least 1");
         Check(MaxFailures >= 0, "MaxFailures", "0 or more");
+        Check(JournalRetention is null || (JournalRetention >= TimeSpan.FromSeconds(1) && JournalRetention.Value.TotalSeconds <= int.MaxValue), "JournalRetention", "at least one second");
         if (Follow && !Distributed)
         {
             throw new MigrationException(MigrationErrorKind.InvalidArgument, "FollowNeedsDistributed",

@@ -8,6 +8,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Tracking;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
@@ -19,9 +20,6 @@ namespace CosmosMigrations.Steps;
 /// service reports the index transformation at 100 %.</summary>
 public sealed class AddIndexStep : MigrationStep, IContainerStep
 {
-    /// <summary>How often the transformation progress is read while waiting.</summary>
-    private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
-
     /// <summary>A composite index (two or more paths, in order) or one included path
     /// (<c>/status/?</c>); <paramref name="timeout"/> bounds the wait for the transformation.</summary>
     public AddIndexStep(IReadOnlyList<CompositePath>? composite, string? includedPath, TimeSpan timeout)
@@ -66,6 +64,7 @@ public sealed class AddIndexStep : MigrationStep, IContainerStep
                 break;
             }
 
+            var before = IndexPolicies.ToJson(properties.IndexingPolicy);
             if (Composite is not null)
             {
                 properties.IndexingPolicy.CompositeIndexes.Add(new Collection<CompositePath>(Composite.Select(p => new CompositePath { Path = p.Path, Order = p.Order }).ToList()));
@@ -75,9 +74,21 @@ public sealed class AddIndexStep : MigrationStep, IContainerStep
                 properties.IndexingPolicy.IncludedPaths.Add(new IncludedPath { Path = IncludedPath });
             }
 
+            if (context.RecordIndexImage is { } record)
+            {
+                // The policy before the change is durable before the change is made.
+                await record(new IndexImage { Step = context.Step, Before = before, After = IndexPolicies.ToJson(properties.IndexingPolicy) }, cancellationToken).ConfigureAwait(false);
+            }
+
             try
             {
-                await container.ReplaceContainerAsync(properties, new ContainerRequestOptions { IfMatchEtag = response.ETag }, cancellationToken).ConfigureAwait(false);
+                var replaced = await container.ReplaceContainerAsync(properties, new ContainerRequestOptions { IfMatchEtag = response.ETag }, cancellationToken).ConfigureAwait(false);
+                if (context.RecordIndexImage is { } recordAfter && replaced.Resource?.IndexingPolicy is { } kept)
+                {
+                    // The policy as the service keeps it (it may add defaults): what an undo compares.
+                    await recordAfter(new IndexImage { Step = context.Step, Before = before, After = IndexPolicies.ToJson(kept) }, cancellationToken).ConfigureAwait(false);
+                }
+
                 context.Log?.Invoke($"{Describe()}: indexing policy updated; waiting for the index to be built.");
                 break;
             }
@@ -92,41 +103,7 @@ public sealed class AddIndexStep : MigrationStep, IContainerStep
             }
         }
 
-        await WaitForTransformationAsync(context, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task WaitForTransformationAsync(ContainerStepContext context, CancellationToken cancellationToken)
-    {
-        var deadline = DateTimeOffset.UtcNow + Timeout;
-        var last = -2;
-        while (true)
-        {
-            var response = await context.Target.Container.ReadContainerAsync(new ContainerRequestOptions { PopulateQuotaInfo = true }, cancellationToken).ConfigureAwait(false);
-            var header = response.Headers["x-ms-documentdb-collection-index-transformation-progress"];
-            // -1 or absent: the service reports no transformation in progress.
-            var progress = int.TryParse(header, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : -1;
-            if (progress < 0 || progress >= 100)
-            {
-                context.Log?.Invoke($"{Describe()}: index transformation complete.");
-                return;
-            }
-
-            if (progress != last)
-            {
-                context.Log?.Invoke($"{Describe()}: index transformation at {progress} %.");
-                context.ReportStep($"{Describe()}: index transformation", progress);
-                last = progress;
-            }
-
-            if (DateTimeOffset.UtcNow >= deadline)
-            {
-                throw new MigrationException(MigrationErrorKind.IndexTimeout, "IndexTransformationTimeout",
-                    $"The index transformation of '{context.Target.Name}' was still at {progress} % after {Timeout}.", context.Target.Name,
-                    "Large containers take time: start the migration again later (it resumes at this step), or give AddIndex a longer Timeout.");
-            }
-
-            await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
-        }
+        await IndexPolicies.WaitForTransformationAsync(context, Describe(), Timeout, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<string> PreviewAsync(TargetContainer target, CancellationToken cancellationToken)

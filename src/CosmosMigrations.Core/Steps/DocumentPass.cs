@@ -10,7 +10,7 @@ namespace CosmosMigrations.Steps;
 /// migration with three field changes reads each document once). The pass reads the documents
 /// that <see cref="ScanCondition"/> selects: the user's filter, else the operations' own
 /// conditions OR-ed, else every document.</summary>
-public sealed class DocumentPass : MigrationStep
+public sealed class DocumentPass : ScanStep
 {
     public DocumentPass(IReadOnlyList<DocumentOperation> operations, string? filter)
     {
@@ -18,12 +18,12 @@ public sealed class DocumentPass : MigrationStep
         Filter = string.IsNullOrWhiteSpace(filter) ? null : filter!.Trim();
         if (Filter is not null)
         {
-            ScanCondition = Filter;
+            _scanCondition = Filter;
         }
         else if (operations.All(o => o.SelectionCondition is not null))
         {
             var conditions = operations.Select(o => o.SelectionCondition!).Distinct().ToList();
-            ScanCondition = conditions.Count == 1 ? conditions[0] : "(" + string.Join(" OR ", conditions) + ")";
+            _scanCondition = conditions.Count == 1 ? conditions[0] : "(" + string.Join(" OR ", conditions) + ")";
         }
 
         if (operations.All(o => o.Fields is not null))
@@ -37,12 +37,14 @@ public sealed class DocumentPass : MigrationStep
     /// <summary>The user's own condition (Invoke-Backfill -Filter), if any.</summary>
     public string? Filter { get; }
 
+    private readonly string? _scanCondition;
+
     /// <summary>The WHERE condition of the scan, or null to read every document.</summary>
-    public string? ScanCondition { get; }
+    public override string? ScanCondition => _scanCondition;
 
     /// <summary>Whether catch-up scans can find documents written behind the cursor: without a
     /// condition, a catch-up scan cannot tell what is left (it would read everything again).</summary>
-    public bool CanCatchUp => ScanCondition is not null;
+    public override bool CanCatchUp => ScanCondition is not null;
 
     /// <summary>The top-level properties the operations read or write (a nested field brings its
     /// whole top-level subtree), or null when one of them needs the whole document.</summary>
@@ -67,7 +69,16 @@ public sealed class DocumentPass : MigrationStep
         return ScanCondition is null ? projection : $"{projection} WHERE {ScanCondition}";
     }
 
-    public string CountText => ScanCondition is null ? "SELECT VALUE COUNT(1) FROM c" : $"SELECT VALUE COUNT(1) FROM c WHERE {ScanCondition}";
+    /// <summary>Reads the target. A run reads only the properties the operations touch, unless it
+    /// keeps before-images of fields it removes (their place among the document's properties is
+    /// part of the before-image) or previews (a dry run shows whole documents).</summary>
+    internal override ScanPlan Plan(ScanContext context)
+    {
+        var whole = context.Preview || Properties is null || (context.Journal is not null && Operations.Any(o => o.RemovesFields));
+        var writer = new DocumentWriter(context.Target, this, context.Sender, partialDocuments: !whole, journal: context.Preview ? null : context.Journal, step: context.Step);
+        var query = whole ? QueryText : ScanQueryText(context.Target.PartitionKey.Paths);
+        return new ScanPlan(context.Target, query, writer, Journaled: !context.Preview && context.Journal is not null);
+    }
 
     public override string Describe() => string.Join("; ", Operations.Select(o => o.Describe()));
 

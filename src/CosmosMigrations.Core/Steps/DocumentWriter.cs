@@ -6,6 +6,7 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Journal;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
 using Microsoft.Azure.Cosmos;
@@ -18,6 +19,9 @@ public enum WriteResult
     Unchanged,
     Changed,
     Failed,
+
+    /// <summary>Left alone: it changed since the change being reverted (an undo's restore).</summary>
+    Conflict,
 }
 
 /// <summary>What happened to one document.</summary>
@@ -33,8 +37,11 @@ public sealed record WriteOutcome(WriteResult Result, string Id, string Partitio
 /// is also conditioned on the ETag; on conflict the document is read again and re-planned;</item>
 /// <item>a transform (or more than 10 field changes) is a replace conditioned on the ETag, retried
 /// from a fresh read on conflict.</item>
-/// </list></summary>
-public sealed class DocumentWriter
+/// </list>
+/// With a journal, the document's before-image is made durable first, before every attempt: a
+/// crash between the two can leave a before-image without its change, never a change without its
+/// before-image.</summary>
+public sealed class DocumentWriter : IItemWriter
 {
     private const int MaxConflictRetries = 8;
 
@@ -43,6 +50,8 @@ public sealed class DocumentWriter
     private readonly ResilientSender _sender;
     private readonly bool _partialDocuments;
     private readonly bool _filterUnchecked;
+    private readonly JournalStore? _journal;
+    private readonly int _step;
 
     /// <summary>With <paramref name="partialDocuments"/>, the documents come from
     /// <see cref="DocumentPass.ScanQueryText"/> and hold only some properties: a change that must
@@ -50,14 +59,18 @@ public sealed class DocumentWriter
     /// what the scan did not fetch. With <paramref name="filterUnchecked"/>, the documents did not
     /// come from a query of the pass's filter (the change feed delivers every document): a patch
     /// carries the filter in its predicate anyway, and a replace asks the service first whether
-    /// the document matches it.</summary>
-    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientSender sender, bool partialDocuments = false, bool filterUnchecked = false)
+    /// the document matches it. With <paramref name="journal"/>, every change is journaled (as step
+    /// <paramref name="step"/> of its migration) before it is written.</summary>
+    public DocumentWriter(TargetContainer target, DocumentPass pass, ResilientSender sender, bool partialDocuments = false, bool filterUnchecked = false,
+        JournalStore? journal = null, int step = 0)
     {
         _target = target;
         _pass = pass;
         _sender = sender;
         _partialDocuments = partialDocuments;
         _filterUnchecked = filterUnchecked && pass.Filter is not null;
+        _journal = journal;
+        _step = step;
     }
 
     /// <summary>Plans the change to a document without writing (dry runs and samples).</summary>
@@ -74,6 +87,32 @@ public sealed class DocumentWriter
 
     public async Task<WriteOutcome> WriteAsync(JObject document, CancellationToken cancellationToken)
     {
+        var journaled = new JournaledState();
+        var outcome = await WriteOnceAsync(document, journaled, cancellationToken).ConfigureAwait(false);
+        if (journaled.First is { } record && outcome.Result != WriteResult.Changed)
+        {
+            // A before-image was recorded for a change that was not made: take it back.
+            try
+            {
+                await _journal!.ForgetAsync(record, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MigrationException ex)
+            {
+                return outcome with { Error = (outcome.Error is null ? "" : outcome.Error + "; ") + CosmosErrors.FirstLine(ex.Message) };
+            }
+        }
+
+        return outcome;
+    }
+
+    /// <summary>The first before-image one write recorded (later attempts of the same write merge into it).</summary>
+    private sealed class JournaledState
+    {
+        public JournalRecord? First { get; set; }
+    }
+
+    private async Task<WriteOutcome> WriteOnceAsync(JObject document, JournaledState journaled, CancellationToken cancellationToken)
+    {
         var id = (string?)document["id"] ?? string.Empty;
         var partitionKeyText = _target.PartitionKey.Describe(document);
         var partial = _partialDocuments;
@@ -87,6 +126,10 @@ public sealed class DocumentWriter
             catch (DocumentOperationException ex)
             {
                 return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, ex.Message);
+            }
+            catch (DocumentConflictException ex)
+            {
+                return new WriteOutcome(WriteResult.Conflict, id, partitionKeyText, ex.Message);
             }
 
             if (!edit.Changed)
@@ -105,7 +148,7 @@ public sealed class DocumentWriter
                 var whole = await ReadAsync(id, partitionKey, cancellationToken).ConfigureAwait(false);
                 if (whole is null)
                 {
-                    return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                    return Missing(id, partitionKeyText);
                 }
 
                 document = whole;
@@ -116,6 +159,17 @@ public sealed class DocumentWriter
             if (edit.NeedsReplace && _filterUnchecked && !await MatchesFilterAsync(id, partitionKey, cancellationToken).ConfigureAwait(false))
             {
                 return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+            }
+
+            if (_journal is not null)
+            {
+                var (record, unjournaled) = await _journal.RecordAsync(_step, edit, _target.PartitionKey, cancellationToken).ConfigureAwait(false);
+                if (unjournaled is not null)
+                {
+                    return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, unjournaled);
+                }
+
+                journaled.First ??= record;
             }
 
             var etagConditioned = edit.NeedsReplace || edit.DerivesFromDocument;
@@ -129,7 +183,7 @@ public sealed class DocumentWriter
             {
                 case HttpStatusCode.NotFound:
                     // Deleted by someone else since it was read: nothing left to migrate.
-                    return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                    return Missing(id, partitionKeyText);
                 case HttpStatusCode.PreconditionFailed when !etagConditioned:
                     // The guard no longer holds: the document already has the change.
                     return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
@@ -137,7 +191,7 @@ public sealed class DocumentWriter
                     var fresh = await ReadAsync(id, partitionKey, cancellationToken).ConfigureAwait(false);
                     if (fresh is null)
                     {
-                        return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
+                        return Missing(id, partitionKeyText);
                     }
 
                     if (string.Equals((string?)fresh["_etag"], edit.ETag, StringComparison.Ordinal))
@@ -156,6 +210,35 @@ public sealed class DocumentWriter
             }
         }
     }
+
+    public WriteOutcome Skip(JObject item) => new(WriteResult.Unchanged, (string?)item["id"] ?? "", _target.PartitionKey.Describe(item));
+
+    public async Task<ItemPreview> PreviewAsync(JObject item, CancellationToken cancellationToken)
+    {
+        var id = (string?)item["id"] ?? string.Empty;
+        var partitionKeyText = _target.PartitionKey.Describe(item);
+        try
+        {
+            var edit = await PlanAsync(item, cancellationToken).ConfigureAwait(false);
+            return edit.Changed
+                ? new ItemPreview(WriteResult.Changed, id, partitionKeyText, edit.Original, edit.Current)
+                : new ItemPreview(WriteResult.Unchanged, id, partitionKeyText);
+        }
+        catch (DocumentOperationException ex)
+        {
+            return new ItemPreview(WriteResult.Failed, id, partitionKeyText, Error: ex.Message);
+        }
+        catch (DocumentConflictException ex)
+        {
+            return new ItemPreview(WriteResult.Conflict, id, partitionKeyText, Error: ex.Message);
+        }
+    }
+
+    /// <summary>The document is gone: nothing left to change, or, for a restore, a conflict.</summary>
+    private WriteOutcome Missing(string id, string partitionKeyText) =>
+        _pass.Operations.Any(o => o.DeletedIsConflict)
+            ? new WriteOutcome(WriteResult.Conflict, id, partitionKeyText, "deleted since the migration")
+            : new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
 
     private Task<ResponseMessage> SendAsync(DocumentEdit edit, string id, PartitionKey partitionKey, CancellationToken cancellationToken)
     {

@@ -2,6 +2,7 @@ using System;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
+using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations.Steps;
 
@@ -16,4 +17,15 @@ public interface IContainerStep
 
 /// <summary>What a container step may use. ReportStep reports the step's own progress: what it
 /// is doing, and a percentage.</summary>
-public sealed record ContainerStepContext(TargetContainer Target, Action<string, int?> ReportStep, Action<string>? Log);
+public sealed record ContainerStepContext(TargetContainer Target, Action<string, int?> ReportStep, Action<string>? Log)
+{
+    /// <summary>The step's place in its migration (0-based).</summary>
+    public int Step { get; init; }
+
+    /// <summary>Makes a before-image durable (in the tracking document) before the step changes
+    /// the container; null when the run keeps no before-images (-NoJournal).</summary>
+    public Func<IndexImage, CancellationToken, Task>? RecordIndexImage { get; init; }
+
+    /// <summary>Counts something an undo left alone because it changed since the migration.</summary>
+    public Func<string, CancellationToken, Task>? ReportConflict { get; init; }
+}

@@ -26,7 +26,8 @@ public enum StartOutcome
     Joined,
 }
 
-/// <summary>What a start asks for: which migration, and how.</summary>
+/// <summary>What a start asks for: which migration, and how. <paramref name="Journal"/> null is a
+/// run without before-images (-NoJournal).</summary>
 public sealed record StartRequest(
     string Name,
     string Container,
@@ -38,11 +39,27 @@ public sealed record StartRequest(
     TimeSpan LeaseDuration,
     bool Force = false,
     bool Strict = false,
+    JournalRequest? Journal = null,
     string? Worker = null)
 {
     /// <summary>A worker of a distributed run (named after its host, process and run).</summary>
     public bool Distributed => Worker is not null;
 }
+
+/// <summary>A run that keeps before-images: in which container, for how long (seconds; null =
+/// until undone), and the target container's resource id.</summary>
+public sealed record JournalRequest(string Container, int? TtlSeconds = null, string? TargetRid = null);
+
+/// <summary>What an undo asks for: which migration, the container its file names (null when
+/// undone by name), the target container's resource id now, and whether to restore documents
+/// changed since the migration too (-Force).</summary>
+public sealed record UndoRequest(
+    string Name,
+    string? Container,
+    LeaseOwner Owner,
+    TimeSpan LeaseDuration,
+    bool Force = false,
+    string? TargetRid = null);
 
 /// <summary>What a start decided: the outcome, the document to write (for a skip, the one read),
 /// a checksum warning, and whether an expired lease is being taken over (and whose it was).</summary>
@@ -50,9 +67,11 @@ public sealed record StartDecision(StartOutcome Outcome, TrackingDocument Docume
 
 /// <summary>The rules of a migration's life, in one place, for every command: a start (new →
 /// create; running under a live lease → "already running"; expired lease → take over; failed or
-/// cancelled → resume; completed → skip, or run again with -Force), a stop request (only while
-/// running), a reset (only when failed or cancelled) and the end of a run (completed, cancelled
-/// or failed). Every write is conditioned on the ETag of what was read.</summary>
+/// cancelled → resume; completed → skip, or run again with -Force; undone → run again as new;
+/// an unfinished undo → refused unless -Force), an undo (see <see cref="DecideUndo"/>), a stop
+/// request (only while running), a reset (only when failed or cancelled) and the end of a run
+/// (completed, or undone for an undo; cancelled or failed). Every write is conditioned on the
+/// ETag of what was read.</summary>
 public sealed class MigrationLifecycle
 {
     /// <summary>The mode of a tracking document whose run worker processes share.</summary>
@@ -139,9 +158,10 @@ public sealed class MigrationLifecycle
                 Source = request.Source,
                 Checksum = request.Checksum,
                 Cursor = new MigrationCursor { Step = 0 },
-                Lease = request.Distributed ? null : NewLease(request, now),
+                Lease = request.Distributed ? null : NewLease(request.Owner, request.LeaseDuration, now),
                 Runs = 1,
                 UpdatedAt = now,
+                Journal = NewJournal(request.Name, request.Container, request.Journal),
             };
             if (request.Distributed)
             {
@@ -169,60 +189,87 @@ public sealed class MigrationLifecycle
             }
         }
 
-        StartOutcome outcome;
+        StartOutcome? decided = null;
         var takesOver = false;
         var previousOwner = existing.Lease?.Owner;
-        switch (existing.Status)
+        if (existing.Status == TrackingStatus.Running && existing.Mode == DistributedMode && request.Distributed)
         {
-            case TrackingStatus.Completed when !request.Force:
-                return new StartDecision(StartOutcome.Skipped, existing, warning);
-            case TrackingStatus.Completed:
-                existing.Processed = 0;
-                existing.Scanned = 0;
-                existing.RequestCharge = 0;
-                existing.Failures = null;
-                existing.FailureCount = null;
-                existing.CompletedAt = null;
-                existing.Cursor = new MigrationCursor { Step = 0 };
-                existing.Workers = null;
-                outcome = StartOutcome.Rerun;
-                break;
-            case TrackingStatus.Running when existing.Mode == DistributedMode && request.Distributed:
-                // Workers are running it (or were, and died: then this one resumes it alone).
-                var live = LiveWorkers(existing, now, request.LeaseDuration);
-                if (live.Count == 0)
-                {
-                    takesOver = true;
-                    outcome = StartOutcome.Resumed;
-                    break;
-                }
-
+            // Workers are running it (or were, and died: then this one resumes it alone).
+            var live = LiveWorkers(existing, now, request.LeaseDuration);
+            if (live.Count > 0)
+            {
+                // A worker without before-images makes the journal incomplete for all.
+                JoinJournal(existing, request.Journal);
                 existing.Workers![request.Worker!] = NewWorker(request, now);
                 return new StartDecision(StartOutcome.Joined, existing, warning);
-            case TrackingStatus.Running when existing.Mode == DistributedMode && LiveWorkers(existing, now, request.LeaseDuration) is { Count: > 0 } workers:
-                throw new MigrationException(MigrationErrorKind.AlreadyRunning, "MigrationAlreadyRunning",
-                    $"Migration '{request.Name}' is already running on {workers.Count} distributed worker(s): {string.Join(", ", workers)}.",
+            }
+
+            takesOver = true;
+            decided = StartOutcome.Resumed;
+        }
+        else if (existing.Status == TrackingStatus.Running && existing.Mode == DistributedMode && LiveWorkers(existing, now, request.LeaseDuration) is { Count: > 0 } workers)
+        {
+            throw DistributedRunning(existing, workers);
+        }
+        else if (existing.Status == TrackingStatus.Running && HasLiveLease(existing, now) && existing.Lease!.Owner.RunId != request.Owner.RunId)
+        {
+            throw AlreadyRunning(existing, now);
+        }
+
+        if (existing.Status == TrackingStatus.Completed && !request.Force)
+        {
+            return new StartDecision(StartOutcome.Skipped, existing, warning);
+        }
+
+        StartOutcome outcome;
+        if (decided is { } resumed)
+        {
+            JoinJournal(existing, request.Journal);
+            outcome = resumed;
+        }
+        else if (existing.Status == TrackingStatus.Undone)
+        {
+            // Undone: it runs again as new, from the first document, with a fresh journal (entries
+            // an undo left for documents in conflict stay valid under the same journal id).
+            existing.Journal = RestartJournal(existing, request.Journal);
+            existing.Undo = null;
+            ResetProgress(existing);
+            outcome = StartOutcome.Rerun;
+        }
+        else if (existing.Undo is not null)
+        {
+            // An undo that did not finish (failed, cancelled, or crashed under an expired lease).
+            if (!request.Force)
+            {
+                throw new MigrationException(MigrationErrorKind.InvalidState, "UndoInProgress",
+                    $"Migration '{request.Name}' is being undone (its undo is {(existing.Status == TrackingStatus.Running ? "running under an expired lease" : existing.Status)}, {existing.Processed} document(s) restored so far).",
                     request.Name,
-                    "Join them with -Distributed, wait for them to finish (Get-MigrationStatus -Watch), or stop them all with Stop-SchemaMigration.");
-            case TrackingStatus.Running when HasLiveLease(existing, now) && existing.Lease!.Owner.RunId != request.Owner.RunId:
-                var seconds = Math.Ceiling((existing.Lease.ExpiresAt - now) / 1000.0);
-                throw new MigrationException(MigrationErrorKind.AlreadyRunning, "MigrationAlreadyRunning",
-                    $"Migration '{request.Name}' is already running, owned by {existing.Lease.Owner} (lease expires in {seconds:0} s).",
-                    request.Name,
-                    "Wait for it to finish (Get-MigrationStatus -Watch), or stop it with Stop-SchemaMigration. If its process died, the lease expires by itself and the next start resumes from the checkpoint.");
-            case TrackingStatus.Running:
-                takesOver = true;
-                outcome = StartOutcome.Resumed;
-                break;
-            default:
-                outcome = StartOutcome.Resumed;
-                break;
+                    "Finish the undo with Undo-SchemaMigration (it resumes from its checkpoint), or run the migration again from the first document with Start-SchemaMigration -Force.");
+            }
+
+            existing.Undo = null;
+            JoinJournal(existing, request.Journal);
+            ResetProgress(existing);
+            outcome = StartOutcome.Rerun;
+        }
+        else if (existing.Status == TrackingStatus.Completed)
+        {
+            JoinJournal(existing, request.Journal);
+            ResetProgress(existing);
+            outcome = StartOutcome.Rerun;
+        }
+        else
+        {
+            // Failed or cancelled: resume; running under an expired lease (or this run's own): take over.
+            takesOver = existing.Status == TrackingStatus.Running;
+            JoinJournal(existing, request.Journal);
+            outcome = StartOutcome.Resumed;
         }
 
         var wasDistributed = existing.Mode == DistributedMode;
         existing.Status = TrackingStatus.Running;
         existing.StartedAt = now;
-        existing.Lease = request.Distributed ? null : NewLease(request, now);
+        existing.Lease = request.Distributed ? null : NewLease(request.Owner, request.LeaseDuration, now);
         if (request.Distributed)
         {
             // A rerun, or a run that was single before, starts the change feed from the beginning;
@@ -231,10 +278,7 @@ public sealed class MigrationLifecycle
         }
         else
         {
-            existing.Mode = null;
-            existing.Workers = null;
-            existing.Pending = null;
-            existing.Phase = null;
+            LeaveDistributed(existing);
         }
 
         existing.Error = null;
@@ -253,6 +297,253 @@ public sealed class MigrationLifecycle
 
         return new StartDecision(outcome, existing, warning, takesOver, takesOver ? previousOwner : null);
     }
+
+    /// <summary>Takes the lease for an undo (or finds nothing to do), as <see cref="StartAsync"/>
+    /// does for a run: reads, decides (<see cref="DecideUndo"/>), writes conditioned on the ETag.</summary>
+    public async Task<StartDecision> StartUndoAsync(UndoRequest request, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < MaxStartAttempts; attempt++)
+        {
+            var existing = await _store.GetRequiredAsync(request.Name, cancellationToken).ConfigureAwait(false);
+            var decision = DecideUndo(existing, request, Clock.NowMs());
+            if (decision.Outcome == StartOutcome.Skipped || await _store.TryReplaceAsync(decision.Document, cancellationToken).ConfigureAwait(false))
+            {
+                return decision;
+            }
+        }
+
+        throw new MigrationException(MigrationErrorKind.AlreadyRunning, "MigrationContended",
+            $"Migration '{request.Name}' is being started by another runner at the same time.", request.Name, "Let the other runner go on.");
+    }
+
+    /// <summary>The undo rules as a pure function of what was read. A completed, failed or
+    /// cancelled migration (or one whose runner died) begins an undo from its first journal entry;
+    /// an unfinished undo resumes from its checkpoint; an undone migration is skipped, unless
+    /// documents were left in conflict (then the undo runs over what is left). Refused, before
+    /// anything is written: a migration running under a live lease, one without a complete journal,
+    /// one whose entries may have expired, one tracked for another container.</summary>
+    public static StartDecision DecideUndo(TrackingDocument existing, UndoRequest request, long now)
+    {
+        if (existing.Status == TrackingStatus.Running && existing.Mode == DistributedMode && LiveWorkers(existing, now, request.LeaseDuration) is { Count: > 0 } workers)
+        {
+            throw DistributedRunning(existing, workers);
+        }
+
+        if (existing.Status == TrackingStatus.Running && HasLiveLease(existing, now) && existing.Lease!.Owner.RunId != request.Owner.RunId)
+        {
+            throw AlreadyRunning(existing, now);
+        }
+
+        CheckUndoable(existing, request.Container, request.TargetRid, now);
+        if (existing.Status == TrackingStatus.Undone && Unresolved(existing) == 0)
+        {
+            return new StartDecision(StartOutcome.Skipped, existing, null);
+        }
+
+        StartOutcome outcome;
+        var takesOver = existing.Status == TrackingStatus.Running;
+        var previousOwner = existing.Lease?.Owner;
+        if (existing.Status == TrackingStatus.Undone)
+        {
+            // Documents were left in conflict (or failed): undo again what the journal still holds.
+            existing.Undo ??= new UndoInfo { Migrated = existing.Processed };
+            existing.Undo.StartedAt = now;
+            ResetProgress(existing);
+            outcome = StartOutcome.Rerun;
+        }
+        else if (existing.Undo is not null)
+        {
+            outcome = StartOutcome.Resumed;
+        }
+        else
+        {
+            existing.Undo = new UndoInfo { StartedAt = now, Migrated = existing.Processed };
+            ResetProgress(existing);
+            outcome = StartOutcome.Started;
+        }
+
+        existing.Undo.Force = request.Force ? true : null;
+        LeaveDistributed(existing);
+        existing.Status = TrackingStatus.Running;
+        existing.StartedAt = now;
+        existing.CompletedAt = null;
+        existing.Lease = NewLease(request.Owner, request.LeaseDuration, now);
+        existing.Error = null;
+        existing.StopRequested = null;
+        existing.StopReason = null;
+        existing.Runs++;
+        existing.UpdatedAt = now;
+        existing.Cursor ??= new MigrationCursor { Step = 0 };
+        return new StartDecision(outcome, existing, null, takesOver, takesOver ? previousOwner : null);
+    }
+
+    /// <summary>Why the migration cannot be undone now, or null when it can (for status objects).</summary>
+    public static string? UndoBlocker(TrackingDocument document, long now)
+    {
+        if (HasLiveLease(document, now))
+        {
+            return $"it is running, owned by {document.Lease!.Owner}";
+        }
+
+        if (document.Status == TrackingStatus.Running && document.Mode == DistributedMode && LiveWorkers(document, now, TimeSpan.FromSeconds(60)).Count > 0)
+        {
+            return "it is running on distributed workers";
+        }
+
+        if (document.Status == TrackingStatus.Undone && Unresolved(document) == 0)
+        {
+            return "it is undone";
+        }
+
+        try
+        {
+            CheckUndoable(document, null, null, now);
+            return null;
+        }
+        catch (MigrationException ex)
+        {
+            return ex.Message;
+        }
+    }
+
+    private static void CheckUndoable(TrackingDocument existing, string? container, string? targetRid, long now)
+    {
+        var name = existing.Name;
+        if (container is not null && !string.Equals(existing.Container, container, StringComparison.Ordinal))
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidState, "JournalContainerMismatch",
+                $"Migration '{name}' was run (and journaled) on container '{existing.Container}', but its file names container '{container}'.", name,
+                "Undo it by name (Undo-SchemaMigration -Name), which uses the container it ran on; a file edited after it ran is a new migration.");
+        }
+
+        var journal = existing.Journal;
+        if (journal is null || !journal.Complete)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidState, "MigrationNotJournaled",
+                $"Migration '{name}' changed documents without keeping their before-images ({(journal is null ? "it was tracked before the journal existed" : "a run used -NoJournal")}): it cannot be undone.", name,
+                "Write a new migration that reverses it. Runs keep before-images unless -NoJournal is given.");
+        }
+
+        if (journal.ExpiresAt is { } expiresAt && now >= expiresAt)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidState, "JournalExpired",
+                $"The before-images of '{name}' were kept for {TimeSpan.FromSeconds(journal.Ttl!.Value)} (-JournalRetention) and began to expire at {Clock.FromMs(expiresAt):u}: an undo would be partial, so nothing was changed.", name,
+                "Write a new migration that reverses it. Next time give -JournalRetention enough time for an undo, or leave it out to keep before-images until the migration is undone.");
+        }
+
+        if (targetRid is not null && journal.TargetRid is not null && !string.Equals(targetRid, journal.TargetRid, StringComparison.Ordinal))
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidState, "JournalContainerMismatch",
+                $"The journal of '{name}' belongs to another container: '{existing.Container}' was deleted and created again since the migration ran, so its before-images describe documents that are gone.", name,
+                "Nothing to undo in the new container; write a new migration if its documents need a change.");
+        }
+    }
+
+    /// <summary>Documents an undo could not restore yet: their entries stay in the journal.</summary>
+    private static long Unresolved(TrackingDocument document) => (document.Conflicts ?? 0) + (document.FailureCount ?? 0);
+
+    private static MigrationException AlreadyRunning(TrackingDocument existing, long now)
+    {
+        var seconds = Math.Ceiling((existing.Lease!.ExpiresAt - now) / 1000.0);
+        return new MigrationException(MigrationErrorKind.AlreadyRunning, "MigrationAlreadyRunning",
+            $"Migration '{existing.Name}' is already running{(existing.Undo is null ? "" : " (an undo)")}, owned by {existing.Lease.Owner} (lease expires in {seconds:0} s).",
+            existing.Name,
+            "Wait for it to finish (Get-MigrationStatus -Watch), or stop it with Stop-SchemaMigration. If its process died, the lease expires by itself and the next start resumes from the checkpoint.");
+    }
+
+    private static MigrationException DistributedRunning(TrackingDocument existing, IReadOnlyList<string> workers) =>
+        new(MigrationErrorKind.AlreadyRunning, "MigrationAlreadyRunning",
+            $"Migration '{existing.Name}' is already running on {workers.Count} distributed worker(s): {string.Join(", ", workers)}.",
+            existing.Name,
+            "Join them with -Distributed, wait for them to finish (Get-MigrationStatus -Watch), or stop them all with Stop-SchemaMigration.");
+
+    /// <summary>From the first document again: counters, failures, conflicts and workers cleared.</summary>
+    private static void ResetProgress(TrackingDocument document)
+    {
+        document.Workers = null;
+        document.Processed = 0;
+        document.Scanned = 0;
+        document.RequestCharge = 0;
+        document.Failures = null;
+        document.FailureCount = null;
+        document.Conflicts = null;
+        document.ConflictIds = null;
+        document.CompletedAt = null;
+        document.EstimatedTotal = null;
+        document.Cursor = new MigrationCursor { Step = 0 };
+    }
+
+    private static JournalInfo NewJournal(string name, string container, JournalRequest? request) => new()
+    {
+        Id = JournalId(name, container),
+        Container = request?.Container ?? "",
+        Complete = request is not null,
+        Ttl = request?.TtlSeconds,
+        TargetRid = request?.TargetRid,
+    };
+
+    /// <summary>Another run of a migration already tracked: its changes are recorded only if every
+    /// run's were; entries live as long as the shortest retention any run gave them.</summary>
+    private static void JoinJournal(TrackingDocument existing, JournalRequest? request)
+    {
+        if (existing.Journal is null)
+        {
+            // Tracked before the journal existed: what earlier runs changed has no before-image.
+            existing.Journal = NewJournal(existing.Name, existing.Container, request);
+            existing.Journal.Complete = false;
+            return;
+        }
+
+        if (request is null)
+        {
+            existing.Journal.Complete = false;
+            return;
+        }
+
+        existing.Journal.Ttl = Shortest(existing.Journal.Ttl, request.TtlSeconds);
+        if (existing.Journal.Container.Length == 0)
+        {
+            existing.Journal.Container = request.Container;
+        }
+
+        existing.Journal.TargetRid ??= request.TargetRid;
+    }
+
+    /// <summary>An undone migration run again as new: entries an undo left (documents in conflict)
+    /// are still there and keep their retention; otherwise the journal starts empty.</summary>
+    private static JournalInfo RestartJournal(TrackingDocument existing, JournalRequest? request)
+    {
+        var old = existing.Journal;
+        var fresh = NewJournal(existing.Name, existing.Container, request);
+        if (old is null)
+        {
+            return fresh;
+        }
+
+        fresh.Id = old.Id;
+        fresh.Container = request?.Container ?? old.Container;
+        if (Unresolved(existing) > 0)
+        {
+            fresh.Ttl = Shortest(old.Ttl, fresh.Ttl);
+            fresh.Since = old.Since;
+            fresh.Passes = old.Passes;
+            fresh.Indexes = old.Indexes;
+        }
+
+        return fresh;
+    }
+
+    /// <summary>The journal id of a migration: the same for the same name on the same container, so
+    /// that the before-images of a run whose tracking was reset (Reset-SchemaMigration) still belong
+    /// to the migration that starts over, and never to one of the same name on another container.</summary>
+    public static string JournalId(string name, string container)
+    {
+        using var sha = System.Security.Cryptography.SHA256.Create();
+        var hash = sha.ComputeHash(System.Text.Encoding.UTF8.GetBytes(name + "\n" + container));
+        return BitConverter.ToString(hash, 0, 16).Replace("-", "").ToLowerInvariant();
+    }
+
+    private static int? Shortest(int? a, int? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);
 
     /// <summary>Whether someone holds the migration now.</summary>
     public static bool HasLiveLease(TrackingDocument document, long now) =>
@@ -308,13 +599,44 @@ public sealed class MigrationLifecycle
         }
     }
 
-    /// <summary>The end of a run that went through every step.</summary>
+    /// <summary>The end of a run that went through every step: completed, or undone for an undo.
+    /// An undo that restored everything leaves an empty journal behind.</summary>
     public static void Complete(TrackingDocument document, long now)
     {
-        document.Status = TrackingStatus.Completed;
+        document.Status = document.Undo is null ? TrackingStatus.Completed : TrackingStatus.Undone;
         document.CompletedAt = now;
         document.Cursor = null;
         document.EstimatedTotal = null;
+        if (document.Undo is not null && Unresolved(document) == 0 && document.Journal is { } journal)
+        {
+            journal.Since = null;
+            journal.Passes = null;
+            journal.Indexes = null;
+        }
+    }
+
+    /// <summary>A document pass of a journaled run begins: the journal notes the step (its entries
+    /// are what an undo of this step reads) and the moment from which its entries may expire. Written
+    /// with the pass's first checkpoint, before its first before-image.</summary>
+    public static void NoteJournaledPass(TrackingDocument document, int step, long now)
+    {
+        var journal = document.Journal ??= new JournalInfo { Id = JournalId(document.Name, document.Container) };
+        journal.Since ??= now;
+        journal.Passes ??= new System.Collections.Generic.List<int>();
+        if (!journal.Passes.Contains(step))
+        {
+            journal.Passes.Add(step);
+        }
+    }
+
+    /// <summary>An AddIndex step of a journaled run records the policy it replaces (and, once
+    /// replaced, the policy the service kept), before it changes anything.</summary>
+    public static void NoteIndexImage(TrackingDocument document, IndexImage image)
+    {
+        var journal = document.Journal ??= new JournalInfo { Id = JournalId(document.Name, document.Container) };
+        journal.Indexes ??= new System.Collections.Generic.List<IndexImage>();
+        journal.Indexes.RemoveAll(i => i.Step == image.Step);
+        journal.Indexes.Add(image);
     }
 
     /// <summary>The end of a run stopped before the end (resumable): StopRequested, MaxDuration,
@@ -348,11 +670,20 @@ public sealed class MigrationLifecycle
         document.Workers[request.Worker!] = NewWorker(request, now);
     }
 
+    /// <summary>A run by one process (a single run, or an undo): no workers, no shared batches.</summary>
+    private static void LeaveDistributed(TrackingDocument document)
+    {
+        document.Mode = null;
+        document.Workers = null;
+        document.Pending = null;
+        document.Phase = null;
+    }
+
     private static WorkerRecord NewWorker(StartRequest request, long now) =>
         new() { Host = request.Owner.Host, ProcessId = request.Owner.ProcessId, Heartbeat = now, State = WorkerStates.Running };
 
-    private static Lease NewLease(StartRequest request, long now) =>
-        new() { Owner = request.Owner, ExpiresAt = now + (long)request.LeaseDuration.TotalMilliseconds };
+    private static Lease NewLease(LeaseOwner owner, TimeSpan duration, long now) =>
+        new() { Owner = owner, ExpiresAt = now + (long)duration.TotalMilliseconds };
 
     private static string Short(string checksum) => checksum.Length > 12 ? checksum.Substring(0, 12) : checksum;
 }

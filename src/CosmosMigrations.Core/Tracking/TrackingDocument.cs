@@ -1,16 +1,19 @@
+using System;
 using System.Collections.Generic;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Tracking;
 
-/// <summary>Statuses of a migration as stored (lower case, as in the seed, plus <c>cancelled</c>).</summary>
+/// <summary>Statuses of a migration as stored (lower case, as in the seed, plus <c>cancelled</c>,
+/// and <c>undone</c> once Undo-SchemaMigration returned its documents to what they were).</summary>
 public static class TrackingStatus
 {
     public const string Running = "running";
     public const string Completed = "completed";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
+    public const string Undone = "undone";
 }
 
 /// <summary>One document per migration in the tracking container (partition key <c>/id</c>,
@@ -95,6 +98,20 @@ public sealed class TrackingDocument
     /// <summary>Distributed runs with -Follow: "following" once every document has been seen and
     /// the workers keep converting what the application writes.</summary>
     [JsonProperty("phase")] public string? Phase { get; set; }
+
+    /// <summary>Where the before-images of this migration are kept, and what an undo needs to know
+    /// about them (see <see cref="JournalInfo"/>); absent for migrations tracked before the journal.</summary>
+    [JsonProperty("journal")] public JournalInfo? Journal { get; set; }
+
+    /// <summary>Present while (and after) the migration is being undone: the run that owns the
+    /// tracking document restores documents instead of changing them.</summary>
+    [JsonProperty("undo")] public UndoInfo? Undo { get; set; }
+
+    /// <summary>Documents an undo left alone because they changed after the migration wrote them.</summary>
+    [JsonProperty("conflicts")] public long? Conflicts { get; set; }
+
+    /// <summary>A few of their ids (capped).</summary>
+    [JsonProperty("conflictIds")] public List<string>? ConflictIds { get; set; }
 
     [JsonProperty("_etag", NullValueHandling = NullValueHandling.Ignore)] public string? ETag { get; set; }
 
@@ -187,4 +204,71 @@ public sealed class DocumentFailure
     [JsonProperty("partitionKey")] public string PartitionKey { get; set; } = "";
 
     [JsonProperty("error")] public string Error { get; set; } = "";
+}
+
+/// <summary>The journal of a migration: its before-images live in <see cref="Container"/> under
+/// <see cref="Id"/>, one entry per document and step. The rest is what an undo checks before it
+/// writes anything (is every change recorded, may entries have expired) and what it undoes besides
+/// documents (indexing policies).</summary>
+public sealed class JournalInfo
+{
+    /// <summary>Identifies this migration's entries: a hash of its name and container
+    /// (<see cref="MigrationLifecycle.JournalId"/>), so that a migration reset and started over
+    /// still undoes what it changed before the reset.</summary>
+    [JsonProperty("id")] public string Id { get; set; } = "";
+
+    /// <summary>The journal container (in the tracking container's database).</summary>
+    [JsonProperty("container")] public string Container { get; set; } = "";
+
+    /// <summary>False once any run of the migration changed documents without before-images
+    /// (-NoJournal, or a run tracked before the journal existed): it cannot be undone.</summary>
+    [JsonProperty("complete")] public bool Complete { get; set; }
+
+    /// <summary>Per-entry retention in seconds (the shortest any run used); null keeps entries until undone.</summary>
+    [JsonProperty("ttl")] public int? Ttl { get; set; }
+
+    /// <summary>Epoch ms before the first entry still kept was written: with <see cref="Ttl"/>, the
+    /// moment from which entries may have expired.</summary>
+    [JsonProperty("since")] public long? Since { get; set; }
+
+    /// <summary>The resource id of the target container when the journal began: a container deleted
+    /// and created again under the same name is another container.</summary>
+    [JsonProperty("targetRid")] public string? TargetRid { get; set; }
+
+    /// <summary>Steps whose changed documents have entries.</summary>
+    [JsonProperty("passes")] public List<int>? Passes { get; set; }
+
+    /// <summary>Indexing policies before (and after) each AddIndex step changed them.</summary>
+    [JsonProperty("indexes")] public List<IndexImage>? Indexes { get; set; }
+
+    /// <summary>When entries may have begun to expire (epoch ms), if they expire at all: the service
+    /// counts an entry's TTL from its <c>_ts</c>, in whole seconds (so from up to a second before it
+    /// was written), by its own clock (so a margin of a tenth of the TTL, at most a minute, for skew).</summary>
+    [JsonIgnore]
+    public long? ExpiresAt => Ttl is { } ttl && Since is { } since
+        ? since / 1000 * 1000 + ttl * 1000L - Math.Min(60_000L, ttl * 100L)
+        : null;
+}
+
+/// <summary>The indexing policy before an AddIndex step changed it, and as the service kept it after.</summary>
+public sealed class IndexImage
+{
+    [JsonProperty("step")] public int Step { get; set; }
+
+    [JsonProperty("before")] public JObject Before { get; set; } = new();
+
+    /// <summary>Null only if the run stopped between recording the before-image and the change.</summary>
+    [JsonProperty("after")] public JObject? After { get; set; }
+}
+
+/// <summary>An undo of the migration: when it began, and what the migration had changed then.</summary>
+public sealed class UndoInfo
+{
+    [JsonProperty("startedAt")] public long StartedAt { get; set; }
+
+    /// <summary>Documents the migration had changed (its processed count) when the undo began.</summary>
+    [JsonProperty("migrated")] public long Migrated { get; set; }
+
+    /// <summary>Whether the latest undo run restored conflicting documents too (-Force).</summary>
+    [JsonProperty("force")] public bool? Force { get; set; }
 }

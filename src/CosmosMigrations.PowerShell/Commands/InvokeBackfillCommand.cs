@@ -15,7 +15,7 @@ namespace CosmosMigrations.PowerShell.Commands;
 /// and resumable under a name.</summary>
 [Cmdlet(VerbsLifecycle.Invoke, "Backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(MigrationStatus), typeof(MigrationPreview))]
-public sealed class InvokeBackfillCommand : MigrationRunCommandBase
+public sealed class InvokeBackfillCommand : ForwardRunCommandBase
 {
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]

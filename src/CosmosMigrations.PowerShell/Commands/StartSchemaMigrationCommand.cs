@@ -15,7 +15,7 @@ namespace CosmosMigrations.PowerShell.Commands;
 /// completion or until a time slice ends; emits one status object per migration.</summary>
 [Cmdlet(VerbsLifecycle.Start, "SchemaMigration", DefaultParameterSetName = PathSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(MigrationStatus), typeof(MigrationPreview))]
-public sealed class StartSchemaMigrationCommand : MigrationRunCommandBase
+public sealed class StartSchemaMigrationCommand : ForwardRunCommandBase
 {
     private const string PathSet = "Path";
     private const string InlineSet = "Inline";

@@ -29,7 +29,7 @@ public sealed class StopSchemaMigrationCommand : ConnectedCmdlet
         }
 
         var updated = RunAsync(ct => lifecycle.RequestStopAsync(Name!, ct));
-        WriteVerbose($"Stop requested for '{Name}': it stops after its current batch, as cancelled, resumable with Start-SchemaMigration.");
+        WriteVerbose($"Stop requested for '{Name}': it stops after its current batch, as cancelled, resumable with {(current.Undo is null ? "Start-SchemaMigration" : "Undo-SchemaMigration (it is an undo)")}.");
         if (PassThru && updated is not null)
         {
             WriteObject(MigrationStatus.FromTracking(updated));

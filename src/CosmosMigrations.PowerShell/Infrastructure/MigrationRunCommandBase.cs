@@ -4,6 +4,8 @@ using System.Globalization;
 using System.Linq;
 using System.Management.Automation;
 using System.Management.Automation.Language;
+using System.Threading;
+using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Documents;
@@ -14,8 +16,8 @@ using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.PowerShell.Infrastructure;
 
-/// <summary>What Start-SchemaMigration and Invoke-Backfill share: the run parameters, -WhatIf as a
-/// true dry run, progress, and turning results into objects and errors.</summary>
+/// <summary>What Start-SchemaMigration, Invoke-Backfill and Undo-SchemaMigration share: the run
+/// parameters, -WhatIf as a true dry run, progress, and turning results into objects and errors.</summary>
 public abstract class MigrationRunCommandBase : ConnectedCmdlet
 {
     [Parameter]
@@ -51,17 +53,11 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
     [Parameter]
     public SwitchParameter NoEstimate { get; set; }
 
-    [Parameter]
-    public SwitchParameter Distributed { get; set; }
-
-    [Parameter]
-    public SwitchParameter Follow { get; set; }
-
     private bool IsWhatIf =>
         MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value) ? value is SwitchParameter s && s.IsPresent
         : SessionState.PSVariable.GetValue("WhatIfPreference") is { } preference && LanguagePrimitives.IsTrue(preference);
 
-    protected RunOptions BuildOptions(TimeSpan? remaining) => new()
+    protected RunOptions BuildOptions(TimeSpan? remaining) => Configure(new RunOptions
     {
         BatchSize = BatchSize,
         MaxDegreeOfParallelism = MaxDegreeOfParallelism,
@@ -72,22 +68,64 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
         MaxFailures = MaxFailures,
         Force = Force,
         NoEstimate = NoEstimate,
-        Distributed = Distributed,
-        Follow = Follow,
         Strict = StrictChecksum,
-    };
+    });
+
+    /// <summary>Options only some commands have (a forward run's journal and distribution).</summary>
+    protected virtual RunOptions Configure(RunOptions options) => options;
 
     protected virtual bool StrictChecksum => false;
 
+    /// <summary>One migration to run (or undo): its name, what ShouldProcess names, how to run it,
+    /// how to dry-run it, and the status that lets the next one go on.</summary>
+    protected sealed class RunItem
+    {
+        public RunItem(string name, string target, string action, string done, Func<MigrationRunner, RunOptions, IProgress<MigrationProgress>, CancellationToken, Task<RunResult>> run,
+            Func<MigrationRunner, RunOptions, IProgress<MigrationProgress>, CancellationToken, Task<MigrationPreview>> preview)
+        {
+            Name = name;
+            Target = target;
+            Action = action;
+            Done = done;
+            Run = run;
+            Preview = preview;
+        }
+
+        public string Name { get; }
+
+        public string Target { get; }
+
+        public string Action { get; }
+
+        public string Done { get; }
+
+        public Func<MigrationRunner, RunOptions, IProgress<MigrationProgress>, CancellationToken, Task<RunResult>> Run { get; }
+
+        public Func<MigrationRunner, RunOptions, IProgress<MigrationProgress>, CancellationToken, Task<MigrationPreview>> Preview { get; }
+    }
+
     /// <summary>Runs the migrations in order; stops at the first that does not complete (a later
     /// migration may depend on it). Returns false when it stopped early.</summary>
-    protected bool RunMigrations(MigrationConnection connection, IReadOnlyList<MigrationDefinition> definitions)
+    protected bool RunMigrations(MigrationConnection connection, IReadOnlyList<MigrationDefinition> definitions) =>
+        RunEach(connection, definitions.Select(d => new RunItem(
+            d.Name,
+            $"container '{d.Container}' (migration '{d.Name}')",
+            string.Join("; ", d.Steps.Select(s => s.Describe())),
+            Tracking.TrackingStatus.Completed,
+            (runner, options, progress, ct) => runner.RunAsync(d, options, progress, ct),
+            (runner, options, progress, ct) => runner.PreviewAsync(d, options, progress, ct))).ToList());
+
+    /// <summary>Runs each item in order (or dry-runs it under -WhatIf), within one time slice;
+    /// stops at the first that does not end <see cref="RunItem.Done"/>. Returns false when it
+    /// stopped early.</summary>
+    protected bool RunEach(MigrationConnection connection, IReadOnlyList<RunItem> items)
     {
         try
         {
             // Options that cannot work together are an error before anything is read or written.
-            BuildOptions(null).Validate();
-            if (Distributed && IsWhatIf)
+            var options = BuildOptions(null);
+            options.Validate();
+            if (options.Distributed && IsWhatIf)
             {
                 throw new MigrationException(MigrationErrorKind.InvalidArgument, "DistributedWhatIf",
                     "-WhatIf is a dry run of one process: it cannot be distributed.", "Distributed",
@@ -101,15 +139,13 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
         }
 
         var deadline = MaxDuration > TimeSpan.Zero ? DateTimeOffset.UtcNow + MaxDuration : (DateTimeOffset?)null;
-        foreach (var definition in definitions)
+        foreach (var item in items)
         {
-            var what = string.Join("; ", definition.Steps.Select(s => s.Describe()));
-            var target = $"container '{definition.Container}' (migration '{definition.Name}')";
-            if (!ShouldProcess(target, what))
+            if (!ShouldProcess(item.Target, item.Action))
             {
                 if (IsWhatIf)
                 {
-                    Preview(connection, definition);
+                    Preview(connection, item);
                 }
 
                 continue;
@@ -121,7 +157,7 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
                 remaining = deadline.Value - DateTimeOffset.UtcNow;
                 if (remaining <= TimeSpan.Zero)
                 {
-                    WriteVerbose($"The time slice (-MaxDuration {MaxDuration}) is used up; '{definition.Name}' and later migrations run next time.");
+                    WriteVerbose($"The time slice (-MaxDuration {MaxDuration}) is used up; '{item.Name}' and later migrations run next time.");
                     return false;
                 }
             }
@@ -131,7 +167,7 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
             {
                 var runner = NewRunner(connection);
                 var options = BuildOptions(remaining);
-                result = RunAsync(ct => runner.RunAsync(definition, options, Progress(definition.Name), ct));
+                result = RunAsync(ct => item.Run(runner, options, Progress(item.Name), ct));
             }
             catch (MigrationException ex)
             {
@@ -140,7 +176,7 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
             }
             finally
             {
-                CompleteProgress(definition.Name);
+                CompleteProgress(item.Name);
             }
 
             var skipped = result.Status.Outcome == nameof(RunOutcome.Skipped);
@@ -151,7 +187,13 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
 
             if (skipped)
             {
-                WriteVerbose($"'{definition.Name}': {result.Status.Message}");
+                WriteVerbose($"'{item.Name}': {result.Status.Message}");
+            }
+
+            if (result.Status.Conflicts > 0 && result.Status.Status == item.Done)
+            {
+                WriteWarning($"'{item.Name}': {result.Status.Conflicts} document(s) changed since the migration were left alone (e.g. {string.Join(", ", result.Status.ConflictIds.Take(5))}). " +
+                    $"Undo-SchemaMigration -Name '{item.Name}' -Force restores them too, overwriting those changes.");
             }
 
             WriteObject(result.Status);
@@ -161,9 +203,9 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
                 return false;
             }
 
-            if (result.Status.Status != Tracking.TrackingStatus.Completed)
+            if (result.Status.Status != item.Done)
             {
-                WriteVerbose($"'{definition.Name}' is {result.Status.Status} ({result.Status.StopReason}); later migrations wait for it.");
+                WriteVerbose($"'{item.Name}' is {result.Status.Status} ({result.Status.StopReason}); later migrations wait for it.");
                 return false;
             }
         }
@@ -177,15 +219,16 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
         Warn = Warning,
     };
 
-    private void Preview(MigrationConnection connection, MigrationDefinition definition)
+    private void Preview(MigrationConnection connection, RunItem item)
     {
         try
         {
             var runner = NewRunner(connection);
             var options = BuildOptions(null);
-            var preview = RunAsync(ct => runner.PreviewAsync(definition, options, Progress(definition.Name), ct));
-            CompleteProgress(definition.Name);
-            Host.UI.WriteLine($"What if: {preview.WouldChange} of {preview.Scanned} document(s) read in '{definition.Container}' would change ({definition.Name}); {preview.WouldFail} would fail.");
+            var preview = RunAsync(ct => item.Preview(runner, options, Progress(item.Name), ct));
+            CompleteProgress(item.Name);
+            Host.UI.WriteLine($"What if: {preview.WouldChange} of {preview.Scanned} document(s) read in '{preview.Container}' would change ({item.Name}); {preview.WouldFail} would fail" +
+                (preview.WouldConflict > 0 ? $"; {preview.WouldConflict} changed since the migration would be left alone (conflicts)." : "."));
             WriteObject(preview);
         }
         catch (MigrationException ex)

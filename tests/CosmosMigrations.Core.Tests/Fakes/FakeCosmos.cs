@@ -26,6 +26,7 @@ internal sealed class FakeAccount
         var database = Substitute.For<Database>();
         database.Id.Returns("db");
         database.GetContainer(Tracking.Id).Returns(Tracking.Container);
+        database.GetContainer(Journal.Id).Returns(Journal.Container);
         database.GetContainer(target.Id).Returns(target.Container);
         var client = Substitute.For<CosmosClient>();
         client.GetDatabase("db").Returns(database);
@@ -35,6 +36,9 @@ internal sealed class FakeAccount
     public CosmosClient Client { get; }
 
     public FakeTrackingContainer Tracking { get; } = new();
+
+    /// <summary>The journal container (before-images): items by id, as the tracking container keeps them.</summary>
+    public FakeTrackingContainer Journal { get; } = new("migrations-journal", "/pk");
 
     public FakeRangedContainer Target { get; }
 
@@ -71,16 +75,20 @@ internal sealed class FakeAccount
 }
 
 /// <summary>The tracking container: documents by id, each with an ETag that every write changes,
-/// and If-Match honoured as the service does.</summary>
+/// and If-Match honoured as the service does. (The journal container is one too.)</summary>
 internal sealed class FakeTrackingContainer
 {
     private readonly ConcurrentDictionary<string, (JObject Document, string ETag)> _items = new(StringComparer.Ordinal);
     private int _version;
 
-    public FakeTrackingContainer()
+    public FakeTrackingContainer(string id = "migrations", string partitionKeyPath = "/id")
     {
+        Id = id;
         var c = Substitute.For<Container>();
         c.Id.Returns(Id);
+        var properties = Substitute.For<ContainerResponse>();
+        properties.Resource.Returns(new ContainerProperties(id, partitionKeyPath));
+        c.ReadContainerAsync(Arg.Any<ContainerRequestOptions>(), Arg.Any<CancellationToken>()).Returns(Task.FromResult(properties));
         c.ReadItemStreamAsync(Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
             .Returns(call => Task.FromResult(Read(call.ArgAt<string>(0))));
         c.CreateItemStreamAsync(Arg.Any<Stream>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
@@ -94,9 +102,11 @@ internal sealed class FakeTrackingContainer
         Container = c;
     }
 
-    public string Id => "migrations";
+    public string Id { get; }
 
     public Container Container { get; }
+
+    public int Count => _items.Count;
 
     public JObject? this[string id] => _items.TryGetValue(id, out var item) ? (JObject)item.Document.DeepClone() : null;
 
@@ -272,6 +282,10 @@ internal sealed class FakeRangedContainer
     /// <summary>Called before each patch is applied.</summary>
     public Func<string, Task>? BeforePatch { get; set; }
 
+    /// <summary>Answers 412 to the patch of these documents (their guard no longer holds: an
+    /// application changed them between the scan and the write).</summary>
+    public Func<string, bool>? RefusePatch { get; set; }
+
     public IReadOnlyDictionary<string, int> Patches => _patches;
 
     public IEnumerable<JObject> Documents => _ranges.SelectMany(r => r);
@@ -297,6 +311,11 @@ internal sealed class FakeRangedContainer
         if (BeforePatch is { } hook)
         {
             await hook(id).ConfigureAwait(false);
+        }
+
+        if (RefusePatch?.Invoke(id) == true)
+        {
+            return FakeAccount.Response(HttpStatusCode.PreconditionFailed);
         }
 
         var document = Documents.Single(d => (string?)d["id"] == id);

@@ -10,7 +10,7 @@ using Xunit;
 namespace CosmosMigrations.Tests.Unit;
 
 /// <summary>The rules of a migration's life (<see cref="MigrationLifecycle"/>): what a start does
-/// for every status and lease state, and what stop and reset accept.</summary>
+/// for every status and lease state, what an undo does and refuses, and what stop and reset accept.</summary>
 public sealed class LifecycleTests
 {
     private const long Now = 1_000_000;
@@ -213,5 +213,240 @@ public sealed class LifecycleTests
         var error = await Assert.ThrowsAsync<MigrationException>(() => new MigrationLifecycle(store).StartAsync(other, CancellationToken.None));
         Assert.Equal("MigrationAlreadyRunning", error.ErrorId);
         Assert.Equal("mine", (string)tracking["m1"]!["lease"]!["owner"]!["runId"]!);
+    }
+
+    private static readonly JournalRequest Journal = new("migrations-journal", null, "rid-1");
+
+    private static UndoRequest Undo(bool force = false, string? container = null, string? rid = "rid-1") =>
+        new("m1", container, Me, TimeSpan.FromSeconds(60), force, rid);
+
+    private static TrackingDocument Journaled(string status, LeaseOwner? owner = null, long? expiresAt = null, bool undoing = false, long conflicts = 0)
+    {
+        var document = Existing(status, owner, expiresAt);
+        document.Journal = new JournalInfo { Id = "j1", Container = "migrations-journal", Complete = true, TargetRid = "rid-1", Since = 10, Passes = new() { 0 } };
+        if (undoing || status == TrackingStatus.Undone)
+        {
+            document.Undo = new UndoInfo { StartedAt = 5, Migrated = 300 };
+        }
+
+        document.Conflicts = conflicts == 0 ? null : conflicts;
+        return document;
+    }
+
+    // Every status × lease state × undo state: what an undo does (an outcome) or the error it raises.
+    [Theory]
+    [InlineData(TrackingStatus.Completed, "none", false, 0, "Started")]
+    [InlineData(TrackingStatus.Failed, "none", false, 0, "Started")]
+    [InlineData(TrackingStatus.Cancelled, "expired", false, 0, "Started")]
+    [InlineData(TrackingStatus.Running, "expired", false, 0, "Started+takeover")]
+    [InlineData(TrackingStatus.Running, "live-other", false, 0, "MigrationAlreadyRunning")]
+    [InlineData(TrackingStatus.Running, "live-other", true, 0, "MigrationAlreadyRunning")]
+    [InlineData(TrackingStatus.Cancelled, "none", true, 0, "Resumed")]
+    [InlineData(TrackingStatus.Failed, "none", true, 0, "Resumed")]
+    [InlineData(TrackingStatus.Running, "expired", true, 0, "Resumed+takeover")]
+    [InlineData(TrackingStatus.Undone, "none", true, 0, "Skipped")]
+    [InlineData(TrackingStatus.Undone, "none", true, 3, "Rerun")]
+    public void An_undo_decides_by_status_lease_and_whether_an_undo_is_under_way(string status, string lease, bool undoing, long conflicts, string expected)
+    {
+        var existing = lease switch
+        {
+            "live-other" => Journaled(status, Other, undoing: undoing),
+            "expired" => Journaled(status, Other, Now - 1, undoing),
+            _ => Journaled(status, undoing: undoing, conflicts: conflicts),
+        };
+
+        if (expected.StartsWith("Migration", StringComparison.Ordinal))
+        {
+            var error = Assert.Throws<MigrationException>(() => MigrationLifecycle.DecideUndo(existing, Undo(), Now));
+            Assert.Equal(expected, error.ErrorId);
+            Assert.Contains(Other.ToString(), error.Message, StringComparison.Ordinal);
+            return;
+        }
+
+        var decision = MigrationLifecycle.DecideUndo(existing, Undo(), Now);
+        Assert.Equal(expected.Split('+')[0], decision.Outcome.ToString());
+        Assert.Equal(expected.EndsWith("+takeover", StringComparison.Ordinal), decision.TakesOverExpiredLease);
+        var document = decision.Document;
+        if (decision.Outcome == StartOutcome.Skipped)
+        {
+            Assert.Equal(TrackingStatus.Undone, document.Status);
+            return;
+        }
+
+        Assert.Equal(TrackingStatus.Running, document.Status);
+        Assert.Equal("mine", document.Lease!.Owner.RunId);
+        Assert.NotNull(document.Undo);
+        Assert.Null(document.CompletedAt);
+        switch (decision.Outcome)
+        {
+            case StartOutcome.Started:
+                // From the first journal entry; what the migration changed is remembered.
+                Assert.Equal(0, document.Cursor!.Step);
+                Assert.Equal(0, document.Processed);
+                Assert.Equal(7, document.Undo!.Migrated);
+                Assert.Equal(Now, document.Undo.StartedAt);
+                break;
+            case StartOutcome.Resumed:
+                Assert.Equal(1, document.Cursor!.Step);
+                Assert.Equal(7, document.Processed);
+                Assert.Equal(5, document.Undo!.StartedAt);
+                break;
+            case StartOutcome.Rerun:
+                Assert.Equal(0, document.Cursor!.Step);
+                Assert.Null(document.Conflicts);
+                Assert.Equal(300, document.Undo!.Migrated);
+                break;
+        }
+    }
+
+    [Theory]
+    [InlineData("no journal", "MigrationNotJournaled")]
+    [InlineData("incomplete journal", "MigrationNotJournaled")]
+    [InlineData("expired", "JournalExpired")]
+    [InlineData("file names another container", "JournalContainerMismatch")]
+    [InlineData("container recreated", "JournalContainerMismatch")]
+    public void An_undo_that_cannot_be_exact_is_refused_before_anything_is_written(string problem, string errorId)
+    {
+        var existing = Journaled(TrackingStatus.Completed);
+        var request = Undo();
+        switch (problem)
+        {
+            case "no journal": existing.Journal = null; break;
+            case "incomplete journal": existing.Journal!.Complete = false; break;
+            case "expired": existing.Journal!.Ttl = 60; existing.Journal.Since = Now - 60_000; break;
+            case "file names another container": request = Undo(container: "orders"); break;
+            case "container recreated": request = Undo(rid: "rid-2"); break;
+        }
+
+        var error = Assert.Throws<MigrationException>(() => MigrationLifecycle.DecideUndo(existing, request, Now));
+        Assert.Equal(errorId, error.ErrorId);
+        Assert.Contains("'m1'", error.Message, StringComparison.Ordinal);
+        Assert.NotNull(MigrationLifecycle.UndoBlocker(existing, Now) ?? (problem.Contains("container", StringComparison.Ordinal) ? "only a request names the container" : null));
+
+        // Before its retention ends (counted from the whole second before the first entry, less a
+        // margin for clock skew), the same journal can be undone.
+        if (problem == "expired")
+        {
+            Assert.Equal(Now - 60_000 + 60_000 - 6_000, existing.Journal!.ExpiresAt);
+            Assert.Equal(StartOutcome.Started, MigrationLifecycle.DecideUndo(existing, request, existing.Journal.ExpiresAt!.Value - 1).Outcome);
+        }
+    }
+
+    [Fact]
+    public void An_undone_migration_starts_again_as_new_with_an_empty_journal()
+    {
+        var existing = Journaled(TrackingStatus.Undone);
+        existing.Journal!.Indexes = new() { new IndexImage { Step = 1 } };
+        var decision = MigrationLifecycle.Decide(existing, Request() with { Journal = Journal }, Now);
+        Assert.Equal(StartOutcome.Rerun, decision.Outcome);
+        var document = decision.Document;
+        Assert.Equal(TrackingStatus.Running, document.Status);
+        Assert.Null(document.Undo);
+        Assert.Equal(0, document.Processed);
+        Assert.Equal(0, document.Cursor!.Step);
+        Assert.Equal("j1", document.Journal!.Id);
+        Assert.True(document.Journal.Complete);
+        Assert.Null(document.Journal.Passes);
+        Assert.Null(document.Journal.Indexes);
+        Assert.Null(document.Journal.Since);
+
+        // Documents left in conflict keep their entries (and their retention) for the next undo.
+        var withConflicts = Journaled(TrackingStatus.Undone, conflicts: 2);
+        var again = MigrationLifecycle.Decide(withConflicts, Request() with { Journal = Journal }, Now).Document;
+        Assert.Equal(new[] { 0 }, again.Journal!.Passes);
+        Assert.Equal(10, again.Journal.Since);
+        Assert.Null(again.Conflicts);
+    }
+
+    [Fact]
+    public void An_unfinished_undo_is_finished_by_undo_or_overridden_by_a_forced_start()
+    {
+        var error = Assert.Throws<MigrationException>(() => MigrationLifecycle.Decide(Journaled(TrackingStatus.Cancelled, undoing: true), Request() with { Journal = Journal }, Now));
+        Assert.Equal("UndoInProgress", error.ErrorId);
+        Assert.Contains("Undo-SchemaMigration", error.RecommendedAction, StringComparison.Ordinal);
+
+        var forced = MigrationLifecycle.Decide(Journaled(TrackingStatus.Cancelled, undoing: true), Request(force: true) with { Journal = Journal }, Now);
+        Assert.Equal(StartOutcome.Rerun, forced.Outcome);
+        Assert.Null(forced.Document.Undo);
+        Assert.Equal(0, forced.Document.Cursor!.Step);
+        Assert.True(forced.Document.Journal!.Complete);
+    }
+
+    [Fact]
+    public void One_run_without_before_images_makes_the_journal_incomplete_for_good_and_retention_is_the_shortest()
+    {
+        var started = MigrationLifecycle.Decide(null, Request() with { Journal = Journal with { TtlSeconds = 600 } }, Now).Document;
+        Assert.True(started.Journal!.Complete);
+        Assert.Equal(600, started.Journal.Ttl);
+        Assert.Equal("rid-1", started.Journal.TargetRid);
+        Assert.Equal(MigrationLifecycle.JournalId("m1", "users"), started.Journal.Id);
+        Assert.Equal(32, started.Journal.Id.Length);
+        Assert.NotEqual(MigrationLifecycle.JournalId("m1", "users"), MigrationLifecycle.JournalId("m1", "orders"));
+
+        started.Status = TrackingStatus.Cancelled;
+        started.Lease = null;
+        var shorter = MigrationLifecycle.Decide(started, Request() with { Journal = Journal with { TtlSeconds = 60 } }, Now).Document;
+        Assert.Equal(60, shorter.Journal!.Ttl);
+
+        shorter.Status = TrackingStatus.Failed;
+        var unjournaled = MigrationLifecycle.Decide(shorter, Request(), Now).Document;
+        Assert.False(unjournaled.Journal!.Complete);
+        unjournaled.Status = TrackingStatus.Failed;
+        Assert.False(MigrationLifecycle.Decide(unjournaled, Request() with { Journal = Journal }, Now).Document.Journal!.Complete);
+
+        // A migration tracked before the journal existed has changes without before-images.
+        Assert.False(MigrationLifecycle.Decide(Existing(TrackingStatus.Failed), Request() with { Journal = Journal }, Now).Document.Journal!.Complete);
+    }
+
+    [Fact]
+    public void The_end_of_an_undo_is_undone_and_leaves_the_journal_empty_unless_documents_were_left()
+    {
+        var undone = Journaled(TrackingStatus.Running, undoing: true);
+        MigrationLifecycle.Complete(undone, Now);
+        Assert.Equal(TrackingStatus.Undone, undone.Status);
+        Assert.Equal(Now, undone.CompletedAt);
+        Assert.Null(undone.Journal!.Passes);
+        Assert.Null(undone.Journal.Since);
+
+        var partly = Journaled(TrackingStatus.Running, undoing: true, conflicts: 4);
+        MigrationLifecycle.Complete(partly, Now);
+        Assert.Equal(TrackingStatus.Undone, partly.Status);
+        Assert.Equal(new[] { 0 }, partly.Journal!.Passes);
+        Assert.NotNull(MigrationLifecycle.UndoBlocker(undone, Now));
+        Assert.Null(MigrationLifecycle.UndoBlocker(partly, Now));
+
+        var forward = Journaled(TrackingStatus.Running);
+        MigrationLifecycle.Complete(forward, Now);
+        Assert.Equal(TrackingStatus.Completed, forward.Status);
+        Assert.Null(MigrationLifecycle.UndoBlocker(forward, Now));
+    }
+
+    [Fact]
+    public void Distributed_workers_keep_the_journal_complete_only_if_each_keeps_before_images_and_block_an_undo_while_they_live()
+    {
+        var running = Journaled(TrackingStatus.Running);
+        running.Lease = null;
+        running.Mode = MigrationLifecycle.DistributedMode;
+        running.Workers = new() { ["other-2-abc"] = new WorkerRecord { Host = "other", ProcessId = 2, Heartbeat = Now - 1000, State = WorkerStates.Running } };
+
+        var error = Assert.Throws<MigrationException>(() => MigrationLifecycle.DecideUndo(running, Undo(), Now));
+        Assert.Equal("MigrationAlreadyRunning", error.ErrorId);
+        Assert.Contains("other-2-abc", error.Message, StringComparison.Ordinal);
+        Assert.NotNull(MigrationLifecycle.UndoBlocker(running, Now));
+
+        // A worker that joins with -NoJournal: what it changes has no before-image.
+        var joined = MigrationLifecycle.Decide(running, Request() with { Worker = "me-1-xyz" }, Now);
+        Assert.Equal(StartOutcome.Joined, joined.Outcome);
+        Assert.False(joined.Document.Journal!.Complete);
+
+        // Once the workers are gone, the undo runs as a single run.
+        running.Journal!.Complete = true;
+        running.Workers.Remove("me-1-xyz");
+        running.Workers["other-2-abc"].Heartbeat = Now - 120_000;
+        var undo = MigrationLifecycle.DecideUndo(running, Undo(), Now);
+        Assert.Equal(StartOutcome.Started, undo.Outcome);
+        Assert.Null(undo.Document.Mode);
+        Assert.Null(undo.Document.Workers);
+        Assert.Equal("mine", undo.Document.Lease!.Owner.RunId);
     }
 }

@@ -1,0 +1,91 @@
+using System;
+using System.Globalization;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Tracking;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Steps;
+
+/// <summary>An undo's index step: puts back the indexing policy an AddIndex step replaced, if the
+/// container still has the policy that step left (else a conflict, left alone unless
+/// <see cref="Force"/>), conditioned on the container's ETag; then waits for the transformation.</summary>
+public sealed class RestoreIndexStep : MigrationStep, IContainerStep
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(30);
+
+    public RestoreIndexStep(IndexImage image, bool force)
+    {
+        Image = image;
+        Force = force;
+    }
+
+    public IndexImage Image { get; }
+
+    public bool Force { get; }
+
+    public override string Describe() =>
+        $"restore the indexing policy that step {(Image.Step + 1).ToString(CultureInfo.InvariantCulture)} replaced{(Force ? " (-Force)" : "")}";
+
+    public override JToken ToCanonical() => new JObject { ["op"] = "RestoreIndex", ["step"] = Image.Step };
+
+    public async Task ExecuteAsync(ContainerStepContext context, CancellationToken cancellationToken)
+    {
+        var container = context.Target.Container;
+        for (var attempt = 0; ; attempt++)
+        {
+            var response = await container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            var properties = response.Resource;
+            switch (StateOf(properties.IndexingPolicy))
+            {
+                case "restored":
+                    context.Log?.Invoke($"{Describe()}: the policy is already the one before the migration.");
+                    return;
+                case "changed" when !Force:
+                    context.Log?.Invoke($"{Describe()}: the policy changed since the migration; left alone (-Force restores it).");
+                    if (context.ReportConflict is { } report)
+                    {
+                        await report($"(indexing policy of '{context.Target.Name}', step {Image.Step + 1})", cancellationToken).ConfigureAwait(false);
+                    }
+
+                    return;
+            }
+
+            properties.IndexingPolicy = IndexPolicies.FromJson(Image.Before);
+            try
+            {
+                await container.ReplaceContainerAsync(properties, new ContainerRequestOptions { IfMatchEtag = response.ETag }, cancellationToken).ConfigureAwait(false);
+                context.Log?.Invoke($"{Describe()}: indexing policy restored.");
+                break;
+            }
+            catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.PreconditionFailed && attempt < 5)
+            {
+                // Changed meanwhile: judge it again from a fresh read.
+            }
+        }
+
+        await IndexPolicies.WaitForTransformationAsync(context, Describe(), Timeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<string> PreviewAsync(TargetContainer target, CancellationToken cancellationToken)
+    {
+        var properties = (await target.Container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
+        return StateOf(properties.IndexingPolicy) switch
+        {
+            "restored" => $"{Describe()}: already restored, nothing to change.",
+            "changed" when !Force => $"{Describe()}: the policy changed since the migration: a conflict, left alone (-Force restores it).",
+            _ => $"{Describe()}: would restore the policy before the migration.",
+        };
+    }
+
+    private string StateOf(IndexingPolicy policy)
+    {
+        var current = IndexPolicies.ToJson(policy);
+        return JToken.DeepEquals(current, Image.Before) ? "restored"
+            : Image.After is not null && JToken.DeepEquals(current, Image.After) ? "restorable"
+            : "changed";
+    }
+}

@@ -1,0 +1,34 @@
+using System;
+using System.Management.Automation;
+using CosmosMigrations.Running;
+
+namespace CosmosMigrations.PowerShell.Infrastructure;
+
+/// <summary>What the commands that change documents forward (Start-SchemaMigration,
+/// Invoke-Backfill) add to a run: its journal of before-images, which makes it undoable, and its
+/// distribution over several worker processes.</summary>
+public abstract class ForwardRunCommandBase : MigrationRunCommandBase
+{
+    [Parameter]
+    public SwitchParameter Distributed { get; set; }
+
+    [Parameter]
+    public SwitchParameter Follow { get; set; }
+
+    /// <summary>Keep no before-images: cheaper, but the migration can then never be undone.</summary>
+    [Parameter]
+    public SwitchParameter NoJournal { get; set; }
+
+    /// <summary>How long before-images are kept (per-item TTL in the journal container).</summary>
+    [Parameter]
+    public TimeSpan JournalRetention { get; set; }
+
+    protected override RunOptions Configure(RunOptions options)
+    {
+        options.Distributed = Distributed;
+        options.Follow = Follow;
+        options.Journal = !NoJournal;
+        options.JournalRetention = JournalRetention > TimeSpan.Zero ? JournalRetention : null;
+        return options;
+    }
+}
