@@ -4,9 +4,11 @@
     of a folder within a time slice.
 
 .DESCRIPTION
-    Connects with the managed identity where one is available (Azure Automation sets
-    IDENTITY_ENDPOINT; or set COSMOS_USE_MANAGED_IDENTITY=true), else from COSMOS_CONNECTION_STRING
-    or COSMOS_ENDPOINT and COSMOS_KEY. Runs Start-SchemaMigration -Path with -MaxDuration, so a
+    Connects without a key (recommended): with COSMOS_ENDPOINT and no key in the environment, it
+    signs in with Microsoft Entra ID the way the job already is (-EntraId: a pipeline's service
+    principal or workload identity, Connect-AzAccount -Identity run before it, the Azure CLI, or
+    the Automation account's managed identity; COSMOS_IDENTITY_CLIENT_ID names a user-assigned
+    one). With COSMOS_CONNECTION_STRING, or COSMOS_ENDPOINT and COSMOS_KEY, it uses the key. Runs Start-SchemaMigration -Path with -MaxDuration, so a
     run that the time slice cuts stops at a page boundary and the next run resumes. Writes one
     JSON line per migration and a summary line. Exits 1 when a migration failed, 0 otherwise
     (a migration cut by the time slice is not a failure: it reports Status cancelled, StopReason
@@ -28,11 +30,14 @@ param(
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 
-if ($env:IDENTITY_ENDPOINT -or $env:COSMOS_USE_MANAGED_IDENTITY -eq 'true') {
-    Connect-CosmosMigration -Identity -Endpoint $env:COSMOS_ENDPOINT -Database $Database -ManagedIdentityClientId $env:COSMOS_IDENTITY_CLIENT_ID
+if ($env:COSMOS_CONNECTION_STRING -or $env:COSMOS_KEY) {
+    Connect-CosmosMigration -Database $Database
 }
 else {
-    Connect-CosmosMigration -Database $Database
+    # Keyless: the job's identity needs the Cosmos DB Built-in Data Contributor role on the account.
+    $signIn = @{ EntraId = $true; Endpoint = $env:COSMOS_ENDPOINT; Database = $Database }
+    if ($env:COSMOS_IDENTITY_CLIENT_ID) { $signIn.ManagedIdentityClientId = $env:COSMOS_IDENTITY_CLIENT_ID }
+    Connect-CosmosMigration @signIn
 }
 
 $run = @{ Path = $MigrationsPath; MaxDuration = $TimeSlice; BatchSize = $BatchSize; ErrorAction = 'Continue'; ErrorVariable = 'runErrors' }

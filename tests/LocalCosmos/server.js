@@ -19,7 +19,8 @@
 //   GET  /_harness/health           -> {"ok": true, "partitions": N}
 //   GET  /_harness/faults           -> the fault settings in force
 //   POST /_harness/faults  {...}    -> replace them (see defaultFaults); {} clears
-//   GET  /_harness/stats            -> request counts by status, faults injected
+//   GET  /_harness/stats            -> request counts by status, method, container, range and
+//                                      authorization type (auth.js), faults injected
 //   POST /_harness/split   {"database", "container", "range"?}
 //                                   -> splits the range (the one holding most documents when
 //                                      "range" is absent) into two: {"parent", "children": [ids]}
@@ -36,6 +37,7 @@ const https = require("https");
 const path = require("path");
 const crypto = require("crypto");
 const { BadQuery, QuerySyntaxError, executeQuery, matchesCondition, queryPlan } = require("./queries");
+const { authorize } = require("./auth");
 const {
   MAX_EPK, PartitionMap, canonicalKey, definitionOf, keyValues, matchesKey, requestKeyValues, sameDefinition
 } = require("./partitioning");
@@ -602,13 +604,15 @@ function defaultFaults() {
                           // (by range id, or by a partition key that lies in one); null = all
     requestCharge: null, // number: x-ms-request-charge of every answer (default 1)
     indexProgress: [],   // values the next reads of a replaced container report, then 100
+    aadDenied: null,     // Entra ID principals (token "oid"s, or "*") with no data-plane role:
+                         // every request of theirs is 403 / substatus 5301 (auth.js)
     seed: 1,
     indexProgressFor: new Map()
   };
 }
 let faults = defaultFaults();
 let latencyMs = 0;
-const newStats = () => ({ requests: 0, byStatus: {}, byMethod: {}, byContainer: {}, byRange: {}, injected: { 429: 0, 503: 0, 408: 0, drop: 0, delay: 0 } });
+const newStats = () => ({ requests: 0, byStatus: {}, byMethod: {}, byContainer: {}, byRange: {}, byAuth: {}, byContainerAuth: {}, injected: { 429: 0, 503: 0, 408: 0, drop: 0, delay: 0 } });
 const stats = newStats();
 
 // A small seeded generator (mulberry32), so a failing fault run can be replayed.
@@ -679,6 +683,14 @@ function send(req, res, body) {
   // "PATCH 200", "PUT 412", …: lets tests prove that each document was written exactly once.
   const methodKey = `${req.method} ${res.statusCode}`;
   stats.byMethod[methodKey] = (stats.byMethod[methodKey] || 0) + 1;
+  // "aad", "master", …: the authorization type each request carried (auth.js).
+  if (req.authType) {
+    stats.byAuth[req.authType] = (stats.byAuth[req.authType] || 0) + 1;
+    if (req.containerName) {
+      const authKey = `${req.containerName} ${req.authType}`;
+      stats.byContainerAuth[authKey] = (stats.byContainerAuth[authKey] || 0) + 1;
+    }
+  }
   if (req.containerName && /\/docs/.test(req.url || "")) {
     const key = `${req.containerName} ${methodKey}`;
     stats.byContainer[key] = (stats.byContainer[key] || 0) + 1;
@@ -710,6 +722,8 @@ function createHandler(account) {
         req.containerName = data ? data.id : params.collId;
         if (data && /\/docs/.test(req.url || "")) req.rangeIds = targetRanges(collection, req);
       }
+      const refused = authorize(req, res, faults, (account.read() || {}).id || "localhost");
+      if (refused) { await readBody(req).catch(() => {}); send(req, res, refused); return; }
       const fault = pickFault(req);
       if (fault) {
         stats.injected[fault] += 1;

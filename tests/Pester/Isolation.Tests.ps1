@@ -4,12 +4,13 @@
 # loaded into a process cannot be unloaded); this process only seeds the data and checks it.
 BeforeDiscovery {
     $script:Cases = foreach ($order in 'AzFirst', 'ModuleFirst') {
-        foreach ($mode in 'Key', 'ConnectionString', 'Emulator', 'Identity') { @{ Order = $order; Mode = $mode } }
+        foreach ($mode in 'Key', 'ConnectionString', 'Emulator', 'Identity', 'EntraId', 'AccessToken') { @{ Order = $order; Mode = $mode } }
     }
 }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    . (Join-Path $PSScriptRoot 'SignInStandIns.ps1')
 
     # What Az.Accounts 2.x ships, restored pinned from NuGet by tests/CosmosMigrations.Core.Tests
     # (PackageDownload), in the order a loader would load them.
@@ -129,6 +130,17 @@ if ($result.steps.connect.ok) {
     Step migrate { (Start-SchemaMigration -Name "iso-$($Values.Field)" -Container users -Operation @{ AddField = $Values.Field; Template = 'emulator:{name}' } -Confirm:$false).Status }
 }
 '@
+        # Keyless, through Azure.Identity's AzureCliCredential (a stand-in az first on PATH): the
+        # credential types of the module's Azure.Core beside Az.Accounts' older Azure.Identity.
+        EntraId          = @'
+$env:PATH = $Values.AzDir + [System.IO.Path]::PathSeparator + $env:PATH
+Step connect { Connect-CosmosMigration -EntraId -Endpoint $Values.Endpoint -Database $Values.Database -SkipCertificateCheck -Confirm:$false; 'connected' }
+Step migrate { (Start-SchemaMigration -Name "iso-$($Values.Field)" -Container users -Operation @{ AddField = $Values.Field; Template = 'entra:{name}' } -Confirm:$false).Status }
+'@
+        AccessToken      = @'
+Step connect { Connect-CosmosMigration -AccessToken $Values.Token -Endpoint $Values.Endpoint -Database $Values.Database -SkipCertificateCheck -Confirm:$false; 'connected' }
+Step migrate { (Start-SchemaMigration -Name "iso-$($Values.Field)" -Container users -Operation @{ AddField = $Values.Field; Template = 'token:{name}' } -Confirm:$false).Status }
+'@
         Identity         = @'
 Use-IdentityEndpoint
 $watch = [System.Diagnostics.Stopwatch]::StartNew()
@@ -159,8 +171,17 @@ Describe 'Beside Az.Accounts'' assemblies (<Order>, <Mode>)' -ForEach $script:Ca
         $script:Kit.CreateContainer($script:Database, 'users', '/pk')
         $script:Kit.SeedUsers($script:Database, 'users', 40, 4)
         $script:Field = "via$Mode"
+        $values = @{ Database = $script:Database; Field = $script:Field }
+        if ($Mode -in 'EntraId', 'AccessToken') {
+            # A token cannot create containers: they exist beforehand, as an administrator makes them.
+            $script:Kit.CreateContainer($script:Database, 'migrations', '/id')
+            $script:Kit.CreateContainer($script:Database, 'migrations-journal', '/pk')
+            $values.Token = New-TestToken
+            $values.AzDir = Join-Path $TestDrive "az-$Order"
+            $null = New-AzureCliStandIn $values.AzDir $values.Token
+        }
         $body = $script:Orders[$Order].Replace('{0}', $script:ModeSteps[$Mode])
-        $script:Result = Invoke-FreshPwsh $body @{ Database = $script:Database; Field = $script:Field }
+        $script:Result = Invoke-FreshPwsh $body $values
         $script:Loaded = @($script:Result.loaded)
     }
     AfterAll { $script:Kit.DeleteDatabase($script:Database) }
@@ -202,7 +223,7 @@ Describe 'Beside Az.Accounts'' assemblies (<Order>, <Mode>)' -ForEach $script:Ca
             $script:Result.steps.migrate.value | Should -Be 'completed'
             $documents = $script:Kit.ReadAllJson($script:Database, 'users', "SELECT c.name, c.$($script:Field) AS v FROM c") | ConvertFrom-Json
             $documents | Should -HaveCount 40
-            $prefix = @{ Key = 'key:'; ConnectionString = 'cs:'; Emulator = 'emulator:' }[$Mode]
+            $prefix = @{ Key = 'key:'; ConnectionString = 'cs:'; Emulator = 'emulator:'; EntraId = 'entra:'; AccessToken = 'token:' }[$Mode]
             foreach ($document in $documents) { $document.v | Should -Be "$prefix$($document.name)" }
         }
     }

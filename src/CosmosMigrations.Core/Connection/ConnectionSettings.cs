@@ -13,6 +13,22 @@ public enum TransportMode
     Direct,
 }
 
+/// <summary>How the connection proves who it is.</summary>
+public enum AuthenticationMode
+{
+    /// <summary>An account key (or a connection string, or the emulator's published key).</summary>
+    Key,
+
+    /// <summary>A managed identity only (<c>-Identity</c>).</summary>
+    ManagedIdentity,
+
+    /// <summary>Microsoft Entra ID, signed in the way the session already is (<see cref="SignIn"/>).</summary>
+    EntraId,
+
+    /// <summary>A Microsoft Entra ID access token obtained elsewhere.</summary>
+    AccessToken,
+}
+
 /// <summary>Everything needed to open a connection. The key is write-only from the outside: it is
 /// never returned, printed or logged.</summary>
 public sealed class ConnectionSettings
@@ -34,9 +50,37 @@ public sealed class ConnectionSettings
 
     public bool SkipCertificateCheck { get; set; }
 
-    public bool UseManagedIdentity { get; set; }
+    public AuthenticationMode Authentication { get; set; }
+
+    public bool UseManagedIdentity
+    {
+        get => Authentication == AuthenticationMode.ManagedIdentity;
+        set => Authentication = value ? AuthenticationMode.ManagedIdentity : (Authentication == AuthenticationMode.ManagedIdentity ? AuthenticationMode.Key : Authentication);
+    }
+
+    /// <summary>True for the modes that authenticate with a Microsoft Entra ID token (data-plane roles).</summary>
+    public bool UsesToken => Authentication != AuthenticationMode.Key;
 
     public string? ManagedIdentityClientId { get; set; }
+
+    /// <summary>The Microsoft Entra tenant to sign in to (-Tenant); null: the source's own.</summary>
+    public string? Tenant { get; set; }
+
+    /// <summary>The access token of <see cref="AuthenticationMode.AccessToken"/>: write-only from
+    /// the outside, like the key.</summary>
+    internal string? AccessToken { get; private set; }
+
+    public void SetAccessToken(string? token) => AccessToken = string.IsNullOrWhiteSpace(token) ? null : token!.Trim();
+
+    /// <summary>Whether the sign-in may end with a browser or device-code sign-in (an interactive
+    /// session only: a runbook must fail, not wait for a person).</summary>
+    public bool AllowInteractiveSignIn { get; set; }
+
+    /// <summary>Receives what the person must do for a device-code sign-in (the code and the address).</summary>
+    public Action<string>? SignInPrompt { get; set; }
+
+    /// <summary>Receives the sign-in's progress (which source is tried, which one gave the token).</summary>
+    public Action<string>? Trace { get; set; }
 
     public TransportMode Mode { get; set; }
 
@@ -73,7 +117,7 @@ public sealed class ConnectionSettings
         }
     }
 
-    public string AuthenticationType => UseManagedIdentity ? "ManagedIdentity" : "Key";
+    public string AuthenticationType => Authentication.ToString();
 
     public override string ToString() => $"{Endpoint} (database {Database}, {AuthenticationType})";
 }

@@ -61,6 +61,16 @@ public sealed class MigrationConnection : IDisposable
 
     public string ConnectionMode { get; private set; } = "Gateway";
 
+    /// <summary>Where the Microsoft Entra ID token came from (e.g. "the Azure CLI"); null for a key.</summary>
+    public string? SignInSource { get; private set; }
+
+    /// <summary>Who the token names ("user@contoso.com (object id …)"), when it says; never the token.</summary>
+    public string? Principal { get; private set; }
+
+    internal string? PrincipalObjectId { get; private set; }
+
+    internal DateTimeOffset? TokenExpiresOn { get; private set; }
+
     /// <summary>Validates the settings, opens the client, verifies that the database exists (it is
     /// never created: a typo must not create an empty database) and creates the tracking container
     /// when <paramref name="confirmCreateTrackingContainer"/> agrees. Fails within
@@ -76,8 +86,21 @@ public sealed class MigrationConnection : IDisposable
         }
 
         ResourceName.Validate(settings.TrackingContainer, "TrackingContainer");
-        var client = CreateClient(settings, endpoint, out var mode);
-        var connection = new MigrationConnection(client, settings, endpoint.ToString()) { ConnectionMode = mode.ToString() };
+        SignIn.Result? signIn = null;
+        if (settings.Authentication is AuthenticationMode.EntraId or AuthenticationMode.AccessToken)
+        {
+            signIn = await SignIn.SignInAsync(settings, endpoint, cancellationToken).ConfigureAwait(false);
+        }
+
+        var client = CreateClient(settings, endpoint, signIn?.Credential, out var mode);
+        var connection = new MigrationConnection(client, settings, endpoint.ToString())
+        {
+            ConnectionMode = mode.ToString(),
+            SignInSource = signIn?.Source,
+            Principal = signIn?.Claims.Describe(),
+            PrincipalObjectId = signIn?.Claims.ObjectId,
+            TokenExpiresOn = signIn?.Claims.ExpiresOn,
+        };
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -115,7 +138,7 @@ public sealed class MigrationConnection : IDisposable
         return uri;
     }
 
-    private static CosmosClient CreateClient(ConnectionSettings settings, Uri endpoint, out TransportMode mode)
+    private static CosmosClient CreateClient(ConnectionSettings settings, Uri endpoint, TokenCredential? signedIn, out TransportMode mode)
     {
         var loopback = endpoint.IsLoopback;
         mode = settings.Mode == TransportMode.Default ? (loopback ? TransportMode.Gateway : TransportMode.Direct) : settings.Mode;
@@ -161,6 +184,11 @@ public sealed class MigrationConnection : IDisposable
         {
             // With our own HttpClientFactory the limit is the handler's MaxConnectionsPerServer.
             options.GatewayModeMaxConnectionLimit = 64;
+        }
+
+        if (signedIn is not null)
+        {
+            return new CosmosClient(endpoint.ToString(), signedIn, options);
         }
 
         if (settings.UseManagedIdentity)
@@ -232,7 +260,15 @@ public sealed class MigrationConnection : IDisposable
         {
             if (confirmCreate is null || confirmCreate(TrackingContainerName))
             {
-                await Database.CreateContainerIfNotExistsAsync(new ContainerProperties(TrackingContainerName, "/id"), cancellationToken: timeoutToken).ConfigureAwait(false);
+                try
+                {
+                    await Database.CreateContainerIfNotExistsAsync(new ContainerProperties(TrackingContainerName, "/id"), cancellationToken: timeoutToken).ConfigureAwait(false);
+                }
+                catch (CosmosException refused) when (refused.StatusCode == HttpStatusCode.Forbidden && Settings.UsesToken)
+                {
+                    throw ContainerNotCreatable(refused, TrackingContainerName, "/id", "TrackingContainerMissing", "the tracking container");
+                }
+
                 TrackingContainerExists = true;
             }
         }
@@ -240,7 +276,86 @@ public sealed class MigrationConnection : IDisposable
         {
             throw TranslateOpenFailure(ex, timeoutToken.IsCancellationRequested);
         }
+
+        if (Settings.UsesToken && TrackingContainerExists)
+        {
+            await PreflightAsync(timeoutToken, userToken).ConfigureAwait(false);
+        }
     }
+
+    /// <summary>Whether the journal container exists (read at connect for a token's connection,
+    /// which cannot create it; null when not read).</summary>
+    public bool? JournalContainerExists { get; private set; }
+
+    /// <summary>With a Microsoft Entra ID token, proves at connect what a run will need, so that a
+    /// missing data-plane role fails here and not at the first write of a migration an hour later:
+    /// a point read and a delete of an item that does not exist in the tracking container (the
+    /// service checks the role before it looks for the item: 404 means allowed, 403 with substatus
+    /// 5301 means no role). Nothing is written. Then it looks for the journal container, which a
+    /// token cannot create.</summary>
+    private async Task PreflightAsync(CancellationToken timeoutToken, CancellationToken userToken)
+    {
+        var probe = "cosmosmigrations-preflight-" + Guid.NewGuid().ToString("N");
+        var key = new PartitionKey(probe);
+        try
+        {
+            using (var read = await Tracking.ReadItemStreamAsync(probe, key, cancellationToken: timeoutToken).ConfigureAwait(false))
+            {
+                CheckAllowed(read, "read documents of the tracking container");
+            }
+
+            using (var delete = await Tracking.DeleteItemStreamAsync(probe, key, cancellationToken: timeoutToken).ConfigureAwait(false))
+            {
+                CheckAllowed(delete, "write documents of the tracking container");
+            }
+
+            try
+            {
+                await Database.GetContainer(JournalContainerName).ReadContainerAsync(cancellationToken: timeoutToken).ConfigureAwait(false);
+                JournalContainerExists = true;
+            }
+            catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+            {
+                JournalContainerExists = false;
+            }
+        }
+        catch (Exception ex) when (ex is not MigrationException && !userToken.IsCancellationRequested)
+        {
+            throw TranslateOpenFailure(ex, timeoutToken.IsCancellationRequested);
+        }
+    }
+
+    private void CheckAllowed(ResponseMessage response, string what)
+    {
+        if (response.StatusCode is HttpStatusCode.NotFound || response.IsSuccessStatusCode)
+        {
+            return;
+        }
+
+        var failure = CosmosErrors.FromResponse(response);
+        if (failure.StatusCode == HttpStatusCode.Forbidden)
+        {
+            throw DataRoleMissing(failure, what);
+        }
+
+        throw TranslateOpenFailure(failure, false);
+    }
+
+    private MigrationException DataRoleMissing(CosmosException ex, string what) =>
+        CosmosErrors.Wrap(ex, MigrationErrorKind.AuthenticationFailed, "DataRoleMissing",
+            $"The identity{(Principal is { } who ? " " + who : "")} has no Cosmos DB data-plane role on {Endpoint}: the account refused to let it {what}. It needs the {SignIn.DataContributorRole} role (id {SignIn.DataContributorRoleId}).",
+            Endpoint,
+            $"Assign the {SignIn.DataContributorRole} role to the identity on the account: az cosmosdb sql role assignment create --account-name <account> --resource-group <group> --scope / --role-definition-id {SignIn.DataContributorRoleId} --principal-id {PrincipalObjectId ?? "<object id>"} (or New-AzCosmosDBSqlRoleAssignment). Control-plane roles such as Owner or Contributor do not grant access to data; a new assignment can take a few minutes to apply.");
+
+    /// <summary>A token cannot create containers (the data-plane roles do not include it): say how
+    /// to create the one the module needs.</summary>
+    private MigrationException ContainerNotCreatable(CosmosException ex, string name, string partitionKey, string errorId, string what, string otherwise = "") =>
+        CosmosErrors.Wrap(ex, MigrationErrorKind.InvalidState, errorId,
+            $"{Capitalize(what)} '{name}' does not exist in database '{DatabaseName}', and a Microsoft Entra ID token cannot create containers (no data-plane role allows it).",
+            name,
+            $"Create it once with control-plane rights: az cosmosdb sql container create --account-name <account> --resource-group <group> --database-name {DatabaseName} --name {name} --partition-key-path {partitionKey} (or New-AzCosmosDBSqlContainer), or connect once with the account key, which creates it.{otherwise}");
+
+    private static string Capitalize(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text.Substring(1);
 
     private MigrationException TranslateOpenFailure(Exception ex, bool timedOut)
     {
@@ -252,6 +367,17 @@ public sealed class MigrationConnection : IDisposable
                     return CosmosErrors.Wrap(ex, MigrationErrorKind.DatabaseNotFound, "DatabaseNotFound",
                         $"Database '{DatabaseName}' does not exist at {Endpoint}.", DatabaseName,
                         "Check the name (it is case-sensitive); the module never creates a database. Create it first if it is new.");
+                case HttpStatusCode.Forbidden when Settings.UsesToken && cosmos.SubStatusCode == 5301:
+                    return DataRoleMissing(cosmos, "read the database's metadata");
+                case HttpStatusCode.Unauthorized when Settings.UsesToken && (TokenExpiresOn <= DateTimeOffset.UtcNow || (cosmos.ResponseBody ?? cosmos.Message ?? "").IndexOf("expired", StringComparison.OrdinalIgnoreCase) >= 0):
+                    return CosmosErrors.Wrap(ex, MigrationErrorKind.AuthenticationFailed, "AccessTokenExpired",
+                        $"The account at {Endpoint} refused the access token{(Principal is { } who ? " of " + who : "")}: it has expired.", Endpoint,
+                        $"Get a new token and connect again, or use -EntraId, which gets and renews tokens itself.");
+                case HttpStatusCode.Unauthorized when Settings.UsesToken:
+                case HttpStatusCode.Forbidden when Settings.UsesToken && !Settings.UseManagedIdentity:
+                    return CosmosErrors.Wrap(ex, MigrationErrorKind.AuthenticationFailed, "AuthenticationFailed",
+                        $"The account at {Endpoint} refused the Microsoft Entra ID token{(Principal is { } whose ? " of " + whose : "")}.", Endpoint,
+                        $"Check that the token is for this account (audience {Endpoint.TrimEnd('/')} or https://cosmos.azure.com) and its tenant (-Tenant), and that the identity has the {SignIn.DataContributorRole} role on the account.");
                 case HttpStatusCode.Unauthorized:
                 case HttpStatusCode.Forbidden:
                     return CosmosErrors.Wrap(ex, MigrationErrorKind.AuthenticationFailed, "AuthenticationFailed",
@@ -341,7 +467,15 @@ public sealed class MigrationConnection : IDisposable
         }
         catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound && create)
         {
-            await Database.CreateContainerIfNotExistsAsync(Journal.JournalStore.NewContainerProperties(name), cancellationToken: cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await Database.CreateContainerIfNotExistsAsync(Journal.JournalStore.NewContainerProperties(name), cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (CosmosException refused) when (refused.StatusCode == HttpStatusCode.Forbidden && Settings.UsesToken)
+            {
+                throw ContainerNotCreatable(refused, name, Journal.JournalStore.PartitionKeyPath + " --ttl -1", "JournalContainerMissing", "the journal container",
+                    " Or run with -NoJournal (the run then cannot be undone).");
+            }
         }
         catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {

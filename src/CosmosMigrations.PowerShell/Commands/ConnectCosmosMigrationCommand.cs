@@ -16,9 +16,13 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
     private const string ConnectionStringSet = "ConnectionString";
     private const string EmulatorSet = "Emulator";
     private const string IdentitySet = "Identity";
+    private const string EntraIdSet = "EntraId";
+    private const string AccessTokenSet = "AccessToken";
 
     [Parameter(ParameterSetName = KeySet, Position = 0)]
     [Parameter(ParameterSetName = IdentitySet, Position = 0)]
+    [Parameter(ParameterSetName = EntraIdSet, Position = 0)]
+    [Parameter(ParameterSetName = AccessTokenSet, Position = 0)]
     [ValidateNotNullOrEmpty]
     public string? Endpoint { get; set; }
 
@@ -38,7 +42,20 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
     [Parameter(ParameterSetName = IdentitySet, Mandatory = true)]
     public SwitchParameter Identity { get; set; }
 
+    [Parameter(ParameterSetName = EntraIdSet, Mandatory = true)]
+    public SwitchParameter EntraId { get; set; }
+
+    [Parameter(ParameterSetName = EntraIdSet)]
+    [ValidateNotNullOrEmpty]
+    public string? Tenant { get; set; }
+
+    [Parameter(ParameterSetName = AccessTokenSet, Mandatory = true)]
+    [SecureStringTransformation]
+    [ValidateNotNull]
+    public SecureString? AccessToken { get; set; }
+
     [Parameter(ParameterSetName = IdentitySet)]
+    [Parameter(ParameterSetName = EntraIdSet)]
     [ValidateNotNullOrEmpty]
     public string? ManagedIdentityClientId { get; set; }
 
@@ -93,6 +110,11 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
                 WriteWarning($"Tracking container '{connection.TrackingContainerName}' does not exist; it is created when a migration first runs.");
             }
 
+            if (connection.JournalContainerExists == false)
+            {
+                WriteWarning($"The journal container '{connection.JournalContainerName}' does not exist, and a Microsoft Entra ID token cannot create containers: create it (partition key /pk, time to live on: az cosmosdb sql container create … --name {connection.JournalContainerName} --partition-key-path /pk --ttl -1) before a migration runs, or run migrations with -NoJournal.");
+            }
+
             var previous = Session.Default;
             Session.Default = connection;
             if (previous is not null && !ReferenceEquals(previous, connection))
@@ -100,7 +122,8 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
                 previous.Dispose();
             }
 
-            WriteVerbose($"Connected to {connection.Endpoint}, database '{connection.DatabaseName}' ({connection.AuthenticationType}, {connection.ConnectionMode} mode).");
+            var how = connection.SignInSource is { } source && connection.AuthenticationType == "EntraId" ? $"EntraId via {source}" : connection.AuthenticationType;
+            WriteVerbose($"Connected to {connection.Endpoint}, database '{connection.DatabaseName}' ({how}{(connection.Principal is { } who ? " as " + who : "")}, {connection.ConnectionMode} mode).");
             if (PassThru)
             {
                 WriteObject(connection);
@@ -145,6 +168,21 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
                 settings.UseManagedIdentity = true;
                 settings.ManagedIdentityClientId = ManagedIdentityClientId;
                 break;
+            case EntraIdSet:
+                settings.Endpoint = Endpoint ?? Environment.GetEnvironmentVariable("COSMOS_ENDPOINT");
+                settings.Authentication = AuthenticationMode.EntraId;
+                settings.Tenant = Tenant;
+                settings.ManagedIdentityClientId = ManagedIdentityClientId;
+                settings.AllowInteractiveSignIn = IsInteractiveSession();
+                settings.Trace = Verbose;
+                settings.SignInPrompt = Warning;
+                break;
+            case AccessTokenSet:
+                settings.Endpoint = Endpoint ?? Environment.GetEnvironmentVariable("COSMOS_ENDPOINT");
+                settings.Authentication = AuthenticationMode.AccessToken;
+                settings.SetAccessToken(SecureStringTransformationAttribute.ToPlain(AccessToken));
+                settings.Trace = Verbose;
+                break;
             default:
                 if (Endpoint is null && Key is null && Environment.GetEnvironmentVariable("COSMOS_CONNECTION_STRING") is { Length: > 0 } fromEnvironment)
                 {
@@ -159,5 +197,32 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
         }
 
         return settings;
+    }
+
+    /// <summary>Whether a person can answer a sign-in here: a console or editor host, a user
+    /// session, input not redirected, and pwsh not started with -NonInteractive (runbooks, CI
+    /// steps and scheduled jobs are none of these).</summary>
+    private bool IsInteractiveSession()
+    {
+        if (!Environment.UserInteractive || Console.IsInputRedirected)
+        {
+            return false;
+        }
+
+        if (Host?.Name is not ("ConsoleHost" or "Visual Studio Code Host"))
+        {
+            return false;
+        }
+
+        foreach (var argument in Environment.GetCommandLineArgs())
+        {
+            var name = argument.TrimStart('-', '/');
+            if (argument.Length > name.Length && name.Length >= 4 && "noninteractive".StartsWith(name, StringComparison.OrdinalIgnoreCase))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 }
