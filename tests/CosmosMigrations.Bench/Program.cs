@@ -160,5 +160,7 @@ void Report(int documents)
         ["docsPerSecond"] = documents == 0 ? 0 : Math.Round(documents / clock.Elapsed.TotalSeconds, 1),
         ["cpuSeconds"] = Math.Round(process.TotalProcessorTime.TotalSeconds, 3),
         ["peakWorkingSetMiB"] = Math.Round(process.PeakWorkingSet64 / 1048576.0, 1),
+        ["allocatedMiB"] = Math.Round(GC.GetTotalAllocatedBytes() / 1048576.0, 1),
+        ["gcCount"] = GC.CollectionCount(0),
     }.ToString(Newtonsoft.Json.Formatting.None));
 }
