@@ -74,8 +74,7 @@ $result.text = (@($text) + @($Error | ForEach-Object { $_ | Format-List * -Force
         if ((Split-Path $script:Pwsh -Leaf) -like 'dotnet*') { $arguments = @('pwsh') + $arguments }
         $process = Start-Process -FilePath $script:Pwsh -ArgumentList $arguments -Environment $childEnvironment -WorkingDirectory "$($script:Root)" `
             -RedirectStandardOutput "$file.out" -RedirectStandardError "$file.err" -PassThru
-        if (-not $process.WaitForExit(120000)) { $process.Kill($true); throw "The child pwsh did not finish within 2 minutes: $(Get-Content "$file.out", "$file.err" -Raw)" }
-        $output = @(Get-Content "$file.out") + @(Get-Content "$file.err")
+        $output = Wait-ChildOutput $process "$file.out" "$file.err" -Seconds 120 -Marker '##RESULT##'
         $line = $output | Where-Object { $_.StartsWith('##RESULT##') } | Select-Object -Last 1
         if (-not $line) { throw "The child pwsh failed (exit $($process.ExitCode)):`n$($output -join "`n")" }
         $line.Substring(10) | ConvertFrom-Json

@@ -101,11 +101,7 @@ $result.loaded = Get-Loaded @('Azure.Core', 'Azure.Identity', 'Microsoft.Identit
         $Values | ConvertTo-Json | Set-Content "$file.json"
         $process = Start-Process dotnet -ArgumentList 'pwsh', '-NoProfile', '-NonInteractive', '-File', $file, "$file.json" -PassThru -NoNewWindow `
             -RedirectStandardOutput "$file.out" -RedirectStandardError "$file.err"
-        if (-not $process.WaitForExit(180000)) {
-            $process.Kill($true)
-            throw "The child pwsh did not finish within 3 minutes:`n$(Get-Content "$file.out", "$file.err" -Raw)"
-        }
-        $output = @(Get-Content "$file.out") + @(Get-Content "$file.err")
+        $output = Wait-ChildOutput $process "$file.out" "$file.err" -Seconds 180 -Marker '##RESULT##'
         $line = $output | Where-Object { $_.StartsWith('##RESULT##') } | Select-Object -Last 1
         if ($process.ExitCode -ne 0 -or -not $line) { throw "The child pwsh failed (exit $($process.ExitCode)):`n$($output -join "`n")" }
         $line.Substring(10) | ConvertFrom-Json

@@ -51,3 +51,23 @@ function Wait-Until([scriptblock] $Condition, [int] $Seconds = 60) {
     }
     return $true
 }
+
+# The output of a child started by Start-Process with -RedirectStandardOutput/-Error, once it
+# exited (throws after $Seconds). Start-Process copies a child's redirected streams to the files
+# asynchronously: WaitForExit(timeout) can return before the last lines are written, so this
+# also waits for the copy to finish, and then for the $Marker line if one is given (a child that
+# exited 0 with an empty file was a race, not a failure).
+function Wait-ChildOutput([System.Diagnostics.Process] $Process, [string] $OutFile, [string] $ErrFile, [int] $Seconds = 180, [string] $Marker) {
+    if (-not $Process.WaitForExit($Seconds * 1000)) {
+        $Process.Kill($true)
+        throw "The child did not finish within $Seconds s:`n$(Get-Content $OutFile, $ErrFile -Raw -ErrorAction SilentlyContinue)"
+    }
+    $Process.WaitForExit()
+    $deadline = [DateTime]::UtcNow.AddSeconds(10)
+    do {
+        $output = @(Get-Content $OutFile -ErrorAction SilentlyContinue) + @(Get-Content $ErrFile -ErrorAction SilentlyContinue)
+        if (-not $Marker -or ($output | Where-Object { $_.StartsWith($Marker) })) { break }
+        Start-Sleep -Milliseconds 200
+    } while ([DateTime]::UtcNow -lt $deadline)
+    $output
+}
