@@ -162,5 +162,8 @@ void Report(int documents)
         ["peakWorkingSetMiB"] = Math.Round(process.PeakWorkingSet64 / 1048576.0, 1),
         ["allocatedMiB"] = Math.Round(GC.GetTotalAllocatedBytes() / 1048576.0, 1),
         ["gcCount"] = GC.CollectionCount(0),
+        ["gen1"] = GC.CollectionCount(1),
+        ["gen2"] = GC.CollectionCount(2),
+        ["gcPauseMs"] = Math.Round(GC.GetTotalPauseDuration().TotalMilliseconds),
     }.ToString(Newtonsoft.Json.Formatting.None));
 }

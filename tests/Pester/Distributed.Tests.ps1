@@ -15,7 +15,7 @@ BeforeAll {
     # arrives when the others are nearly done (starting pwsh takes seconds on a busy machine).
     function Start-Worker([string] $Log, [string] $Command, [int] $Together = 0) {
         $barrier = if ($Together) { "New-Item `"$Log.ready`" | Out-Null`nwhile (@(Get-ChildItem `"$(Split-Path $Log)/*.ready`").Count -lt $Together) { Start-Sleep -Milliseconds 20 }`n" } else { '' }
-        Start-Runner "$barrier`$s = $Command -Distributed -LeaseDuration 00:00:06`n`$s | Select-Object Name, Status, Outcome, Processed | ConvertTo-Json | Set-Content `"$Log.json`"" $Log
+        Start-Runner "$barrier `$s = $Command -Distributed -LeaseDuration 00:00:06 -Verbose -ErrorVariable ev`n`$ev | ForEach-Object { 'INNER: ' + `$_.Exception.InnerException }`n`$s | Select-Object Name, Status, Outcome, Processed | ConvertTo-Json | Set-Content `"$Log.json`"" $Log
     }
     function Get-WorkerResult([string] $Log) { Get-Content "$Log.json" -Raw | ConvertFrom-Json }
     function Stop-Worker([string] $Log) { & kill -9 ([int](Get-Content "$Log.pid")) }
@@ -68,7 +68,10 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         $a = Join-Path $TestDrive 'chaos-a.log'; $b = Join-Path $TestDrive 'chaos-b.log'; $c = Join-Path $TestDrive 'chaos-c.log'
         $null = Start-Worker $a $command
         $workerB = Start-Worker $b $command
-        Wait-Until { (Get-Tracking 'dist-chaos').processed -gt 3000 } 60 | Should -BeTrue -Because "the workers run ($(Get-Content $a, $b -Raw -ErrorAction SilentlyContinue); tracking: $($script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = 'dist-chaos'")))"
+        if (-not (Wait-Until { (Get-Tracking 'dist-chaos').processed -gt 3000 } 60)) {
+            # What the workers said and what the tracking document holds, read now, not before the wait.
+            throw "The workers did not pass 3,000 documents in 60 s.`nWorker a: $(Get-Content $a -Raw -ErrorAction SilentlyContinue)`nWorker b: $(Get-Content $b -Raw -ErrorAction SilentlyContinue)`nTracking: $($script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = 'dist-chaos'"))"
+        }
         Stop-Worker $a
         # The application keeps writing its own field meanwhile (a patch the migration must not undo).
         $app = 0..199 | ForEach-Object { "d$($_ * 97)" }

@@ -95,7 +95,9 @@ Describe 'Splits' -Skip:(-not $script:IsHarness) {
         $operation = '@{ Transform = { param($doc) if ($doc.migrated) { return $null }; $doc.migrated = $true; $doc } }'
         $log = Join-Path $TestDrive 'killsplit.log'
         $process = Start-Runner "Start-SchemaMigration -Name killsplit -Container killsplit -BatchSize 20 -MaxDegreeOfParallelism 1 -LeaseDuration 00:00:05 -Operation $operation" $log
-        if (-not (Wait-Until { (Get-MigrationStatus -Name killsplit | Where-Object { $_.Owner -and $_.Processed -ge 800 }) } 60)) {
+        # Killed part way through a range (not in the instant between one range's last
+        # checkpoint and the next one's first, when none is in progress).
+        if (-not (Wait-Until { (Get-MigrationStatus -Name killsplit | Where-Object { $_.Owner -and $_.Processed -ge 800 }) -and @(Get-CheckpointedRange killsplit killsplit).Count -ge 1 } 60)) {
             throw "the runner never reached 800 documents: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)"
         }
         & kill -9 ([int](Get-Content "$log.pid"))

@@ -262,7 +262,7 @@ public sealed class MigrationConnection : IDisposable
             {
                 try
                 {
-                    await Database.CreateContainerIfNotExistsAsync(new ContainerProperties(TrackingContainerName, "/id"), cancellationToken: timeoutToken).ConfigureAwait(false);
+                    await CreateContainerIfMissingAsync(new ContainerProperties(TrackingContainerName, "/id"), timeoutToken).ConfigureAwait(false);
                 }
                 catch (CosmosException refused) when (refused.StatusCode == HttpStatusCode.Forbidden && Settings.UsesToken)
                 {
@@ -469,7 +469,7 @@ public sealed class MigrationConnection : IDisposable
         {
             try
             {
-                await Database.CreateContainerIfNotExistsAsync(Journal.JournalStore.NewContainerProperties(name), cancellationToken: cancellationToken).ConfigureAwait(false);
+                await CreateContainerIfMissingAsync(Journal.JournalStore.NewContainerProperties(name), cancellationToken).ConfigureAwait(false);
             }
             catch (CosmosException refused) when (refused.StatusCode == HttpStatusCode.Forbidden && Settings.UsesToken)
             {
@@ -513,7 +513,7 @@ public sealed class MigrationConnection : IDisposable
             return;
         }
 
-        await Database.CreateContainerIfNotExistsAsync(new ContainerProperties(TrackingContainerName, "/id"), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await CreateContainerIfMissingAsync(new ContainerProperties(TrackingContainerName, "/id"), cancellationToken).ConfigureAwait(false);
         TrackingContainerExists = true;
     }
 
@@ -564,13 +564,28 @@ public sealed class MigrationConnection : IDisposable
         return await Distributed.ProcessorLeases.DeleteAsync(leases, migration, null, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Creates a container unless it exists. Several processes may start at once (the
+    /// workers of a distributed run, runbook jobs): the one whose create loses the race gets 409
+    /// Conflict, and then reads what the winner created.</summary>
+    private async Task<ContainerProperties> CreateContainerIfMissingAsync(ContainerProperties properties, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await Database.CreateContainerIfNotExistsAsync(properties, cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
+        }
+        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.Conflict)
+        {
+            return (await Database.GetContainer(properties.Id).ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
+        }
+    }
+
     private async Task<ContainerProperties> CreateLeaseContainerAsync(CancellationToken cancellationToken)
     {
         try
         {
-            return (await Database.CreateContainerIfNotExistsAsync(new ContainerProperties(LeaseContainerName, "/id"), cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
+            return await CreateContainerIfMissingAsync(new ContainerProperties(LeaseContainerName, "/id"), cancellationToken).ConfigureAwait(false);
         }
-        catch (CosmosException ex) when (ex.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.BadRequest or HttpStatusCode.Conflict)
+        catch (CosmosException ex) when (ex.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.BadRequest)
         {
             throw CosmosErrors.Wrap(ex, MigrationErrorKind.InvalidState, "LeaseContainerUnavailable",
                 $"The lease container '{LeaseContainerName}' of distributed runs could not be created in database '{DatabaseName}'.", LeaseContainerName,

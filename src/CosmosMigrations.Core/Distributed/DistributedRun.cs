@@ -67,6 +67,27 @@ internal sealed class DistributedRun
         _beat = TimeSpan.FromMilliseconds(Math.Max(250, Math.Min(5000, options.LeaseDuration.TotalMilliseconds / 6)));
     }
 
+    /// <summary>Starts the change feed processor. Workers that start together all bootstrap the
+    /// lease store; the SDK serialises that with a lock document, but one that loses the race can
+    /// still meet the other's marker document (409 Conflict) and give up. The store is then
+    /// initialised, so starting again is what the SDK itself would do next.</summary>
+    private async Task StartProcessorAsync(ChangeFeedProcessor processor)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await processor.StartAsync().ConfigureAwait(false);
+                return;
+            }
+            catch (CosmosException ex) when (ex.StatusCode == System.Net.HttpStatusCode.Conflict && attempt < 5)
+            {
+                _log?.Invoke($"The change feed processor's lease store was being initialised by another worker (409); starting again ({attempt}).");
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), _cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>The name of a worker: its host, process and run.</summary>
     public static string WorkerName(LeaseOwner owner) => $"{owner.Host}-{owner.ProcessId}-{owner.RunId.Substring(0, Math.Min(6, owner.RunId.Length))}";
 
@@ -191,7 +212,7 @@ internal sealed class DistributedRun
         var handler = new PassProcessor(_target, pass, _gate, _ledger, _view, failedIds, _log, _cancellationToken, _journal.Store, step);
         var processor = handler.Build(processorName, _worker, _leases, _options.LeaseDuration);
         var watch = new CatchUpWatch(_target.Container, _leases, processorName);
-        await processor.StartAsync().ConfigureAwait(false);
+        await StartProcessorAsync(processor).ConfigureAwait(false);
         try
         {
             while (true)

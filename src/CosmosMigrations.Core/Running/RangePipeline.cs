@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -26,6 +27,7 @@ internal sealed class RangePipeline
     private readonly PageLedger _ledger;
     private readonly StopSignal _stop;
     private readonly CancellationToken _cancellationToken;
+    private readonly WriteWindow _window;
 
     /// <summary>Pages of <paramref name="source"/> (the target, or an undo's journal) go to <paramref name="writer"/>.</summary>
     public RangePipeline(TargetContainer source, IItemWriter writer, QueryDefinition query, int pageSize, ResilientSender sender,
@@ -39,6 +41,8 @@ internal sealed class RangePipeline
         _ledger = ledger;
         _stop = stop;
         _cancellationToken = cancellationToken;
+        var gate = sender.Gate;
+        _window = new WriteWindow(() => gate?.AdmissionLimit ?? pageSize);
     }
 
     public async Task ScanAsync(RangeCursor range)
@@ -57,7 +61,7 @@ internal sealed class RangePipeline
                 // Read ahead: the next page travels while this page's writes run.
                 next = reader.Finished ? Task.FromResult<Page?>(null) : reader.ReadAsync(scanStop.Token);
                 var current = page;
-                var writes = Task.WhenAll(current.Documents.Select(WriteOneAsync));
+                var writes = WriteAllAsync(current.Documents);
                 var before = previous;
                 previous = CheckpointAfterAsync(before, writes, range, current);
                 if (before is not null)
@@ -100,6 +104,36 @@ internal sealed class RangePipeline
 
             throw;
         }
+    }
+
+    /// <summary>The page's writes, started through the range's <see cref="WriteWindow"/>.</summary>
+    private async Task<WriteOutcome[]> WriteAllAsync(IReadOnlyList<JObject> documents)
+    {
+        var writes = new Task<WriteOutcome>[documents.Count];
+        var started = 0;
+        try
+        {
+            for (; started < writes.Length; started++)
+            {
+                var document = documents[started];
+                writes[started] = await _window.StartAsync(() => WriteOneAsync(document), _cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Let the started writes settle before the page fails, so nothing outlives the run.
+            try
+            {
+                await Task.WhenAll(writes.Take(started)).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+            }
+
+            throw;
+        }
+
+        return await Task.WhenAll(writes).ConfigureAwait(false);
     }
 
     private Task<WriteOutcome> WriteOneAsync(JObject document) =>

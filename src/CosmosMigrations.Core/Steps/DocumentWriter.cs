@@ -25,7 +25,7 @@ public enum WriteResult
 }
 
 /// <summary>What happened to one document.</summary>
-public sealed record WriteOutcome(WriteResult Result, string Id, string PartitionKey, string? Error = null, DocumentEdit? Edit = null);
+public sealed record WriteOutcome(WriteResult Result, string Id, string PartitionKey, string? Error = null);
 
 /// <summary>Applies a pass's operations to one document and writes the result safely against
 /// concurrent application writers:
@@ -176,7 +176,7 @@ public sealed class DocumentWriter : IItemWriter
             using var response = await SendAsync(edit, id, partitionKey, cancellationToken).ConfigureAwait(false);
             if (response.IsSuccessStatusCode)
             {
-                return new WriteOutcome(WriteResult.Changed, id, partitionKeyText, Edit: edit);
+                return new WriteOutcome(WriteResult.Changed, id, partitionKeyText);
             }
 
             switch (response.StatusCode)
