@@ -34,6 +34,11 @@ internal sealed class AdaptiveConcurrency
     private double _lastLatency;
     private int _hold;
 
+    /// <summary>The latency and throughput before a window whose latency rose by half: it must
+    /// rise in the next window too before the limit steps down (one slow window is noise on a
+    /// shared machine, and stepping down on it cost a third of a run's rate in the benchmark).</summary>
+    private (double Latency, double Throughput)? _latencyRise;
+
     public AdaptiveConcurrency(int cap, int start, Func<TimeSpan>? clock = null)
     {
         var stopwatch = Stopwatch.StartNew();
@@ -106,6 +111,8 @@ internal sealed class AdaptiveConcurrency
     private string? Decide(double throughput, double latency)
     {
         var rate = Rate(throughput);
+        var rise = _latencyRise;
+        _latencyRise = null;
         if (_throttled)
         {
             // The lanes that were throttled halved their own limits; raising now would fight them.
@@ -140,11 +147,19 @@ internal sealed class AdaptiveConcurrency
             return back;
         }
 
-        if (_lastLatency > 0 && latency > _lastLatency * 1.5 && throughput <= _lastThroughput * 1.02 && _limit > 1)
+        var (baseLatency, baseThroughput) = rise ?? (_lastLatency, _lastThroughput);
+        if (baseLatency > 0 && latency > baseLatency * 1.5 && throughput <= baseThroughput * 1.02 && _limit > 1)
         {
+            if (rise is null)
+            {
+                // Seen once: lower only if the next window confirms it.
+                _latencyRise = (baseLatency, baseThroughput);
+                return null;
+            }
+
             // Latency climbed with nothing more done: the account or the network is slower now.
             var lower = Math.Max(1, (int)Math.Floor(_limit * 0.75));
-            var message = $"latency rose {_lastLatency:0.#} → {latency:0.#} ms at {rate}: lowering to {lower}";
+            var message = $"latency rose {baseLatency:0.#} → {latency:0.#} ms at {rate}: lowering to {lower}";
             _limit = lower;
             _hold = HoldWindows / 2;
             return message;

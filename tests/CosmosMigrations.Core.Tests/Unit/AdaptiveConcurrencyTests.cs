@@ -105,6 +105,29 @@ public sealed class AdaptiveConcurrencyTests
     }
 
     [Fact]
+    public void One_slow_window_is_noise_not_a_reason_to_step_down()
+    {
+        var now = TimeSpan.Zero;
+        var controller = Controller(16, () => now);
+        // At the cap already: 250 completions a millisecond apart make one window of the
+        // controller. One window in four is slow (a busy shared CPU), the throughput the same.
+        var limits = new List<int>();
+        for (var window = 0; window < 16; window++)
+        {
+            limits.Add(controller.Limit);
+            var latency = window % 4 == 3 ? 30 : 8;
+            for (var i = 0; i < 250; i++)
+            {
+                now += TimeSpan.FromMilliseconds(1);
+                controller.OnCompleted(TimeSpan.FromMilliseconds(latency));
+            }
+        }
+
+        Assert.All(limits, l => Assert.Equal(16, l));
+        Assert.DoesNotContain("latency rose", controller.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_throttled_range_slows_down_alone()
     {
         var run = RequestGate.Adaptive(32, null, start: 32);
