@@ -7,7 +7,6 @@ BeforeAll {
     $script:Database = New-TestDatabase
     Connect-Test $script:Database
 
-    function Get-Tracking([string] $Name) { $script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'") | ConvertFrom-Json }
     function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
 
     # A worker process running one distributed migration; its status lands in "$Log.json". With

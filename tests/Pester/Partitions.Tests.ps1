@@ -8,7 +8,6 @@ BeforeAll {
     Connect-Test $script:Database
 
     function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
-    function Get-Tracking([string] $Name) { $script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'") | ConvertFrom-Json }
 
     # The harness's id of each physical range whose feed range the migration's checkpoint holds
     # a continuation for (part way through), or, with -NotStarted, of those it has not begun.

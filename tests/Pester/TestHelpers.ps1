@@ -34,6 +34,9 @@ function Set-Faults([hashtable] $Faults) { $null = $script:Kit.SetFaults(($Fault
 # Shared by the crash and partition suites.
 $script:Pwsh = (Get-Process -Id $PID).Path
 
+# A migration's tracking document as stored (the test database's tracking container).
+function Get-Tracking([string] $Name) { $script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'") | ConvertFrom-Json }
+
 # A child pwsh that runs one migration and can be killed; it records its own PID.
 function Start-Runner([string] $Script, [string] $Log) {
     $file = "$Log.ps1"

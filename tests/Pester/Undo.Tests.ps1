@@ -42,27 +42,6 @@ BeforeAll {
         $script:Kit.Count($script:Database, 'migrations-journal', "c.migration = '$Name'")
     }
 
-    function Get-Tracking([string] $Name) {
-        $script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'") | ConvertFrom-Json
-    }
-
-    # A child pwsh that runs one command and can be killed; it records its own PID.
-    function Start-Runner([string] $Script, [string] $Log) {
-        $file = "$Log.ps1"
-        Set-Content $file ("param(`$module, `$endpoint, `$key, `$database, `$log)`n`$PID | Set-Content `"`$log.pid`"`n& {`nImport-Module `$module`nConnect-CosmosMigration -Endpoint `$endpoint -Key `$key -Database `$database -SkipCertificateCheck`n$Script`n} *> `$log")
-        [string[]] $arguments = @('-NoProfile', '-NonInteractive', '-File', $file, $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $Log)
-        if ((Split-Path $script:Pwsh -Leaf) -like 'dotnet*') { $arguments = @('pwsh') + $arguments }
-        Start-Process -FilePath $script:Pwsh -PassThru -ArgumentList $arguments -WorkingDirectory "$($script:Root)"
-    }
-
-    function Wait-Until([scriptblock] $Condition, [int] $Seconds = 60) {
-        $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
-        while (-not (& $Condition)) {
-            if ([DateTime]::UtcNow -gt $deadline) { return $false }
-            Start-Sleep -Milliseconds 50
-        }
-        return $true
-    }
 
     New-ShapedContainer 'shapes'
     $script:ShapesBefore = Get-Exact 'shapes'
