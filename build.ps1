@@ -32,6 +32,10 @@
     Every task that starts the local server gives its new containers -Partitions partition key
     ranges (default 4, as a large container has: the suites run on several ranges).
 
+    Every build precompiles the module's hot assemblies (its own and the Cosmos SDK's) to native
+    code for one platform, -ReadyToRun (this machine's by default): ReadyToRun images keep their
+    IL, so the module still runs everywhere; on other platforms the JIT compiles it as before.
+
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
 #>
@@ -58,7 +62,12 @@ param(
 
     # The local server: partition key ranges of every new container (tests/LocalCosmos/README.md).
     [ValidateRange(1, 64)]
-    [int] $Partitions = 4
+    [int] $Partitions = 4,
+
+    # The platform whose native code the build adds to the module's hot assemblies: 'host' (this
+    # machine's), a runtime identifier (linux-x64, win-x64, osx-arm64, …), or 'none' (IL only).
+    [ValidatePattern('^(host|none|(linux|win|osx)-(x64|arm64))$')]
+    [string] $ReadyToRun = 'host'
 )
 
 $ErrorActionPreference = 'Stop'
@@ -81,6 +90,55 @@ function Invoke-Native {
     finally { Pop-Location }
 }
 
+# The assemblies on a migration's hot path. Precompiled, they spare every run the JIT's first
+# compilations of them (measured on 20,000 documents: a third fewer methods compiled while the
+# run goes, and less CPU per document; docs/performance.md). The rest of bin/ is start-up or
+# sign-in code, or shared with PowerShell's own copies.
+$ReadyToRunAssemblies = @(
+    'CosmosMigrations.Core', 'CosmosMigrations.Module', 'Microsoft.Azure.Cosmos.Client', 'Microsoft.Azure.Cosmos.Direct',
+    'Microsoft.Azure.Cosmos.Core', 'Microsoft.Azure.Cosmos.Serialization.HybridRow', 'Newtonsoft.Json', 'Azure.Core')
+
+function Invoke-ReadyToRun([string] $Bin) {
+    if ($ReadyToRun -eq 'none') { return }
+    $os = if ($IsWindows) { 'win' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
+    $arch = [System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
+    $target = if ($ReadyToRun -eq 'host') { "$os-$arch" } else { $ReadyToRun }
+    try {
+        # The compiler comes from NuGet at the version the SDK picks (tools/ReadyToRun).
+        $project = Join-Path $Root 'tools/ReadyToRun/ReadyToRun.csproj'
+        Invoke-Native dotnet @('restore', $project, '--nologo', '-v', 'q')
+        $assets = Get-Content (Join-Path $Root 'tools/ReadyToRun/obj/project.assets.json') -Raw | ConvertFrom-Json -AsHashtable
+        $package = @($assets.project.frameworks.Values.downloadDependencies | Where-Object { $_.name -like 'Microsoft.NETCore.App.Crossgen2.*' })[0]
+        if (-not $package) { throw 'the SDK names no ReadyToRun compiler for this machine' }
+        $version = $package.version.Trim('[]').Split(',')[0].Trim()
+        $folder = @($assets.packageFolders.Keys)[0]
+        $compiler = Join-Path $folder "$($package.name.ToLowerInvariant())/$version/tools/crossgen2$(if ($IsWindows) { '.exe' })"
+        if (-not (Test-Path $compiler)) { throw "the compiler is missing at $compiler" }
+        # References: the running .NET (PowerShell's own) and the module's other assemblies.
+        $framework = [System.Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()
+        $work = Join-Path $Output 'readytorun'
+        Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
+        New-Item -ItemType Directory -Path $work | Out-Null
+        $targetOs, $targetArch = $target.Split('-')
+        $targetOs = @{ win = 'windows'; linux = 'linux'; osx = 'osx' }[$targetOs]
+        foreach ($name in $ReadyToRunAssemblies) {
+            $source = Join-Path $Bin "$name.dll"
+            if (-not (Test-Path $source)) { throw "$name.dll is not in the module" }
+            $compiled = Join-Path $work "$name.dll"
+            $references = Get-ChildItem $Bin -Filter '*.dll' | Where-Object BaseName -NE $name | ForEach-Object { '-r', $_.FullName }
+            $log = & $compiler $source -o $compiled -r (Join-Path $framework '*.dll') @references --targetos $targetOs --targetarch $targetArch -O 2>&1
+            if ($LASTEXITCODE -ne 0) { throw "crossgen2 failed on $name.dll: $(($log | Select-Object -First 3) -join ' ')" }
+        }
+        Get-ChildItem $work -Filter '*.dll' | Copy-Item -Destination $Bin -Force
+        Remove-Item $work -Recurse -Force
+        Write-Host "    ReadyToRun: $($ReadyToRunAssemblies.Count) assemblies precompiled for $target"
+    }
+    catch {
+        # The module is complete without native code (the JIT compiles it): say so and go on.
+        Write-Warning "ReadyToRun skipped ($($_.Exception.Message)); the module runs on the JIT alone."
+    }
+}
+
 function Invoke-Build {
     Write-Host "==> Building the module ($Configuration)" -ForegroundColor Cyan
     $publish = Join-Path $Output 'publish'
@@ -100,6 +158,7 @@ function Invoke-Build {
         Copy-Item -Destination $bin
     Get-ChildItem $entry -File -Filter 'CosmosMigrations.*' | Where-Object Extension -In '.dll', '.pdb' | Copy-Item -Destination $ModuleOut
     Copy-Item (Join-Path $Root 'module/*') -Destination $ModuleOut -Recurse -Force
+    Invoke-ReadyToRun $bin
     # Help is generated in a child process, so that this one never loads the module.
     Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/New-HelpFile.ps1'), '-DocsPath', (Join-Path $Root 'docs/commands'), '-ModulePath', $ModuleOut)
     # Test data helpers for Pester and the demo (not part of the module).

@@ -165,5 +165,7 @@ void Report(int documents)
         ["gen1"] = GC.CollectionCount(1),
         ["gen2"] = GC.CollectionCount(2),
         ["gcPauseMs"] = Math.Round(GC.GetTotalPauseDuration().TotalMilliseconds),
+        ["jitMs"] = Math.Round(System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds),
+        ["jitMethods"] = System.Runtime.JitInfo.GetCompiledMethodCount(),
     }.ToString(Newtonsoft.Json.Formatting.None));
 }

@@ -72,9 +72,6 @@ public sealed class RequestGate
     /// <summary>Requests this gate lets in at once (a lane's own limit for a lane).</summary>
     public int Limit => _limit.Limit;
 
-    /// <summary>Requests this gate admits at once now: a lane's own limit, within its run's.</summary>
-    public int AdmissionLimit => _run is null ? _limit.Limit : Math.Min(_limit.Limit, _run._limit.Limit);
-
     /// <summary>The lowest any limit went under throttling (this gate's or a lane's).</summary>
     public int LowestLimit
     {

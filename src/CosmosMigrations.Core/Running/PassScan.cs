@@ -78,11 +78,16 @@ internal sealed class PassScan
 
         var query = new QueryDefinition(plan.QueryText);
         // One lane a range: a range that is throttled (a hot physical partition) slows down alone.
+        // Writes start within the run's limit and their lane's, so none waits inside the gate.
+        var runGate = _sender.Gate!;
+        var writes = new WriteWindow(() => runGate.Limit);
         var pipelines = cursor.Ranges!.ToDictionary(r => r, _ =>
         {
-            var lane = new ResilientSender(_sender.Gate!.ForRange());
+            var laneGate = runGate.ForRange();
+            var lane = new ResilientSender(laneGate);
             var lanePlan = pass.Plan(new ScanContext(_target, lane, step, _journal));
-            return new RangePipeline(lanePlan.Source, lanePlan.Writer, query, _options.BatchSize, lane, _ledger, _stop, _cancellationToken);
+            return new RangePipeline(lanePlan.Source, lanePlan.Writer, query, _options.BatchSize, lane, writes.ForRange(() => laneGate.Limit),
+                _ledger, _stop, _cancellationToken);
         });
         while (true)
         {

@@ -29,9 +29,10 @@ internal sealed class RangePipeline
     private readonly CancellationToken _cancellationToken;
     private readonly WriteWindow _window;
 
-    /// <summary>Pages of <paramref name="source"/> (the target, or an undo's journal) go to <paramref name="writer"/>.</summary>
+    /// <summary>Pages of <paramref name="source"/> (the target, or an undo's journal) go to <paramref name="writer"/>,
+    /// whose writes start through the range's <paramref name="window"/>.</summary>
     public RangePipeline(TargetContainer source, IItemWriter writer, QueryDefinition query, int pageSize, ResilientSender sender,
-        PageLedger ledger, StopSignal stop, CancellationToken cancellationToken)
+        WriteWindow window, PageLedger ledger, StopSignal stop, CancellationToken cancellationToken)
     {
         _source = source;
         _writer = writer;
@@ -41,8 +42,7 @@ internal sealed class RangePipeline
         _ledger = ledger;
         _stop = stop;
         _cancellationToken = cancellationToken;
-        var gate = sender.Gate;
-        _window = new WriteWindow(() => gate?.AdmissionLimit ?? pageSize);
+        _window = window;
     }
 
     public async Task ScanAsync(RangeCursor range)

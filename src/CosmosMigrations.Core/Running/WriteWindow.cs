@@ -4,44 +4,63 @@ using System.Threading.Tasks;
 
 namespace CosmosMigrations.Running;
 
-/// <summary>How many of a feed range's document writes are started and not yet finished. A page's
-/// writes start as places free up, not all at once: a write that only waits for the gate would
-/// still hold its state machines, its document and its cancellation registration for as long as
-/// it waits, long enough for the garbage collector to promote them (measured on 20,000 documents:
-/// with every write of a page started at once, and each outcome holding its edit, a run did 32
-/// gen-1 and 8 gen-2 collections against the raw SDK's 16 and 1; with this window and outcomes
-/// without the edit, 23 and 5, and half the pause time). The limit is read at every start, so
-/// it follows the concurrency controller and throttling.</summary>
+/// <summary>How many document writes are started and not yet finished: a run's window, shared by
+/// the windows of its feed ranges (<see cref="ForRange"/>). A write starts only while its range is
+/// under its lane's limit and the run under the run's limit, so a started write finds a place in
+/// the gate instead of waiting there. A write that waits still holds its state machines, its
+/// document, its planned edit and its cancellation registration, long enough for the garbage
+/// collector to promote them (measured on 20,000 documents: with every write of a page started at
+/// once, and each outcome holding its edit, a run did 32 gen-1 and 8 gen-2 collections against the
+/// raw SDK's 16 and 1; with a window per range, 23 and 5). Limits are read at every start, so they
+/// follow the concurrency controller and throttling.</summary>
 internal sealed class WriteWindow
 {
-    private readonly object _sync = new();
+    private readonly WriteWindow? _run;
+    private readonly object _sync;
     private readonly Func<int> _limit;
     private int _inFlight;
     private TaskCompletionSource<bool>? _freed;
 
     public WriteWindow(Func<int> limit)
+        : this(limit, null)
     {
-        _limit = limit;
     }
 
-    /// <summary>Starts <paramref name="write"/> once fewer than the limit are in flight. While it
-    /// waits, at least one write is in flight, and its end (or cancellation) wakes the wait.</summary>
+    private WriteWindow(Func<int> limit, WriteWindow? run)
+    {
+        _limit = limit;
+        _run = run;
+        // One lock for a run and its ranges: a place freed in one range may let another start.
+        _sync = run?._sync ?? new object();
+    }
+
+    /// <summary>A range's window: its own limit (the lane's), within this run's.</summary>
+    public WriteWindow ForRange(Func<int> limit) => new(limit, this);
+
+    /// <summary>Starts <paramref name="write"/> once the limits allow. While it waits, at least one
+    /// write is in flight, and its end (or cancellation) wakes the wait.</summary>
     public async Task<Task<T>> StartAsync<T>(Func<Task<T>> write, CancellationToken cancellationToken)
     {
+        var root = _run ?? this;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
             Task freed;
             lock (_sync)
             {
-                if (_inFlight < Math.Max(1, _limit()))
+                if (_inFlight < Math.Max(1, _limit()) && (_run is null || _run._inFlight < Math.Max(1, _run._limit())))
                 {
                     _inFlight++;
+                    if (_run is not null)
+                    {
+                        _run._inFlight++;
+                    }
+
                     break;
                 }
 
-                _freed ??= new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                freed = _freed.Task;
+                root._freed ??= new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                freed = root._freed.Task;
             }
 
             await freed.ConfigureAwait(false);
@@ -58,12 +77,18 @@ internal sealed class WriteWindow
         }
         finally
         {
+            var root = _run ?? this;
             TaskCompletionSource<bool>? freed;
             lock (_sync)
             {
                 _inFlight--;
-                freed = _freed;
-                _freed = null;
+                if (_run is not null)
+                {
+                    _run._inFlight--;
+                }
+
+                freed = root._freed;
+                root._freed = null;
             }
 
             freed?.TrySetResult(true);

@@ -8,7 +8,7 @@ using Xunit;
 namespace CosmosMigrations.Tests.Unit;
 
 /// <summary>A range's writes start as places free up, never more at once than the limit of the
-/// moment, and a cancelled run stops starting new ones.</summary>
+/// moment (its lane's, and its run's across ranges), and a cancelled run stops starting new ones.</summary>
 public sealed class WriteWindowTests
 {
     [Fact]
@@ -71,6 +71,40 @@ public sealed class WriteWindowTests
         await launcher;
         var results = await Task.WhenAll(started);
         Assert.Equal(new[] { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 }, results);
+    }
+
+    [Fact]
+    public async Task Ranges_share_the_run_limit_and_a_place_freed_in_one_range_lets_another_start()
+    {
+        var run = new WriteWindow(() => 3);
+        var first = run.ForRange(() => 3);
+        var second = run.ForRange(() => 3);
+        var gates = new List<TaskCompletionSource<int>>();
+        Func<Task<int>> Write() => () =>
+        {
+            var gate = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (gates)
+            {
+                gates.Add(gate);
+            }
+
+            return gate.Task;
+        };
+
+        for (var i = 0; i < 3; i++)
+        {
+            _ = await first.StartAsync(Write(), CancellationToken.None);
+        }
+
+        // The run is full: the second range waits although its own lane is empty.
+        var waiting = second.StartAsync(Write(), CancellationToken.None);
+        await Task.Delay(50);
+        Assert.False(waiting.IsCompleted);
+        Assert.Equal(3, Count(gates));
+
+        Complete(gates, 0);
+        await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(4, Count(gates));
     }
 
     [Fact]
