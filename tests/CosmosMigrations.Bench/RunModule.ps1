@@ -34,4 +34,12 @@ $process = [System.Diagnostics.Process]::GetCurrentProcess()
     concurrencyReason = $status.ConcurrencyReason
     cpuSeconds        = [math]::Round($process.TotalProcessorTime.TotalSeconds, 3)
     peakWorkingSetMiB = [math]::Round($process.PeakWorkingSet64 / 1MB, 1)
+    # What the runtime did besides the work: allocation, collections, JIT (as the raw SDK's run reports them).
+    allocatedMiB      = [math]::Round([GC]::GetTotalAllocatedBytes($false) / 1MB, 1)
+    gcCount           = [GC]::CollectionCount(0)
+    gen1              = [GC]::CollectionCount(1)
+    gen2              = [GC]::CollectionCount(2)
+    gcPauseMs         = [math]::Round([GC]::GetTotalPauseDuration().TotalMilliseconds)
+    jitMs             = [math]::Round([System.Runtime.JitInfo]::GetCompilationTime($false).TotalMilliseconds)
+    jitMethods        = [System.Runtime.JitInfo]::GetCompiledMethodCount($false)
 } | ConvertTo-Json -Compress
