@@ -61,7 +61,7 @@ public sealed class RequestGate
 
     /// <summary>A run's gate: the limit adapts, starting at <paramref name="start"/>, never past
     /// <paramref name="cap"/>.</summary>
-    public static RequestGate Adaptive(int cap, double? ruPerSecond, int start = 16) =>
+    public static RequestGate Adaptive(int cap, double? ruPerSecond, int start) =>
         new(null, cap, new AdaptiveConcurrency(cap, start), ruPerSecond);
 
     /// <summary>Called (from any thread) when the adaptive limit changes, with why.</summary>
