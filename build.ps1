@@ -32,9 +32,10 @@
     Every task that starts the local server gives its new containers -Partitions partition key
     ranges (default 4, as a large container has: the suites run on several ranges).
 
-    Every build precompiles the module's hot assemblies (its own and the Cosmos SDK's) to native
-    code for one platform, -ReadyToRun (this machine's by default): ReadyToRun images keep their
-    IL, so the module still runs everywhere; on other platforms the JIT compiles it as before.
+    Every build precompiles the module's hot assemblies (its Core and the Cosmos SDK's) to native
+    code for one platform, -ReadyToRun (this machine's by default), into bin/<platform>/ beside
+    the IL in bin/: the module loads the images on that platform and the IL on every other (an
+    image compiled for another platform does not load at all).
 
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
@@ -93,9 +94,10 @@ function Invoke-Native {
 # The assemblies on a migration's hot path. Precompiled, they spare every run the JIT's first
 # compilations of them (measured on 20,000 documents: a third fewer methods compiled while the
 # run goes, and less CPU per document; docs/performance.md). The rest of bin/ is start-up or
-# sign-in code, or shared with PowerShell's own copies.
+# sign-in code, or shared with PowerShell's own copies; the cmdlets (CosmosMigrations.Module)
+# are few and load from bin/ by name (src/CosmosMigrations.Entry).
 $ReadyToRunAssemblies = @(
-    'CosmosMigrations.Core', 'CosmosMigrations.Module', 'Microsoft.Azure.Cosmos.Client', 'Microsoft.Azure.Cosmos.Direct',
+    'CosmosMigrations.Core', 'Microsoft.Azure.Cosmos.Client', 'Microsoft.Azure.Cosmos.Direct',
     'Microsoft.Azure.Cosmos.Core', 'Microsoft.Azure.Cosmos.Serialization.HybridRow', 'Newtonsoft.Json', 'Azure.Core')
 
 function Invoke-ReadyToRun([string] $Bin) {
@@ -116,7 +118,8 @@ function Invoke-ReadyToRun([string] $Bin) {
         if (-not (Test-Path $compiler)) { throw "the compiler is missing at $compiler" }
         # References: the running .NET (PowerShell's own) and the module's other assemblies.
         $framework = [System.Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()
-        $work = Join-Path $Output 'readytorun'
+        # bin/<platform>/: the loader takes an image from there on that platform only.
+        $work = Join-Path $Bin $target
         Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
         New-Item -ItemType Directory -Path $work | Out-Null
         $targetOs, $targetArch = $target.Split('-')
@@ -129,12 +132,11 @@ function Invoke-ReadyToRun([string] $Bin) {
             $log = & $compiler $source -o $compiled -r (Join-Path $framework '*.dll') @references --targetos $targetOs --targetarch $targetArch -O 2>&1
             if ($LASTEXITCODE -ne 0) { throw "crossgen2 failed on $name.dll: $(($log | Select-Object -First 3) -join ' ')" }
         }
-        Get-ChildItem $work -Filter '*.dll' | Copy-Item -Destination $Bin -Force
-        Remove-Item $work -Recurse -Force
-        Write-Host "    ReadyToRun: $($ReadyToRunAssemblies.Count) assemblies precompiled for $target"
+        Write-Host "    ReadyToRun: $($ReadyToRunAssemblies.Count) assemblies precompiled for $target in bin/$target"
     }
     catch {
         # The module is complete without native code (the JIT compiles it): say so and go on.
+        Remove-Item (Join-Path $Bin $target) -Recurse -Force -ErrorAction SilentlyContinue
         Write-Warning "ReadyToRun skipped ($($_.Exception.Message)); the module runs on the JIT alone."
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Reflection;
+using System.Runtime.InteropServices;
 using System.Runtime.Loader;
 
 namespace CosmosMigrations.Isolation;
@@ -21,7 +22,10 @@ namespace CosmosMigrations.Isolation;
 /// <item>anything else is left to the default context.</item>
 /// </list>
 /// Newtonsoft.Json is the module's own even though PowerShell ships one: the Cosmos SDK
-/// serializes with it, and the module runs with the version it was tested with.</summary>
+/// serializes with it, and the module runs with the version it was tested with.
+/// <para>A private assembly loads from bin/&lt;platform&gt;/ (e.g. bin/linux-x64/) when the build
+/// put a ReadyToRun image of it there for this operating system and processor, else from bin/
+/// (IL, for every platform): an image compiled for another platform does not load at all.</para></summary>
 public sealed class ModuleLoadContext : AssemblyLoadContext
 {
     /// <summary>The name of the cmdlet assembly in bin/.</summary>
@@ -32,11 +36,13 @@ public sealed class ModuleLoadContext : AssemblyLoadContext
     private static readonly Lazy<Dictionary<string, string>> PlatformAssemblies = new(ReadPlatformAssemblies);
 
     private readonly string _binPath;
+    private readonly string? _nativePath;
 
     private ModuleLoadContext(string binPath)
         : base("CosmosMigrations", isCollectible: false)
     {
         _binPath = binPath;
+        _nativePath = PlatformFolder() is { } platform ? Path.Combine(binPath, platform) : null;
         ModuleAssembly = LoadFromAssemblyPath(Path.Combine(binPath, ModuleAssemblyName + ".dll"));
     }
 
@@ -83,7 +89,22 @@ public sealed class ModuleLoadContext : AssemblyLoadContext
             return null;
         }
 
-        return LoadFromAssemblyPath(path);
+        var native = _nativePath is null ? null : Path.Combine(_nativePath, name + ".dll");
+        return LoadFromAssemblyPath(native is not null && File.Exists(native) ? native : path);
+    }
+
+    /// <summary>The folder of this platform's ReadyToRun images (build.ps1 -ReadyToRun), named by
+    /// its portable runtime identifier; null on a platform the build never targets.</summary>
+    private static string? PlatformFolder()
+    {
+        var os = OperatingSystem.IsWindows() ? "win" : OperatingSystem.IsMacOS() ? "osx" : OperatingSystem.IsLinux() ? "linux" : null;
+        var arch = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => "x64",
+            Architecture.Arm64 => "arm64",
+            _ => null,
+        };
+        return os is null || arch is null ? null : os + "-" + arch;
     }
 
     protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)

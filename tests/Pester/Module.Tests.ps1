@@ -51,20 +51,31 @@ Describe 'The module manifest' {
         Get-Help about_CosmosMigrations | Should -Not -BeNullOrEmpty
     }
 
-    It 'ships its hot assemblies precompiled (ReadyToRun) for the platform it was built on, IL kept' {
-        # build.ps1 -ReadyToRun host (the default): a run JIT-compiles a third fewer methods
-        # (docs/performance.md). An image keeps its IL, so it still loads on any other platform.
-        foreach ($name in 'CosmosMigrations.Core', 'CosmosMigrations.Module', 'Microsoft.Azure.Cosmos.Client', 'Newtonsoft.Json') {
-            $stream = [System.IO.File]::OpenRead((Join-Path $script:ModulePath "bin/$name.dll"))
+    It 'ships its hot assemblies precompiled (ReadyToRun) for this platform beside the IL for every other, and loads them' {
+        # build.ps1 -ReadyToRun host (the default) puts images in bin/<platform>/: a run JIT-compiles a
+        # third fewer methods (docs/performance.md). An image of another platform would not load at
+        # all, so bin/ keeps the IL that every other platform loads.
+        $os = if ($IsWindows) { 'win' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
+        $platform = "$os-$([System.Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture.ToString().ToLowerInvariant())"
+        function Test-ReadyToRun([string] $Path) {
+            $stream = [System.IO.File]::OpenRead($Path)
             try {
                 $pe = [System.Reflection.PortableExecutable.PEReader]::new($stream)
-                $pe.PEHeaders.CorHeader.ManagedNativeHeaderDirectory.Size | Should -BeGreaterThan 0 -Because "$name.dll is a ReadyToRun image"
-                $pe.HasMetadata | Should -BeTrue -Because "$name.dll keeps its IL and metadata"
+                $pe.HasMetadata | Should -BeTrue -Because "$Path keeps its metadata"
+                $pe.PEHeaders.CorHeader.ManagedNativeHeaderDirectory.Size -gt 0
                 $pe.Dispose()
             }
-            finally {
-                $stream.Dispose()
-            }
+            finally { $stream.Dispose() }
+        }
+        foreach ($name in 'CosmosMigrations.Core', 'Microsoft.Azure.Cosmos.Client', 'Microsoft.Azure.Cosmos.Direct', 'Newtonsoft.Json') {
+            Test-ReadyToRun (Join-Path $script:ModulePath "bin/$platform/$name.dll") | Should -BeTrue -Because "bin/$platform/$name.dll is a ReadyToRun image"
+            Test-ReadyToRun (Join-Path $script:ModulePath "bin/$name.dll") | Should -BeFalse -Because "bin/$name.dll is IL, for every platform"
+        }
+        # The module's context loads this platform's images (a command loads the Core).
+        $null = Test-MigrationFile (Join-Path $script:Root 'examples/migrations')
+        $context = [System.Runtime.Loader.AssemblyLoadContext]::All | Where-Object Name -EQ 'CosmosMigrations'
+        foreach ($name in 'CosmosMigrations.Core', 'Newtonsoft.Json') {
+            ($context.Assemblies | Where-Object { $_.GetName().Name -eq $name }).Location | Should -Be (Join-Path $script:ModulePath "bin/$platform/$name.dll")
         }
     }
 }
