@@ -14,7 +14,8 @@
                       with progress and shows Get-MigrationStatus.
     Bench             measures, side by side in one run on the local server and the same
                       documents: A the raw SDK ceiling (50 in flight), B the module end to end
-                      at its defaults and at 50 in flight, C the seed's one-at-a-time loop, at
+                      at its defaults and at 50 in flight, C the seed's one-at-a-time loop (and
+                      A', A's loop hosted in pwsh, for the host's own share), at
                       loopback and with 5 ms added to every answer (A and B take turns -Repeat
                       times; medians compared); CPU per 1,000 documents of A and B (start-up
                       and connect subtracted); B over -LargeDocuments (docs/s, peak memory,
@@ -355,6 +356,12 @@ function Invoke-Bench {
         if ($LASTEXITCODE -ne 0) { throw "bench $($Arguments[0]) failed: $line" }
         $line | ConvertFrom-Json
     }
+    # A' (A's loop in a pwsh process): the host's own cost, beside A and B.
+    function Invoke-BaselineInPwsh([string[]] $Arguments) {
+        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunRawInPwsh.ps1') @Arguments | Select-Object -Last 1
+        if ($LASTEXITCODE -ne 0) { throw "bench in pwsh $($Arguments[0]) failed: $line" }
+        $line | ConvertFrom-Json
+    }
     # B measures the engine without before-images (-NoJournal); the journal section measures them.
     function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0, [int] $InFlight = 0, [string] $Journal = 'off', [string] $Mode = 'migrate') {
         $before = Get-TrackingRequests
@@ -400,7 +407,8 @@ function Invoke-Bench {
         $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'empty', '0')
         $baseA = Get-Median @(1..2 | ForEach-Object { (Invoke-Baseline @('raw', $endpoint, $EmulatorKey, $database, 'empty', 'fe', "$concurrency")).cpuSeconds })
         $baseB = Get-Median @(1..2 | ForEach-Object { $i = $_; (Invoke-Module 'empty' "fe$i").cpuSeconds })
-        $results.startupCpuSeconds = [ordered]@{ A = $baseA; B = $baseB }
+        $baseAPwsh = Get-Median @(1..2 | ForEach-Object { (Invoke-BaselineInPwsh @('raw', $endpoint, $EmulatorKey, $database, 'empty', 'fe', "$concurrency")).cpuSeconds })
+        $results.startupCpuSeconds = [ordered]@{ A = $baseA; B = $baseB; APwsh = $baseAPwsh }
 
         foreach ($condition in @(@{ Name = 'loopback'; Latency = 0 }, @{ Name = '5 ms'; Latency = 5 })) {
             Set-Harness @{}
@@ -411,10 +419,12 @@ function Invoke-Bench {
             # A, B at its defaults and B at A's concurrency take turns, each run adding its own
             # field to every document, so that the machine's drifts fall on all alike; the
             # medians are compared.
-            $runsA = @(); $runsB = @(); $runsB50 = @()
+            $runsA = @(); $runsB = @(); $runsB50 = @(); $runsAPwsh = @()
             for ($i = 1; $i -le $Repeat; $i++) {
                 Write-Host "    A: raw SDK patch, $concurrency in flight ($i/$Repeat)"
                 $runsA += Invoke-Baseline @('raw', $endpoint, $EmulatorKey, $database, $container, "fa$i", "$concurrency")
+                Write-Host "    A': the same, hosted in pwsh ($i/$Repeat)"
+                $runsAPwsh += Invoke-BaselineInPwsh @('raw', $endpoint, $EmulatorKey, $database, $container, "fp$i", "$concurrency")
                 Write-Host "    B: Start-SchemaMigration at its defaults ($i/$Repeat)"
                 $runsB += Invoke-Module $container "fb$i"
                 Write-Host "    B: Start-SchemaMigration -MaxDegreeOfParallelism $concurrency ($i/$Repeat)"
@@ -427,17 +437,20 @@ function Invoke-Bench {
             $b50 = Get-Median ($runsB50 | ForEach-Object docsPerSecond)
             $cpuA = Get-CpuPerThousand $runsA $baseA
             $cpuB = Get-CpuPerThousand $runsB $baseB
+            $cpuAPwsh = Get-CpuPerThousand $runsAPwsh $baseAPwsh
             $results.conditions += [ordered]@{
                 condition = $condition.Name; documents = $Documents
                 A = $a; B = $b; B50 = $b50; C = $c.docsPerSecond
                 BoverA = [math]::Round($b / $a, 2); B50overA = [math]::Round($b50 / $a, 2)
                 BoverC = [math]::Round($b / $c.docsPerSecond, 1)
                 cpuPer1000A = [math]::Round($cpuA, 3); cpuPer1000B = [math]::Round($cpuB, 3); cpuBoverA = [math]::Round($cpuB / $cpuA, 2)
+                APwsh = Get-Median ($runsAPwsh | ForEach-Object docsPerSecond); cpuPer1000APwsh = [math]::Round($cpuAPwsh, 3)
+                cpuAPwshOverA = [math]::Round($cpuAPwsh / $cpuA, 2); cpuBoverAPwsh = [math]::Round($cpuB / $cpuAPwsh, 2)
                 BpeakMiB = Get-Median ($runsB | ForEach-Object peakWorkingSetMiB)
                 BtrackingPerDocument = Get-Median ($runsB | ForEach-Object { $_.trackingRequests / $_.documents })
                 Bconcurrency = @($runsB | ForEach-Object concurrency)
                 BconcurrencyReason = @($runsB | ForEach-Object concurrencyReason)
-                runsA = @($runsA); runsB = @($runsB); runsB50 = @($runsB50); runC = $c
+                runsA = @($runsA); runsB = @($runsB); runsB50 = @($runsB50); runsAPwsh = @($runsAPwsh); runC = $c
             }
         }
 
@@ -603,7 +616,10 @@ function Invoke-Bench {
     $s = $results.scale
     Write-Host ("Scale, B at its defaults: {0:N0} docs {1} docs/s, {2} MiB, {3} tracking requests/doc; {4:N0} docs {5} docs/s, {6} MiB, {7} (rate x{8}, memory x{9})" -f `
         $s.documents, $s.docsPerSecond, $s.peakMiB, $s.trackingPerDocument, $s.smallDocuments, $s.smallDocsPerSecond, $s.smallPeakMiB, $s.smallTrackingPerDocument, $s.docsPerSecondRatio, $s.peakMiBRatio)
-    Write-Host ("Start-up and connect CPU: A {0} s, B {1} s (subtracted)" -f $results.startupCpuSeconds.A, $results.startupCpuSeconds.B)
+    Write-Host ("Start-up and connect CPU: A {0} s, B {1} s, A' {2} s (subtracted)" -f $results.startupCpuSeconds.A, $results.startupCpuSeconds.B, $results.startupCpuSeconds.APwsh)
+    foreach ($cond in $results.conditions) {
+        Write-Host ("A' (A's loop hosted in pwsh), {0}: {1} docs/s, CPU s/1k {2} (x{3} A; B is x{4} A')" -f $cond.condition, $cond.APwsh, $cond.cpuPer1000APwsh, $cond.cpuAPwshOverA, $cond.cpuBoverAPwsh)
+    }
     $f = $results.fairness
     Write-Host ("Fairness, 30 % 429 on range {0}'s writes: the other three finished in {1} s (calm {2} s, slowdown {3:P1}); the hot one slowed {4:P1}" -f $f.hotRange, $f.othersStormSeconds, $f.othersCalmSeconds, $f.othersSlowdown, $f.hotSlowdown)
     $d = $results.distributed
