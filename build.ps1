@@ -104,7 +104,8 @@ $ReadyToRunAssemblies = @(
 function Invoke-ReadyToRun([string] $Bin) {
     if ($ReadyToRun -eq 'none') { return }
     $os = if ($IsWindows) { 'win' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
-    $arch = [System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
+    # The process's architecture, as the module's load context names its folder (an x64 pwsh can run on an arm64 OS).
+    $arch = [System.Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture.ToString().ToLowerInvariant()
     $target = if ($ReadyToRun -eq 'host') { "$os-$arch" } else { $ReadyToRun }
     try {
         # The compiler comes from NuGet at the version the SDK picks (tools/ReadyToRun).
@@ -125,11 +126,12 @@ function Invoke-ReadyToRun([string] $Bin) {
         New-Item -ItemType Directory -Path $work | Out-Null
         $targetOs, $targetArch = $target.Split('-')
         $targetOs = @{ win = 'windows'; linux = 'linux'; osx = 'osx' }[$targetOs]
+        $assemblies = @(Get-ChildItem $Bin -Filter '*.dll')
         foreach ($name in $ReadyToRunAssemblies) {
             $source = Join-Path $Bin "$name.dll"
             if (-not (Test-Path $source)) { throw "$name.dll is not in the module" }
             $compiled = Join-Path $work "$name.dll"
-            $references = Get-ChildItem $Bin -Filter '*.dll' | Where-Object BaseName -NE $name | ForEach-Object { '-r', $_.FullName }
+            $references = $assemblies | Where-Object BaseName -NE $name | ForEach-Object { '-r', $_.FullName }
             $log = & $compiler $source -o $compiled -r (Join-Path $framework '*.dll') @references --targetos $targetOs --targetarch $targetArch -O 2>&1
             if ($LASTEXITCODE -ne 0) { throw "crossgen2 failed on $name.dll: $(($log | Select-Object -First 3) -join ' ')" }
         }

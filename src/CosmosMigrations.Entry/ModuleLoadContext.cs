@@ -42,7 +42,7 @@ public sealed class ModuleLoadContext : AssemblyLoadContext
         : base("CosmosMigrations", isCollectible: false)
     {
         _binPath = binPath;
-        _nativePath = PlatformFolder() is { } platform ? Path.Combine(binPath, platform) : null;
+        _nativePath = PlatformFolder is { } platform ? Path.Combine(binPath, platform) : null;
         ModuleAssembly = LoadFromAssemblyPath(Path.Combine(binPath, ModuleAssemblyName + ".dll"));
     }
 
@@ -93,9 +93,11 @@ public sealed class ModuleLoadContext : AssemblyLoadContext
         return LoadFromAssemblyPath(native is not null && File.Exists(native) ? native : path);
     }
 
-    /// <summary>The folder of this platform's ReadyToRun images (build.ps1 -ReadyToRun), named by
-    /// its portable runtime identifier; null on a platform the build never targets.</summary>
-    private static string? PlatformFolder()
+    /// <summary>The folder in bin/ of this platform's ReadyToRun images (build.ps1 -ReadyToRun),
+    /// named by its portable runtime identifier; null on a platform the build never targets.</summary>
+    public static string? PlatformFolder { get; } = FindPlatformFolder();
+
+    private static string? FindPlatformFolder()
     {
         var os = OperatingSystem.IsWindows() ? "win" : OperatingSystem.IsMacOS() ? "osx" : OperatingSystem.IsLinux() ? "linux" : null;
         var arch = RuntimeInformation.ProcessArchitecture switch

@@ -55,8 +55,9 @@ Describe 'The module manifest' {
         # build.ps1 -ReadyToRun host (the default) puts images in bin/<platform>/: a run JIT-compiles a
         # third fewer methods (docs/performance.md). An image of another platform would not load at
         # all, so bin/ keeps the IL that every other platform loads.
-        $os = if ($IsWindows) { 'win' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
-        $platform = "$os-$([System.Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture.ToString().ToLowerInvariant())"
+        # The folder the module's load context looks in: the build must have named it the same.
+        $platform = [CosmosMigrations.Isolation.ModuleLoadContext]::PlatformFolder
+        $platform | Should -Not -BeNullOrEmpty
         function Test-ReadyToRun([string] $Path) {
             $stream = [System.IO.File]::OpenRead($Path)
             try {

@@ -34,6 +34,9 @@ internal sealed class WriteWindow
         _sync = run?._sync ?? new object();
     }
 
+    /// <summary>The run's window (this one, for a run's).</summary>
+    private WriteWindow Root => _run ?? this;
+
     /// <summary>A range's window: its own limit (the lane's), within this run's.</summary>
     public WriteWindow ForRange(Func<int> limit) => new(limit, this);
 
@@ -41,7 +44,6 @@ internal sealed class WriteWindow
     /// write is in flight, and its end (or cancellation) wakes the wait.</summary>
     public async Task<Task<T>> StartAsync<T>(Func<Task<T>> write, CancellationToken cancellationToken)
     {
-        var root = _run ?? this;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -59,8 +61,8 @@ internal sealed class WriteWindow
                     break;
                 }
 
-                root._freed ??= new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-                freed = root._freed.Task;
+                Root._freed ??= new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                freed = Root._freed.Task;
             }
 
             await freed.ConfigureAwait(false);
@@ -77,7 +79,6 @@ internal sealed class WriteWindow
         }
         finally
         {
-            var root = _run ?? this;
             TaskCompletionSource<bool>? freed;
             lock (_sync)
             {
@@ -87,8 +88,8 @@ internal sealed class WriteWindow
                     _run._inFlight--;
                 }
 
-                freed = root._freed;
-                root._freed = null;
+                freed = Root._freed;
+                Root._freed = null;
             }
 
             freed?.TrySetResult(true);
