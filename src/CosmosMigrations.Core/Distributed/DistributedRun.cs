@@ -42,7 +42,12 @@ internal sealed class DistributedRun
     private readonly RunOptionsView _view;
     private readonly TimeSpan _beat;
     private readonly RunJournal _journal;
-    private WorkerLedger? _ledger;
+    private readonly WorkerCounts _workerCounts = new();
+    private readonly object _chargeSync = new();
+    private double _chargeReported;
+
+    /// <summary>How long a batch under way may go on after Ctrl+C to finish and be counted.</summary>
+    private static readonly TimeSpan SettleGrace = TimeSpan.FromSeconds(20);
 
     public DistributedRun(MigrationConnection connection, MigrationDefinition definition, RunOptions options, TargetContainer target, Container leases,
         RequestGate gate, string worker, LeaseOwner owner, IProgress<MigrationProgress>? progress, Action<string>? log, CancellationToken cancellationToken,
@@ -125,7 +130,7 @@ internal sealed class DistributedRun
         status.Outcome = outcome.ToString();
         status.ChecksumMismatch = warning is not null;
         status.Message = leaving is not null
-            ? $"Worker {_worker} left ({leaving}) after changing {_ledger?.Processed ?? 0} document(s); the others go on, or a start with -Distributed resumes the run."
+            ? $"Worker {_worker} left ({leaving}) after changing {_workerCounts.Processed} document(s); the others go on, or a start with -Distributed resumes the run."
             : null;
         return new RunResult(status, error, warning);
     }
@@ -185,14 +190,17 @@ internal sealed class DistributedRun
     }
 
     /// <summary>Runs this worker's share of a document pass until the pass is caught up (then moves
-    /// the cursor on), the run ends or moves on, or this worker leaves (the reason).</summary>
+    /// the cursor on), the run ends or moves on, or this worker leaves (the reason). Every beat,
+    /// this worker's record gets its heartbeat and counts, and the migration's totals the sum of the
+    /// ranges' ledgers: one patch a beat, whatever the batches.</summary>
     private async Task<string?> RunPassAsync(DocumentPass pass, int step, TrackingDocument document)
     {
         _counters.Step = step;
         _counters.Activity = $"{pass.Describe()} (distributed)";
         _log?.Invoke($"Step {step + 1} of {_definition.Steps.Count}: {pass.Describe()}, shared through the change feed.");
-        var processorName = ProcessorName(_definition.Name, document.Generation ?? 1, step);
-        _ledger = new WorkerLedger(_store, _definition.Name, _worker, _target, _view, _gate, _log);
+        var generation = document.Generation ?? 1;
+        var processorName = ProcessorName(_definition.Name, generation, step);
+        var ledger = new RangeLedger(_leases, _definition.Name, generation, step);
         var failedIds = (document.Failures ?? new List<DocumentFailure>()).Select(f => f.Id);
         if (_journal.Store is not null && document.Journal?.Passes?.Contains(step) != true)
         {
@@ -209,8 +217,27 @@ internal sealed class DistributedRun
             }, "journal", _cancellationToken).ConfigureAwait(false);
         }
 
-        var handler = new PassProcessor(_target, pass, _gate, _ledger, _view, failedIds, _log, _cancellationToken, _journal.Store, step);
-        var processor = handler.Build(processorName, _worker, _leases, _options.LeaseDuration);
+        if (document.Cursor?.BaseProcessed is null)
+        {
+            // The totals before this pass (the sum of its ranges is added to them).
+            await _store.UpdateAsync(_definition.Name, latest =>
+            {
+                if (latest is null || latest.Status != TrackingStatus.Running || (latest.Cursor?.Step ?? 0) != step || latest.Cursor?.BaseProcessed is not null)
+                {
+                    return null;
+                }
+
+                latest.Cursor ??= new MigrationCursor { Step = step };
+                latest.Cursor.BaseProcessed = latest.Processed;
+                return latest;
+            }, "checkpoint", _cancellationToken).ConfigureAwait(false);
+        }
+
+        using var settle = new CancellationTokenSource();
+        using var settleAfterCancel = _cancellationToken.Register(() => settle.CancelAfter(SettleGrace));
+        var handler = new PassProcessor(_target, pass, _gate, ledger, _store, _definition.Name, _workerCounts, _view, _worker, failedIds, RecordFailuresAsync,
+            _log, _cancellationToken, settle.Token, _journal.Store, step);
+        var processor = handler.Build(processorName, _leases, _options.LeaseDuration);
         var watch = new CatchUpWatch(_target.Container, _leases, processorName);
         await StartProcessorAsync(processor).ConfigureAwait(false);
         try
@@ -223,8 +250,8 @@ internal sealed class DistributedRun
                     throw failure;
                 }
 
-                await HeartbeatAsync().ConfigureAwait(false);
-                var current = await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false);
+                var ledgers = await ledger.ListAsync(_cancellationToken).ConfigureAwait(false);
+                var current = await BeatAsync(step, ledgers).ConfigureAwait(false);
                 if (current is null || current.Status != TrackingStatus.Running || (current.Cursor?.Step ?? 0) != step || current.StopRequested == true)
                 {
                     return null;
@@ -241,6 +268,14 @@ internal sealed class DistributedRun
                     continue;
                 }
 
+                // Caught up: every batch is checkpointed, so every intent left open is a dead
+                // worker's (or being closed right now): settle what can be, then look again.
+                if (ledgers.Any(l => l.Intent is not null)
+                    && await handler.Recovery.SettleOrphansAsync(handler.Planner, _cancellationToken).ConfigureAwait(false) >= 0)
+                {
+                    continue;
+                }
+
                 if (_options.Follow && step == _definition.Steps.Count - 1)
                 {
                     if (current.Phase != Following)
@@ -252,14 +287,139 @@ internal sealed class DistributedRun
                     continue;
                 }
 
-                await AdvanceAsync(step).ConfigureAwait(false);
+                await AdvanceAsync(step, ledger).ConfigureAwait(false);
                 return null;
             }
         }
         finally
         {
             await processor.StopAsync().ConfigureAwait(false);
+            await ReportCountsAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>This worker's beat: its heartbeat and the counts it made since the last beat, and,
+    /// when the sum of the ranges' ledgers is ahead of the migration's totals, the totals (never
+    /// moved back by a slower worker's older sum). Returns the tracking document as it is now.</summary>
+    private async Task<TrackingDocument?> BeatAsync(int step, IReadOnlyList<RangeLedgerDocument> ledgers)
+    {
+        var counts = _workerCounts.Take();
+        var charge = TakeCharge();
+        var worker = MigrationLifecycle.WorkerPath(_worker);
+        var own = new List<PatchOperation>
+        {
+            PatchOperation.Set(worker + "/heartbeat", Clock.NowMs()),
+            PatchOperation.Increment(worker + "/processed", counts.Processed),
+            PatchOperation.Increment(worker + "/scanned", counts.Scanned),
+            PatchOperation.Increment(worker + "/requestCharge", charge),
+            PatchOperation.Increment("/requestCharge", charge),
+            PatchOperation.Increment("/scanned", counts.Scanned),
+        };
+        try
+        {
+            var current = await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false);
+            if (current?.Cursor is { } cursor && cursor.Step == step && current.Status == TrackingStatus.Running)
+            {
+                var processed = (cursor.BaseProcessed ?? 0) + ledgers.Sum(l => l.Processed);
+                if (processed > current.Processed)
+                {
+                    var totals = own.Concat(new[]
+                    {
+                        PatchOperation.Set("/processed", processed),
+                        PatchOperation.Set("/pending", PendingOf(ledgers)),
+                    }).ToList();
+                    var written = await _store.TryPatchAsync(_definition.Name, totals,
+                        $"FROM c WHERE c.status = 'running' AND c.cursor.step = {step} AND c.processed < {processed}", _cancellationToken).ConfigureAwait(false);
+                    if (written is not null)
+                    {
+                        return written;
+                    }
+                }
+            }
+
+            await _store.PatchAsync(_definition.Name, own, _cancellationToken).ConfigureAwait(false);
+            return await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _workerCounts.Restore(counts);
+            RestoreCharge(charge);
+            throw;
+        }
+    }
+
+    /// <summary>The last counts of this worker go to its record even when it leaves on Ctrl+C.</summary>
+    private async Task ReportCountsAsync()
+    {
+        var counts = _workerCounts.Take();
+        var charge = TakeCharge();
+        if (counts.Processed == 0 && counts.Scanned == 0 && charge == 0)
+        {
+            return;
+        }
+
+        var worker = MigrationLifecycle.WorkerPath(_worker);
+        try
+        {
+            await BoundedAsync(ct => _store.PatchAsync(_definition.Name, new[]
+            {
+                PatchOperation.Increment(worker + "/processed", counts.Processed),
+                PatchOperation.Increment(worker + "/scanned", counts.Scanned),
+                PatchOperation.Increment(worker + "/requestCharge", charge),
+                PatchOperation.Increment("/requestCharge", charge),
+                PatchOperation.Increment("/scanned", counts.Scanned),
+            }, ct)).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is MigrationException or OperationCanceledException)
+        {
+            _log?.Invoke($"Could not record this worker's last counts ({CosmosErrors.FirstLine(ex.Message)}); the migration's total is the ranges' sum all the same.");
+        }
+    }
+
+    private static Dictionary<string, PendingBatch> PendingOf(IEnumerable<RangeLedgerDocument> ledgers) =>
+        ledgers.Where(l => l.Intent is not null).ToDictionary(
+            l => l.LeaseToken + "|" + l.Intent!.Worker,
+            l => new PendingBatch { Worker = l.Intent!.Worker ?? "", Documents = l.Intent.Documents },
+            StringComparer.Ordinal);
+
+    private double TakeCharge()
+    {
+        lock (_chargeSync)
+        {
+            var total = _gate.TotalCharge;
+            var charge = Math.Round(total - _chargeReported, 2);
+            _chargeReported = total;
+            return charge;
+        }
+    }
+
+    private void RestoreCharge(double charge)
+    {
+        lock (_chargeSync)
+        {
+            _chargeReported -= charge;
+        }
+    }
+
+    /// <summary>Records documents that could not be migrated (the list capped as in a single run)
+    /// and returns the migration's failure count.</summary>
+    private async Task<long> RecordFailuresAsync(IReadOnlyList<WriteOutcome> failed, CancellationToken cancellationToken)
+    {
+        var current = await _store.GetAsync(_definition.Name, cancellationToken).ConfigureAwait(false);
+        var room = Math.Max(0, _options.FailureListCap - (current?.Failures?.Count ?? 0));
+        var operations = new List<PatchOperation> { PatchOperation.Increment("/failureCount", failed.Count) };
+        if (current?.Failures is null && room > 0)
+        {
+            operations.Add(PatchOperation.Set("/failures", new List<DocumentFailure>()));
+        }
+
+        foreach (var failure in failed.Take(Math.Min(room, 8)))
+        {
+            operations.Add(PatchOperation.Add("/failures/-", new DocumentFailure { Id = failure.Id, PartitionKey = failure.PartitionKey, Error = failure.Error ?? "" }));
+        }
+
+        await _store.PatchAsync(_definition.Name, operations, cancellationToken).ConfigureAwait(false);
+        return (current?.FailureCount ?? 0) + failed.Count;
     }
 
     /// <summary>A container step runs once, in the worker that takes the tracking document's lease
@@ -348,16 +508,32 @@ internal sealed class DistributedRun
     }
 
     /// <summary>Moves the cursor past a finished step (once, whoever sees it first), completing
-    /// the migration after the last one; the step lease, if any, is released.</summary>
-    private Task AdvanceAsync(int step) =>
-        _store.UpdateAsync(_definition.Name, latest =>
+    /// the migration after the last one; the step lease, if any, is released. After a document
+    /// pass, the totals are its ranges' sum, read now that every batch is counted.</summary>
+    private async Task AdvanceAsync(int step, RangeLedger? ledger = null)
+    {
+        long? processed = null;
+        if (ledger is not null)
+        {
+            var ledgers = await ledger.ListAsync(_cancellationToken).ConfigureAwait(false);
+            var document = await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false);
+            processed = (document?.Cursor?.BaseProcessed ?? 0) + ledgers.Sum(l => l.Processed);
+        }
+
+        await _store.UpdateAsync(_definition.Name, latest =>
         {
             if (latest is null || latest.Status != TrackingStatus.Running || (latest.Cursor?.Step ?? 0) != step)
             {
                 return null;
             }
 
-            latest.Cursor = new MigrationCursor { Step = step + 1 };
+            if (processed is { } total)
+            {
+                latest.Processed = total;
+                latest.Pending = new Dictionary<string, PendingBatch>();
+            }
+
+            latest.Cursor = new MigrationCursor { Step = step + 1, BaseProcessed = latest.Processed };
             latest.Lease = null;
             if (step + 1 >= _definition.Steps.Count)
             {
@@ -366,12 +542,15 @@ internal sealed class DistributedRun
             }
 
             return latest;
-        }, "checkpoint", _cancellationToken);
+        }, "checkpoint", _cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Ends the run for every worker (while it still runs); with <paramref name="onlyIfLast"/>,
-    /// only when no other worker lives.</summary>
-    private Task EndAsync(Action<TrackingDocument> end, bool onlyIfLast) =>
-        BoundedAsync(ct => _store.UpdateAsync(_definition.Name, latest =>
+    /// only when no other worker lives. Mid-pass, the totals become the sum of the pass's ledgers.</summary>
+    private async Task EndAsync(Action<TrackingDocument> end, bool onlyIfLast)
+    {
+        var totals = await BoundedAsync(PassTotalAsync).ConfigureAwait(false);
+        await BoundedAsync(ct => _store.UpdateAsync(_definition.Name, latest =>
         {
             if (latest is null || latest.Status != TrackingStatus.Running)
             {
@@ -383,10 +562,31 @@ internal sealed class DistributedRun
                 return null;
             }
 
+            if (totals is { } pass && (latest.Cursor?.Step ?? 0) == pass.Step)
+            {
+                latest.Processed = pass.Processed;
+            }
+
             end(latest);
             latest.Lease = null;
             return latest;
-        }, "end of the run", ct));
+        }, "end of the run", ct)).ConfigureAwait(false);
+    }
+
+    /// <summary>The step and the migration's total while a document pass is under way (what came
+    /// before it, plus its ranges' ledgers); null outside a pass.</summary>
+    private async Task<(int Step, long Processed)?> PassTotalAsync(CancellationToken cancellationToken)
+    {
+        var document = await _store.GetAsync(_definition.Name, cancellationToken).ConfigureAwait(false);
+        var step = document?.Cursor?.Step ?? 0;
+        if (document?.Cursor?.BaseProcessed is not { } before || step >= _definition.Steps.Count || _definition.Steps[step] is not DocumentPass)
+        {
+            return null;
+        }
+
+        var ledgers = await new RangeLedger(_leases, _definition.Name, document.Generation ?? 1, step).ListAsync(cancellationToken).ConfigureAwait(false);
+        return (step, before + ledgers.Sum(l => l.Processed));
+    }
 
     /// <summary>This worker leaves: its record says so; if it was the last one of a run that goes
     /// on, the run ends cancelled (resumable) with the reason.</summary>

@@ -11,7 +11,9 @@ using CosmosMigrations.Errors;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
+using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
+using CosmosMigrations.Tracking;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
@@ -20,39 +22,64 @@ namespace CosmosMigrations.Distributed;
 /// <summary>Hosts this worker's instance of the change feed processor for one document pass:
 /// every instance with the same processor name shares the pass's feed ranges through leases in
 /// the lease container (balanced across instances, handed over when one stops or dies,
-/// checkpointed per range). Each delivered batch goes through the pass's operations and the same
-/// guarded writes as a single run, so a batch delivered again changes nothing twice.</summary>
+/// checkpointed per range). It works on the processor's terms:
+/// <list type="bullet">
+/// <item>a lease's first batch in this worker first settles what a dead worker left on that range
+/// (its intent, <see cref="IntentRecovery"/>), where errors surface and the lease is renewed;</item>
+/// <item>each batch is planned once, its intent recorded in the range's ledger, its documents
+/// written through guarded writes, then counted in the same ledger write that removes the intent,
+/// before the processor checkpoints: a batch delivered again counts only what it changes again;</item>
+/// <item>the processor's cancellation (the lease went elsewhere) stops the batch between
+/// documents; what it wrote is counted, and the rest is delivered to the new owner.</item>
+/// </list></summary>
 internal sealed class PassProcessor
 {
     private readonly TargetContainer _target;
     private readonly DocumentPass _pass;
     private readonly RequestGate _gate;
-    private readonly WorkerLedger _ledger;
+    private readonly RangeLedger _ledger;
+    private readonly IntentRecovery _recovery;
+    private readonly WorkerCounts _counts;
     private readonly RunOptionsView _options;
+    private readonly string _worker;
     private readonly Action<string>? _log;
     private readonly ConcurrentDictionary<string, DocumentWriter> _writers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _acquired = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<long, bool> _inFlight = new();
+    private readonly ConcurrentDictionary<string, RangeLedgerDocument> _known = new(StringComparer.Ordinal);
     private readonly DocumentWriter _planner;
     private readonly HashSet<string> _failedIds;
     private readonly CancellationToken _runToken;
+    private readonly CancellationToken _settleToken;
     private readonly JournalStore? _journal;
     private readonly int _step;
+    private readonly Func<IReadOnlyList<WriteOutcome>, CancellationToken, Task<long>> _recordFailures;
+    private long _batches;
     private MigrationException? _failure;
 
     /// <summary>The documents of <paramref name="failedIds"/>, already recorded as failed, are not
     /// tried (or counted) again. With <paramref name="journal"/>, every change is journaled first,
-    /// as in a single run (as step <paramref name="step"/>).</summary>
-    public PassProcessor(TargetContainer target, DocumentPass pass, RequestGate gate, WorkerLedger ledger, RunOptionsView options, IEnumerable<string> failedIds, Action<string>? log, CancellationToken runToken,
-        JournalStore? journal = null, int step = 0)
+    /// as in a single run (as step <paramref name="step"/>). <paramref name="runToken"/> is this
+    /// worker's Ctrl+C; <paramref name="settleToken"/> outlives it by a grace period, so that a batch
+    /// under way is finished and counted.</summary>
+    public PassProcessor(TargetContainer target, DocumentPass pass, RequestGate gate, RangeLedger ledger, TrackingStore store, string migration, WorkerCounts counts,
+        RunOptionsView options, string worker, IEnumerable<string> failedIds, Func<IReadOnlyList<WriteOutcome>, CancellationToken, Task<long>> recordFailures,
+        Action<string>? log, CancellationToken runToken, CancellationToken settleToken, JournalStore? journal = null, int step = 0)
     {
+        _recovery = new IntentRecovery(ledger, store, migration, worker, target, options.LeaseDuration, page => _inFlight.ContainsKey(page), log);
         _journal = journal;
         _step = step;
         _runToken = runToken;
+        _settleToken = settleToken;
         _failedIds = new HashSet<string>(failedIds, StringComparer.Ordinal);
         _target = target;
         _pass = pass;
         _gate = gate;
         _ledger = ledger;
+        _counts = counts;
         _options = options;
+        _worker = worker;
+        _recordFailures = recordFailures;
         _log = log;
         _planner = new DocumentWriter(target, pass, ResilientSender.Ungated, filterUnchecked: true);
     }
@@ -60,9 +87,15 @@ internal sealed class PassProcessor
     /// <summary>Set when documents failed beyond -MaxFailures: the run fails.</summary>
     public MigrationException? Failure => Volatile.Read(ref _failure);
 
-    public ChangeFeedProcessor Build(string processorName, string instanceName, Container leases, TimeSpan leaseDuration) =>
+    /// <summary>Settles what dead workers left on this pass's ranges.</summary>
+    public IntentRecovery Recovery => _recovery;
+
+    /// <summary>Plans documents without writing (what an intent's documents still need).</summary>
+    public DocumentWriter Planner => _planner;
+
+    public ChangeFeedProcessor Build(string processorName, Container leases, TimeSpan leaseDuration) =>
         _target.Container.GetChangeFeedProcessorBuilder(processorName, (Container.ChangeFeedStreamHandler)HandleAsync)
-            .WithInstanceName(instanceName)
+            .WithInstanceName(_worker)
             .WithLeaseContainer(leases)
             .WithStartTime(DateTime.MinValue.ToUniversalTime())
             .WithMaxItems(_options.BatchSize)
@@ -71,10 +104,18 @@ internal sealed class PassProcessor
                 acquireInterval: TimeSpan.FromMilliseconds(leaseDuration.TotalMilliseconds / 4),
                 expirationInterval: leaseDuration,
                 renewInterval: TimeSpan.FromMilliseconds(leaseDuration.TotalMilliseconds / 3))
-            .WithLeaseAcquireNotification(async token =>
+            .WithLeaseAcquireNotification(token =>
             {
+                // No I/O here: the SDK awaits this before it renews the lease, and swallows its errors.
+                _acquired[token] = true;
                 _log?.Invoke($"Feed range {token} acquired by this worker.");
-                await _ledger.RecoverAsync(token, _planner, _runToken).ConfigureAwait(false);
+                return Task.CompletedTask;
+            })
+            .WithLeaseReleaseNotification(token =>
+            {
+                _acquired.TryRemove(token, out _);
+                _log?.Invoke($"Feed range {token} released by this worker.");
+                return Task.CompletedTask;
             })
             .WithErrorNotification((token, error) =>
             {
@@ -94,72 +135,224 @@ internal sealed class PassProcessor
         }
     }
 
-    /// <summary>A batch runs to its end even when the processor cancels it (its lease went to
-    /// another worker): its changes and counts then land together, and the new owner finds them
-    /// done. Only this worker's own cancellation (Ctrl+C) interrupts it.</summary>
-    private Task HandleAsync(ChangeFeedProcessorContext context, Stream changes, CancellationToken processorToken) =>
-        ProcessBatchAsync(context, changes, _runToken);
-
-    private async Task ProcessBatchAsync(ChangeFeedProcessorContext context, Stream changes, CancellationToken cancellationToken)
+    private async Task HandleAsync(ChangeFeedProcessorContext context, Stream changes, CancellationToken processorToken)
     {
         var documents = DocumentJson.ReadPage(changes).OfType<JObject>().ToList();
-        if (documents.Count == 0 || Failure is not null)
+        if (Failure is not null)
+        {
+            throw Failure;
+        }
+
+        var token = context.LeaseToken;
+        var range = context.FeedRange?.ToJsonString();
+        // Writes go on past a lost lease or Ctrl+C only to finish documents already started.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(processorToken, _runToken);
+        if (_acquired.TryRemove(token, out _))
+        {
+            await _recovery.SettleAsync(token, range, _planner, stopping.Token).ConfigureAwait(false);
+        }
+
+        if (documents.Count == 0)
         {
             return;
         }
 
-        // One lane a feed range, as in a single run: a throttled range slows down alone.
-        var writer = _writers.GetOrAdd(context.LeaseToken, _ => new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), filterUnchecked: true, journal: _journal, step: _step));
-        var planned = new List<JObject>();
-        foreach (var document in documents)
+        var writer = _writers.GetOrAdd(token, _ => new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), filterUnchecked: true, journal: _journal, step: _step));
+        var edits = new DocumentEdit?[documents.Count];
+        var intended = new List<JObject>();
+        for (var i = 0; i < documents.Count; i++)
         {
+            if (IsKnownFailure((string?)documents[i]["id"] ?? ""))
+            {
+                continue;
+            }
+
             try
             {
-                if ((await writer.PlanAsync(document, cancellationToken).ConfigureAwait(false)).Changed)
-                {
-                    planned.Add(_ledger.KeyOf(document));
-                }
+                edits[i] = await writer.PlanAsync(documents[i], stopping.Token).ConfigureAwait(false);
             }
-            catch (DocumentOperationException)
+            catch (Exception ex) when (ex is DocumentOperationException or DocumentConflictException)
             {
-                // The write reports it as a failure of this document.
+                // The write plans it again and reports the failure.
+            }
+
+            if (edits[i] is { Changed: true })
+            {
+                intended.Add(ChangeIntents.KeyOf(documents[i], _target.PartitionKey));
             }
         }
 
-        if (planned.Count > 0)
+        var batch = new PageIntent { Page = Interlocked.Increment(ref _batches), Worker = _worker, Documents = intended };
+        _inFlight[batch.Page] = true;
+        try
         {
-            await _ledger.BeginAsync(context.LeaseToken, planned, cancellationToken).ConfigureAwait(false);
+            await ProcessAsync(context, token, range, documents, edits, batch, writer, processorToken, stopping.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            _inFlight.TryRemove(batch.Page, out _);
+        }
+    }
+
+    private async Task ProcessAsync(ChangeFeedProcessorContext context, string token, string? range, List<JObject> documents, DocumentEdit?[] edits, PageIntent batch,
+        DocumentWriter writer, CancellationToken processorToken, CancellationToken stoppingToken)
+    {
+        RangeLedgerDocument? ledger = _known.TryGetValue(token, out var cached) ? cached : null;
+        if (batch.Documents.Count > 0)
+        {
+            while (true)
+            {
+                var other = false;
+                ledger = await _ledger.UpdateAsync(token, range, l =>
+                {
+                    if (l.Intent is { } open && !(open.Worker == _worker && open.Page == batch.Page))
+                    {
+                        // Never over another batch's intent: it is settled first.
+                        other = true;
+                        return false;
+                    }
+
+                    l.Intent = batch;
+                    return true;
+                }, stoppingToken, ledger).ConfigureAwait(false);
+                if (!other)
+                {
+                    break;
+                }
+
+                await _recovery.SettleAsync(token, range, _planner, stoppingToken).ConfigureAwait(false);
+                ledger = null;
+            }
+
+            _known[token] = ledger;
         }
 
-        var outcomes = await Task.WhenAll(documents.Select(d => IsKnownFailure((string?)d["id"] ?? "")
-            ? Task.FromResult(new WriteOutcome(WriteResult.Unchanged, (string?)d["id"] ?? "", _target.PartitionKey.Describe(d)))
-            : writer.WriteAsync(d, cancellationToken))).ConfigureAwait(false);
-        var changed = outcomes.LongCount(o => o.Result == WriteResult.Changed);
-        await _ledger.EndAsync(context.LeaseToken, changed, documents.Count, planned.Count > 0, cancellationToken).ConfigureAwait(false);
+        var stopping = stoppingToken;
+        // One lane a feed range, as in a single run: a throttled range slows down alone. A write
+        // starts only while this worker still holds the range and was not interrupted.
+        var window = new SemaphoreSlim(Math.Max(1, _gate.Limit));
+        var writes = new List<Task<WriteOutcome>>(documents.Count);
+        var unstarted = 0;
+        for (var i = 0; i < documents.Count; i++)
+        {
+            if (stopping.IsCancellationRequested)
+            {
+                unstarted = documents.Count - i;
+                break;
+            }
+
+            var document = documents[i];
+            var edit = edits[i];
+            if (IsKnownFailure((string?)document["id"] ?? ""))
+            {
+                writes.Add(Task.FromResult(writer.Skip(document)));
+                continue;
+            }
+
+            try
+            {
+                await window.WaitAsync(stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                unstarted = documents.Count - i;
+                break;
+            }
+
+            writes.Add(WriteAsync(writer, document, edit, window));
+        }
+
+        var outcomes = await Task.WhenAll(writes).ConfigureAwait(false);
+        var changedIds = outcomes.Where(o => o.Result == WriteResult.Changed).Select(o => o.Id).ToList();
+        await CountAsync(token, range, ledger, batch, changedIds, outcomes.Length).ConfigureAwait(false);
+
         var failed = outcomes.Where(o => o.Result == WriteResult.Failed).ToList();
         if (failed.Count > 0)
         {
-            lock (_failedIds)
+            await RecordFailuresAsync(failed).ConfigureAwait(false);
+        }
+
+        if (unstarted > 0)
+        {
+            // Not checkpointed: the batch comes again (to the range's new owner, or on resume),
+            // and only what is still left to change counts then.
+            _log?.Invoke($"Feed range {token}: stopped after {outcomes.Length} of {documents.Count} document(s) of a batch ({(processorToken.IsCancellationRequested ? "the range went to another worker" : "interrupted")}).");
+            throw new OperationCanceledException(processorToken.IsCancellationRequested ? processorToken : _runToken);
+        }
+    }
+
+    private async Task<WriteOutcome> WriteAsync(DocumentWriter writer, JObject document, DocumentEdit? edit, SemaphoreSlim window)
+    {
+        try
+        {
+            return await writer.WriteAsync(document, edit, _settleToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            window.Release();
+        }
+    }
+
+    /// <summary>Counts the batch and removes its intent in one ledger write. If another worker took
+    /// the intent over meanwhile (it judged this one dead), it counted some of these documents
+    /// already: only the others are counted here.</summary>
+    private async Task CountAsync(string token, string? range, RangeLedgerDocument? known, PageIntent batch, IReadOnlyList<string> changedIds, int scanned)
+    {
+        long counted = changedIds.Count;
+        if (batch.Documents.Count == 0 && changedIds.Count == 0)
+        {
+            // Nothing to change (often this run's own writes coming back through the feed): no
+            // ledger write; what was read goes to this worker's record.
+            _counts.Add(0, scanned);
+            return;
+        }
+
+        _known[token] = await _ledger.UpdateAsync(token, range, l =>
+        {
+            counted = changedIds.Count;
+            if (l.Intent is { } open && open.Worker == _worker && open.Page == batch.Page)
             {
-                failed.ForEach(f => _failedIds.Add(f.Id));
+                l.Intent = null;
+            }
+            else if (batch.Documents.Count > 0 && l.Recovered?.FirstOrDefault(r => r.Worker == _worker && r.Page == batch.Page) is { } taken)
+            {
+                var already = new HashSet<string>(taken.Ids, StringComparer.Ordinal);
+                counted = changedIds.Count(id => !already.Contains(id));
+                _log?.Invoke($"Feed range {token}: another worker counted {taken.Ids.Count} document(s) of this worker's batch while it was stalled; {counted} more counted now.");
             }
 
-            var total = await _ledger.RecordFailuresAsync(failed, cancellationToken).ConfigureAwait(false);
-            if (total > _options.MaxFailures)
-            {
-                var first = failed[0];
-                Interlocked.CompareExchange(ref _failure, new MigrationException(MigrationErrorKind.DocumentFailed, "DocumentMigrationFailed",
-                    $"Document '{first.Id}' (partition key {first.PartitionKey}) could not be migrated: {first.Error}." +
-                    (failed.Count > 1 ? $" {failed.Count - 1} more document(s) of the same batch failed too." : "") +
-                    " The feed range's checkpoint stays before this batch.",
-                    first.Id,
-                    _options.MaxFailures == 0
-                        ? "Fix the document (or the migration), then start again: it resumes from the checkpoints. To record such documents and go on, pass -MaxFailures N."
-                        : $"More than {_options.MaxFailures} document(s) failed (-MaxFailures); see the failures in Get-MigrationStatus, fix them, and start again."), null);
+            l.Processed += counted;
+            l.Scanned += scanned;
+            return true;
+        }, _settleToken, known).ConfigureAwait(false);
+        _counts.Add(counted, scanned);
+    }
 
-                // Not checkpointed: the batch comes again when the migration is resumed.
-                throw Failure!;
-            }
+    private async Task RecordFailuresAsync(List<WriteOutcome> failed)
+    {
+        lock (_failedIds)
+        {
+            failed.ForEach(f => _failedIds.Add(f.Id));
+        }
+
+        var total = await _recordFailures(failed, _settleToken).ConfigureAwait(false);
+        if (total > _options.MaxFailures)
+        {
+            var first = failed[0];
+            Interlocked.CompareExchange(ref _failure, new MigrationException(MigrationErrorKind.DocumentFailed, "DocumentMigrationFailed",
+                $"Document '{first.Id}' (partition key {first.PartitionKey}) could not be migrated: {first.Error}." +
+                (failed.Count > 1 ? $" {failed.Count - 1} more document(s) of the same batch failed too." : "") +
+                " The feed range's checkpoint stays before this batch.",
+                first.Id,
+                _options.MaxFailures == 0
+                    ? "Fix the document (or the migration), then start again: it resumes from the checkpoints. To record such documents and go on, pass -MaxFailures N."
+                    : $"More than {_options.MaxFailures} document(s) failed (-MaxFailures); see the failures in Get-MigrationStatus, fix them, and start again."), null);
+
+            // Not checkpointed: the batch comes again when the migration is resumed.
+            throw Failure!;
         }
     }
 }
+
+/// <summary>The few run options a distributed worker's parts need.</summary>
+internal sealed record RunOptionsView(TimeSpan LeaseDuration, int FailureListCap, int MaxFailures, int BatchSize);

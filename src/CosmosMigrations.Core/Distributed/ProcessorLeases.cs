@@ -12,16 +12,19 @@ using Newtonsoft.Json.Linq;
 namespace CosmosMigrations.Distributed;
 
 /// <summary>The change feed processor's lease documents of a migration (their ids start with its
-/// processor names, <see cref="DistributedRun.ProcessorName"/>): removed when a rerun starts a new
-/// generation, or when the migration is reset, so that no stale checkpoint survives.</summary>
+/// processor names, <see cref="DistributedRun.ProcessorName"/>) and the ranges' ledgers beside them
+/// (<see cref="RangeLedger"/>): removed when a rerun starts a new generation, or when the migration
+/// is reset, so that no stale checkpoint or count survives.</summary>
 internal static class ProcessorLeases
 {
     /// <summary>Deletes the migration's leases, except those of <paramref name="keepGeneration"/>; returns how many.</summary>
     public static async Task<int> DeleteAsync(Container leases, string migration, int? keepGeneration, CancellationToken cancellationToken)
     {
         var prefix = migration + "|g";
-        var keep = keepGeneration is { } generation ? $"{prefix}{generation}|" : null;
-        var query = new QueryDefinition("SELECT c.id FROM c WHERE STARTSWITH(c.id, @prefix)").WithParameter("@prefix", prefix);
+        var ledgers = RangeLedger.Prefix(migration) + "g";
+        var keep = keepGeneration is { } generation ? new[] { $"{prefix}{generation}|", $"{ledgers}{generation}|" } : Array.Empty<string>();
+        var query = new QueryDefinition("SELECT c.id FROM c WHERE STARTSWITH(c.id, @prefix) OR STARTSWITH(c.id, @ledgers)")
+            .WithParameter("@prefix", prefix).WithParameter("@ledgers", ledgers);
         var ids = new List<string>();
         var giveUp = new GiveUp("TransientFailuresExhausted", "Removing old change feed leases kept failing.", migration);
         await ResilientSender.Ungated.RunAsync(async ct =>
@@ -39,7 +42,7 @@ internal static class ProcessorLeases
         }, giveUp, cancellationToken).ConfigureAwait(false);
 
         var deleted = 0;
-        foreach (var id in ids.Where(i => keep is null || !i.StartsWith(keep, StringComparison.Ordinal)))
+        foreach (var id in ids.Where(i => !keep.Any(k => i.StartsWith(k, StringComparison.Ordinal))))
         {
             using var response = await ResilientSender.Ungated.SendAsync(ct => leases.DeleteItemStreamAsync(id, new PartitionKey(id), cancellationToken: ct),
                 $"Deleting lease '{id}'", cancellationToken, giveUp).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Errors;
@@ -19,6 +20,8 @@ internal sealed class LeasedCheckpoint
     private readonly LeaseOwner _owner;
     private readonly TimeSpan _leaseDuration;
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly object _queueSync = new();
+    private List<(Action<TrackingDocument> Change, TaskCompletionSource<bool> Written)> _queued = new();
     private long _lastWriteMs;
 
     public LeasedCheckpoint(TrackingStore store, TrackingDocument document, LeaseOwner owner, TimeSpan leaseDuration)
@@ -36,18 +39,69 @@ internal sealed class LeasedCheckpoint
     /// <summary>Epoch ms of the last write that went through.</summary>
     public long LastWriteMs => Interlocked.Read(ref _lastWriteMs);
 
-    /// <summary>Changes the document and writes it, renewing the lease.</summary>
+    /// <summary>Changes the document and writes it, renewing the lease; returns once a write that
+    /// holds the change went through. Changes that arrive while a write is in flight go together in
+    /// the next one (a group commit): ranges side by side record their pages' intents and
+    /// checkpoints in one write instead of queueing for the lock one by one.</summary>
     public async Task UpdateAsync(Action<TrackingDocument> change, CancellationToken cancellationToken)
     {
+        var written = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_queueSync)
+        {
+            _queued.Add((change, written));
+        }
+
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            change(Document);
-            await WriteLockedAsync(renewLease: true, cancellationToken).ConfigureAwait(false);
+            await WriteQueuedLockedAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             _lock.Release();
+        }
+
+        await written.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Applies every queued change and writes them in one go (under the lock).</summary>
+    private async Task WriteQueuedLockedAsync(CancellationToken cancellationToken)
+    {
+        List<(Action<TrackingDocument> Change, TaskCompletionSource<bool> Written)> batch;
+        lock (_queueSync)
+        {
+            if (_queued.Count == 0)
+            {
+                // An earlier writer took this change along.
+                return;
+            }
+
+            batch = _queued;
+            _queued = new List<(Action<TrackingDocument>, TaskCompletionSource<bool>)>();
+        }
+
+        try
+        {
+            foreach (var (change, _) in batch)
+            {
+                change(Document);
+            }
+
+            await WriteLockedAsync(renewLease: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            foreach (var (_, written) in batch)
+            {
+                written.TrySetException(ex);
+            }
+
+            throw;
+        }
+
+        foreach (var (_, written) in batch)
+        {
+            written.TrySetResult(true);
         }
     }
 
@@ -83,14 +137,30 @@ internal sealed class LeasedCheckpoint
     {
         using var timeout = new CancellationTokenSource(FinishTimeout);
         await _lock.WaitAsync(timeout.Token).ConfigureAwait(false);
+        List<(Action<TrackingDocument> Change, TaskCompletionSource<bool> Written)> queued;
+        lock (_queueSync)
+        {
+            queued = _queued;
+            _queued = new List<(Action<TrackingDocument>, TaskCompletionSource<bool>)>();
+        }
+
         try
         {
+            // Changes still queued (a writer gave up waiting) land with the last write.
+            queued.ForEach(q => q.Change(Document));
             change(Document);
             Document.Lease = null;
             await WriteLockedAsync(renewLease: false, timeout.Token).ConfigureAwait(false);
+            queued.ForEach(q => q.Written.TrySetResult(true));
         }
-        catch (Exception ex) when (ex is not LeaseLostException)
+        catch (Exception ex)
         {
+            queued.ForEach(q => q.Written.TrySetException(ex));
+            if (ex is LeaseLostException)
+            {
+                throw;
+            }
+
             warn?.Invoke($"Could not record the end of '{name}' ({CosmosErrors.FirstLine(ex.Message)}); its lease expires by itself and the next start resumes from the last checkpoint.");
         }
         finally

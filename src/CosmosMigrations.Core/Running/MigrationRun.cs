@@ -31,6 +31,13 @@ internal sealed class MigrationRun
     private readonly PageLedger _ledger;
     private readonly RunJournal _journal;
 
+    /// <summary>How long pages already writing may go on after Ctrl+C to finish and be counted.</summary>
+    private static readonly TimeSpan SettleGrace = TimeSpan.FromSeconds(20);
+
+    private readonly CancellationTokenSource _settle = new();
+    private PassScan? _passes;
+    private (ScanStep Pass, int Index)? _scanning;
+
     public MigrationRun(MigrationDefinition definition, RunOptions options, TargetContainer target, ResilientSender sender, LeasedCheckpoint checkpoint,
         IProgress<MigrationProgress>? progress, Action<string>? log, Action<string>? warn, Func<int, Task>? afterCheckpoint, CancellationToken cancellationToken,
         RunJournal? journal = null)
@@ -48,7 +55,7 @@ internal sealed class MigrationRun
         _chargeAtStart = checkpoint.Document.RequestCharge;
         _counters = new ProgressCounters(definition.Name, definition.Steps.Count) { Budget = options.MaxRUPerSecond, EstimateSkipped = options.NoEstimate };
         _stop = new StopSignal(options, _counters.Clock);
-        _ledger = new PageLedger(checkpoint, options, _stop, _counters, RequestCharge, Report, afterCheckpoint, log, cancellationToken);
+        _ledger = new PageLedger(checkpoint, options, _stop, _counters, RequestCharge, Report, afterCheckpoint, log, _settle.Token);
     }
 
     private TrackingDocument Document => _checkpoint.Document;
@@ -57,6 +64,8 @@ internal sealed class MigrationRun
     {
         using var heartbeatStop = CancellationTokenSource.CreateLinkedTokenSource(_cancellationToken);
         var heartbeat = Heartbeat.RunAsync(_checkpoint, _options.LeaseDuration, _log, heartbeatStop.Token);
+        // Ctrl+C stops the scans at once; the pages already writing get a grace period to finish.
+        using var settleAfterCancel = _cancellationToken.Register(() => _settle.CancelAfter(SettleGrace));
         RunOutcome outcome;
         MigrationException? error = null;
         try
@@ -67,11 +76,13 @@ internal sealed class MigrationRun
         }
         catch (StopRunException stop)
         {
+            await SettleOpenIntentsAsync().ConfigureAwait(false);
             await FinishAsync(d => MigrationLifecycle.Cancel(d, stop.Reason)).ConfigureAwait(false);
             outcome = RunOutcome.Stopped;
         }
         catch (OperationCanceledException) when (_cancellationToken.IsCancellationRequested)
         {
+            await SettleOpenIntentsAsync().ConfigureAwait(false);
             await FinishAsync(d => MigrationLifecycle.Cancel(d, "Interrupted")).ConfigureAwait(false);
             outcome = RunOutcome.Stopped;
         }
@@ -85,11 +96,13 @@ internal sealed class MigrationRun
             error = ex as MigrationException ?? CosmosErrors.Wrap(ex, MigrationErrorKind.ServiceError, "MigrationFailed",
                 $"Migration '{_definition.Name}' failed.", _definition.Name, "Fix the cause, then start it again: it resumes from its checkpoint.");
             var message = error.Message;
+            await SettleOpenIntentsAsync().ConfigureAwait(false);
             await FinishAsync(d => MigrationLifecycle.Fail(d, message)).ConfigureAwait(false);
             outcome = RunOutcome.Failed;
         }
         finally
         {
+            _settle.Dispose();
             heartbeatStop.Cancel();
             try
             {
@@ -110,7 +123,7 @@ internal sealed class MigrationRun
             _log?.Invoke($"Resuming '{_definition.Name}' at step {Document.Cursor!.Step + 1} of {_definition.Steps.Count} ({Document.Processed} document(s) changed so far).");
         }
 
-        var passes = new PassScan(_target, _options, _sender, _checkpoint, _ledger, _stop, _counters, _log, _journal.Store, _cancellationToken);
+        var passes = _passes = new PassScan(_target, _options, _sender, _checkpoint, _ledger, _stop, _counters, _log, _journal.Store, _cancellationToken, _settle.Token);
         for (var index = Document.Cursor!.Step; index < _definition.Steps.Count; index++)
         {
             _stop.ThrowIfStopped();
@@ -121,7 +134,9 @@ internal sealed class MigrationRun
             switch (step)
             {
                 case ScanStep pass:
+                    _scanning = (pass, index);
                     await passes.RunAsync(pass, index).ConfigureAwait(false);
+                    _scanning = null;
                     break;
                 case IContainerStep containerStep:
                     await containerStep.ExecuteAsync(ContainerContext(index), _cancellationToken).ConfigureAwait(false);
@@ -145,6 +160,27 @@ internal sealed class MigrationRun
             : null,
         ReportConflict = (what, ct) => _checkpoint.UpdateAsync(d => PageLedger.RecordConflicts(d, new[] { what }), ct),
     };
+
+    /// <summary>A run that ends before its scan finished may leave pages whose writes were cut short
+    /// (their intents still open): what they changed is counted before the last write, so that the
+    /// status says what this run changed. Bounded in time; when it cannot, the next run counts them.</summary>
+    private async Task SettleOpenIntentsAsync()
+    {
+        if (_passes is null || _scanning is not { } scanning)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _passes.SettleIntentsAsync(scanning.Pass, scanning.Index, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not LeaseLostException)
+        {
+            _log?.Invoke($"Could not count the pages cut short now ({CosmosErrors.FirstLine(ex.Message)}); the next run counts them before it goes on.");
+        }
+    }
 
     private Task FinishAsync(Action<TrackingDocument> end) =>
         _checkpoint.FinishAsync(d =>

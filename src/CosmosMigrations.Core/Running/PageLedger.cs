@@ -7,6 +7,7 @@ using CosmosMigrations.Errors;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
+using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Running;
 
@@ -31,6 +32,7 @@ internal sealed class PageLedger
     private readonly CancellationToken _cancellationToken;
     private long _changedThisScan;
     private int _pages;
+    private long _intents;
 
     public PageLedger(LeasedCheckpoint checkpoint, RunOptions options, StopSignal stop, ProgressCounters counters, Func<double> requestCharge,
         Action report, Func<int, Task>? afterCheckpoint, Action<string>? log, CancellationToken cancellationToken)
@@ -48,6 +50,9 @@ internal sealed class PageLedger
         {
             _failedIds.Add(failure.Id);
         }
+
+        // Intent numbers stay unique beside those an earlier run left (settled before any page starts).
+        _intents = checkpoint.Document.Cursor?.Ranges?.SelectMany(r => r.Intents ?? new List<PageIntent>()).Select(i => i.Page).DefaultIfEmpty(0).Max() ?? 0;
     }
 
     /// <summary>Pages checkpointed in this run.</summary>
@@ -67,8 +72,35 @@ internal sealed class PageLedger
         }
     }
 
-    /// <summary>Every write of <paramref name="page"/> is done: count, then checkpoint.</summary>
-    public async Task CompleteAsync(RangeCursor range, Page page, IReadOnlyList<WriteOutcome> outcomes)
+    /// <summary>Records, before a page's first write, the documents it is about to change (see
+    /// <see cref="ChangeIntents"/>); returns the intent's page number, which the page's count
+    /// removes. Durable when this returns.</summary>
+    public async Task<long> OpenIntentAsync(RangeCursor range, List<JObject> documents)
+    {
+        var number = Interlocked.Increment(ref _intents);
+        await _checkpoint.UpdateAsync(d =>
+        {
+            range.Intents ??= new List<PageIntent>();
+            range.Intents.Add(new PageIntent { Page = number, Documents = documents });
+        }, _cancellationToken).ConfigureAwait(false);
+        return number;
+    }
+
+    private static void CloseIntent(RangeCursor range, long? intent)
+    {
+        if (intent is { } number && range.Intents is { } intents)
+        {
+            intents.RemoveAll(i => i.Page == number);
+            if (intents.Count == 0)
+            {
+                range.Intents = null;
+            }
+        }
+    }
+
+    /// <summary>Every write of <paramref name="page"/> is done: count, then checkpoint, in one write
+    /// that also removes the page's intent.</summary>
+    public async Task CompleteAsync(RangeCursor range, Page page, IReadOnlyList<WriteOutcome> outcomes, long? intent)
     {
         var changed = outcomes.LongCount(o => o.Result == WriteResult.Changed);
         var failed = outcomes.Where(o => o.Result == WriteResult.Failed).ToList();
@@ -79,6 +111,7 @@ internal sealed class PageLedger
         await _checkpoint.UpdateAsync(d =>
         {
             d.Processed += changed;
+            CloseIntent(range, intent);
             d.RequestCharge = _requestCharge();
             if (conflicts.Count > 0)
             {
@@ -151,19 +184,24 @@ internal sealed class PageLedger
     }
 
     /// <summary>A page finished its writes after an earlier page failed: the checkpoint stays
-    /// before the failure, but these changes are counted all the same, so that `processed` stays
-    /// exact. Goes through even while the run is being cancelled (bounded).</summary>
-    public async Task CountWithoutCheckpointAsync(IReadOnlyList<WriteOutcome> outcomes)
+    /// before the failure, but these changes are counted all the same, with the removal of the
+    /// page's intent, so that `processed` stays exact (the page read again later finds them done).
+    /// Goes through even while the run is being cancelled (bounded).</summary>
+    public async Task CountWithoutCheckpointAsync(RangeCursor range, IReadOnlyList<WriteOutcome> outcomes, long? intent)
     {
         var changed = outcomes.LongCount(o => o.Result == WriteResult.Changed);
-        if (changed == 0)
+        if (changed == 0 && intent is null)
         {
             return;
         }
 
         try
         {
-            await _checkpoint.UpdateBoundedAsync(d => d.Processed += changed).ConfigureAwait(false);
+            await _checkpoint.UpdateBoundedAsync(d =>
+            {
+                d.Processed += changed;
+                CloseIntent(range, intent);
+            }).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -30,10 +31,14 @@ internal sealed class PassScan
     private readonly Action<string>? _log;
     private readonly JournalStore? _journal;
     private readonly CancellationToken _cancellationToken;
+    private readonly CancellationToken _settleToken;
 
+    /// <summary><paramref name="cancellationToken"/> stops the scan (Ctrl+C); <paramref name="settleToken"/>,
+    /// which outlives it by a grace period, lets pages already writing finish and be counted.</summary>
     public PassScan(TargetContainer target, RunOptions options, ResilientSender sender, LeasedCheckpoint checkpoint, PageLedger ledger,
-        StopSignal stop, ProgressCounters counters, Action<string>? log, JournalStore? journal, CancellationToken cancellationToken)
+        StopSignal stop, ProgressCounters counters, Action<string>? log, JournalStore? journal, CancellationToken cancellationToken, CancellationToken settleToken)
     {
+        _settleToken = settleToken;
         _journal = journal;
         _target = target;
         _options = options;
@@ -68,6 +73,8 @@ internal sealed class PassScan
         }
 
         var cursor = _checkpoint.Document.Cursor!;
+        // Pages an earlier run began and never counted: count what they changed before scanning.
+        await SettleIntentsAsync(pass, step, _cancellationToken).ConfigureAwait(false);
         var estimate = _options.NoEstimate ? null
             : await DocumentCount.EstimateAsync(plan.Source, pass.CountText, pass.ScanCondition, _sender.Gate!, _log, _cancellationToken).ConfigureAwait(false);
         _counters.Estimate = estimate;
@@ -87,7 +94,7 @@ internal sealed class PassScan
             var lane = new ResilientSender(laneGate);
             var lanePlan = pass.Plan(new ScanContext(_target, lane, step, _journal));
             return new RangePipeline(lanePlan.Source, lanePlan.Writer, query, _options.BatchSize, lane, writes.ForRange(() => laneGate.Limit),
-                _ledger, _stop, _cancellationToken);
+                _ledger, _stop, _cancellationToken, _settleToken);
         });
         while (true)
         {
@@ -126,5 +133,47 @@ internal sealed class PassScan
                 }
             }, _cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Counts the pages of <paramref name="pass"/> that began writing and were never counted
+    /// (their intents in the cursor, see <see cref="ChangeIntents"/>), and removes those intents, in
+    /// one checkpoint. At a run's start they are what a run that died left; at its end, pages whose
+    /// writes were cut short. Returns the documents counted.</summary>
+    public async Task<long> SettleIntentsAsync(ScanStep pass, int step, CancellationToken cancellationToken)
+    {
+        var open = _checkpoint.Document.Cursor?.Ranges?.Where(r => r.Intents is { Count: > 0 }).ToList();
+        if (open is null || open.Count == 0 || _checkpoint.Document.Cursor!.Step != step)
+        {
+            return 0;
+        }
+
+        var settled = new List<(RangeCursor Range, long Page)>();
+        long changed = 0;
+        if (pass.Plan(new ScanContext(_target, _sender, step, null)).Writer is DocumentWriter planner)
+        {
+            foreach (var range in open)
+            {
+                foreach (var intent in range.Intents!.ToList())
+                {
+                    changed += (await ChangeIntents.ChangedAsync(intent.Documents, _target, planner, _sender, cancellationToken).ConfigureAwait(false)).Count;
+                    settled.Add((range, intent.Page));
+                }
+            }
+        }
+
+        await _checkpoint.UpdateAsync(d =>
+        {
+            d.Processed += changed;
+            foreach (var (range, page) in settled)
+            {
+                range.Intents?.RemoveAll(i => i.Page == page);
+                if (range.Intents is { Count: 0 })
+                {
+                    range.Intents = null;
+                }
+            }
+        }, cancellationToken).ConfigureAwait(false);
+        _log?.Invoke($"{settled.Count} page(s) had begun writing without being counted (a run stopped mid-page): {changed} document(s) they changed are counted now.");
+        return changed;
     }
 }

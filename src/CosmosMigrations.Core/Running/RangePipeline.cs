@@ -4,6 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
+using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
@@ -27,13 +28,17 @@ internal sealed class RangePipeline
     private readonly PageLedger _ledger;
     private readonly StopSignal _stop;
     private readonly CancellationToken _cancellationToken;
+    private readonly CancellationToken _settleToken;
     private readonly WriteWindow _window;
 
     /// <summary>Pages of <paramref name="source"/> (the target, or an undo's journal) go to <paramref name="writer"/>,
-    /// whose writes start through the range's <paramref name="window"/>.</summary>
+    /// whose writes start through the range's <paramref name="window"/>. <paramref name="cancellationToken"/>
+    /// (Ctrl+C) stops reading and starting pages; <paramref name="settleToken"/>, which outlives it by a
+    /// grace period, is what writes and checkpoints of pages already started run under.</summary>
     public RangePipeline(TargetContainer source, IItemWriter writer, QueryDefinition query, int pageSize, ResilientSender sender,
-        WriteWindow window, PageLedger ledger, StopSignal stop, CancellationToken cancellationToken)
+        WriteWindow window, PageLedger ledger, StopSignal stop, CancellationToken cancellationToken, CancellationToken settleToken)
     {
+        _settleToken = settleToken;
         _source = source;
         _writer = writer;
         _query = query;
@@ -55,13 +60,14 @@ internal sealed class RangePipeline
         try
         {
             // An empty page (an empty feed range, or a range's empty last page) is no batch of work:
-            // it does not count toward -MaxBatches, so N ranges slice like one.
-            while (page is not null && (page.Documents.Count == 0 || _stop.MayStartPage()))
+            // it does not count toward -MaxBatches, so N ranges slice like one. After Ctrl+C no page
+            // starts; the pages already writing finish and are counted (see SettleToken).
+            while (page is not null && !_cancellationToken.IsCancellationRequested && (page.Documents.Count == 0 || _stop.MayStartPage()))
             {
                 // Read ahead: the next page travels while this page's writes run.
                 next = reader.Finished ? Task.FromResult<Page?>(null) : reader.ReadAsync(scanStop.Token);
                 var current = page;
-                var writes = WriteAllAsync(current.Documents);
+                var writes = WritePageAsync(range, current.Documents);
                 var before = previous;
                 previous = CheckpointAfterAsync(before, writes, range, current);
                 if (before is not null)
@@ -77,6 +83,7 @@ internal sealed class RangePipeline
                 await previous.ConfigureAwait(false);
             }
 
+            _cancellationToken.ThrowIfCancellationRequested();
             if (page is not null || (_stop.Reason is not null && !range.Done))
             {
                 // Stopped before the end of the range: resumable from the last checkpoint.
@@ -106,9 +113,48 @@ internal sealed class RangePipeline
         }
     }
 
-    /// <summary>The page's writes, started through the range's <see cref="WriteWindow"/>.</summary>
-    private async Task<WriteOutcome[]> WriteAllAsync(IReadOnlyList<JObject> documents)
+    /// <summary>A page's writes and the intent recorded before them (null when it changes nothing).</summary>
+    private sealed record PageWrites(WriteOutcome[] Outcomes, long? Intent);
+
+    /// <summary>Plans the page (a document writer's pages), records what it is about to change,
+    /// then starts each write through the range's <see cref="WriteWindow"/> with its planned edit.
+    /// Every write of a page starts once the page has begun, even after Ctrl+C: a page is counted
+    /// whole (the settle token ends writes only when they outlast the grace).</summary>
+    private async Task<PageWrites> WritePageAsync(RangeCursor range, IReadOnlyList<JObject> documents)
     {
+        var edits = new DocumentEdit?[documents.Count];
+        long? intent = null;
+        if (_writer is DocumentWriter planner)
+        {
+            var intended = new List<JObject>();
+            for (var i = 0; i < documents.Count; i++)
+            {
+                if (_ledger.IsKnownFailure((string?)documents[i]["id"] ?? ""))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    edits[i] = await planner.PlanAsync(documents[i], _settleToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is DocumentOperationException or DocumentConflictException)
+                {
+                    // The write plans it again and reports the failure.
+                }
+
+                if (edits[i] is { Changed: true })
+                {
+                    intended.Add(ChangeIntents.KeyOf(documents[i], _source.PartitionKey));
+                }
+            }
+
+            if (intended.Count > 0)
+            {
+                intent = await _ledger.OpenIntentAsync(range, intended).ConfigureAwait(false);
+            }
+        }
+
         var writes = new Task<WriteOutcome>[documents.Count];
         var started = 0;
         try
@@ -116,12 +162,14 @@ internal sealed class RangePipeline
             for (; started < writes.Length; started++)
             {
                 var document = documents[started];
-                writes[started] = await _window.StartAsync(() => WriteOneAsync(document), _cancellationToken).ConfigureAwait(false);
+                var edit = edits[started];
+                writes[started] = await _window.StartAsync(() => WriteOneAsync(document, edit), _settleToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
         {
-            // Let the started writes settle before the page fails, so nothing outlives the run.
+            // Let the started writes settle before the page fails, so nothing outlives the run
+            // (its intent stays: the run's end counts what it changed).
             try
             {
                 await Task.WhenAll(writes.Take(started)).ConfigureAwait(false);
@@ -133,17 +181,17 @@ internal sealed class RangePipeline
             throw;
         }
 
-        return await Task.WhenAll(writes).ConfigureAwait(false);
+        return new PageWrites(await Task.WhenAll(writes).ConfigureAwait(false), intent);
     }
 
-    private Task<WriteOutcome> WriteOneAsync(JObject document) =>
+    private Task<WriteOutcome> WriteOneAsync(JObject document, DocumentEdit? edit) =>
         _ledger.IsKnownFailure((string?)document["id"] ?? "")
             ? Task.FromResult(_writer.Skip(document))
-            : _writer.WriteAsync(document, _cancellationToken);
+            : _writer is DocumentWriter writer ? writer.WriteAsync(document, edit, _settleToken) : _writer.WriteAsync(document, _settleToken);
 
-    private async Task CheckpointAfterAsync(Task? previous, Task<WriteOutcome[]> writes, RangeCursor range, Page page)
+    private async Task CheckpointAfterAsync(Task? previous, Task<PageWrites> writes, RangeCursor range, Page page)
     {
-        var outcomes = await writes.ConfigureAwait(false);
+        var done = await writes.ConfigureAwait(false);
         if (previous is not null)
         {
             try
@@ -154,12 +202,12 @@ internal sealed class RangePipeline
             catch (Exception ex) when (ex is not LeaseLostException)
             {
                 // Page N failed, so the checkpoint stays before it; this page's writes are done all
-                // the same, and counted, so that `processed` stays exact.
-                await _ledger.CountWithoutCheckpointAsync(outcomes).ConfigureAwait(false);
+                // the same, and counted (its intent closed), so that `processed` stays exact.
+                await _ledger.CountWithoutCheckpointAsync(range, done.Outcomes, done.Intent).ConfigureAwait(false);
                 throw;
             }
         }
 
-        await _ledger.CompleteAsync(range, page, outcomes).ConfigureAwait(false);
+        await _ledger.CompleteAsync(range, page, done.Outcomes, done.Intent).ConfigureAwait(false);
     }
 }

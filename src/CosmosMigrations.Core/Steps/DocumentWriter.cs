@@ -85,10 +85,15 @@ public sealed class DocumentWriter : IItemWriter
         return edit;
     }
 
-    public async Task<WriteOutcome> WriteAsync(JObject document, CancellationToken cancellationToken)
+    public Task<WriteOutcome> WriteAsync(JObject document, CancellationToken cancellationToken) => WriteAsync(document, null, cancellationToken);
+
+    /// <summary>Writes <paramref name="document"/>; its first attempt takes <paramref name="planned"/>
+    /// (the edit <see cref="PlanAsync"/> made of this very document) instead of planning again, so a
+    /// page planned before its writes (to record what it will change) runs each transform once.</summary>
+    public async Task<WriteOutcome> WriteAsync(JObject document, DocumentEdit? planned, CancellationToken cancellationToken)
     {
         var journaled = new JournaledState();
-        var outcome = await WriteOnceAsync(document, journaled, cancellationToken).ConfigureAwait(false);
+        var outcome = await WriteOnceAsync(document, planned, journaled, cancellationToken).ConfigureAwait(false);
         if (journaled.First is { } record && outcome.Result != WriteResult.Changed)
         {
             // A before-image was recorded for a change that was not made: take it back.
@@ -111,7 +116,7 @@ public sealed class DocumentWriter : IItemWriter
         public JournalRecord? First { get; set; }
     }
 
-    private async Task<WriteOutcome> WriteOnceAsync(JObject document, JournaledState journaled, CancellationToken cancellationToken)
+    private async Task<WriteOutcome> WriteOnceAsync(JObject document, DocumentEdit? planned, JournaledState journaled, CancellationToken cancellationToken)
     {
         var id = (string?)document["id"] ?? string.Empty;
         var partitionKeyText = _target.PartitionKey.Describe(document);
@@ -121,7 +126,7 @@ public sealed class DocumentWriter : IItemWriter
             DocumentEdit edit;
             try
             {
-                edit = await PlanAsync(document, cancellationToken).ConfigureAwait(false);
+                edit = attempt == 0 && planned is not null ? planned : await PlanAsync(document, cancellationToken).ConfigureAwait(false);
             }
             catch (DocumentOperationException ex)
             {

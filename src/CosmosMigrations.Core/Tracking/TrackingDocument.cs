@@ -136,6 +136,8 @@ public sealed class WorkerRecord
 
     [JsonProperty("scanned")] public long Scanned { get; set; }
 
+    [JsonProperty("requestCharge")] public double RequestCharge { get; set; }
+
     /// <summary>Epoch ms of its last sign of life.</summary>
     [JsonProperty("heartbeat")] public long Heartbeat { get; set; }
 
@@ -185,6 +187,10 @@ public sealed class MigrationCursor
     /// <summary>How many catch-up scans this step has done (re-scans for documents written behind
     /// the cursor while it ran). Stored as "pass", its name in earlier versions.</summary>
     [JsonProperty("pass")] public int? CatchUpScans { get; set; }
+
+    /// <summary>Distributed runs: the documents changed before this step began; the migration's
+    /// `processed` is this plus the sum of the step's range ledgers.</summary>
+    [JsonProperty("baseProcessed", NullValueHandling = NullValueHandling.Ignore)] public long? BaseProcessed { get; set; }
 }
 
 public sealed class RangeCursor
@@ -195,6 +201,27 @@ public sealed class RangeCursor
     [JsonProperty("continuation")] public string? Continuation { get; set; }
 
     [JsonProperty("done")] public bool Done { get; set; }
+
+    /// <summary>Pages of this range whose writes have started and whose changes are not counted
+    /// yet: written before the page's first write, removed in the same write that counts the page
+    /// (its checkpoint). A run that dies leaves them here; the next run counts what they changed
+    /// before it scans (<see cref="Running.ChangeIntents"/>), so that `processed` stays exact.</summary>
+    [JsonProperty("intents", NullValueHandling = NullValueHandling.Ignore)] public List<PageIntent>? Intents { get; set; }
+}
+
+/// <summary>The documents one page (or change feed batch) is about to change: each as its id, the
+/// properties that hold its partition key (enough to read it again) and its <c>_etag</c> when it was
+/// read. A document counts as changed by that page when its ETag moved since and it no longer needs
+/// the change.</summary>
+public sealed class PageIntent
+{
+    /// <summary>Which page of the run (unique within one run).</summary>
+    [JsonProperty("page")] public long Page { get; set; }
+
+    /// <summary>Who wrote it (a distributed worker's name; absent for a single run).</summary>
+    [JsonProperty("worker", NullValueHandling = NullValueHandling.Ignore)] public string? Worker { get; set; }
+
+    [JsonProperty("documents")] public List<JObject> Documents { get; set; } = new();
 }
 
 public sealed class DocumentFailure

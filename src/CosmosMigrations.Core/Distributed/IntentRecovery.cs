@@ -1,0 +1,193 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Requests;
+using CosmosMigrations.Running;
+using CosmosMigrations.Steps;
+using CosmosMigrations.Tracking;
+using Microsoft.Azure.Cosmos;
+
+namespace CosmosMigrations.Distributed;
+
+/// <summary>Settles the intents that workers left on feed ranges (see <see cref="Running.ChangeIntents"/>)
+/// before this worker writes there: an intent of a live worker is waited for (it is finishing its
+/// batch and counts it itself); an intent of a worker that shows no sign of life for two leases (or
+/// one of this worker's own batches that never closed) is counted here, from the documents, in the
+/// ledger write that removes it. A range's intents include those of a split's parent range.</summary>
+internal sealed class IntentRecovery
+{
+    private readonly RangeLedger _ledger;
+    private readonly TrackingStore _store;
+    private readonly string _migration;
+    private readonly string _worker;
+    private readonly TargetContainer _target;
+    private readonly TimeSpan _leaseDuration;
+    private readonly Func<long, bool> _inFlight;
+    private readonly Action<string>? _log;
+
+    public IntentRecovery(RangeLedger ledger, TrackingStore store, string migration, string worker, TargetContainer target, TimeSpan leaseDuration,
+        Func<long, bool> inFlight, Action<string>? log)
+    {
+        _ledger = ledger;
+        _store = store;
+        _migration = migration;
+        _worker = worker;
+        _target = target;
+        _leaseDuration = leaseDuration;
+        _inFlight = inFlight;
+        _log = log;
+    }
+
+    /// <summary>Dead for the others: no heartbeat for two leases (a worker merely stalled on a busy
+    /// machine keeps its batch). Its intent may then be counted by another worker.</summary>
+    public TimeSpan DeadAfter => _leaseDuration + _leaseDuration;
+
+    /// <summary>Settles every intent on <paramref name="range"/> (lease <paramref name="leaseToken"/>)
+    /// that is not one of this worker's batches in flight. Waits for live workers' intents up to
+    /// three leases, then goes on (their batch is then counted by them when they end it).</summary>
+    public async Task SettleAsync(string leaseToken, string? range, DocumentWriter planner, CancellationToken cancellationToken)
+    {
+        var deadline = DateTimeOffset.UtcNow + _leaseDuration + _leaseDuration + _leaseDuration;
+        while (true)
+        {
+            var open = (await _ledger.ListAsync(cancellationToken).ConfigureAwait(false))
+                .Where(l => l.Intent is { } intent && !(intent.Worker == _worker && _inFlight(intent.Page))
+                    && (l.LeaseToken == leaseToken || RangeLedger.Overlap(l.Range, range)))
+                .ToList();
+            if (open.Count == 0)
+            {
+                return;
+            }
+
+            var live = await LiveWorkersAsync(cancellationToken).ConfigureAwait(false);
+            var waiting = new List<string>();
+            foreach (var ledger in open)
+            {
+                var intent = ledger.Intent!;
+                if (intent.Worker != _worker && intent.Worker is { } owner && live.Contains(owner))
+                {
+                    waiting.Add(owner);
+                    continue;
+                }
+
+                await CountAsync(ledger, intent, planner, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (waiting.Count == 0)
+            {
+                return;
+            }
+
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                _log?.Invoke($"Feed range {leaseToken}: {string.Join(", ", waiting.Distinct())} still has a batch open there after three leases; going on (it counts its batch when it ends it).");
+                return;
+            }
+
+            _log?.Invoke($"Feed range {leaseToken}: waiting for {string.Join(", ", waiting.Distinct())} to finish its batch there.");
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(200, _leaseDuration.TotalMilliseconds / 10)), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Intents whose worker is dead, on any range of the pass: counted (used once every
+    /// range is caught up, when no batch will come to settle them).</summary>
+    public async Task<int> SettleOrphansAsync(DocumentWriter planner, CancellationToken cancellationToken)
+    {
+        var open = (await _ledger.ListAsync(cancellationToken).ConfigureAwait(false)).Where(l => l.Intent is not null).ToList();
+        if (open.Count == 0)
+        {
+            return 0;
+        }
+
+        var live = await LiveWorkersAsync(cancellationToken).ConfigureAwait(false);
+        var left = 0;
+        foreach (var ledger in open)
+        {
+            var intent = ledger.Intent!;
+            if ((intent.Worker == _worker && _inFlight(intent.Page)) || (intent.Worker != _worker && intent.Worker is { } owner && live.Contains(owner)))
+            {
+                left++;
+                continue;
+            }
+
+            await CountAsync(ledger, intent, planner, cancellationToken).ConfigureAwait(false);
+        }
+
+        return left;
+    }
+
+    private async Task CountAsync(RangeLedgerDocument ledger, PageIntent intent, DocumentWriter planner, CancellationToken cancellationToken)
+    {
+        var changed = await ChangeIntents.ChangedAsync(intent.Documents, _target, planner, ResilientSender.Ungated, cancellationToken).ConfigureAwait(false);
+        var applied = false;
+        await _ledger.UpdateAsync(ledger.LeaseToken, ledger.Range, l =>
+        {
+            // Counted once: only while the intent is still the one read.
+            if (l.Intent is not { } still || still.Worker != intent.Worker || still.Page != intent.Page)
+            {
+                return false;
+            }
+
+            l.Processed += changed.Count;
+            RangeLedger.NoteRecovered(l, intent, changed);
+            l.Intent = null;
+            applied = true;
+            return true;
+        }, cancellationToken, ledger, ledger.Id).ConfigureAwait(false);
+        if (!applied)
+        {
+            return;
+        }
+
+        _log?.Invoke($"Feed range {ledger.LeaseToken}: {intent.Worker} stopped while changing {intent.Documents.Count} document(s); {changed.Count} of them were changed, and are counted.");
+        if (intent.Worker is { } owner)
+        {
+            // The worker's own share, for Get-MigrationStatus (best effort: the range's count is what sums up).
+            try
+            {
+                await _store.PatchAsync(_migration, new[] { PatchOperation.Increment(MigrationLifecycle.WorkerPath(owner) + "/processed", changed.Count) }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Errors.MigrationException)
+            {
+            }
+        }
+    }
+
+    private async Task<HashSet<string>> LiveWorkersAsync(CancellationToken cancellationToken)
+    {
+        var document = await _store.GetAsync(_migration, cancellationToken).ConfigureAwait(false);
+        return document is null
+            ? new HashSet<string>(StringComparer.Ordinal)
+            : new HashSet<string>(MigrationLifecycle.LiveWorkers(document, Clock.NowMs(), DeadAfter), StringComparer.Ordinal);
+    }
+}
+
+/// <summary>What this worker counted since it last reported to its record in the tracking document.</summary>
+internal sealed class WorkerCounts
+{
+    private long _processed;
+    private long _scanned;
+    private long _processedTotal;
+
+    public long Processed => Interlocked.Read(ref _processedTotal);
+
+    public void Add(long processed, long scanned)
+    {
+        Interlocked.Add(ref _processed, processed);
+        Interlocked.Add(ref _scanned, scanned);
+        Interlocked.Add(ref _processedTotal, processed);
+    }
+
+    /// <summary>Takes the counts not reported yet.</summary>
+    public (long Processed, long Scanned) Take() => (Interlocked.Exchange(ref _processed, 0), Interlocked.Exchange(ref _scanned, 0));
+
+    /// <summary>Gives back counts whose report failed (reported with the next one).</summary>
+    public void Restore((long Processed, long Scanned) counts)
+    {
+        Interlocked.Add(ref _processed, counts.Processed);
+        Interlocked.Add(ref _scanned, counts.Scanned);
+    }
+}

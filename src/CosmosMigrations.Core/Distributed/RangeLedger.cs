@@ -1,0 +1,211 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Requests;
+using CosmosMigrations.Tracking;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Distributed;
+
+/// <summary>One feed range's counts in a distributed pass, stored beside the change feed
+/// processor's lease of that range (in the lease container): what the range's batches changed and
+/// read, and the intent of the batch being written now (<see cref="Running.ChangeIntents"/>). A
+/// batch's count and the removal of its intent are one ETag-conditioned write, done before the
+/// processor checkpoints the batch; so a batch is counted once however often it is delivered. Only
+/// the worker holding a range's lease writes its ledger, except to recover the intent of a worker
+/// that died (then the ids it counted are kept in <see cref="Recovered"/>, so that a worker that was
+/// only stalled and comes back counts only the rest).</summary>
+public sealed class RangeLedgerDocument
+{
+    public const string KindName = "cosmosMigrations.rangeLedger";
+
+    [JsonProperty("id")] public string Id { get; set; } = "";
+
+    [JsonProperty("kind")] public string Kind { get; set; } = KindName;
+
+    [JsonProperty("migration")] public string Migration { get; set; } = "";
+
+    [JsonProperty("generation")] public int Generation { get; set; }
+
+    [JsonProperty("step")] public int Step { get; set; }
+
+    [JsonProperty("leaseToken")] public string LeaseToken { get; set; } = "";
+
+    /// <summary>The feed range (as the SDK serialises it): a split's children find their parent's intent by it.</summary>
+    [JsonProperty("range", NullValueHandling = NullValueHandling.Ignore)] public string? Range { get; set; }
+
+    [JsonProperty("processed")] public long Processed { get; set; }
+
+    [JsonProperty("scanned")] public long Scanned { get; set; }
+
+    [JsonProperty("intent", NullValueHandling = NullValueHandling.Ignore)] public PageIntent? Intent { get; set; }
+
+    [JsonProperty("recovered", NullValueHandling = NullValueHandling.Ignore)] public List<RecoveredIntent>? Recovered { get; set; }
+
+    [JsonProperty("updatedAt")] public long UpdatedAt { get; set; }
+
+    [JsonProperty("_etag", NullValueHandling = NullValueHandling.Ignore)] public string? ETag { get; set; }
+}
+
+/// <summary>An intent counted by another worker than its own: whose, which batch, which ids.</summary>
+public sealed class RecoveredIntent
+{
+    [JsonProperty("worker")] public string Worker { get; set; } = "";
+
+    [JsonProperty("page")] public long Page { get; set; }
+
+    [JsonProperty("ids")] public List<string> Ids { get; set; } = new();
+}
+
+/// <summary>The range ledgers of one pass of one distributed run (see <see cref="RangeLedgerDocument"/>).</summary>
+internal sealed class RangeLedger
+{
+    /// <summary>Recovered intents kept per range (a stalled worker comes back within a few leases, or not at all).</summary>
+    private const int RecoveredCap = 8;
+
+    private const int MaxConflicts = 16;
+
+    private readonly Container _container;
+    private readonly string _migration;
+    private readonly int _generation;
+    private readonly int _step;
+    private readonly ResilientSender _sender;
+
+    public RangeLedger(Container container, string migration, int generation, int step, ResilientSender? sender = null)
+    {
+        _container = container;
+        _migration = migration;
+        _generation = generation;
+        _step = step;
+        _sender = sender ?? ResilientSender.Ungated;
+    }
+
+    /// <summary>The prefix of every ledger id of a migration (not the processor's lease prefix, so the SDK never reads them as leases).</summary>
+    public static string Prefix(string migration) => migration + "|ledger|";
+
+    public string IdOf(string leaseToken) => $"{Prefix(_migration)}g{_generation}|s{_step}|{leaseToken}";
+
+    public async Task<RangeLedgerDocument?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        using var response = await _sender.SendAsync(ct => _container.ReadItemStreamAsync(id, new PartitionKey(id), cancellationToken: ct), $"Reading '{id}'", cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        Ensure(response, id);
+        var document = DocumentJson.Read<RangeLedgerDocument>(response.Content);
+        document.ETag = response.Headers.ETag;
+        return document;
+    }
+
+    /// <summary>Every ledger of this pass (a query over the lease container's ledger ids).</summary>
+    public async Task<IReadOnlyList<RangeLedgerDocument>> ListAsync(CancellationToken cancellationToken)
+    {
+        var query = new QueryDefinition("SELECT * FROM c WHERE STARTSWITH(c.id, @prefix) AND c.kind = @kind")
+            .WithParameter("@prefix", $"{Prefix(_migration)}g{_generation}|s{_step}|").WithParameter("@kind", RangeLedgerDocument.KindName);
+        var result = new List<RangeLedgerDocument>();
+        await _sender.RunAsync(async ct =>
+        {
+            result.Clear();
+            using var iterator = _container.GetItemQueryStreamIterator(query);
+            while (iterator.HasMoreResults)
+            {
+                using var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
+                response.EnsureSuccessStatusCode();
+                result.AddRange(DocumentJson.ReadPage(response.Content).OfType<JObject>().Select(o => o.ToObject<RangeLedgerDocument>(DocumentJson.Serializer)!));
+            }
+
+            return true;
+        }, new GiveUp("TransientFailuresExhausted", "Reading the feed ranges' counts kept failing.", _migration), cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>Changes one ledger under its ETag (created when missing): <paramref name="apply"/> gets
+    /// the latest copy and returns false to write nothing; on a conflict it decides again on a fresh
+    /// read. Returns the ledger as written (or as last read when declined).</summary>
+    public async Task<RangeLedgerDocument> UpdateAsync(string leaseToken, string? range, Func<RangeLedgerDocument, bool> apply, CancellationToken cancellationToken,
+        RangeLedgerDocument? known = null, string? id = null)
+    {
+        id ??= IdOf(leaseToken);
+        var latest = known ?? await GetAsync(id, cancellationToken).ConfigureAwait(false);
+        for (var attempt = 0; attempt < MaxConflicts; attempt++)
+        {
+            var next = latest ?? new RangeLedgerDocument { Id = id, Migration = _migration, Generation = _generation, Step = _step, LeaseToken = leaseToken, Range = range };
+            var etag = latest?.ETag;
+            if (!apply(next))
+            {
+                return next;
+            }
+
+            next.UpdatedAt = Clock.NowMs();
+            var json = JObject.FromObject(next, DocumentJson.Serializer);
+            json.Remove("_etag");
+            using var body = DocumentJson.ToStream(json);
+            using var response = etag is null
+                ? await _sender.SendAsync(ct => _container.CreateItemStreamAsync(body, new PartitionKey(id), new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct), $"Recording counts in '{id}'", cancellationToken).ConfigureAwait(false)
+                : await _sender.SendAsync(ct => _container.ReplaceItemStreamAsync(body, id, new PartitionKey(id), new ItemRequestOptions { IfMatchEtag = etag, EnableContentResponseOnWrite = false }, ct), $"Recording counts in '{id}'", cancellationToken).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode)
+            {
+                next.ETag = response.Headers.ETag;
+                return next;
+            }
+
+            if (response.StatusCode is not (HttpStatusCode.PreconditionFailed or HttpStatusCode.Conflict or HttpStatusCode.NotFound))
+            {
+                Ensure(response, id);
+            }
+
+            latest = await GetAsync(id, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new MigrationException(MigrationErrorKind.ServiceError, "TrackingUpdateContended",
+            $"The counts of feed range {leaseToken} of '{_migration}' kept changing; they were not recorded.", _migration, "Start the migration again: it resumes from its checkpoints.");
+    }
+
+    /// <summary>Whether two serialised feed ranges overlap (a split's child lies inside its parent).</summary>
+    public static bool Overlap(string? a, string? b)
+    {
+        if (a is null || b is null)
+        {
+            return false;
+        }
+
+        var (aMin, aMax) = Bounds(a);
+        var (bMin, bMax) = Bounds(b);
+        return string.CompareOrdinal(aMin, bMax) < 0 && string.CompareOrdinal(bMin, aMax) < 0;
+    }
+
+    private static (string Min, string Max) Bounds(string range)
+    {
+        var json = JObject.Parse(range);
+        var bounds = json["Range"] as JObject ?? json;
+        return ((string?)bounds["min"] ?? "", (string?)bounds["max"] ?? "FF");
+    }
+
+    private static void Ensure(ResponseMessage response, string id)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "LeaseStoreFailed", $"Recording counts in '{id}' failed.", id);
+        }
+    }
+
+    /// <summary>Adds a recovered intent, keeping the newest few.</summary>
+    public static void NoteRecovered(RangeLedgerDocument ledger, PageIntent intent, IReadOnlyList<string> ids)
+    {
+        ledger.Recovered ??= new List<RecoveredIntent>();
+        ledger.Recovered.Add(new RecoveredIntent { Worker = intent.Worker ?? "", Page = intent.Page, Ids = ids.ToList() });
+        if (ledger.Recovered.Count > RecoveredCap)
+        {
+            ledger.Recovered.RemoveRange(0, ledger.Recovered.Count - RecoveredCap);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Requests;
+using CosmosMigrations.Steps;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Running;
+
+/// <summary>The rule both engines count by. Before a page's (or a change feed batch's) first write,
+/// the documents it is about to change are recorded (a <see cref="Tracking.PageIntent"/>); the same
+/// write that counts the page removes its intent. A run that dies between the two leaves the
+/// intent behind, and whoever takes the range over counts it before it goes on: a document of the
+/// intent was changed by the dead run when its ETag moved since the page read it and it no longer
+/// needs the change. So every change is counted once: with its page, or from its page's intent,
+/// never both (the intent is gone once the page is counted).</summary>
+internal static class ChangeIntents
+{
+    /// <summary>Reads of an intent's documents in flight at once.</summary>
+    private const int ParallelReads = 16;
+
+    /// <summary>What an intent keeps of a document: its id, the properties that hold its partition
+    /// key, and its ETag as read.</summary>
+    public static JObject KeyOf(JObject document, PartitionKeyReader partitionKey)
+    {
+        var key = new JObject { ["id"] = document["id"]?.DeepClone() };
+        foreach (var top in partitionKey.Paths.Select(p => p.Segments[0]).Distinct(StringComparer.Ordinal))
+        {
+            if (top != "id" && document[top] is { } value)
+            {
+                key[top] = value.DeepClone();
+            }
+        }
+
+        if (document["_etag"] is { } etag)
+        {
+            key["_etag"] = etag.DeepClone();
+        }
+
+        return key;
+    }
+
+    /// <summary>The documents of <paramref name="intended"/> that were changed after their page read
+    /// them and no longer need the change (<paramref name="planner"/> plans none): the changes of a
+    /// page that was never counted. Their ids are returned.</summary>
+    public static async Task<IReadOnlyList<string>> ChangedAsync(IReadOnlyList<JObject> intended, TargetContainer target, DocumentWriter planner, ResilientSender sender,
+        CancellationToken cancellationToken)
+    {
+        var changed = new List<string>();
+        using var reads = new SemaphoreSlim(ParallelReads);
+        await Task.WhenAll(intended.Select(async key =>
+        {
+            await reads.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var id = (string?)key["id"] ?? "";
+                var current = await ReadAsync(target, sender, id, target.PartitionKey.Read(key), cancellationToken).ConfigureAwait(false);
+                if (current is null || Equals((string?)current["_etag"], (string?)key["_etag"]))
+                {
+                    // Deleted (nothing to count), or not written since its page read it.
+                    return;
+                }
+
+                bool needsChange;
+                try
+                {
+                    needsChange = (await planner.PlanAsync(current, cancellationToken).ConfigureAwait(false)).Changed;
+                }
+                catch (Operations.DocumentOperationException)
+                {
+                    needsChange = true;
+                }
+
+                if (!needsChange)
+                {
+                    lock (changed)
+                    {
+                        changed.Add(id);
+                    }
+                }
+            }
+            finally
+            {
+                reads.Release();
+            }
+        })).ConfigureAwait(false);
+        return changed;
+    }
+
+    private static async Task<JObject?> ReadAsync(TargetContainer target, ResilientSender sender, string id, Microsoft.Azure.Cosmos.PartitionKey partitionKey, CancellationToken cancellationToken)
+    {
+        using var response = await sender.SendAsync(ct => target.Container.ReadItemStreamAsync(id, partitionKey, cancellationToken: ct),
+            $"Reading document '{id}'", cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        if (!response.IsSuccessStatusCode)
+        {
+            throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "ReadFailed", $"Reading document '{id}' failed.", id);
+        }
+
+        return DocumentJson.ReadObject(response.Content);
+    }
+}
