@@ -72,8 +72,38 @@ Describe 'Ctrl+C' {
         $stopped.Status | Should -Be 'cancelled'
         $stopped.StopReason | Should -Be 'Interrupted'
         $stopped.Owner | Should -BeNullOrEmpty -Because 'the lease is released, so the next start need not wait'
+        $stopped.Processed | Should -Be $script:Kit.Count($script:Database, 'items', 'c.i = 1') -Because 'the pages writing at Ctrl+C finish and are counted'
         $resumed = Start-SchemaMigration -Name interrupted -Container items -Operation @{ AddField = 'i'; Value = 1 }
         $resumed.Status | Should -Be 'completed'
+        $resumed.Processed | Should -Be 2000 -Because 'every change is counted once, across the interrupted run and the resumed one'
         $script:Kit.Count($script:Database, 'items', 'c.i = 1') | Should -Be 2000
+    }
+
+    It 'an interrupted backfill of small pages counts exactly what it changed, and the next run the rest (<Stop> documents in)' -ForEach @(
+        @{ Stop = 90 }, @{ Stop = 190 }, @{ Stop = 470 }
+    ) {
+        $container = "ctrlc$Stop"
+        $script:Kit.CreateContainer($script:Database, $container, '/pk')
+        $script:Kit.Seed($script:Database, $container, 1000, 7, 0, $null)
+        $ps = [PowerShell]::Create()
+        $null = $ps.AddScript({
+            param($module, $endpoint, $key, $database, $container)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
+            Invoke-Backfill -Container $container -Name "$container-bf" -Filter 'NOT IS_DEFINED(c.b)' -Set @{ b = 1 } -BatchSize 10
+        }).AddArgument($script:ModulePath).AddArgument($script:Endpoint).AddArgument($script:Key).AddArgument($script:Database).AddArgument($container)
+        $handle = $ps.BeginInvoke()
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (-not (Get-MigrationStatus -Name "$container-bf" | Where-Object Processed -GE $Stop) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 10 }
+        $ps.Stop()
+        $ps.Dispose()
+
+        $stopped = Get-MigrationStatus -Name "$container-bf"
+        $stopped.Status | Should -Be 'cancelled'
+        $stopped.Processed | Should -Be $script:Kit.Count($script:Database, $container, 'c.b = 1')
+        $resumed = Invoke-Backfill -Container $container -Name "$container-bf" -Filter 'NOT IS_DEFINED(c.b)' -Set @{ b = 1 } -BatchSize 10
+        $resumed.Status | Should -Be 'completed'
+        $resumed.Processed | Should -Be 1000
+        $script:Kit.Count($script:Database, $container, 'c.b = 1') | Should -Be 1000
     }
 }

@@ -20,7 +20,10 @@ public abstract class AsyncCmdlet : PSCmdlet, IDisposable
     protected override void StopProcessing() => _stopping.Cancel();
 
     /// <summary>Runs <paramref name="work"/> off the pipeline thread and serves its requests for
-    /// the pipeline thread until it finishes; rethrows its exception.</summary>
+    /// the pipeline thread until it finishes; rethrows its exception. After Ctrl+C the pipeline
+    /// refuses output (PipelineStoppedException), but the command still waits for the Core: it is
+    /// finishing the pages under way and recording the stop, which makes the run resumable and its
+    /// count exact (bounded by the Core's grace period).</summary>
     protected T RunAsync<T>(Func<CancellationToken, Task<T>> work)
     {
         using var queue = new BlockingCollection<Action>();
@@ -28,19 +31,38 @@ public abstract class AsyncCmdlet : PSCmdlet, IDisposable
         _pipelineThreadId = Environment.CurrentManagedThreadId;
         var task = Task.Run(() => work(_stopping.Token));
         _ = task.ContinueWith(_ => queue.Add(() => { }), TaskScheduler.Default);
+        PipelineStoppedException? stopped = null;
+        void Serve(Action action)
+        {
+            try
+            {
+                action();
+            }
+            catch (PipelineStoppedException ex) when (_stopping.IsCancellationRequested)
+            {
+                stopped ??= ex;
+            }
+        }
+
         try
         {
             while (!task.IsCompleted)
             {
                 if (queue.TryTake(out var action, Timeout.Infinite))
                 {
-                    action();
+                    Serve(action);
                 }
             }
 
             while (queue.TryTake(out var remaining))
             {
-                remaining();
+                Serve(remaining);
+            }
+
+            if (stopped is not null)
+            {
+                _ = task.Exception;
+                throw stopped;
             }
 
             return task.GetAwaiter().GetResult();
