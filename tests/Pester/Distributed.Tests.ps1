@@ -9,18 +9,45 @@ BeforeAll {
 
     function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
 
+    # Under pressure (COSMOSMIGRATIONS_PRESSURE=1, tools/Invoke-DistributedPressure.ps1): the
+    # shortest lease, and CPU busy loops beside the workers (bounded in time, stopped after the
+    # file), so that leases are stolen and workers stall as on a loaded machine.
+    $script:Pressure = $env:COSMOSMIGRATIONS_PRESSURE -eq '1'
+    $script:Lease = if ($script:Pressure) { '00:00:05' } else { '00:00:06' }
+    $script:Busy = @(if ($script:Pressure) {
+        1..2 | ForEach-Object { Start-Process sh -PassThru -ArgumentList '-c', 'end=$(($(date +%s)+1200)); while [ $(date +%s) -lt $end ]; do :; done' }
+    })
+
+    # A worker returns within a lease, the processor's estimator interval (a beat) and a few
+    # seconds of the migration's completion; the figures go to the pressure log when one is named.
+    function Assert-ReturnLatency([string] $Name, [string[]] $Logs) {
+        $tracking = Get-Tracking $Name
+        $lastChange = [long](@($script:Kit.ReadAllJson($script:Database, $tracking.container, 'SELECT VALUE MAX(c._ts) FROM c'))[0]) * 1000
+        $latencies = foreach ($log in $Logs) {
+            $result = Get-WorkerResult $log
+            if ($result.Status -eq 'completed') { $result.ReturnedAt - [Math]::Max($tracking.completedAt, $lastChange) }
+        }
+        $worst = ($latencies | Measure-Object -Maximum).Maximum
+        if ($env:COSMOSMIGRATIONS_PRESSURE_LOG) {
+            @{ test = $Name; processed = $tracking.processed; worstReturnMs = $worst; completedAfterLastChangeMs = $tracking.completedAt - $lastChange } | ConvertTo-Json -Compress | Add-Content $env:COSMOSMIGRATIONS_PRESSURE_LOG
+        }
+        $budget = ([TimeSpan]::Parse($script:Lease).TotalMilliseconds * 7 / 6) + 8000
+        $worst | Should -BeLessOrEqual $budget -Because "every worker returns within a lease, a beat and a few seconds of the last change ($($latencies -join ', ') ms)"
+    }
+
     # A worker process running one distributed migration; its status lands in "$Log.json". With
     # -Together N, it waits (module loaded, connected) until N workers are ready, so that none
     # arrives when the others are nearly done (starting pwsh takes seconds on a busy machine).
     function Start-Worker([string] $Log, [string] $Command, [int] $Together = 0) {
         $barrier = if ($Together) { "New-Item `"$Log.ready`" | Out-Null`nwhile (@(Get-ChildItem `"$(Split-Path $Log)/*.ready`").Count -lt $Together) { Start-Sleep -Milliseconds 20 }`n" } else { '' }
-        Start-Runner "$barrier `$s = $Command -Distributed -LeaseDuration 00:00:06 -Verbose -ErrorVariable ev`n`$ev | ForEach-Object { 'INNER: ' + `$_.Exception.InnerException }`n`$s | Select-Object Name, Status, Outcome, Processed | ConvertTo-Json | Set-Content `"$Log.json`"" $Log
+        Start-Runner "$barrier `$s = $Command -Distributed -LeaseDuration $($script:Lease) -Verbose -ErrorVariable ev`n`$ev | ForEach-Object { 'INNER: ' + `$_.Exception.InnerException }`n`$s | Select-Object Name, Status, Outcome, Processed, @{ n = 'ReturnedAt'; e = { [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds() } } | ConvertTo-Json | Set-Content `"$Log.json`"" $Log
     }
     function Get-WorkerResult([string] $Log) { Get-Content "$Log.json" -Raw | ConvertFrom-Json }
     function Stop-Worker([string] $Log) { & kill -9 ([int](Get-Content "$Log.pid")) }
 }
 
 AfterAll {
+    $script:Busy | ForEach-Object { if (-not $_.HasExited) { $_.Kill() } }
     if ($script:IsHarness) { Set-Faults @{} }
     $script:Kit.DeleteDatabase($script:Database)
 }
@@ -56,6 +83,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         ((Get-MethodCount (Get-HarnessStats) 'PATCH 200' 'dist8') - (Get-MethodCount $before 'PATCH 200' 'dist8')) | Should -Be $total -Because 'no document was changed twice'
         $status = Get-MigrationStatus -Name dist-three
         $status.Workers.Count | Should -Be 3
+        Assert-ReturnLatency 'dist-three' $logs
     }
 
     It 'a worker killed mid-run hands its ranges over, a newcomer joins, a split happens, the application writes: totals stay exact, nothing is lost' {
@@ -94,6 +122,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         $script:Kit.Count($script:Database, 'dist4', 'c.d4 = 1') | Should -Be $total
         $script:Kit.Count($script:Database, 'dist4', "c.app = 'kept'") | Should -Be 200 -Because 'no application write was lost'
         ((Get-MethodCount (Get-HarnessStats) 'PATCH 200' 'dist4') - (Get-MethodCount $before 'PATCH 200' 'dist4')) | Should -Be ($total + 200) -Because 'each document was changed once by the migration (and the application''s 200 patches)'
+        Assert-ReturnLatency 'dist-chaos' @($b, $c)
     }
 
     It 'Stop-SchemaMigration stops every worker; a later distributed start resumes from the leases'' checkpoints' {
@@ -114,7 +143,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         $stopped.StopReason | Should -Be 'StopRequested'
         $stopped.Processed | Should -BeLessThan $total
 
-        $resumed = Start-SchemaMigration -Name dist-stop -Container diststop -Operation @{ AddField = 'ds'; Value = 1 } -Distributed -LeaseDuration 00:00:06
+        $resumed = Start-SchemaMigration -Name dist-stop -Container diststop -Operation @{ AddField = 'ds'; Value = 1 } -Distributed -LeaseDuration $($script:Lease)
         $resumed.Status | Should -Be 'completed'
         $resumed.Outcome | Should -Be 'Resumed'
         $resumed.Processed | Should -Be $total
@@ -126,7 +155,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         $script:Kit.CreateContainer($script:Database, 'follow', '/pk')
         $script:Kit.Seed($script:Database, 'follow', 500, 10, 0, $null)
         $log = Join-Path $TestDrive 'follow.log'
-        $worker = Start-Runner "`$s = Start-SchemaMigration -Name follow-add -Container follow -Operation @{ AddField = 'fl'; Value = 1 } -Distributed -Follow -LeaseDuration 00:00:06`n`$s | Select-Object Name, Status, Outcome, Processed | ConvertTo-Json | Set-Content `"$log.json`"" $log
+        $worker = Start-Runner "`$s = Start-SchemaMigration -Name follow-add -Container follow -Operation @{ AddField = 'fl'; Value = 1 } -Distributed -Follow -LeaseDuration $($script:Lease)`n`$s | Select-Object Name, Status, Outcome, Processed | ConvertTo-Json | Set-Content `"$log.json`"" $log
         Wait-Until { (Get-MigrationStatus -Name follow-add).Phase -eq 'following' } 120 | Should -BeTrue
         $script:Kit.Count($script:Database, 'follow', 'NOT IS_DEFINED(c.fl)') | Should -Be 0
 
@@ -148,8 +177,8 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
     It 'a filter selects exactly what it selects in a single run, for patches and for transforms' {
         $script:Kit.CreateContainer($script:Database, 'distfilter', '/pk')
         $script:Kit.Seed($script:Database, 'distfilter', 1000, 10, 0, $null)
-        $set = Invoke-Backfill -Container distfilter -Name dist-filter-set -Filter "c.pk = 'p3'" -Set @{ chosen = 1 } -Distributed -LeaseDuration 00:00:06
-        $transform = Invoke-Backfill -Container distfilter -Name dist-filter-transform -Filter "c.pk = 'p4'" -ScriptBlock { param($doc) $doc.picked = 1; $doc } -Distributed -LeaseDuration 00:00:06
+        $set = Invoke-Backfill -Container distfilter -Name dist-filter-set -Filter "c.pk = 'p3'" -Set @{ chosen = 1 } -Distributed -LeaseDuration $($script:Lease)
+        $transform = Invoke-Backfill -Container distfilter -Name dist-filter-transform -Filter "c.pk = 'p4'" -ScriptBlock { param($doc) $doc.picked = 1; $doc } -Distributed -LeaseDuration $($script:Lease)
         $set.Status, $transform.Status | Should -Be 'completed', 'completed'
         $set.Processed | Should -Be 100
         $transform.Processed | Should -Be 100

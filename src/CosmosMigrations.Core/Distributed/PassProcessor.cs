@@ -47,6 +47,13 @@ internal sealed class PassProcessor
     private readonly ConcurrentDictionary<string, bool> _acquired = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, bool> _inFlight = new();
     private readonly ConcurrentDictionary<string, RangeLedgerDocument> _known = new(StringComparer.Ordinal);
+
+    /// <summary>The ETag each of this worker's recent writes left, by document id: the change feed
+    /// delivers every write back, and a document still at the version this worker wrote needs no
+    /// plan (a transform would run again only to find nothing to change). Bounded.</summary>
+    private readonly ConcurrentDictionary<string, string> _echoes = new(StringComparer.Ordinal);
+
+    private const int EchoCap = 100_000;
     private readonly DocumentWriter _planner;
     private readonly HashSet<string> _failedIds;
     private readonly CancellationToken _runToken;
@@ -101,7 +108,9 @@ internal sealed class PassProcessor
             .WithMaxItems(_options.BatchSize)
             .WithPollInterval(TimeSpan.FromMilliseconds(Math.Min(1000, leaseDuration.TotalMilliseconds / 6)))
             .WithLeaseConfiguration(
-                acquireInterval: TimeSpan.FromMilliseconds(leaseDuration.TotalMilliseconds / 4),
+                // Workers joining take ranges over one per interval (the processor's balancing): a
+                // short interval spreads a run in seconds whatever the lease duration.
+                acquireInterval: TimeSpan.FromMilliseconds(Math.Min(1000, leaseDuration.TotalMilliseconds / 4)),
                 expirationInterval: leaseDuration,
                 renewInterval: TimeSpan.FromMilliseconds(leaseDuration.TotalMilliseconds / 3))
             .WithLeaseAcquireNotification(token =>
@@ -160,10 +169,18 @@ internal sealed class PassProcessor
         var writer = _writers.GetOrAdd(token, _ => new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), filterUnchecked: true, journal: _journal, step: _step));
         var edits = new DocumentEdit?[documents.Count];
         var intended = new List<JObject>();
+        var echoes = new bool[documents.Count];
         for (var i = 0; i < documents.Count; i++)
         {
-            if (IsKnownFailure((string?)documents[i]["id"] ?? ""))
+            var id = (string?)documents[i]["id"] ?? "";
+            if (IsKnownFailure(id))
             {
+                continue;
+            }
+
+            if (_echoes.TryRemove(id, out var written) && written == (string?)documents[i]["_etag"])
+            {
+                echoes[i] = true;
                 continue;
             }
 
@@ -186,7 +203,7 @@ internal sealed class PassProcessor
         _inFlight[batch.Page] = true;
         try
         {
-            await ProcessAsync(context, token, range, documents, edits, batch, writer, processorToken, stopping.Token).ConfigureAwait(false);
+            await ProcessAsync(context, token, range, documents, edits, echoes, batch, writer, processorToken, stopping.Token).ConfigureAwait(false);
         }
         finally
         {
@@ -194,7 +211,7 @@ internal sealed class PassProcessor
         }
     }
 
-    private async Task ProcessAsync(ChangeFeedProcessorContext context, string token, string? range, List<JObject> documents, DocumentEdit?[] edits, PageIntent batch,
+    private async Task ProcessAsync(ChangeFeedProcessorContext context, string token, string? range, List<JObject> documents, DocumentEdit?[] edits, bool[] echoes, PageIntent batch,
         DocumentWriter writer, CancellationToken processorToken, CancellationToken stoppingToken)
     {
         RangeLedgerDocument? ledger = _known.TryGetValue(token, out var cached) ? cached : null;
@@ -243,7 +260,7 @@ internal sealed class PassProcessor
 
             var document = documents[i];
             var edit = edits[i];
-            if (IsKnownFailure((string?)document["id"] ?? ""))
+            if (echoes[i] || IsKnownFailure((string?)document["id"] ?? ""))
             {
                 writes.Add(Task.FromResult(writer.Skip(document)));
                 continue;
@@ -263,6 +280,19 @@ internal sealed class PassProcessor
         }
 
         var outcomes = await Task.WhenAll(writes).ConfigureAwait(false);
+        if (_echoes.Count > EchoCap)
+        {
+            _echoes.Clear();
+        }
+
+        foreach (var outcome in outcomes)
+        {
+            if (outcome.ETagAfter is { } etag)
+            {
+                _echoes[outcome.Id] = etag;
+            }
+        }
+
         var changedIds = outcomes.Where(o => o.Result == WriteResult.Changed).Select(o => o.Id).ToList();
         await CountAsync(token, range, ledger, batch, changedIds, outcomes.Length).ConfigureAwait(false);
 

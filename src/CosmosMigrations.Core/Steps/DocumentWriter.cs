@@ -25,7 +25,11 @@ public enum WriteResult
 }
 
 /// <summary>What happened to one document.</summary>
-public sealed record WriteOutcome(WriteResult Result, string Id, string PartitionKey, string? Error = null);
+public sealed record WriteOutcome(WriteResult Result, string Id, string PartitionKey, string? Error = null)
+{
+    /// <summary>The document's ETag after this write changed it (null when it did not).</summary>
+    public string? ETagAfter { get; init; }
+}
 
 /// <summary>Applies a pass's operations to one document and writes the result safely against
 /// concurrent application writers:
@@ -181,7 +185,7 @@ public sealed class DocumentWriter : IItemWriter
             using var response = await SendAsync(edit, id, partitionKey, cancellationToken).ConfigureAwait(false);
             if (response.IsSuccessStatusCode)
             {
-                return new WriteOutcome(WriteResult.Changed, id, partitionKeyText);
+                return new WriteOutcome(WriteResult.Changed, id, partitionKeyText) { ETagAfter = response.Headers.ETag };
             }
 
             switch (response.StatusCode)
