@@ -123,20 +123,7 @@ internal sealed class IntentRecovery
     {
         var changed = await ChangeIntents.ChangedAsync(intent.Documents, _target, planner, ResilientSender.Ungated, cancellationToken).ConfigureAwait(false);
         var applied = false;
-        await _ledger.UpdateAsync(ledger.LeaseToken, ledger.Range, l =>
-        {
-            // Counted once: only while the intent is still the one read.
-            if (l.Intent is not { } still || still.Worker != intent.Worker || still.Page != intent.Page)
-            {
-                return false;
-            }
-
-            l.Processed += changed.Count;
-            RangeLedger.NoteRecovered(l, intent, changed);
-            l.Intent = null;
-            applied = true;
-            return true;
-        }, cancellationToken, ledger, ledger.Id).ConfigureAwait(false);
+        await _ledger.UpdateAsync(ledger.LeaseToken, ledger.Range, l => applied = RangeLedger.Settle(l, intent, changed), cancellationToken, ledger, ledger.Id).ConfigureAwait(false);
         if (!applied)
         {
             return;

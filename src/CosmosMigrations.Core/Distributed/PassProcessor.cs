@@ -326,7 +326,7 @@ internal sealed class PassProcessor
     /// <summary>Counts the batch and removes its intent in one ledger write. If another worker took
     /// the intent over meanwhile (it judged this one dead), it counted some of these documents
     /// already: only the others are counted here.</summary>
-    private async Task CountAsync(string token, string? range, RangeLedgerDocument? known, PageIntent batch, IReadOnlyList<string> changedIds, int scanned)
+    private async Task CountAsync(string token, string? range, RangeLedgerDocument? known, PageIntent batch, List<string> changedIds, int scanned)
     {
         long counted = changedIds.Count;
         if (batch.Documents.Count == 0 && changedIds.Count == 0)
@@ -339,20 +339,12 @@ internal sealed class PassProcessor
 
         _known[token] = await _ledger.UpdateAsync(token, range, l =>
         {
-            counted = changedIds.Count;
-            if (l.Intent is { } open && open.Worker == _worker && open.Page == batch.Page)
+            counted = RangeLedger.Close(l, _worker, batch, changedIds, scanned);
+            if (counted < changedIds.Count)
             {
-                l.Intent = null;
-            }
-            else if (batch.Documents.Count > 0 && l.Recovered?.FirstOrDefault(r => r.Worker == _worker && r.Page == batch.Page) is { } taken)
-            {
-                var already = new HashSet<string>(taken.Ids, StringComparer.Ordinal);
-                counted = changedIds.Count(id => !already.Contains(id));
-                _log?.Invoke($"Feed range {token}: another worker counted {taken.Ids.Count} document(s) of this worker's batch while it was stalled; {counted} more counted now.");
+                _log?.Invoke($"Feed range {token}: another worker counted {changedIds.Count - counted} document(s) of this worker's batch while it was stalled; {counted} more counted now.");
             }
 
-            l.Processed += counted;
-            l.Scanned += scanned;
             return true;
         }, _settleToken, known).ConfigureAwait(false);
         _counts.Add(counted, scanned);

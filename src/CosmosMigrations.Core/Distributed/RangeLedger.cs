@@ -198,6 +198,44 @@ internal sealed class RangeLedger
         }
     }
 
+    /// <summary>The count rule of a batch's end: its changes go to the range's count in the write that
+    /// removes its intent. When another worker settled the intent meanwhile (it judged this one dead
+    /// while it was only stalled), the documents it counted are not counted again. Returns what this
+    /// batch adds (the ledger is changed in place).</summary>
+    public static long Close(RangeLedgerDocument ledger, string worker, PageIntent batch, IReadOnlyCollection<string> changedIds, long scanned)
+    {
+        long counted = changedIds.Count;
+        if (ledger.Intent is { } open && open.Worker == worker && open.Page == batch.Page)
+        {
+            ledger.Intent = null;
+        }
+        else if (batch.Documents.Count > 0 && ledger.Recovered?.FirstOrDefault(r => r.Worker == worker && r.Page == batch.Page) is { } taken)
+        {
+            var already = new HashSet<string>(taken.Ids, StringComparer.Ordinal);
+            counted = changedIds.Count(id => !already.Contains(id));
+        }
+
+        ledger.Processed += counted;
+        ledger.Scanned += scanned;
+        return counted;
+    }
+
+    /// <summary>The count rule of a takeover: another worker's intent, still the one that was read,
+    /// is counted (the documents found changed) and removed; anything else declines (false), so an
+    /// intent is never counted twice.</summary>
+    public static bool Settle(RangeLedgerDocument ledger, PageIntent intent, IReadOnlyList<string> changedIds)
+    {
+        if (ledger.Intent is not { } still || still.Worker != intent.Worker || still.Page != intent.Page)
+        {
+            return false;
+        }
+
+        ledger.Processed += changedIds.Count;
+        NoteRecovered(ledger, intent, changedIds);
+        ledger.Intent = null;
+        return true;
+    }
+
     /// <summary>Adds a recovered intent, keeping the newest few.</summary>
     public static void NoteRecovered(RangeLedgerDocument ledger, PageIntent intent, IReadOnlyList<string> ids)
     {

@@ -36,6 +36,18 @@ internal sealed class LeasedCheckpoint
     /// <summary>This run's copy (counters are read from it for progress without the lock).</summary>
     public TrackingDocument Document { get; }
 
+    /// <summary>Changes waiting for the next write (tests watch the group commit with it).</summary>
+    internal int Queued
+    {
+        get
+        {
+            lock (_queueSync)
+            {
+                return _queued.Count;
+            }
+        }
+    }
+
     /// <summary>Epoch ms of the last write that went through.</summary>
     public long LastWriteMs => Interlocked.Read(ref _lastWriteMs);
 

@@ -90,11 +90,22 @@ internal sealed class FakeTrackingContainer
         properties.Resource.Returns(new ContainerProperties(id, partitionKeyPath));
         c.ReadContainerAsync(Arg.Any<ContainerRequestOptions>(), Arg.Any<CancellationToken>()).Returns(Task.FromResult(properties));
         c.ReadItemStreamAsync(Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
-            .Returns(call => Task.FromResult(Read(call.ArgAt<string>(0))));
+            .Returns(call => Task.FromResult(FailRead?.Invoke(call.ArgAt<string>(0)) == true ? FakeAccount.Response(HttpStatusCode.InternalServerError) : Read(call.ArgAt<string>(0))));
+        c.GetItemQueryStreamIterator(Arg.Any<QueryDefinition>(), Arg.Any<string>(), Arg.Any<QueryRequestOptions>())
+            .Returns(_ => new AllItemsIterator(FakeAccount.Response(HttpStatusCode.OK, new JObject { ["Documents"] = new JArray(_items.Values.Select(i => i.Document.DeepClone())) })));
         c.CreateItemStreamAsync(Arg.Any<Stream>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
             .Returns(call => Task.FromResult(Create(FakeAccount.Read(call.ArgAt<Stream>(0)))));
         c.ReplaceItemStreamAsync(Arg.Any<Stream>(), Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
-            .Returns(call => Task.FromResult(Replace(FakeAccount.Read(call.ArgAt<Stream>(0)), call.ArgAt<string>(1), call.ArgAt<ItemRequestOptions>(3)?.IfMatchEtag)));
+            .Returns(async call =>
+            {
+                var document = FakeAccount.Read(call.ArgAt<Stream>(0));
+                if (BeforeReplace is { } hold)
+                {
+                    await hold();
+                }
+
+                return Replace(document, call.ArgAt<string>(1), call.ArgAt<ItemRequestOptions>(3)?.IfMatchEtag);
+            });
         c.DeleteItemStreamAsync(Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
             .Returns(call => Task.FromResult(Delete(call.ArgAt<string>(0), call.ArgAt<ItemRequestOptions>(2)?.IfMatchEtag)));
         c.PatchItemStreamAsync(Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<IReadOnlyList<PatchOperation>>(), Arg.Any<PatchItemRequestOptions>(), Arg.Any<CancellationToken>())
@@ -109,6 +120,29 @@ internal sealed class FakeTrackingContainer
     public int Count => _items.Count;
 
     public JObject? this[string id] => _items.TryGetValue(id, out var item) ? (JObject)item.Document.DeepClone() : null;
+
+    /// <summary>Called before each replace is applied (a test holds a write in flight with it).</summary>
+    public Func<Task>? BeforeReplace { get; set; }
+
+    /// <summary>Reads of the ids it selects answer 500 (a service failing).</summary>
+    public Func<string, bool>? FailRead { get; set; }
+
+    /// <summary>A query answers every item in one page (all the ledgers' listing needs of it).</summary>
+    private sealed class AllItemsIterator : FeedIterator
+    {
+        private ResponseMessage? _page;
+
+        public AllItemsIterator(ResponseMessage page) => _page = page;
+
+        public override bool HasMoreResults => _page is not null;
+
+        public override Task<ResponseMessage> ReadNextAsync(CancellationToken cancellationToken = default)
+        {
+            var page = _page!;
+            _page = null;
+            return Task.FromResult(page);
+        }
+    }
 
     /// <summary>Writes made through the container (creates, replaces and deletes that went through).</summary>
     public int Writes => Volatile.Read(ref _writes);
@@ -153,9 +187,19 @@ internal sealed class FakeTrackingContainer
             var document = (JObject)current.Document.DeepClone();
             foreach (var operation in operations)
             {
-                Assert.Equal(PatchOperationType.Set, operation.OperationType);
-                var value = operation.GetType().GetProperty("Value")!.GetValue(operation);
-                document[operation.Path.TrimStart('/')] = JToken.FromObject(value!);
+                Assert.True(operation.OperationType is PatchOperationType.Set or PatchOperationType.Increment, $"the fake patches with Set and Increment, not {operation.OperationType}");
+                var value = JToken.FromObject(operation.GetType().GetProperty("Value")!.GetValue(operation)!);
+                var segments = operation.Path.TrimStart('/').Split('/');
+                var parent = document;
+                foreach (var segment in segments.Take(segments.Length - 1))
+                {
+                    parent = parent[segment] as JObject ?? (JObject)(parent[segment] = new JObject());
+                }
+
+                var name = segments[^1];
+                parent[name] = operation.OperationType == PatchOperationType.Increment
+                    ? new JValue((parent[name]?.Value<double>() ?? 0) + value.Value<double>())
+                    : value;
             }
 
             var etag = NextETag();

@@ -1,0 +1,207 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Distributed;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Requests;
+using CosmosMigrations.Running;
+using CosmosMigrations.Steps;
+using CosmosMigrations.Tests.Fakes;
+using CosmosMigrations.Tests.Infrastructure;
+using CosmosMigrations.Tracking;
+using Newtonsoft.Json.Linq;
+using Xunit;
+
+namespace CosmosMigrations.Tests.Unit;
+
+/// <summary>The count rules both engines share (<see cref="ChangeIntents"/>, <see cref="RangeLedger"/>):
+/// a page's or batch's changes are counted once, with the write that removes its intent, or from
+/// its intent by whoever takes its range over; never both.</summary>
+public sealed class ExactCountTests
+{
+    private static PageIntent Intent(string worker, long page, params string[] ids) =>
+        new() { Worker = worker, Page = page, Documents = ids.Select(id => new JObject { ["id"] = id, ["_etag"] = "\"1\"" }).ToList() };
+
+    private static DocumentWriter Planner(TargetContainer target) =>
+        new(target, (DocumentPass)TestDefinitions.AddField("m", target.Name, "f", 1).Steps[0], ResilientSender.Ungated);
+
+    [Fact]
+    public void A_batch_is_counted_with_the_write_that_removes_its_intent()
+    {
+        var ledger = new RangeLedgerDocument { Intent = Intent("a", 1, "d1", "d2", "d3") };
+
+        var counted = RangeLedger.Close(ledger, "a", ledger.Intent!, new[] { "d1", "d2", "d3" }, 3);
+
+        Assert.Equal(3, counted);
+        Assert.Equal(3, ledger.Processed);
+        Assert.Null(ledger.Intent);
+    }
+
+    [Fact]
+    public void A_batch_delivered_again_counts_only_what_it_changes_this_time()
+    {
+        var ledger = new RangeLedgerDocument();
+        var first = Intent("a", 1, "d1", "d2");
+        ledger.Intent = first;
+        RangeLedger.Close(ledger, "a", first, new[] { "d1", "d2" }, 2);
+
+        // The processor did not checkpoint (killed between the count and the checkpoint): the
+        // same documents come again, already changed, so the new batch plans nothing.
+        var again = Intent("b", 1);
+        var counted = RangeLedger.Close(ledger, "b", again, Array.Empty<string>(), 2);
+
+        Assert.Equal(0, counted);
+        Assert.Equal(2, ledger.Processed);
+    }
+
+    [Fact]
+    public void A_worker_that_lost_its_range_mid_batch_counts_what_it_wrote_and_the_new_owner_the_rest()
+    {
+        var ledger = new RangeLedgerDocument();
+        var mine = Intent("a", 7, "d1", "d2", "d3");
+        ledger.Intent = mine;
+
+        // The lease went to b after a wrote d1 and d2: a stops between documents and counts them
+        // (b waits while a lives); b's delivery of the same batch changes only d3.
+        Assert.Equal(2, RangeLedger.Close(ledger, "a", mine, new[] { "d1", "d2" }, 2));
+        var theirs = Intent("b", 1, "d3");
+        ledger.Intent = theirs;
+        Assert.Equal(1, RangeLedger.Close(ledger, "b", theirs, new[] { "d3" }, 3));
+
+        Assert.Equal(3, ledger.Processed);
+        Assert.Null(ledger.Intent);
+    }
+
+    [Fact]
+    public void A_stalled_worker_whose_intent_another_settled_counts_only_the_documents_it_did_not_find()
+    {
+        var ledger = new RangeLedgerDocument();
+        var stalled = Intent("a", 3, "d1", "d2", "d3");
+        ledger.Intent = stalled;
+
+        // b judged a dead and found d1 and d2 changed; a then wakes and also writes d3.
+        Assert.True(RangeLedger.Settle(ledger, stalled, new[] { "d1", "d2" }));
+        var counted = RangeLedger.Close(ledger, "a", stalled, new[] { "d1", "d2", "d3" }, 3);
+
+        Assert.Equal(1, counted);
+        Assert.Equal(3, ledger.Processed);
+    }
+
+    [Fact]
+    public void An_intent_is_settled_once_however_many_try()
+    {
+        var ledger = new RangeLedgerDocument();
+        var dead = Intent("a", 3, "d1", "d2");
+        ledger.Intent = dead;
+
+        Assert.True(RangeLedger.Settle(ledger, dead, new[] { "d1", "d2" }));
+        Assert.False(RangeLedger.Settle(ledger, dead, new[] { "d1", "d2" }));
+        ledger.Intent = Intent("b", 1, "d9");
+        Assert.False(RangeLedger.Settle(ledger, dead, new[] { "d1", "d2" }));
+
+        Assert.Equal(2, ledger.Processed);
+        Assert.Equal("b", ledger.Intent!.Worker);
+    }
+
+    [Fact]
+    public void A_split_child_finds_its_parents_intent_and_siblings_do_not_meet()
+    {
+        const string parent = "{\"Range\":{\"min\":\"\",\"max\":\"3F\",\"isMinInclusive\":true,\"isMaxInclusive\":false}}";
+        const string left = "{\"Range\":{\"min\":\"\",\"max\":\"1F\",\"isMinInclusive\":true,\"isMaxInclusive\":false}}";
+        const string right = "{\"Range\":{\"min\":\"1F\",\"max\":\"3F\",\"isMinInclusive\":true,\"isMaxInclusive\":false}}";
+        const string other = "{\"Range\":{\"min\":\"3F\",\"max\":\"FF\",\"isMinInclusive\":true,\"isMaxInclusive\":false}}";
+
+        Assert.True(RangeLedger.Overlap(parent, left));
+        Assert.True(RangeLedger.Overlap(right, parent));
+        Assert.False(RangeLedger.Overlap(left, right));
+        Assert.False(RangeLedger.Overlap(parent, other));
+        Assert.False(RangeLedger.Overlap(null, parent));
+    }
+
+    [Fact]
+    public async Task A_document_of_an_intent_counts_when_it_was_written_since_and_no_longer_needs_the_change()
+    {
+        var fake = new FakeTrackingContainer("users", "/id");
+        var target = new TargetContainer("users", fake.Container, new PartitionKeyReader(new[] { "/id" }));
+        foreach (var id in new[] { "written", "untouched", "rewritten", "deleted" })
+        {
+            fake.Put(new JObject { ["id"] = id, ["name"] = id });
+        }
+
+        var intent = new[] { "written", "untouched", "rewritten", "deleted" }.Select(id => ChangeIntents.KeyOf(fake[id]!, target.PartitionKey)).ToList();
+        fake.Put(new JObject { ["id"] = "written", ["name"] = "written", ["f"] = 1 });
+        fake.Put(new JObject { ["id"] = "rewritten", ["name"] = "the application's" });
+        fake.Remove("deleted");
+
+        var changed = await ChangeIntents.ChangedAsync(intent, target, Planner(target), ResilientSender.Ungated, CancellationToken.None);
+
+        Assert.Equal(new[] { "written" }, changed);
+    }
+
+    [Fact]
+    public async Task A_takeover_whose_reads_fail_leaves_the_intent_to_the_next_and_counts_it_once()
+    {
+        var target = new FakeTrackingContainer("users", "/id");
+        var targetContainer = new TargetContainer("users", target.Container, new PartitionKeyReader(new[] { "/id" }));
+        target.Put(new JObject { ["id"] = "d1", ["name"] = "x" });
+        target.Put(new JObject { ["id"] = "d2", ["name"] = "y" });
+        var keys = new[] { "d1", "d2" }.Select(id => ChangeIntents.KeyOf(target[id]!, targetContainer.PartitionKey)).ToList();
+        target.Put(new JObject { ["id"] = "d1", ["name"] = "x", ["f"] = 1 });
+
+        var tracking = new FakeTrackingContainer();
+        tracking.Put(new JObject { ["id"] = "m", ["name"] = "m", ["status"] = "running", ["workers"] = new JObject { ["dead"] = new JObject { ["heartbeat"] = 1, ["state"] = "running" } } });
+        var leases = new FakeTrackingContainer("migrations-leases", "/id");
+        var ledgers = new RangeLedger(leases.Container, "m", 1, 0);
+        await ledgers.UpdateAsync("0", null, l =>
+        {
+            l.Intent = new PageIntent { Worker = "dead", Page = 4, Documents = keys };
+            return true;
+        }, CancellationToken.None);
+        var recovery = new IntentRecovery(ledgers, new TrackingStore(tracking.Container), "m", "me", targetContainer, TimeSpan.FromSeconds(5), _ => false, null);
+
+        target.FailRead = id => id == "d2";
+        await Assert.ThrowsAsync<MigrationException>(() => recovery.SettleOrphansAsync(Planner(targetContainer), CancellationToken.None));
+        var kept = leases[ledgers.IdOf("0")]!;
+        Assert.NotNull(kept["intent"]);
+        Assert.Equal(0, (long)kept["processed"]!);
+
+        target.FailRead = null;
+        Assert.Equal(0, await recovery.SettleOrphansAsync(Planner(targetContainer), CancellationToken.None));
+        Assert.Equal(0, await recovery.SettleOrphansAsync(Planner(targetContainer), CancellationToken.None));
+        var settled = leases[ledgers.IdOf("0")]!;
+        Assert.Null(settled["intent"]);
+        Assert.Equal(1, (long)settled["processed"]!);
+    }
+
+    [Fact]
+    public async Task Checkpoints_that_arrive_while_one_is_written_go_together_in_the_next_write()
+    {
+        var tracking = new FakeTrackingContainer();
+        var store = new TrackingStore(tracking.Container);
+        var owner = new LeaseOwner { Host = "me", ProcessId = 1, User = "u", RunId = "mine" };
+        var start = await new MigrationLifecycle(store).StartAsync(new StartRequest("m1", "users", "abc", null, null, 1, owner, TimeSpan.FromSeconds(60)), CancellationToken.None);
+        var checkpoint = new LeasedCheckpoint(store, start.Document, owner, TimeSpan.FromSeconds(60));
+        var held = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        tracking.BeforeReplace = () => held.Task;
+        var writesBefore = tracking.Writes;
+
+        var first = checkpoint.UpdateAsync(d => d.Processed += 1, CancellationToken.None);
+        var others = Enumerable.Range(0, 10).Select(_ => checkpoint.UpdateAsync(d => d.Processed += 1, CancellationToken.None)).ToList();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (checkpoint.Queued < 10 && DateTime.UtcNow < deadline)
+        {
+            await Task.Yield();
+        }
+
+        Assert.Equal(10, checkpoint.Queued);
+        held.SetResult(true);
+        await Task.WhenAll(others.Append(first));
+
+        Assert.Equal(11, (long)tracking["m1"]!["processed"]!);
+        Assert.Equal(2, tracking.Writes - writesBefore);
+    }
+}
