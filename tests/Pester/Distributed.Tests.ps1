@@ -15,7 +15,7 @@ BeforeAll {
     $script:Pressure = $env:COSMOSMIGRATIONS_PRESSURE -eq '1'
     $script:Lease = if ($script:Pressure) { '00:00:05' } else { '00:00:06' }
     $script:Busy = @(if ($script:Pressure) {
-        1..2 | ForEach-Object { Start-Process sh -PassThru -ArgumentList '-c', 'end=$(($(date +%s)+1200)); while [ $(date +%s) -lt $end ]; do :; done' }
+        1..2 | ForEach-Object { Start-Process timeout -PassThru -ArgumentList '1200 sh -c "while :; do :; done"' }
     })
 
     # A worker returns within a lease, the processor's estimator interval (a beat) and a few
@@ -47,7 +47,7 @@ BeforeAll {
 }
 
 AfterAll {
-    $script:Busy | ForEach-Object { if (-not $_.HasExited) { $_.Kill() } }
+    $script:Busy | ForEach-Object { if (-not $_.HasExited) { $_.Kill($true) } }
     if ($script:IsHarness) { Set-Faults @{} }
     $script:Kit.DeleteDatabase($script:Database)
 }
