@@ -1,0 +1,72 @@
+using System;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Running;
+using CosmosMigrations.Tests.Infrastructure;
+using Newtonsoft.Json.Linq;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace CosmosMigrations.Tests.Integration;
+
+/// <summary>A distributed run at width: many change feed processor instances in one process share
+/// one migration over many feed ranges, and the count is exact by construction (each range's
+/// ledger beside its lease), with no document that every worker writes per batch.</summary>
+public sealed class DistributedWidthTests : IClassFixture<TestDatabase>
+{
+    private readonly TestDatabase _db;
+    private readonly ITestOutputHelper _output;
+
+    public DistributedWidthTests(TestDatabase db, ITestOutputHelper output)
+    {
+        _db = db;
+        _output = output;
+    }
+
+    [Fact]
+    public async Task Sixteen_instances_over_sixteen_ranges_change_every_document_once_and_count_it_once()
+    {
+        if (!_db.Server.IsHarness)
+        {
+            return; // splitting ranges on demand needs the local harness
+        }
+
+        const int total = 2000;
+        var container = await _db.CreateContainerAsync("width16");
+        await TestDatabase.SeedAsync(container, total, 200);
+        while ((await _db.Server.RangesAsync(_db.Name, "width16")).Count < 16)
+        {
+            await _db.Server.SplitAsync(_db.Name, "width16");
+        }
+
+        static long Patches(JObject stats) => (long?)stats["byContainer"]?["width16 PATCH 200"] ?? 0;
+        var before = Patches(await _db.Server.StatsAsync());
+        var connections = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => MigrationConnection.OpenAsync(_db.Server.Settings(_db.Name), null, CancellationToken.None)));
+        try
+        {
+            var definition = TestDefinitions.AddField("width-16", "width16", "w", 1);
+            var results = await Task.WhenAll(connections.Select((connection, i) =>
+                new MigrationRunner(connection) { Log = m => _output.WriteLine($"[{i}] {m}") }
+                    .RunAsync(definition, new RunOptions { Distributed = true, LeaseDuration = TimeSpan.FromSeconds(5) }, null, CancellationToken.None)));
+
+            Assert.All(results, r => Assert.Null(r.Error));
+            Assert.All(results, r => Assert.Equal("completed", r.Status.Status));
+            var tracking = await connections[0].TrackingStore.GetAsync("width-16", CancellationToken.None);
+            Assert.Equal(total, tracking!.Processed);
+            Assert.Equal(16, tracking.Workers!.Count);
+            Assert.Equal(total, tracking.Workers.Values.Sum(w => w.Processed));
+            Assert.Equal(total, (await TestDatabase.ReadAllAsync(container, "SELECT * FROM c WHERE c.w = 1")).Count);
+            Assert.Equal(total, Patches(await _db.Server.StatsAsync()) - before);
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                connection.Dispose();
+            }
+        }
+    }
+}
