@@ -114,8 +114,7 @@ internal sealed class DistributedRun
         }
         catch (Exception ex)
         {
-            error = ex as MigrationException ?? CosmosErrors.Wrap(ex, MigrationErrorKind.ServiceError, "MigrationFailed",
-                $"Migration '{_definition.Name}' failed.", _definition.Name, "Fix the cause, then start it again: it resumes from its checkpoints.");
+            error = RunEnding.Failure(ex, _definition.Name);
             var message = error.Message;
             await EndAsync(d => MigrationLifecycle.Fail(d, message), onlyIfLast: false).ConfigureAwait(false);
             outcome = RunOutcome.Failed;
@@ -145,7 +144,7 @@ internal sealed class DistributedRun
             switch (document.Status)
             {
                 case TrackingStatus.Completed:
-                    return (start == StartOutcome.Resumed ? RunOutcome.Resumed : RunOutcome.Completed, null, null);
+                    return (RunEnding.Finished(start), null, null);
                 case TrackingStatus.Cancelled:
                     return (RunOutcome.Stopped, null, null);
                 case TrackingStatus.Failed:

@@ -361,14 +361,7 @@ internal sealed class PassProcessor
         if (total > _options.MaxFailures)
         {
             var first = failed[0];
-            Interlocked.CompareExchange(ref _failure, new MigrationException(MigrationErrorKind.DocumentFailed, "DocumentMigrationFailed",
-                $"Document '{first.Id}' (partition key {first.PartitionKey}) could not be migrated: {first.Error}." +
-                (failed.Count > 1 ? $" {failed.Count - 1} more document(s) of the same batch failed too." : "") +
-                " The feed range's checkpoint stays before this batch.",
-                first.Id,
-                _options.MaxFailures == 0
-                    ? "Fix the document (or the migration), then start again: it resumes from the checkpoints. To record such documents and go on, pass -MaxFailures N."
-                    : $"More than {_options.MaxFailures} document(s) failed (-MaxFailures); see the failures in Get-MigrationStatus, fix them, and start again."), null);
+            Interlocked.CompareExchange(ref _failure, RunEnding.TooManyFailures(first, failed.Count, _options.MaxFailures, "batch"), null);
 
             // Not checkpointed: the batch comes again when the migration is resumed.
             throw Failure!;

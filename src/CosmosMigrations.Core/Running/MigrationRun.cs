@@ -72,7 +72,7 @@ internal sealed class MigrationRun
         {
             await RunStepsAsync(start).ConfigureAwait(false);
             await FinishAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs())).ConfigureAwait(false);
-            outcome = start == StartOutcome.Resumed ? RunOutcome.Resumed : RunOutcome.Completed;
+            outcome = RunEnding.Finished(start);
         }
         catch (StopRunException stop)
         {
@@ -93,8 +93,7 @@ internal sealed class MigrationRun
         }
         catch (Exception ex)
         {
-            error = ex as MigrationException ?? CosmosErrors.Wrap(ex, MigrationErrorKind.ServiceError, "MigrationFailed",
-                $"Migration '{_definition.Name}' failed.", _definition.Name, "Fix the cause, then start it again: it resumes from its checkpoint.");
+            error = RunEnding.Failure(ex, _definition.Name);
             var message = error.Message;
             await SettleOpenIntentsAsync().ConfigureAwait(false);
             await FinishAsync(d => MigrationLifecycle.Fail(d, message)).ConfigureAwait(false);

@@ -136,14 +136,7 @@ internal sealed class PageLedger
             if (failed.Count > 0 && d.FailureCount > _options.MaxFailures)
             {
                 var first = failed[0];
-                fatal = new MigrationException(MigrationErrorKind.DocumentFailed, "DocumentMigrationFailed",
-                    $"Document '{first.Id}' (partition key {first.PartitionKey}) could not be migrated: {first.Error}." +
-                    (failed.Count > 1 ? $" {failed.Count - 1} more document(s) of the same page failed too." : "") +
-                    " The checkpoint stays before this page.",
-                    first.Id,
-                    _options.MaxFailures == 0
-                        ? "Fix the document (or the migration), then start again: it resumes from the checkpoint. To record such documents and go on, pass -MaxFailures N."
-                        : $"More than {_options.MaxFailures} document(s) failed (-MaxFailures); see the failures in Get-MigrationStatus, fix them, and start again.");
+                fatal = RunEnding.TooManyFailures(first, failed.Count, _options.MaxFailures, "page");
                 return;
             }
 
