@@ -305,12 +305,14 @@ internal sealed class DistributedRun
         var counts = _workerCounts.Take();
         var charge = TakeCharge();
         var worker = MigrationLifecycle.WorkerPath(_worker);
+        // The worker's own record takes absolute values: a patch retried after a lost answer
+        // cannot count twice.
         var own = new List<PatchOperation>
         {
             PatchOperation.Set(worker + "/heartbeat", Clock.NowMs()),
-            PatchOperation.Increment(worker + "/processed", counts.Processed),
-            PatchOperation.Increment(worker + "/scanned", counts.Scanned),
-            PatchOperation.Increment(worker + "/requestCharge", charge),
+            PatchOperation.Set(worker + "/processed", _workerCounts.Processed),
+            PatchOperation.Set(worker + "/scanned", _workerCounts.Scanned),
+            PatchOperation.Set(worker + "/requestCharge", Math.Round(_gate.TotalCharge, 2)),
             PatchOperation.Increment("/requestCharge", charge),
             PatchOperation.Increment("/scanned", counts.Scanned),
         };
@@ -362,9 +364,9 @@ internal sealed class DistributedRun
         {
             await BoundedAsync(ct => _store.PatchAsync(_definition.Name, new[]
             {
-                PatchOperation.Increment(worker + "/processed", counts.Processed),
-                PatchOperation.Increment(worker + "/scanned", counts.Scanned),
-                PatchOperation.Increment(worker + "/requestCharge", charge),
+                PatchOperation.Set(worker + "/processed", _workerCounts.Processed),
+                PatchOperation.Set(worker + "/scanned", _workerCounts.Scanned),
+                PatchOperation.Set(worker + "/requestCharge", Math.Round(_gate.TotalCharge, 2)),
                 PatchOperation.Increment("/requestCharge", charge),
                 PatchOperation.Increment("/scanned", counts.Scanned),
             }, ct)).ConfigureAwait(false);

@@ -158,14 +158,18 @@ internal sealed class WorkerCounts
     private long _processed;
     private long _scanned;
     private long _processedTotal;
+    private long _scannedTotal;
 
     public long Processed => Interlocked.Read(ref _processedTotal);
+
+    public long Scanned => Interlocked.Read(ref _scannedTotal);
 
     public void Add(long processed, long scanned)
     {
         Interlocked.Add(ref _processed, processed);
         Interlocked.Add(ref _scanned, scanned);
         Interlocked.Add(ref _processedTotal, processed);
+        Interlocked.Add(ref _scannedTotal, scanned);
     }
 
     /// <summary>Takes the counts not reported yet.</summary>

@@ -61,7 +61,8 @@ internal sealed class PassProcessor
     private readonly JournalStore? _journal;
     private readonly int _step;
     private readonly Func<IReadOnlyList<WriteOutcome>, CancellationToken, Task<long>> _recordFailures;
-    private long _batches;
+    // Batch numbers unique within the worker, also across the passes it runs (the ledger remembers them).
+    private long _batches = Clock.NowMs() * 1000;
     private MigrationException? _failure;
 
     /// <summary>The documents of <paramref name="failedIds"/>, already recorded as failed, are not
@@ -339,7 +340,13 @@ internal sealed class PassProcessor
 
         _known[token] = await _ledger.UpdateAsync(token, range, l =>
         {
-            counted = RangeLedger.Close(l, _worker, batch, changedIds, scanned);
+            if (RangeLedger.Close(l, _worker, batch, changedIds, scanned) is not { } added)
+            {
+                counted = 0;
+                return false;
+            }
+
+            counted = added;
             if (counted < changedIds.Count)
             {
                 _log?.Invoke($"Feed range {token}: another worker counted {changedIds.Count - counted} document(s) of this worker's batch while it was stalled; {counted} more counted now.");

@@ -49,6 +49,10 @@ public sealed class RangeLedgerDocument
 
     [JsonProperty("recovered", NullValueHandling = NullValueHandling.Ignore)] public List<RecoveredIntent>? Recovered { get; set; }
 
+    /// <summary>The latest batches counted here ("worker#batch"): a count whose write went through
+    /// although its answer was lost (a timeout, then a retry) is not counted a second time.</summary>
+    [JsonProperty("closed", NullValueHandling = NullValueHandling.Ignore)] public List<string>? Closed { get; set; }
+
     [JsonProperty("updatedAt")] public long UpdatedAt { get; set; }
 
     [JsonProperty("_etag", NullValueHandling = NullValueHandling.Ignore)] public string? ETag { get; set; }
@@ -69,6 +73,9 @@ internal sealed class RangeLedger
 {
     /// <summary>Recovered intents kept per range (a stalled worker comes back within a few leases, or not at all).</summary>
     private const int RecoveredCap = 8;
+
+    /// <summary>Batches remembered as counted per range (a retried write comes within seconds).</summary>
+    private const int ClosedCap = 16;
 
     private const int MaxConflicts = 16;
 
@@ -201,9 +208,23 @@ internal sealed class RangeLedger
     /// <summary>The count rule of a batch's end: its changes go to the range's count in the write that
     /// removes its intent. When another worker settled the intent meanwhile (it judged this one dead
     /// while it was only stalled), the documents it counted are not counted again. Returns what this
-    /// batch adds (the ledger is changed in place).</summary>
-    public static long Close(RangeLedgerDocument ledger, string worker, PageIntent batch, IReadOnlyCollection<string> changedIds, long scanned)
+    /// batch adds (the ledger is changed in place), or null when this batch was counted already.</summary>
+    public static long? Close(RangeLedgerDocument ledger, string worker, PageIntent batch, IReadOnlyCollection<string> changedIds, long scanned)
     {
+        var key = worker + "#" + batch.Page.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (ledger.Closed?.Contains(key) == true)
+        {
+            // Counted already: this is the same write again.
+            return null;
+        }
+
+        ledger.Closed ??= new List<string>();
+        ledger.Closed.Add(key);
+        if (ledger.Closed.Count > ClosedCap)
+        {
+            ledger.Closed.RemoveRange(0, ledger.Closed.Count - ClosedCap);
+        }
+
         long counted = changedIds.Count;
         if (ledger.Intent is { } open && open.Worker == worker && open.Page == batch.Page)
         {

@@ -36,9 +36,23 @@ public sealed class ExactCountTests
 
         var counted = RangeLedger.Close(ledger, "a", ledger.Intent!, new[] { "d1", "d2", "d3" }, 3);
 
-        Assert.Equal(3, counted);
+        Assert.Equal(3L, counted);
         Assert.Equal(3, ledger.Processed);
         Assert.Null(ledger.Intent);
+    }
+
+    [Fact]
+    public void A_count_written_again_after_its_answer_was_lost_is_not_counted_twice()
+    {
+        var ledger = new RangeLedgerDocument();
+        var batch = Intent("a", 5, "d1", "d2");
+        ledger.Intent = batch;
+        Assert.Equal(2L, RangeLedger.Close(ledger, "a", batch, new[] { "d1", "d2" }, 2));
+
+        // The write went through but its answer timed out: the retry finds the intent gone.
+        Assert.Null(RangeLedger.Close(ledger, "a", batch, new[] { "d1", "d2" }, 2));
+        Assert.Equal(2, ledger.Processed);
+        Assert.Equal(2, ledger.Scanned);
     }
 
     [Fact]
@@ -54,7 +68,7 @@ public sealed class ExactCountTests
         var again = Intent("b", 1);
         var counted = RangeLedger.Close(ledger, "b", again, Array.Empty<string>(), 2);
 
-        Assert.Equal(0, counted);
+        Assert.Equal(0L, counted);
         Assert.Equal(2, ledger.Processed);
     }
 
@@ -67,10 +81,10 @@ public sealed class ExactCountTests
 
         // The lease went to b after a wrote d1 and d2: a stops between documents and counts them
         // (b waits while a lives); b's delivery of the same batch changes only d3.
-        Assert.Equal(2, RangeLedger.Close(ledger, "a", mine, new[] { "d1", "d2" }, 2));
+        Assert.Equal(2L, RangeLedger.Close(ledger, "a", mine, new[] { "d1", "d2" }, 2));
         var theirs = Intent("b", 1, "d3");
         ledger.Intent = theirs;
-        Assert.Equal(1, RangeLedger.Close(ledger, "b", theirs, new[] { "d3" }, 3));
+        Assert.Equal(1L, RangeLedger.Close(ledger, "b", theirs, new[] { "d3" }, 3));
 
         Assert.Equal(3, ledger.Processed);
         Assert.Null(ledger.Intent);
@@ -87,7 +101,7 @@ public sealed class ExactCountTests
         Assert.True(RangeLedger.Settle(ledger, stalled, new[] { "d1", "d2" }));
         var counted = RangeLedger.Close(ledger, "a", stalled, new[] { "d1", "d2", "d3" }, 3);
 
-        Assert.Equal(1, counted);
+        Assert.Equal(1L, counted);
         Assert.Equal(3, ledger.Processed);
     }
 
