@@ -303,10 +303,16 @@ $result.moduleContext = @(([System.Runtime.Loader.AssemblyLoadContext]::All | Wh
         foreach ($name in 'CosmosMigrations.Module', 'CosmosMigrations.Core', 'Microsoft.Azure.Cosmos.Client', 'Azure.Core', 'Microsoft.Identity.Client', 'Newtonsoft.Json') {
             $script:Result.moduleContext | Should -Contain $name
         }
-        # bin/ has netstandard copies of these too; .NET's and PowerShell's own are shared instead,
-        # so that Span, IAsyncEnumerable or PowerShell's types stay one type each.
+        # .NET's and PowerShell's own are shared, so that Span, IAsyncEnumerable or PowerShell's types
+        # stay one type each (bin/ has 10.0 copies of System.Text.Json and DiagnosticSource for .NET 8).
         foreach ($name in 'System.Memory', 'System.Text.Json', 'System.Diagnostics.DiagnosticSource', 'Microsoft.Bcl.AsyncInterfaces', 'System.Management.Automation') {
             $script:Result.moduleContext | Should -Not -Contain $name
+        }
+        # Built for net8.0, the module ships none of the netstandard polyfills that .NET 8 has inbox.
+        foreach ($name in 'System.Memory', 'System.Buffers', 'System.Numerics.Vectors', 'System.Runtime.CompilerServices.Unsafe', 'System.Threading.Tasks.Extensions',
+            'System.Collections.Immutable', 'System.ComponentModel.Annotations', 'System.Formats.Asn1', 'System.Security.AccessControl', 'System.Security.Principal.Windows',
+            'System.Security.Cryptography.Cng', 'System.IO.FileSystem.AccessControl', 'System.Management.Automation') {
+            Join-Path $script:ModulePath "bin/$name.dll" | Should -Not -Exist
         }
     }
 }

@@ -46,9 +46,7 @@ public sealed class MigrationDefinition
             ["container"] = Container,
             ["steps"] = new JArray(Steps.Select(s => s.ToCanonical())),
         };
-        using var sha = SHA256.Create();
-        var bytes = sha.ComputeHash(Encoding.UTF8.GetBytes(canonical.ToString(Formatting.None)));
-        return BitConverter.ToString(bytes).Replace("-", string.Empty).ToLowerInvariant();
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical.ToString(Formatting.None)))).ToLowerInvariant();
     }
 
     public override string ToString() => $"{Name} ({Container})";

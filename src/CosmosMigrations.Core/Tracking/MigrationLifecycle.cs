@@ -538,9 +538,8 @@ public sealed class MigrationLifecycle
     /// to the migration that starts over, and never to one of the same name on another container.</summary>
     public static string JournalId(string name, string container)
     {
-        using var sha = System.Security.Cryptography.SHA256.Create();
-        var hash = sha.ComputeHash(System.Text.Encoding.UTF8.GetBytes(name + "\n" + container));
-        return BitConverter.ToString(hash, 0, 16).Replace("-", "").ToLowerInvariant();
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name + "\n" + container));
+        return Convert.ToHexString(hash, 0, 16).ToLowerInvariant();
     }
 
     private static int? Shortest(int? a, int? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);
