@@ -23,10 +23,15 @@
     FunctionsToExport    = @()
     VariablesToExport    = @()
     AliasesToExport      = @()
+    # Tested on PowerShell 7.6.9 (.NET 10) on Linux; the engine also through this module's load
+    # context on .NET 8 (PowerShell 7.4's runtime). PowerShell 7.4 itself is not tested (README).
+    # ProjectUri, LicenseUri and HelpInfoUri are left out until the module has real addresses: the
+    # licence (MIT) is the LICENSE file in the module's folder.
     PrivateData          = @{
         PSData = @{
-            Tags       = @('CosmosDB', 'Azure', 'Migration', 'Schema', 'NoSQL')
-            ProjectUri = 'https://example.invalid/cosmosmigrations'
+            Tags = @('CosmosDB', 'Azure', 'AzureCosmosDB', 'NoSQL', 'Migration', 'SchemaMigration', 'Backfill', 'DevOps',
+                'PSEdition_Core', 'Windows', 'Linux', 'MacOS')
+            # ReleaseNotes: the build copies the version's section of CHANGELOG.md here.
         }
     }
 }
