@@ -23,8 +23,10 @@
     FunctionsToExport    = @()
     VariablesToExport    = @()
     AliasesToExport      = @()
-    # Tested on PowerShell 7.6.9 (.NET 10) on Linux; the engine also through this module's load
-    # context on .NET 8 (PowerShell 7.4's runtime). PowerShell 7.4 itself is not tested (README).
+    # Built for net8.0, PowerShell 7.4's runtime. Tested: every test on PowerShell 7.6.9 (.NET 10)
+    # on Linux x64; the Core engine through this module's load context on .NET 8 (a host run on
+    # the Microsoft.NETCore.App.Runtime 8.0 pack). Not tested: PowerShell 7.4 itself (not
+    # available to the test machine), Windows, macOS. The README says the same.
     # ProjectUri, LicenseUri and HelpInfoUri are left out until the module has real addresses: the
     # licence (MIT) is the LICENSE file in the module's folder.
     PrivateData          = @{
