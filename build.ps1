@@ -16,7 +16,8 @@
                       COSMOS_KEY name another one), runs xunit then Pester, stops the server,
                       prints 'N passed, N failed' and exits non-zero on any failure.
     Demo              starts the local server, seeds sample data, runs the sample migrations
-                      with progress and shows Get-MigrationStatus.
+                      with progress and shows Get-MigrationStatus; the server keeps running, and
+                      the task says so, how to connect to it and how to stop it.
     Bench             measures, side by side in one run on the local server and the same
                       documents: A the raw SDK ceiling (50 in flight), B the module end to end
                       at its defaults and at 50 in flight, C the seed's one-at-a-time loop (and
@@ -32,7 +33,9 @@
                       docs/s beside the migration's. Table, goals and JSON (with the commit,
                       the machine and every run) in output/bench/; docs/performance.md explains.
     StartLocalCosmos  starts the local server (idempotent), prints its endpoint and seeds the
-                      sample database 'demo' (users and posts in the old shape) when it is missing.
+                      sample database 'demo' (users and posts in the old shape) when it is missing;
+                      prints the exact Connect-CosmosMigration line (with -Endpoint when the server
+                      fell back from port 8081 to another) and how to stop it.
     StopLocalCosmos   stops the server that StartLocalCosmos started.
 
     Every task that starts the local server gives its new containers -Partitions partition key
@@ -314,6 +317,17 @@ function Initialize-SampleDatabase($State) {
     finally { $data.Dispose() }
 }
 
+function Get-ConnectLine($State, [string] $Database = 'demo') {
+    # -Emulator alone means https://localhost:8081/; on the port the server fell back to, name it.
+    if ($State.endpoint -match '^https://localhost:8081/?$') { "Connect-CosmosMigration -Emulator -Database $Database" }
+    else { "Connect-CosmosMigration -Emulator -Endpoint $($State.endpoint) -Database $Database" }
+}
+
+function Write-ServerNote($State) {
+    Write-Host "Connect from pwsh:  $(Get-ConnectLine $State)"
+    Write-Host "The server keeps running (its data lives in memory); stop it with: dotnet pwsh ./build.ps1 -Task StopLocalCosmos"
+}
+
 function Stop-LocalCosmos {
     if (-not (Test-Path $StateFile)) { Write-Host 'No local Cosmos DB server was started.'; return }
     $state = Get-Content $StateFile -Raw | ConvertFrom-Json
@@ -407,7 +421,11 @@ function Invoke-Demo {
     Invoke-Build
     $state = Start-LocalCosmos
     & dotnet pwsh -NoProfile -File (Join-Path $Root 'examples/demo.ps1') -ModulePath $ModuleOut -Endpoint $state.endpoint
-    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    $demoExit = $LASTEXITCODE
+    Write-Host ''
+    Write-Host "The local Cosmos DB server is still running at $($state.endpoint) with the demo's data."
+    Write-ServerNote $state
+    if ($demoExit -ne 0) { exit $demoExit }
 }
 
 function Invoke-Bench {
@@ -711,6 +729,6 @@ switch ($Task) {
     'Test' { Invoke-Tests }
     'Demo' { Invoke-Demo }
     'Bench' { Invoke-Bench }
-    'StartLocalCosmos' { Initialize-SampleDatabase (Start-LocalCosmos) }
+    'StartLocalCosmos' { $state = Start-LocalCosmos; Initialize-SampleDatabase $state; Write-ServerNote $state }
     'StopLocalCosmos' { Stop-LocalCosmos }
 }
