@@ -13,7 +13,7 @@ BeforeAll {
     $script:Migrations = if ($MigrationsPath) { $MigrationsPath } else {
         @('migrations', '../migrations') | ForEach-Object { Join-Path $PSScriptRoot $_ } | Where-Object { Test-Path $_ } | Select-Object -First 1
     }
-    if (-not $script:Migrations) { throw "No migrations folder beside $PSScriptRoot: pass -MigrationsPath." }
+    if (-not $script:Migrations) { throw "No migrations folder beside ${PSScriptRoot}: pass -MigrationsPath." }
     # Fails here, clearly, when the session is not connected.
     $null = Get-MigrationStatus -ErrorAction Stop
 }
