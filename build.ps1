@@ -7,11 +7,17 @@
     Run after 'dotnet tool restore' as: dotnet pwsh ./build.ps1 -Task <task>
 
     Build             publishes the module into output/CosmosMigrations (importable).
-    Test              builds, starts the local Cosmos DB server (unless COSMOS_ENDPOINT and
+    Package           builds, then writes output/CosmosMigrations.<version>.nupkg (made by
+                      PSResourceGet's Publish-PSResource to a folder repository: Install-PSResource
+                      installs it) and output/CosmosMigrations.<version>.zip (top folder
+                      CosmosMigrations, for Azure Automation), both without .pdb files, and
+                      prints their sizes.
+    Test              builds and packages, starts the local Cosmos DB server (unless COSMOS_ENDPOINT and
                       COSMOS_KEY name another one), runs xunit then Pester, stops the server,
                       prints 'N passed, N failed' and exits non-zero on any failure.
     Demo              starts the local server, seeds sample data, runs the sample migrations
-                      with progress and shows Get-MigrationStatus.
+                      with progress and shows Get-MigrationStatus; the server keeps running, and
+                      the task says so, how to connect to it and how to stop it.
     Bench             measures, side by side in one run on the local server and the same
                       documents: A the raw SDK ceiling (50 in flight), B the module end to end
                       at its defaults and at 50 in flight, C the seed's one-at-a-time loop (and
@@ -27,7 +33,9 @@
                       docs/s beside the migration's. Table, goals and JSON (with the commit,
                       the machine and every run) in output/bench/; docs/performance.md explains.
     StartLocalCosmos  starts the local server (idempotent), prints its endpoint and seeds the
-                      sample database 'demo' (users and posts in the old shape) when it is missing.
+                      sample database 'demo' (users and posts in the old shape) when it is missing;
+                      prints the exact Connect-CosmosMigration line (with -Endpoint when the server
+                      fell back from port 8081 to another) and how to stop it.
     StopLocalCosmos   stops the server that StartLocalCosmos started.
 
     Every task that starts the local server gives its new containers -Partitions partition key
@@ -43,7 +51,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'StartLocalCosmos', 'StopLocalCosmos')]
+    [ValidateSet('Build', 'Package', 'Test', 'Demo', 'Bench', 'StartLocalCosmos', 'StopLocalCosmos')]
     [string] $Task = 'Build',
 
     [ValidateSet('Debug', 'Release')]
@@ -163,12 +171,73 @@ function Invoke-Build {
         Copy-Item -Destination $bin
     Get-ChildItem $entry -File -Filter 'CosmosMigrations.*' | Where-Object Extension -In '.dll', '.pdb' | Copy-Item -Destination $ModuleOut
     Copy-Item (Join-Path $Root 'module/*') -Destination $ModuleOut -Recurse -Force
+    Copy-Item (Join-Path $Root 'LICENSE') -Destination $ModuleOut
+    Set-ReleaseNotes (Join-Path $ModuleOut 'CosmosMigrations.psd1')
     Invoke-ReadyToRun $bin
     # Help is generated in a child process, so that this one never loads the module.
     Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/New-HelpFile.ps1'), '-DocsPath', (Join-Path $Root 'docs/commands'), '-ModulePath', $ModuleOut)
     # Test data helpers for Pester and the demo (not part of the module).
     Invoke-Native dotnet @('publish', 'tests/CosmosMigrations.TestKit/CosmosMigrations.TestKit.csproj', '-c', $Configuration, '-o', (Join-Path $Output 'testkit'), '--nologo', '-v', 'q')
     Write-Host "    Module: $ModuleOut"
+}
+
+function Get-ReleaseNotes([string] $Version) {
+    # The version's section of CHANGELOG.md ('## <version>' up to the next '## ').
+    $changelog = Get-Content (Join-Path $Root 'CHANGELOG.md') -Raw
+    $match = [regex]::Match($changelog, '(?ms)^## ' + [regex]::Escape($Version) + '[ \t]*\r?\n(.*?)(?=^## |\z)')
+    if (-not $match.Success) { throw "CHANGELOG.md has no section '## $Version'." }
+    $match.Groups[1].Value.Trim()
+}
+
+function Set-ReleaseNotes([string] $Manifest) {
+    # The built manifest's ReleaseNotes come from CHANGELOG.md, so the two cannot drift apart.
+    $version = (Import-PowerShellDataFile $Manifest).ModuleVersion
+    $notes = (Get-ReleaseNotes $version) -replace "'", "''"
+    $text = Get-Content $Manifest -Raw
+    $marker = '# ReleaseNotes: the build copies the version''s section of CHANGELOG.md here.'
+    if (-not $text.Contains($marker)) { throw "The manifest has no ReleaseNotes marker: $marker" }
+    Set-Content $Manifest $text.Replace($marker, "ReleaseNotes = '$notes'") -NoNewline
+}
+
+function Invoke-Package {
+    # The module as PowerShell users install it: a nupkg made by PSResourceGet's own
+    # Publish-PSResource (so Install-PSResource accepts it) and, for Azure Automation, a zip whose
+    # top folder is the module. Both leave out the debug symbols (.pdb).
+    $version = (Import-PowerShellDataFile (Join-Path $ModuleOut 'CosmosMigrations.psd1')).ModuleVersion
+    Write-Host "==> Packaging CosmosMigrations $version" -ForegroundColor Cyan
+    $work = Join-Path $Output 'package'
+    Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
+    $stage = Join-Path $work 'CosmosMigrations'
+    $repository = Join-Path $work 'repository'
+    New-Item -ItemType Directory -Path $work, $repository | Out-Null
+    Copy-Item $ModuleOut -Destination $stage -Recurse
+    Get-ChildItem $stage -Recurse -File -Filter '*.pdb' | Remove-Item
+    $nupkg = Join-Path $Output "CosmosMigrations.$version.nupkg"
+    $zip = Join-Path $Output "CosmosMigrations.$version.zip"
+    Remove-Item $nupkg, $zip -ErrorAction SilentlyContinue
+    # In a child process (this one never loads the module) whose home is output/package/home, so
+    # that the repository is registered there, never in the user's own list (and unregistered
+    # again in any case). pwsh.dll runs directly: 'dotnet pwsh' would look for its tool under HOME.
+    # Publish-PSResource validates the manifest.
+    $publish = @"
+`$ErrorActionPreference = 'Stop'
+Register-PSResourceRepository -Name CosmosMigrationsBuild -Uri '$repository' -Trusted
+try { Publish-PSResource -Path '$stage' -Repository CosmosMigrationsBuild }
+finally { Unregister-PSResourceRepository -Name CosmosMigrationsBuild }
+"@
+    $childHome = Join-Path $work 'home'
+    New-Item -ItemType Directory -Path $childHome | Out-Null
+    $saved = $env:HOME
+    $env:HOME = $childHome
+    try { Invoke-Native dotnet @((Join-Path $PSHOME 'pwsh.dll'), '-NoProfile', '-NonInteractive', '-Command', $publish) }
+    finally { $env:HOME = $saved }
+    $published = @(Get-ChildItem $repository -Filter '*.nupkg')
+    if ($published.Count -ne 1) { throw "Publish-PSResource wrote $($published.Count) packages to $repository." }
+    Move-Item $published[0].FullName $nupkg
+    Compress-Archive -Path $stage -DestinationPath $zip
+    foreach ($file in $nupkg, $zip) {
+        Write-Host ("    {0}: {1:N1} MB ({2:N0} bytes)" -f $file, ((Get-Item $file).Length / 1MB), (Get-Item $file).Length)
+    }
 }
 
 function Install-Harness {
@@ -248,6 +317,17 @@ function Initialize-SampleDatabase($State) {
     finally { $data.Dispose() }
 }
 
+function Get-ConnectLine($State, [string] $Database = 'demo') {
+    # -Emulator alone means https://localhost:8081/; on the port the server fell back to, name it.
+    if ($State.endpoint -match '^https://localhost:8081/?$') { "Connect-CosmosMigration -Emulator -Database $Database" }
+    else { "Connect-CosmosMigration -Emulator -Endpoint $($State.endpoint) -Database $Database" }
+}
+
+function Write-ServerNote($State) {
+    Write-Host "Connect from pwsh:  $(Get-ConnectLine $State)"
+    Write-Host "The server keeps running (its data lives in memory); stop it with: dotnet pwsh ./build.ps1 -Task StopLocalCosmos"
+}
+
 function Stop-LocalCosmos {
     if (-not (Test-Path $StateFile)) { Write-Host 'No local Cosmos DB server was started.'; return }
     $state = Get-Content $StateFile -Raw | ConvertFrom-Json
@@ -285,6 +365,8 @@ function Get-PesterModule {
 
 function Invoke-Tests {
     Invoke-Build
+    # The package too: tests/Pester/Package.Tests.ps1 installs it into a clean profile.
+    Invoke-Package
     $pester = Get-PesterModule
     $started = Use-TestServer
     $results = Join-Path $Output 'test-results'
@@ -339,7 +421,11 @@ function Invoke-Demo {
     Invoke-Build
     $state = Start-LocalCosmos
     & dotnet pwsh -NoProfile -File (Join-Path $Root 'examples/demo.ps1') -ModulePath $ModuleOut -Endpoint $state.endpoint
-    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    $demoExit = $LASTEXITCODE
+    Write-Host ''
+    Write-Host "The local Cosmos DB server is still running at $($state.endpoint) with the demo's data."
+    Write-ServerNote $state
+    if ($demoExit -ne 0) { exit $demoExit }
 }
 
 function Invoke-Bench {
@@ -639,9 +725,10 @@ function Invoke-Bench {
 
 switch ($Task) {
     'Build' { Invoke-Build }
+    'Package' { Invoke-Build; Invoke-Package }
     'Test' { Invoke-Tests }
     'Demo' { Invoke-Demo }
     'Bench' { Invoke-Bench }
-    'StartLocalCosmos' { Initialize-SampleDatabase (Start-LocalCosmos) }
+    'StartLocalCosmos' { $state = Start-LocalCosmos; Initialize-SampleDatabase $state; Write-ServerNote $state }
     'StopLocalCosmos' { Stop-LocalCosmos }
 }

@@ -23,10 +23,17 @@
     FunctionsToExport    = @()
     VariablesToExport    = @()
     AliasesToExport      = @()
+    # Built for net8.0, PowerShell 7.4's runtime. Tested: every test on PowerShell 7.6.9 (.NET 10)
+    # on Linux x64; the Core engine through this module's load context on .NET 8 (a host run on
+    # the Microsoft.NETCore.App.Runtime 8.0 pack). Not tested: PowerShell 7.4 itself (not
+    # available to the test machine), Windows, macOS. The README says the same.
+    # ProjectUri, LicenseUri and HelpInfoUri are left out until the module has real addresses: the
+    # licence (MIT) is the LICENSE file in the module's folder.
     PrivateData          = @{
         PSData = @{
-            Tags       = @('CosmosDB', 'Azure', 'Migration', 'Schema', 'NoSQL')
-            ProjectUri = 'https://example.invalid/cosmosmigrations'
+            Tags = @('CosmosDB', 'Azure', 'AzureCosmosDB', 'NoSQL', 'Migration', 'SchemaMigration', 'Backfill', 'DevOps',
+                'PSEdition_Core', 'Windows', 'Linux', 'MacOS')
+            # ReleaseNotes: the build copies the version's section of CHANGELOG.md here.
         }
     }
 }

@@ -1,40 +1,31 @@
 # A team's test of its migration folder: valid files, a run on sample data in the old shape,
 # conformance afterwards, and a second run that changes nothing. Copy it beside your migrations.
+#
+# It needs only the module and a connection made before Invoke-Pester, to a test database holding
+# sample documents in the old shape (never production): the tests use the session's connection.
+#   Connect-CosmosMigration -Emulator -Database demo      # the local emulator or test server
+#   Invoke-Pester ./Migrations.Tests.ps1
+# -MigrationsPath names the folder (default: 'migrations' beside this file, or '../migrations').
+param([string] $MigrationsPath)
+
 BeforeAll {
-    $repo = Resolve-Path (Join-Path $PSScriptRoot '../..')
-    $migrations = Join-Path $repo 'examples/migrations'
-    Import-Module (Join-Path $repo 'output/CosmosMigrations') -Force
-    Add-Type -Path (Join-Path $repo 'output/testkit/CosmosMigrations.TestKit.dll')
-
-    if (-not ($env:COSMOS_ENDPOINT -and $env:COSMOS_KEY)) {
-        # No endpoint named: start this repository's local Cosmos DB server.
-        & dotnet pwsh -NoProfile (Join-Path $repo 'build.ps1') -Task StartLocalCosmos | Out-Host
-        $state = Get-Content (Join-Path $repo 'output/localcosmos.json') -Raw | ConvertFrom-Json
-        $env:COSMOS_ENDPOINT = $state.endpoint
-        $env:COSMOS_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=='
+    if (-not (Get-Module CosmosMigrations)) { Import-Module CosmosMigrations -ErrorAction Stop }
+    $script:Migrations = if ($MigrationsPath) { $MigrationsPath } else {
+        @('migrations', '../migrations') | ForEach-Object { Join-Path $PSScriptRoot $_ } | Where-Object { Test-Path $_ } | Select-Object -First 1
     }
-
-    # A fresh database with sample documents in the old shape.
-    $database = 'migtest' + [guid]::NewGuid().ToString('N').Substring(0, 8)
-    $data = [CosmosMigrations.TestKit.TestData]::new($env:COSMOS_ENDPOINT, $env:COSMOS_KEY)
-    $data.CreateDatabase($database)
-    $data.CreateContainer($database, 'users', '/pk')
-    $data.CreateContainer($database, 'posts', '/pk')
-    $data.SeedUsers($database, 'users', 500, 10)
-    $data.SeedPosts($database, 'posts', 500, 10)
-    $local = ([Uri]$env:COSMOS_ENDPOINT).IsLoopback
-    Connect-CosmosMigration -Endpoint $env:COSMOS_ENDPOINT -Key $env:COSMOS_KEY -Database $database -SkipCertificateCheck:$local
+    if (-not $script:Migrations) { throw "No migrations folder beside ${PSScriptRoot}: pass -MigrationsPath." }
+    # Fails here, clearly, when the session is not connected.
+    $null = Get-MigrationStatus -ErrorAction Stop
 }
-
-AfterAll { $data.DeleteDatabase($database) }
 
 Describe 'The migrations folder' {
     It 'holds only valid migration files' {
-        Test-MigrationFile $migrations | Where-Object { -not $_.Valid } | Should -BeNullOrEmpty
+        Test-MigrationFile $script:Migrations | Where-Object { -not $_.Valid } | Should -BeNullOrEmpty
     }
 
     It 'runs to completion on sample data' {
-        $results = Start-SchemaMigration -Path $migrations
+        $results = Start-SchemaMigration -Path $script:Migrations -Confirm:$false
+        $results | Should -Not -BeNullOrEmpty
         $results | Where-Object Status -NE 'completed' | Should -BeNullOrEmpty
     }
 
@@ -47,6 +38,6 @@ Describe 'The migrations folder' {
     }
 
     It 'changes nothing when run again' {
-        Start-SchemaMigration -Path $migrations -Force | Where-Object Processed -GT 0 | Should -BeNullOrEmpty
+        Start-SchemaMigration -Path $script:Migrations -Force -Confirm:$false | Where-Object Processed -GT 0 | Should -BeNullOrEmpty
     }
 }

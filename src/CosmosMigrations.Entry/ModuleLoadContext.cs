@@ -13,9 +13,11 @@ namespace CosmosMigrations.Isolation;
 /// <list type="bullet">
 /// <item>an assembly of the platform, .NET's or PowerShell's own (the trusted platform assemblies,
 /// which no other module can replace in the default context), is shared when the platform's
-/// version is at least the one asked for: System.Management.Automation, System.Text.Json,
-/// System.Memory and the other netstandard polyfills, so that PowerShell's and .NET's types stay
-/// one type each;</item>
+/// version is at least the one asked for, so that PowerShell's and .NET's types stay one type
+/// each (System.Management.Automation, System.Text.Json, System.Diagnostics.DiagnosticSource on
+/// .NET 10); where a dependency asks for a newer version than the platform has (bin/ holds the
+/// 10.0 System.Diagnostics.DiagnosticSource that Microsoft.Extensions 10 asks for, newer than
+/// .NET 8's), bin/'s copy loads here;</item>
 /// <item>everything else in bin/ (Microsoft.Azure.Cosmos, Azure.Core, Azure.Identity, MSAL,
 /// Newtonsoft.Json, System.ClientModel, …) is loaded here, whatever another module loaded into
 /// the default context before or after;</item>

@@ -9,6 +9,12 @@
 //   - creating, replacing or deleting databases and containers with a token: 403 / 5301 always,
 //     since no data-plane role includes it (they are control-plane operations).
 // The token's signature, issuer and audience are not verified: tests mint their own tokens.
+// An account key's signature (`type=master&ver=1.0&sig=<base64>`) is verified as the service
+// verifies it: HMAC-SHA256, with the key, over "verb\nresource type\nresource link\ndate\n\n"
+// (verb, type and date lower-cased; the link as sent, a resource id's lower-cased); a wrong key,
+// a missing date or no authorization at all is a 401 with the service's message shape, so the
+// module's AuthenticationFailed path runs end to end. The key is the emulator's published one
+// (--key replaces it).
 // Every request's authorization type is counted (stats `byAuth`, and `byContainerAuth` as
 // "users aad"), so a test can prove what went over the wire.
 
@@ -26,6 +32,7 @@ function authorizationOf(req) {
     if (eq > 0) fields[part.slice(0, eq).trim().toLowerCase()] = part.slice(eq + 1);
   }
   const type = (fields.type || "none").toLowerCase();
+  if (type === "master") return { type, sig: fields.sig || "" };
   if (type !== "aad") return { type };
   const segments = String(fields.sig || "").split(".");
   if (segments.length < 2) return { type, malformed: true };
@@ -70,10 +77,46 @@ function forbidden(res, account, oid, action, resource) {
   };
 }
 
+const crypto = require("crypto");
+
+/// What a master-key signature covers: the resource type is the path's last type segment, the
+/// link the path up to the resource (a feed's link is its parent's), e.g. POST /dbs/d/colls/c/docs
+/// signs "docs" and "dbs/d/colls/c"; the account root signs "" and "".
+function signedResourceOf(req) {
+  const segments = (req.url || "").split("?")[0].split("/").filter(Boolean).map(s => { try { return decodeURIComponent(s); } catch (e) { return s; } });
+  if (segments.length === 0) return { type: "", link: "" };
+  if (segments.length % 2 === 0) return { type: segments[segments.length - 2], link: segments.join("/") };
+  return { type: segments[segments.length - 1], link: segments.slice(0, -1).join("/") };
+}
+
+function unauthorized(res, message) {
+  res.statusCode = 401;
+  return { code: "Unauthorized", message };
+}
+
+/// A master-key request whose signature is not the key's: 401 as the service answers it.
+function verifyMasterKey(req, res, auth, key) {
+  const date = req.headers["x-ms-date"] || req.headers.date;
+  if (!date) return unauthorized(res, "Required Header authorization is missing. Ensure a valid Authorization token is defined for the request, and that the x-ms-date header is set.");
+  const { type, link } = signedResourceOf(req);
+  const payloadOf = l => `${(req.method || "").toLowerCase()}\n${type.toLowerCase()}\n${l}\n${String(date).toLowerCase()}\n\n`;
+  const secret = Buffer.from(key, "base64");
+  // A name-based request signs its link as sent; one addressed by resource ids (the SDK reads
+  // partition key ranges as /dbs/<rid>/colls/<rid>/pkranges) signs only the resource's own id,
+  // lower-cased: here, the link's last segment.
+  const ridLink = link.split("/").pop().toLowerCase();
+  const signatures = [link, ridLink].map(l => crypto.createHmac("sha256", secret).update(payloadOf(l), "utf8").digest("base64"));
+  if (signatures.includes(auth.sig)) return null;
+  return unauthorized(res, "The input authorization token can't serve the request. The wrong key is being used or the expected payload is not built as per the protocol. " +
+    `For more info: https://aka.ms/cosmosdb-tsg-401. Server used the following payload to sign: '${payloadOf(link).replace(/\n/g, "\\n")}'`);
+}
+
 /// The answer to a request its token does not allow, or null when it may go on.
-function authorize(req, res, settings, account) {
+function authorize(req, res, settings, account, key) {
   const auth = authorizationOf(req);
   req.authType = auth.type;
+  if (auth.type === "none") return unauthorized(res, "Required Header authorization is missing. Ensure a valid Authorization token is defined for the request.");
+  if (auth.type === "master") return verifyMasterKey(req, res, auth, key);
   if (auth.type !== "aad") return null;
   if (auth.malformed) {
     res.statusCode = 401;

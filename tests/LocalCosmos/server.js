@@ -11,6 +11,8 @@
 //
 // Usage: node server.js [--port 8081] [--host 127.0.0.1] [--no-ssl] [--port-fallback]
 //                       [--partitions 1] [--latency-ms 0] [--state-file path] [--log-file path]
+//                       [--key <base64 account key>] (default: the emulator's published key; every
+//                       master-key request's signature is verified with it, auth.js)
 // On start it prints one JSON line {"endpoint": ..., "pid": ..., "partitions": ...} (and writes
 // it to --state-file). --partitions N gives every new container N partition key ranges (a
 // container created with provisioned throughput gets ceil(RU/s / 10,000), as the service does).
@@ -708,7 +710,10 @@ function send(req, res, body) {
   res.end(JSON.stringify(body));
 }
 
-function createHandler(account) {
+// The emulator's published key (public knowledge): master-key signatures are verified with it.
+const EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+function createHandler(account, key = EMULATOR_KEY) {
   return async (req, res) => {
     try {
       if ((req.url || "").startsWith("/_harness/")) { send(req, res, await harnessRoute(account, req, res)); return; }
@@ -722,7 +727,7 @@ function createHandler(account) {
         req.containerName = data ? data.id : params.collId;
         if (data && /\/docs/.test(req.url || "")) req.rangeIds = targetRanges(collection, req);
       }
-      const refused = authorize(req, res, faults, (account.read() || {}).id || "localhost");
+      const refused = authorize(req, res, faults, (account.read() || {}).id || "localhost", key);
       if (refused) { await readBody(req).catch(() => {}); send(req, res, refused); return; }
       const fault = pickFault(req);
       if (fault) {
@@ -771,7 +776,7 @@ function resolveRoute(req) {
 // Start
 // ---------------------------------------------------------------------------------------------
 function parseArgs(argv) {
-  const args = { port: 8081, host: "127.0.0.1", ssl: true, portFallback: false, latencyMs: 0, stateFile: null, logFile: null, partitions: 1 };
+  const args = { port: 8081, host: "127.0.0.1", ssl: true, portFallback: false, latencyMs: 0, stateFile: null, logFile: null, partitions: 1, key: EMULATOR_KEY };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     if (a === "--port" || a === "-p") args.port = parseInt(argv[++i], 10);
@@ -782,6 +787,7 @@ function parseArgs(argv) {
     else if (a === "--partitions") args.partitions = parseInt(argv[++i], 10);
     else if (a === "--state-file") args.stateFile = argv[++i];
     else if (a === "--log-file") args.logFile = argv[++i];
+    else if (a === "--key") args.key = argv[++i];
     else { console.error(`unknown argument: ${a}`); process.exit(2); }
   }
   if (!Number.isInteger(args.partitions) || args.partitions < 1 || args.partitions > 64) {
@@ -821,7 +827,7 @@ function start(args, port) {
     const actual = server.address().port;
     const hostName = args.host === "127.0.0.1" ? "localhost" : args.host;
     const account = new Account(hostName, actual);
-    handlerHolder.handle = createHandler(account);
+    handlerHolder.handle = createHandler(account, args.key);
     require("./ttl").startSweeper(account); // per-item TTL (ttl.js says why)
     latencyMs = args.latencyMs || 0;
     defaultPartitions = args.partitions;

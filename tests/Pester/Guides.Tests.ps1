@@ -1,4 +1,10 @@
-# Every powershell block of docs/guides runs, in order, in a fresh pwsh at the repository root.
+# Every powershell block of docs/guides runs, as printed, in order, in a fresh pwsh at the
+# repository root, against what build.ps1 -Task StartLocalCosmos seeds (the database 'demo', seeded
+# afresh for each guide by the same call) and with no connection settings in the environment: each
+# guide connects as it says. The documented changes, for a server that is not the emulator on port
+# 8081 (another worktree's holds that port, or COSMOS_ENDPOINT names an account): its address
+# replaces https://localhost:8081/ and '-Emulator' gains '-Endpoint', as StartLocalCosmos prints
+# it; an account with another key gets '-Key … -SkipCertificateCheck' instead of '-Emulator'.
 BeforeDiscovery {
     $root = Resolve-Path (Join-Path $PSScriptRoot '../..')
     $script:Guides = @(Get-ChildItem (Join-Path $root 'docs/guides') -Filter *.md | ForEach-Object { @{ Name = $_.Name; Path = $_.FullName } })
@@ -13,28 +19,39 @@ Describe 'Guide <Name>' -ForEach $script:Guides {
     It 'runs every example without an error' {
         $blocks = [regex]::Matches((Get-Content $Path -Raw), '(?s)```powershell\s*\n(.*?)```') | ForEach-Object { $_.Groups[1].Value }
         $blocks.Count | Should -BeGreaterThan 0
-        # A fresh 'appdb' in the seed's old shape for each guide.
-        $script:Kit.DeleteDatabase('appdb')
-        $script:Kit.CreateDatabase('appdb')
-        $script:Kit.CreateContainer('appdb', 'users', '/pk')
-        $script:Kit.CreateContainer('appdb', 'posts', '/pk')
-        $script:Kit.SeedUsers('appdb', 'users', 200, 4)
-        $script:Kit.SeedPosts('appdb', 'posts', 200, 4)
+        # A fresh 'demo', as StartLocalCosmos seeds it (build.ps1, Initialize-SampleDatabase).
+        $script:Kit.DeleteDatabase('demo')
+        $script:Kit.SeedSampleDatabase('demo', 1000, 10) | Should -BeTrue
+        $emulatorKey = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=='
+        $endpoint = $script:Endpoint.TrimEnd('/') + '/'
         $script = @("`$ErrorActionPreference = 'Stop'", "Import-Module '$($script:Pester)'", "Set-Location '$($script:Root)'")
         $i = 0
-        foreach ($block in $blocks) { $i++; $script += "Write-Host '--- example $i'"; $script += $block }
+        foreach ($block in $blocks) {
+            $i++
+            if ($script:Key -ne $emulatorKey) {
+                $block = $block.Replace($emulatorKey, $script:Key).Replace('Connect-CosmosMigration -Emulator', "Connect-CosmosMigration -Endpoint '$endpoint' -Key '$($script:Key)' -SkipCertificateCheck")
+            }
+            elseif ($endpoint -ne 'https://localhost:8081/') {
+                $block = $block.Replace('Connect-CosmosMigration -Emulator', "Connect-CosmosMigration -Emulator -Endpoint $endpoint")
+            }
+            $script += "Write-Host '--- example $i'"
+            $script += $block.Replace('https://localhost:8081/', $endpoint)
+        }
         $script += "if (`$Error.Count) { `$Error | ForEach-Object { Write-Host `"ERROR: `$_`" }; exit 2 }"
         $file = Join-Path $TestDrive "$Name.ps1"
         Set-Content $file ($script -join "`n")
-        $env:COSMOS_CONNECTION_STRING = "AccountEndpoint=$($script:Endpoint);AccountKey=$($script:Key);DisableServerCertificateValidation=True"
+        # The guide's process sees no connection settings: it connects as printed.
+        $names = 'COSMOS_ENDPOINT', 'COSMOS_KEY', 'COSMOS_CONNECTION_STRING', 'COSMOS_DATABASE'
+        $saved = @{}
+        foreach ($name in $names) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); [Environment]::SetEnvironmentVariable($name, $null) }
         try {
             $output = & dotnet pwsh -NoProfile -NonInteractive -File $file 2>&1 | ForEach-Object { "$_" }
             $exit = $LASTEXITCODE
         }
-        finally { Remove-Item env:COSMOS_CONNECTION_STRING }
+        finally { foreach ($name in $names) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) } }
         $exit | Should -Be 0 -Because ($output -join "`n")
         ($output | Where-Object { $_ -like '--- example *' }).Count | Should -Be $blocks.Count
     }
 }
 
-AfterAll { $script:Kit.DeleteDatabase('appdb') }
+AfterAll { $script:Kit.DeleteDatabase('demo') }

@@ -3,7 +3,8 @@
 # the one this suite runs on: rebuilding would replace the module under the running suite), then
 # the session runs in a fresh pwsh at the repository root, one statement at a time as a prompt runs
 # them. One documented change: where this suite's server is not the one on port 8081 (another
-# worktree's holds it), the 'Connect-CosmosMigration -Emulator' line names this suite's server.
+# worktree's holds it), the 'Connect-CosmosMigration -Emulator' line gains '-Endpoint' with this
+# suite's server, as StartLocalCosmos prints it.
 BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
@@ -39,12 +40,17 @@ Describe 'README: a first session at the prompt' -Skip:(-not $script:IsHarness) 
         $LASTEXITCODE | Should -Be 0 -Because ($output -join "`n")
         $output -join "`n" | Should -Match "Sample database 'demo': 1,000 users"
         $script:Kit.Count('demo', 'users') | Should -Be 1000
+        # The exact line to connect with, -Endpoint included when the server is not on port 8081,
+        # and how to stop the server.
+        $connect = if ($script:Endpoint -match '^https://localhost:8081/?$') { $script:ConnectLine } else { "Connect-CosmosMigration -Emulator -Endpoint $($script:Endpoint) -Database demo" }
+        $output | Should -Contain "Connect from pwsh:  $connect"
+        $output -join "`n" | Should -Match 'stop it with: dotnet pwsh \./build\.ps1 -Task StopLocalCosmos'
     }
 
     It 'runs every command of the session without an error' {
         $session = $script:Session
         if ($script:Endpoint -notmatch '^https://(localhost|127\.0\.0\.1):8081/?$') {
-            $session = $session.Replace($script:ConnectLine, "Connect-CosmosMigration -Endpoint '$($script:Endpoint)' -Key '$($script:Key)' -SkipCertificateCheck -Database demo")
+            $session = $session.Replace($script:ConnectLine, "Connect-CosmosMigration -Emulator -Endpoint '$($script:Endpoint)' -Database demo")
         }
         $runner = @'
 $ErrorActionPreference = 'Continue'

@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Net;
 using System.Net.Http;
+using System.Security.Authentication;
 using System.Threading;
 using System.Threading.Tasks;
 using Azure.Core;
@@ -406,12 +407,39 @@ public sealed class MigrationConnection : IDisposable
     }
 
     private MigrationException Unreachable(Exception ex, bool timedOut) =>
-        CosmosErrors.Wrap(ex, MigrationErrorKind.ConnectionFailed, "EndpointUnreachable",
+        FindCertificateFailure(ex) is { } tls
+            ? CosmosErrors.Wrap(ex, MigrationErrorKind.ConnectionFailed, "CertificateNotTrusted",
+                $"The server at {Endpoint} presented a TLS certificate that this machine does not trust ({tls.Message.TrimEnd('.')}).",
+                Endpoint,
+                "For the local emulator or a local test server, whose certificate is self-signed, add -SkipCertificateCheck (or DisableServerCertificateValidation=True in the connection string); -Emulator skips the check by itself. For an Azure account, check this machine's trusted root certificates and any proxy that inspects TLS.")
+            : CosmosErrors.Wrap(ex, MigrationErrorKind.ConnectionFailed, "EndpointUnreachable",
             timedOut
                 ? $"No answer from {Endpoint} within {Settings.ConnectTimeout.TotalSeconds:0} s."
                 : $"Could not reach {Endpoint}.",
             Endpoint,
             "Check the endpoint address and port, the network path (firewall, private endpoint) and, for a local emulator, that it is running.");
+
+    /// <summary>The TLS failure behind a failed open (the SDK wraps the HttpRequestException, whose
+    /// inner AuthenticationException says the certificate was refused), if that is what it was.</summary>
+    private static AuthenticationException? FindCertificateFailure(Exception? ex)
+    {
+        for (var depth = 0; ex is not null && depth < 16; depth++)
+        {
+            if (ex is AuthenticationException tls)
+            {
+                return tls;
+            }
+
+            if (ex is AggregateException aggregate && aggregate.InnerExceptions.Select(FindCertificateFailure).FirstOrDefault(found => found is not null) is { } inner)
+            {
+                return inner;
+            }
+
+            ex = ex.InnerException;
+        }
+
+        return null;
+    }
 
     /// <summary>A container of the database with its partition key definition, cached per name
     /// (<paramref name="refresh"/> reads it again: a container deleted and created again under the

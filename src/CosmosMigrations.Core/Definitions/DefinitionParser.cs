@@ -72,8 +72,12 @@ public sealed class DefinitionParser
     }
 
     /// <summary>An inline migration (-Name, -Container, -Operation).</summary>
-    public MigrationDefinition ParseInline(string name, string container, string? description, IReadOnlyList<object?> operations, string? filter = null) =>
-        Build(name, container, description, operations, filter, null);
+    public MigrationDefinition ParseInline(string name, string container, string? description, IReadOnlyList<object?> operations, string? filter = null)
+    {
+        var definition = Build(name, container, description, operations, filter, null);
+        definition.Stored = StoredDefinition.FromInline(description, operations, filter);
+        return definition;
+    }
 
     /// <summary>A backfill (Invoke-Backfill): renames, then sets, then removals, then a transform,
     /// in one pass over the documents the filter selects. Keys are field paths; -Set values and
@@ -113,7 +117,10 @@ public sealed class DefinitionParser
         }
 
         ValidateFilter(filter, name);
-        return new MigrationDefinition(name, container, null, new MigrationStep[] { new DocumentPass(operations, filter) });
+        return new MigrationDefinition(name, container, null, new MigrationStep[] { new DocumentPass(operations, filter) })
+        {
+            Stored = StoredDefinition.FromBackfill(filter, set, unset, rename, transform is not null),
+        };
     }
 
     private static string Key(DictionaryEntry entry) => Convert.ToString(entry.Key, CultureInfo.InvariantCulture) ?? string.Empty;

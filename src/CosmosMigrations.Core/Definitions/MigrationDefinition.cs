@@ -34,6 +34,10 @@ public sealed class MigrationDefinition
     /// <summary>The .psd1 file it came from, if any.</summary>
     public string? SourcePath { get; }
 
+    /// <summary>An inline migration's or a backfill's definition as its tracking document keeps
+    /// it, so that it resumes by name; null for a migration from a file.</summary>
+    public StoredDefinition? Stored { get; internal set; }
+
     /// <summary>SHA-256 (hex) of the canonical definition: name, container and steps. The
     /// description is left out: rewording it does not change what the migration does.</summary>
     public string Checksum { get; }
@@ -46,9 +50,7 @@ public sealed class MigrationDefinition
             ["container"] = Container,
             ["steps"] = new JArray(Steps.Select(s => s.ToCanonical())),
         };
-        using var sha = SHA256.Create();
-        var bytes = sha.ComputeHash(Encoding.UTF8.GetBytes(canonical.ToString(Formatting.None)));
-        return BitConverter.ToString(bytes).Replace("-", string.Empty).ToLowerInvariant();
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(canonical.ToString(Formatting.None)))).ToLowerInvariant();
     }
 
     public override string ToString() => $"{Name} ({Container})";

@@ -432,8 +432,7 @@ public sealed class JournalEntry
     {
         var text = new StringBuilder();
         WriteCanonical(DocumentJson.WithoutSystemProperties(document), text);
-        using var sha = SHA256.Create();
-        return BitConverter.ToString(sha.ComputeHash(Encoding.UTF8.GetBytes(text.ToString()))).Replace("-", "").ToLowerInvariant();
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString()))).ToLowerInvariant();
     }
 
     private static void WriteCanonical(JToken token, StringBuilder text)

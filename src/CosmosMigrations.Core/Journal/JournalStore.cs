@@ -23,9 +23,8 @@ public sealed record JournalScope(string JournalId, string Migration, string Con
     /// target container itself, never confined to one logical partition's 20 GB and 10,000 RU/s.</summary>
     public string PartitionKeyFor(int step, JObject key)
     {
-        using var sha = SHA256.Create();
         var text = JournalId + "\n" + step.ToString(CultureInfo.InvariantCulture) + "\n" + key.ToString(Newtonsoft.Json.Formatting.None);
-        return BitConverter.ToString(sha.ComputeHash(Encoding.UTF8.GetBytes(text)), 0, 16).Replace("-", "").ToLowerInvariant();
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)), 0, 16).ToLowerInvariant();
     }
 
     /// <summary>The condition that selects one step's entries.</summary>

@@ -204,7 +204,7 @@ internal sealed class MigrationRun
         status.ChecksumMismatch = warning is not null;
         status.Message = outcome switch
         {
-            RunOutcome.Stopped => $"Stopped ({Document.StopReason}) after {_ledger.Pages} page(s) in this run; start it again to resume from the checkpoint.",
+            RunOutcome.Stopped => $"Stopped ({Document.StopReason}) after {_ledger.PagesOfDocuments} page(s) in this run; start it again to resume from the checkpoint.",
             RunOutcome.LeaseLost => "Another runner took over this migration; this run stopped without writing.",
             _ => null,
         };

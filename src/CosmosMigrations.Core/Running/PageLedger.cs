@@ -33,6 +33,7 @@ internal sealed class PageLedger
     private long _changedThisScan;
     private int _pages;
     private long _intents;
+    private int _pagesOfDocuments;
 
     public PageLedger(LeasedCheckpoint checkpoint, RunOptions options, StopSignal stop, ProgressCounters counters, Func<double> requestCharge,
         Action report, Func<int, Task>? afterCheckpoint, Action<string>? log, CancellationToken cancellationToken)
@@ -57,6 +58,10 @@ internal sealed class PageLedger
 
     /// <summary>Pages checkpointed in this run.</summary>
     public int Pages => Volatile.Read(ref _pages);
+
+    /// <summary>Pages with documents checkpointed in this run: what -MaxBatches counts (an empty
+    /// page, such as a range's empty last page, is no batch of work).</summary>
+    public int PagesOfDocuments => Volatile.Read(ref _pagesOfDocuments);
 
     /// <summary>Documents changed since the current scan of a pass began (catch-up scans go on while it is not 0).</summary>
     public long ChangedThisScan => Interlocked.Read(ref _changedThisScan);
@@ -153,6 +158,11 @@ internal sealed class PageLedger
         }
 
         var pages = Interlocked.Increment(ref _pages);
+        if (page.Documents.Count > 0)
+        {
+            Interlocked.Increment(ref _pagesOfDocuments);
+        }
+
         _report();
         if (_afterCheckpoint is { } hook)
         {

@@ -40,7 +40,8 @@ public sealed record StartRequest(
     bool Force = false,
     bool Strict = false,
     JournalRequest? Journal = null,
-    string? Worker = null)
+    string? Worker = null,
+    Definitions.StoredDefinition? Definition = null)
 {
     /// <summary>A worker of a distributed run (named after its host, process and run).</summary>
     public bool Distributed => Worker is not null;
@@ -156,6 +157,7 @@ public sealed class MigrationLifecycle
                 Container = request.Container,
                 Description = request.Description,
                 Source = request.Source,
+                Definition = request.Definition,
                 Checksum = request.Checksum,
                 Cursor = new MigrationCursor { Step = 0 },
                 Lease = request.Distributed ? null : NewLease(request.Owner, request.LeaseDuration, now),
@@ -287,6 +289,7 @@ public sealed class MigrationLifecycle
         existing.Checksum = request.Checksum;
         existing.Description = request.Description;
         existing.Source = request.Source ?? existing.Source;
+        existing.Definition = request.Definition ?? existing.Definition;
         existing.Runs++;
         existing.UpdatedAt = now;
         existing.Cursor ??= new MigrationCursor { Step = 0 };
@@ -538,9 +541,8 @@ public sealed class MigrationLifecycle
     /// to the migration that starts over, and never to one of the same name on another container.</summary>
     public static string JournalId(string name, string container)
     {
-        using var sha = System.Security.Cryptography.SHA256.Create();
-        var hash = sha.ComputeHash(System.Text.Encoding.UTF8.GetBytes(name + "\n" + container));
-        return BitConverter.ToString(hash, 0, 16).Replace("-", "").ToLowerInvariant();
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name + "\n" + container));
+        return Convert.ToHexString(hash, 0, 16).ToLowerInvariant();
     }
 
     private static int? Shortest(int? a, int? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);

@@ -44,6 +44,9 @@ public sealed class TrackingDocument
     /// <summary>The migration file it was run from (so a failed one can be resumed by name).</summary>
     [JsonProperty("source")] public string? Source { get; set; }
 
+    /// <summary>An inline migration's or a backfill's definition, to resume it by name.</summary>
+    [JsonProperty("definition", NullValueHandling = NullValueHandling.Ignore)] public Definitions.StoredDefinition? Definition { get; set; }
+
     [JsonProperty("checksum")] public string? Checksum { get; set; }
 
     [JsonProperty("cursor")] public MigrationCursor? Cursor { get; set; }

@@ -20,6 +20,7 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
     private const string AccessTokenSet = "AccessToken";
 
     [Parameter(ParameterSetName = KeySet, Position = 0)]
+    [Parameter(ParameterSetName = EmulatorSet, Position = 0)]
     [Parameter(ParameterSetName = IdentitySet, Position = 0)]
     [Parameter(ParameterSetName = EntraIdSet, Position = 0)]
     [Parameter(ParameterSetName = AccessTokenSet, Position = 0)]
@@ -159,7 +160,8 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
                 settings.ApplyConnectionString(SecureStringTransformationAttribute.ToPlain(ConnectionString)!);
                 break;
             case EmulatorSet:
-                settings.Endpoint = ConnectionSettings.EmulatorEndpoint;
+                // -Endpoint: the emulator (or build.ps1's local server) on another port.
+                settings.Endpoint = Endpoint ?? ConnectionSettings.EmulatorEndpoint;
                 settings.SetKey(ConnectionSettings.EmulatorKey);
                 settings.SkipCertificateCheck = true;
                 break;

@@ -22,10 +22,14 @@ public sealed class StartSchemaMigrationCommand : ForwardRunCommandBase
     private readonly List<string> _paths = new();
     private readonly List<string> _names = new();
 
-    [Parameter(ParameterSetName = PathSet, Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    /// <summary>Not mandatory: without it, -Name resumes an inline migration or a backfill (whose
+    /// status, piped in, has no file) from the definition its tracking document keeps.</summary>
+    [Parameter(ParameterSetName = PathSet, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
-    [ValidateNotNullOrEmpty]
-    public string[] Path { get; set; } = Array.Empty<string>();
+    [AllowNull]
+    [AllowEmptyString]
+    [AllowEmptyCollection]
+    public string[]? Path { get; set; }
 
     [Parameter(ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [Parameter(ParameterSetName = InlineSet, Mandatory = true)]
@@ -56,8 +60,23 @@ public sealed class StartSchemaMigrationCommand : ForwardRunCommandBase
     {
         if (ParameterSetName == PathSet)
         {
+            var paths = (Path ?? Array.Empty<string>()).Where(p => !string.IsNullOrEmpty(p)).ToList();
+            if (paths.Count == 0)
+            {
+                // A status without a file (an inline migration's, a backfill's): resume it by name.
+                if (Name is null)
+                {
+                    WriteError(ErrorRecords.From(new MigrationException(MigrationErrorKind.InvalidArgument, "PathMissing",
+                        "No migration file was given.", "Path", "Pass -Path (a .psd1 file or a folder), or -Name to resume an inline migration or a backfill.")));
+                    return;
+                }
+
+                Resume(Name);
+                return;
+            }
+
             // Collected over the pipeline; run once, in order, in EndProcessing.
-            _paths.AddRange(Path);
+            _paths.AddRange(paths);
             if (Name is not null)
             {
                 _names.Add(Name);
@@ -116,6 +135,28 @@ public sealed class StartSchemaMigrationCommand : ForwardRunCommandBase
 
         Run(definitions);
     }
+
+    /// <summary>An inline migration or a backfill again, from the definition its tracking
+    /// document keeps: it resumes from its checkpoint (or, completed, is skipped as any start is).</summary>
+    private void Resume(string name) =>
+        Connected(connection =>
+        {
+            var tracked = RunAsync(ct => connection.TrackingStore.GetRequiredAsync(name, ct));
+            if (tracked.Definition is null)
+            {
+                throw tracked.Source is { Length: > 0 } source
+                    ? new MigrationException(MigrationErrorKind.InvalidArgument, "ResumeFromFile",
+                        $"Migration '{name}' was started from the file '{source}': it resumes from that file.", name,
+                        $"Run Start-SchemaMigration -Path '{source}' (or pipe its status: Get-MigrationStatus -Name '{name}' | Start-SchemaMigration).")
+                    : new MigrationException(MigrationErrorKind.InvalidState, "DefinitionNotStored",
+                        $"Migration '{name}' has no definition in its tracking document (it was started by an older version of the module), so it cannot resume by name.", name,
+                        "Run the original Start-SchemaMigration -Operation or Invoke-Backfill command again with the same name: it resumes from the checkpoint.");
+            }
+
+            var definition = tracked.Definition.ToDefinition(tracked.Name, tracked.Container);
+            RunAsync(ct => connection.GetContainerAsync(definition.Container, ct));
+            RunMigrations(connection, new[] { definition });
+        });
 
     private void Run(IReadOnlyList<MigrationDefinition> definitions) =>
         Connected(connection =>
