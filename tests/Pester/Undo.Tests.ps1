@@ -38,8 +38,10 @@ BeforeAll {
 
     function Get-Exact([string] $Container) { , $script:Kit.ReadAllExact($script:Database, $Container, 'SELECT * FROM c') }
 
+    # Documents with a before-image in the journal (its records hold a page of documents each).
     function Get-JournalCount([string] $Name) {
-        $script:Kit.Count($script:Database, 'migrations-journal', "c.migration = '$Name'")
+        $lengths = $script:Kit.ReadAllJson($script:Database, 'migrations-journal', "SELECT VALUE ARRAY_LENGTH(c.ids) FROM c WHERE c.migration = '$Name'")
+        [long]($lengths | Measure-Object -Sum).Sum
     }
 
 

@@ -131,9 +131,11 @@ internal sealed class PassProcessor
             await _ledger.BeginAsync(context.LeaseToken, planned, cancellationToken).ConfigureAwait(false);
         }
 
-        var outcomes = await Task.WhenAll(documents.Select(d => IsKnownFailure((string?)d["id"] ?? "")
-            ? Task.FromResult(new WriteOutcome(WriteResult.Unchanged, (string?)d["id"] ?? "", _target.PartitionKey.Describe(d)))
-            : writer.WriteAsync(d, cancellationToken))).ConfigureAwait(false);
+        // With a journal, the batch's before-images are written first, in one record.
+        var tried = documents.Where(d => !IsKnownFailure((string?)d["id"] ?? "")).ToList();
+        var page = await writer.BeginPageAsync(tried, cancellationToken).ConfigureAwait(false);
+        var outcomes = await Task.WhenAll(tried.Select((_, i) => page.WriteAsync(i, cancellationToken))).ConfigureAwait(false);
+        await page.CompleteAsync(cancellationToken).ConfigureAwait(false);
         var changed = outcomes.LongCount(o => o.Result == WriteResult.Changed);
         await _ledger.EndAsync(context.LeaseToken, changed, documents.Count, planned.Count > 0, cancellationToken).ConfigureAwait(false);
         var failed = outcomes.Where(o => o.Result == WriteResult.Failed).ToList();

@@ -62,9 +62,14 @@ internal sealed class PassScan
                 };
                 if (plan.Journaled)
                 {
-                    MigrationLifecycle.NoteJournaledPass(d, step, Clock.NowMs());
+                    MigrationLifecycle.NoteJournaledPass(d, step, Clock.NowMs(), plan.UndoRecomputes);
                 }
             }, _cancellationToken).ConfigureAwait(false);
+        }
+
+        if (plan.UndoRecomputes)
+        {
+            _log?.Invoke("Before-images: none needed (fields added with a constant where there were none): the journal keeps each page's ids and partition keys, and the undo recomputes the rest.");
         }
 
         var cursor = _checkpoint.Document.Cursor!;

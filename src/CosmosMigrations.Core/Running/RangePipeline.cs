@@ -106,17 +106,28 @@ internal sealed class RangePipeline
         }
     }
 
-    /// <summary>The page's writes, started through the range's <see cref="WriteWindow"/>.</summary>
+    /// <summary>The page's writes, started through the range's <see cref="WriteWindow"/> once the
+    /// writer prepared the page (a journaled pass writes the page's before-images first).</summary>
     private async Task<WriteOutcome[]> WriteAllAsync(IReadOnlyList<JObject> documents)
     {
         var writes = new Task<WriteOutcome>[documents.Count];
+        var tried = documents.Where(d => !_ledger.IsKnownFailure((string?)d["id"] ?? "")).ToList();
+        var page = await _writer.BeginPageAsync(tried, _cancellationToken).ConfigureAwait(false);
         var started = 0;
         try
         {
-            for (; started < writes.Length; started++)
+            for (var next = 0; started < writes.Length; started++)
             {
                 var document = documents[started];
-                writes[started] = await _window.StartAsync(() => WriteOneAsync(document), _cancellationToken).ConfigureAwait(false);
+                if (next < tried.Count && ReferenceEquals(tried[next], document))
+                {
+                    var index = next++;
+                    writes[started] = await _window.StartAsync(() => page.WriteAsync(index, _cancellationToken), _cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    writes[started] = Task.FromResult(_writer.Skip(document));
+                }
             }
         }
         catch (OperationCanceledException)
@@ -133,13 +144,10 @@ internal sealed class RangePipeline
             throw;
         }
 
-        return await Task.WhenAll(writes).ConfigureAwait(false);
+        var outcomes = await Task.WhenAll(writes).ConfigureAwait(false);
+        await page.CompleteAsync(_cancellationToken).ConfigureAwait(false);
+        return outcomes;
     }
-
-    private Task<WriteOutcome> WriteOneAsync(JObject document) =>
-        _ledger.IsKnownFailure((string?)document["id"] ?? "")
-            ? Task.FromResult(_writer.Skip(document))
-            : _writer.WriteAsync(document, _cancellationToken);
 
     private async Task CheckpointAfterAsync(Task? previous, Task<WriteOutcome[]> writes, RangeCursor range, Page page)
     {
