@@ -40,8 +40,8 @@ BeforeAll {
 
     # Documents with a before-image in the journal (its records hold a page of documents each).
     function Get-JournalCount([string] $Name) {
-        $lengths = $script:Kit.ReadAllJson($script:Database, 'migrations-journal', "SELECT VALUE ARRAY_LENGTH(c.ids) FROM c WHERE c.migration = '$Name'")
-        [long]($lengths | Measure-Object -Sum).Sum
+        $records = $script:Kit.ReadAllJson($script:Database, 'migrations-journal', "SELECT c.ids FROM c WHERE c.migration = '$Name'")
+        [long](@($records | ForEach-Object { @(($_ | ConvertFrom-Json).ids).Count }) | Measure-Object -Sum).Sum
     }
 
 
