@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -32,7 +31,7 @@ namespace CosmosMigrations.Journal;
 /// document between the two), and is neither a conflict nor, even with -Force, ever restored.</para></summary>
 internal sealed class JournalRestorer : IItemWriter
 {
-    private const int IdsPerQuery = 50;
+    private const int IdsPerQuery = 100;
 
     private readonly TargetContainer _target;
     private readonly JournalStore _journal;
@@ -40,11 +39,15 @@ internal sealed class JournalRestorer : IItemWriter
     private readonly bool _force;
     private readonly int _step;
     private readonly long _before;
+    private readonly Func<CancellationToken, Task<bool>> _hasLaterImages;
 
     /// <summary>Restores the entries of step <paramref name="step"/> recorded before
-    /// <paramref name="before"/> (the undo's start, as a record order).</summary>
-    public JournalRestorer(TargetContainer target, JournalStore journal, ResilientSender sender, bool force, int step, long before)
+    /// <paramref name="before"/> (the undo's start, as a record order). Pages look for other images
+    /// of their documents only when <paramref name="hasLaterImages"/> says the step has records
+    /// that may hold later ones.</summary>
+    public JournalRestorer(TargetContainer target, JournalStore journal, ResilientSender sender, bool force, int step, long before, Func<CancellationToken, Task<bool>> hasLaterImages)
     {
+        _hasLaterImages = hasLaterImages;
         _target = target;
         _journal = journal;
         _sender = sender;
@@ -53,11 +56,16 @@ internal sealed class JournalRestorer : IItemWriter
         _before = before;
     }
 
-    public Task<WriteOutcome> WriteAsync(JObject item, CancellationToken cancellationToken) =>
-        WriteRowAsync(item, new Dictionary<string, List<Image>>(), cancellationToken);
+    public async Task<WriteOutcome> WriteAsync(JObject item, CancellationToken cancellationToken)
+    {
+        var page = await BeginPageAsync(new[] { item }, cancellationToken).ConfigureAwait(false);
+        return await page.WriteAsync(0, cancellationToken).ConfigureAwait(false);
+    }
 
     public async Task<PageWrites> BeginPageAsync(IReadOnlyList<JObject> items, CancellationToken cancellationToken) =>
-        new RestorePage(this, items, await OtherImagesAsync(items, cancellationToken).ConfigureAwait(false));
+        new RestorePage(this, items, await _hasLaterImages(cancellationToken).ConfigureAwait(false)
+            ? await OtherImagesAsync(items, cancellationToken).ConfigureAwait(false)
+            : new Dictionary<string, List<Image>>(StringComparer.Ordinal));
 
     public WriteOutcome Skip(JObject item)
     {
@@ -201,8 +209,8 @@ internal sealed class JournalRestorer : IItemWriter
     }
 
     /// <summary>Looks for other images of the page's documents in the step's records (one query per
-    /// <see cref="IdsPerQuery"/> documents, reading only ids and orders; the few records that hold
-    /// another image are then read whole).</summary>
+    /// <see cref="IdsPerQuery"/> documents, reading only ids; the few records that hold another
+    /// image are then read whole).</summary>
     private async Task<Dictionary<string, List<Image>>> OtherImagesAsync(IReadOnlyList<JObject> rows, CancellationToken cancellationToken)
     {
         var found = new Dictionary<string, List<Image>>(StringComparer.Ordinal);
@@ -211,13 +219,9 @@ internal sealed class JournalRestorer : IItemWriter
         var others = new Dictionary<string, (string Pk, HashSet<string> Ids)>(StringComparer.Ordinal);
         foreach (var chunk in own.Select(o => o.Item1).Distinct(StringComparer.Ordinal).Select((id, i) => (id, i)).GroupBy(x => x.i / IdsPerQuery, x => x.id))
         {
-            var ids = chunk.ToList();
-            var condition = string.Join(" OR ", ids.Select((_, i) => $"ARRAY_CONTAINS(c.ids, @i{i.ToString(CultureInfo.InvariantCulture)})"));
-            var query = new QueryDefinition($"SELECT c.id, c.pk, c.ids FROM c WHERE {RestorePass.RecordCondition(_journal, _step, _before)} AND ({condition})");
-            for (var i = 0; i < ids.Count; i++)
-            {
-                query = query.WithParameter("@i" + i.ToString(CultureInfo.InvariantCulture), ids[i]);
-            }
+            var ids = new HashSet<string>(chunk, StringComparer.Ordinal);
+            var query = new QueryDefinition($"SELECT c.id, c.pk, c.ids FROM c WHERE {RestorePass.RecordCondition(_journal, _step, _before)} AND EXISTS(SELECT VALUE i FROM i IN c.ids WHERE ARRAY_CONTAINS(@ids, i))")
+                .WithParameter("@ids", ids.ToArray());
 
             foreach (var record in await QueryAsync(query, cancellationToken).ConfigureAwait(false))
             {

@@ -64,10 +64,15 @@ public sealed class JournalStore
 
     public ResilientSender Sender { get; }
 
+    /// <summary>Records written from now on may hold a document's second image in its step (a
+    /// catch-up scan, a resumed or repeated run): they are marked, and an undo looks for other
+    /// images of a page's documents only when its step has marked records.</summary>
+    public bool LaterImages { get; set; }
+
     /// <summary>How the journal container is made: partition key /pk (a hash per journal, step and
     /// record), per-item TTL on with no default (records live as long as their own ttl says, or
     /// until removed), and only what the undo queries by indexed: the journal, step, migration,
-    /// order (seq) and the documents' ids (the before-images are not: a record costs the RU of a write,
+    /// order (seq), whether a record may hold later images (late), and the documents' ids (the before-images are not: a record costs the RU of a write,
     /// not of indexing every value it carries).</summary>
     public static ContainerProperties NewContainerProperties(string name)
     {
@@ -79,6 +84,7 @@ public sealed class JournalStore
         properties.IndexingPolicy.IncludedPaths.Add(new IncludedPath { Path = "/migration/?" });
         properties.IndexingPolicy.IncludedPaths.Add(new IncludedPath { Path = "/seq/?" });
         properties.IndexingPolicy.IncludedPaths.Add(new IncludedPath { Path = "/ids/[]/?" });
+        properties.IndexingPolicy.IncludedPaths.Add(new IncludedPath { Path = "/late/?" });
         properties.IndexingPolicy.ExcludedPaths.Add(new ExcludedPath { Path = "/*" });
         return properties;
     }

@@ -57,10 +57,12 @@ public sealed class PageJournal
     /// <summary>Makes the before-images of <paramref name="edits"/> (each changes its document)
     /// durable, before any of them is written. A document whose image the journal refused
     /// (<see cref="PageImages.Problem"/>) must not be changed; a journal that cannot be written at
-    /// all (gone, or closed to this identity) throws.</summary>
-    public async Task<PageImages> RecordAsync(int step, IReadOnlyList<DocumentEdit> edits, PartitionKeyReader targetKey, CancellationToken cancellationToken)
+    /// all (gone, or closed to this identity) throws.
+    /// <paramref name="late"/>: the edits may change documents that already have an image in this
+    /// step (a write retried after a conflict, a change-feed batch).</summary>
+    public async Task<PageImages> RecordAsync(int step, IReadOnlyList<DocumentEdit> edits, PartitionKeyReader targetKey, CancellationToken cancellationToken, bool late = false)
     {
-        var images = new PageImages(this, step);
+        var images = new PageImages(this, step, late || Store.LaterImages);
         if (edits.Count > 0)
         {
             var entries = edits.Select(e => JournalEntry.FromEdit(e, targetKey.Paths)).ToList();
@@ -72,7 +74,7 @@ public sealed class PageJournal
 
     private async Task WriteAsync(int step, List<JournalEntry> entries, PageImages images, CancellationToken cancellationToken)
     {
-        var record = PageRecord.Build(Store.Scope, step, NewId(), NextOrder(), entries, Store.TtlSeconds);
+        var record = PageRecord.Build(Store.Scope, step, NewId(), NextOrder(), entries, Store.TtlSeconds, images.Late);
         using var body = DocumentJson.ToStream(record);
         if (body.Length > MaxRecordBytes && entries.Count > 1)
         {
@@ -90,7 +92,7 @@ public sealed class PageJournal
         }, $"Journaling a page of {entries.Count} document(s)", cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode)
         {
-            images.Add(new StoredRecord(id, partitionKey, (long)record["seq"]!, entries));
+            images.Add(new StoredRecord(id, partitionKey, (long)record["seq"]!, entries, images.Late));
             return;
         }
 
@@ -128,7 +130,7 @@ public sealed class PageJournal
         }
         else
         {
-            var json = PageRecord.Build(Store.Scope, step, record.Id, record.Order, remaining, Store.TtlSeconds);
+            var json = PageRecord.Build(Store.Scope, step, record.Id, record.Order, remaining, Store.TtlSeconds, record.Late);
             response = await Store.SendAsync(async ct =>
             {
                 using var body = DocumentJson.ToStream(json);
@@ -153,7 +155,7 @@ public sealed class PageJournal
 }
 
 /// <summary>A journal record as written: its identity, order and entries.</summary>
-internal sealed record StoredRecord(string Id, PartitionKey PartitionKey, long Order, IReadOnlyList<JournalEntry> Entries);
+internal sealed record StoredRecord(string Id, PartitionKey PartitionKey, long Order, IReadOnlyList<JournalEntry> Entries, bool Late);
 
 /// <summary>The before-images one page (or one retried write) recorded: which documents are
 /// journaled, which the journal refused and why; <see cref="TakeOutAsync"/> takes back those whose
@@ -165,11 +167,15 @@ public sealed class PageImages
     private readonly List<StoredRecord> _records = new();
     private Dictionary<string, string>? _refused;
 
-    internal PageImages(PageJournal journal, int step)
+    internal PageImages(PageJournal journal, int step, bool late)
     {
         _journal = journal;
         _step = step;
+        Late = late;
     }
+
+    /// <summary>Whether these records may hold a document's second image in the step.</summary>
+    internal bool Late { get; }
 
     /// <summary>Why the image of document <paramref name="id"/> could not be journaled (null: it is).</summary>
     public string? Problem(string id) => _refused is not null && _refused.TryGetValue(id, out var problem) ? problem : null;
@@ -196,12 +202,12 @@ public sealed class PageImages
 }
 
 /// <summary>The stored form of a journal record: identity and scope, an order, the ids of its
-/// documents (indexed: the undo looks for other images of a document by them), the shared change
-/// descriptions (<c>shapes</c>), and one entry per document: its id, partition key values and
-/// before-image (or the index of its shape).</summary>
+/// documents (indexed: the undo looks for other images of a document by them), whether it may hold
+/// a document's later image (<c>late</c>), the shared change descriptions (<c>shapes</c>), and one
+/// entry per document: its id, partition key values and before-image (or the index of its shape).</summary>
 public static class PageRecord
 {
-    public static JObject Build(JournalScope scope, int step, string id, long order, IReadOnlyList<JournalEntry> entries, int? ttl)
+    public static JObject Build(JournalScope scope, int step, string id, long order, IReadOnlyList<JournalEntry> entries, int? ttl, bool late = false)
     {
         var shapes = new JArray();
         var shapeIndex = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -252,6 +258,11 @@ public static class PageRecord
         if (shapes.Count > 0)
         {
             record["shapes"] = shapes;
+        }
+
+        if (late)
+        {
+            record["late"] = true;
         }
 
         if (ttl is { } seconds)

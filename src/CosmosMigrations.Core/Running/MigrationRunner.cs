@@ -88,7 +88,11 @@ public sealed class MigrationRunner
         if (options.Journal && start.Document.Journal is { Complete: true } info)
         {
             journal = new RunJournal(true, journalContainer is null ? null
-                : new JournalStore(journalContainer, new JournalScope(info.Id, definition.Name, definition.Container), info.Ttl, SideSender(sender)));
+                : new JournalStore(journalContainer, new JournalScope(info.Id, definition.Name, definition.Container), info.Ttl, SideSender(sender))
+                {
+                    // A run that is not the first of its migration may change documents that already have an image.
+                    LaterImages = start.Outcome != StartOutcome.Started || info.Passes is { Count: > 0 },
+                });
         }
         else if (options.Journal && definition.Steps.Any(s => s is DocumentPass or AddIndexStep))
         {

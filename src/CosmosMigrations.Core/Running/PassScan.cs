@@ -120,6 +120,12 @@ internal sealed class PassScan
             }
 
             _stop.ThrowIfStopped();
+            if (_journal is not null)
+            {
+                // A catch-up scan changes documents written behind the cursor: some had an image already.
+                _journal.LaterImages = true;
+            }
+
             _log?.Invoke($"The last scan changed {_ledger.ChangedThisScan} document(s); catch-up scan {(cursor.CatchUpScans ?? 0) + 1} looks for documents written meanwhile.");
             await _checkpoint.UpdateAsync(d =>
             {

@@ -50,6 +50,7 @@ public sealed class DocumentWriter : IItemWriter
     private readonly ResilientSender _sender;
     private readonly bool _partialDocuments;
     private readonly bool _filterUnchecked;
+    private readonly bool _changeFeed;
     private readonly PageJournal? _journal;
     private readonly int _step;
 
@@ -69,6 +70,7 @@ public sealed class DocumentWriter : IItemWriter
         _sender = sender;
         _partialDocuments = partialDocuments;
         _filterUnchecked = filterUnchecked && pass.Filter is not null;
+        _changeFeed = filterUnchecked;
         _journal = journal is null ? null : new PageJournal(journal);
         _step = step;
     }
@@ -145,7 +147,8 @@ public sealed class DocumentWriter : IItemWriter
                 }
             }
 
-            page._images = await journal.RecordAsync(writer._step, planned, writer._target.PartitionKey, cancellationToken).ConfigureAwait(false);
+            // A change-feed batch may bring a document changed before (the feed delivers it again when the application writes it).
+            page._images = await journal.RecordAsync(writer._step, planned, writer._target.PartitionKey, cancellationToken, late: writer._changeFeed).ConfigureAwait(false);
             for (var i = 0; i < documents.Count; i++)
             {
                 if (page._planned[i] is { } edit && page._images.Problem(edit.Id) is { } problem)
@@ -199,7 +202,7 @@ public sealed class DocumentWriter : IItemWriter
 
         private async Task<string?> JournalAgainAsync(int index, DocumentEdit edit, CancellationToken cancellationToken)
         {
-            var images = await _journal.RecordAsync(_writer._step, new[] { edit }, _writer._target.PartitionKey, cancellationToken).ConfigureAwait(false);
+            var images = await _journal.RecordAsync(_writer._step, new[] { edit }, _writer._target.PartitionKey, cancellationToken, late: true).ConfigureAwait(false);
             (_retried[index] ??= new RetriedImages(edit.Id)).Images.Add(images);
             return images.Problem(edit.Id);
         }

@@ -1,5 +1,11 @@
 using System.Globalization;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
 using CosmosMigrations.Journal;
+using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
@@ -12,6 +18,8 @@ namespace CosmosMigrations.Steps;
 public sealed class RestorePass : ScanStep
 {
     private readonly JournalStore _journal;
+    private readonly object _sync = new();
+    private Task<bool>? _laterImages;
 
     /// <summary><paramref name="undoStartedAt"/>: when the undo began (epoch ms).</summary>
     public RestorePass(JournalStore journal, int step, bool force, long undoStartedAt)
@@ -51,5 +59,40 @@ public sealed class RestorePass : ScanStep
     internal override ScanPlan Plan(ScanContext context) =>
         new(_journal.Container,
             $"SELECT e AS entry, c.id AS record, c.seq AS seq, c.shapes AS shapes, c.container AS container FROM c JOIN e IN c.entries WHERE {ScanCondition}",
-            new JournalRestorer(context.Target, _journal, context.Sender, Force, Step, Before));
+            new JournalRestorer(context.Target, _journal, context.Sender, Force, Step, Before, HasLaterImagesAsync));
+
+    /// <summary>Whether any record of the step may hold a document's later image (asked once for
+    /// the whole pass): only then does a page look for other images of its documents.</summary>
+    private Task<bool> HasLaterImagesAsync(CancellationToken cancellationToken)
+    {
+        lock (_sync)
+        {
+            return _laterImages ??= CountLateAsync(cancellationToken);
+        }
+    }
+
+    private async Task<bool> CountLateAsync(CancellationToken cancellationToken)
+    {
+        var query = new QueryDefinition($"SELECT VALUE COUNT(1) FROM c WHERE {ScanCondition} AND c.late = true");
+        using var iterator = _journal.Container.Container.GetItemQueryStreamIterator(query);
+        long late = 0;
+        while (iterator.HasMoreResults)
+        {
+            using var response = await _journal.SendAsync(ct => iterator.ReadNextAsync(ct), "Counting the journal records that may hold later images", cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                lock (_sync)
+                {
+                    _laterImages = null;
+                }
+
+                throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "ReadFailed",
+                    $"Could not query the journal container '{_journal.Container.Name}'.", _journal.Container.Name);
+            }
+
+            late += DocumentJson.ReadPage(response.Content).Sum(t => (long)t);
+        }
+
+        return late > 0;
+    }
 }
