@@ -228,7 +228,9 @@ internal sealed class JournalRestorer : IItemWriter
                 var recordId = (string?)record["id"] ?? "";
                 foreach (var id in (record["ids"] as JArray ?? new JArray()).Values<string>())
                 {
-                    if (id is not null && ids.Contains(id) && !ownByDocument[id].Contains(recordId))
+                    // A document's only row in this page needs no copy of its own record; two rows of
+                    // one document in this page need each other's.
+                    if (id is not null && ids.Contains(id) && !ownByDocument[id].SequenceEqual(new[] { recordId }))
                     {
                         if (!others.TryGetValue(recordId, out var held))
                         {
