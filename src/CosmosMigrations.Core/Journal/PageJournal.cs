@@ -75,7 +75,12 @@ public sealed class PageJournal
     private async Task WriteAsync(int step, List<JournalEntry> entries, PageImages images, CancellationToken cancellationToken)
     {
         var record = PageRecord.Build(Store.Scope, step, NewId(), NextOrder(), entries, Store.TtlSeconds, images.Late);
-        using var body = DocumentJson.ToStream(record);
+        byte[] body;
+        using (var stream = DocumentJson.ToStream(record))
+        {
+            body = stream.ToArray();
+        }
+
         if (body.Length > MaxRecordBytes && entries.Count > 1)
         {
             await SplitAsync(step, entries, images, cancellationToken).ConfigureAwait(false);
@@ -85,10 +90,11 @@ public sealed class PageJournal
         var id = (string)record["id"]!;
         var partitionKey = new PartitionKey((string)record["pk"]!);
         var container = Store.Container.Container;
-        using var response = await Store.SendAsync(ct =>
+        // A stream per attempt: the SDK disposes the one it sent, and a retried request needs another.
+        using var response = await Store.SendAsync(async ct =>
         {
-            body.Position = 0;
-            return container.CreateItemStreamAsync(body, partitionKey, Quiet, ct);
+            using var stream = new MemoryStream(body, writable: false);
+            return await container.CreateItemStreamAsync(stream, partitionKey, Quiet, ct).ConfigureAwait(false);
         }, $"Journaling a page of {entries.Count} document(s)", cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode)
         {
