@@ -20,7 +20,10 @@
                       the task says so, how to connect to it and how to stop it.
     Bench             measures, side by side in one run on the local server and the same
                       documents: A the raw SDK ceiling (50 in flight), B the module end to end
-                      at its defaults and at 50 in flight, C the seed's one-at-a-time loop (and
+                      at its real defaults (before-images kept), with -NoJournal and at 50 in
+                      flight, Bulk a peer's bulk upsert loop (pages of 100 whole documents
+                      upserted 100 at once, as Cosmigrator), requests and RU per changed
+                      document of each, the catch-up scan's share of B's run, C the seed's one-at-a-time loop (and
                       A', A's loop hosted in pwsh, for the host's own share), at
                       loopback and with 5 ms added to every answer (A and B take turns -Repeat
                       times; medians compared); CPU per 1,000 documents of A and B (start-up
@@ -450,16 +453,29 @@ function Invoke-Bench {
         if ($LASTEXITCODE -ne 0) { throw "bench in pwsh $($Arguments[0]) failed: $line" }
         $line | ConvertFrom-Json
     }
-    # B measures the engine without before-images (-NoJournal); the journal section measures them.
-    function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0, [int] $InFlight = 0, [string] $Journal = 'off', [string] $Mode = 'migrate') {
+    # B measures the module at its real defaults (before-images kept); -Journal 'off' is -NoJournal.
+    # Every run notes the server's requests (all of them: page reads, writes, journal, tracking).
+    function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0, [int] $InFlight = 0, [string] $Journal = 'on', [string] $Mode = 'migrate') {
         $before = Get-TrackingRequests
+        $requestsBefore = Get-ServerRequests
         $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $InFlight $Journal $Mode | Select-Object -Last 1
         if ($LASTEXITCODE -ne 0) { throw "bench module run failed: $line" }
         $result = $line | ConvertFrom-Json
         if ($result.status -ne $(if ($Mode -eq 'undo') { 'undone' } else { 'completed' })) { throw "bench module run ended '$($result.status)': $line" }
         $result | Add-Member trackingRequests ((Get-TrackingRequests) - $before)
+        $result | Add-Member requests ((Get-ServerRequests) - $requestsBefore)
         $result
     }
+    # A baseline run (A, the bulk peer) with the server's requests noted.
+    function Invoke-Counted([string[]] $Arguments) {
+        $requestsBefore = Get-ServerRequests
+        $result = Invoke-Baseline $Arguments
+        $result | Add-Member requests ((Get-ServerRequests) - $requestsBefore)
+        $result
+    }
+    function Get-ServerRequests { (Invoke-RestMethod -Uri "$($endpoint)_harness/stats" -SkipCertificateCheck).requests }
+    # Per changed document: the server's requests, and the request units the tool itself counted.
+    function Get-PerDocument($Runs, [string] $Property) { [math]::Round((Get-Median @($Runs | ForEach-Object { $_.$Property / $_.documents })), 4) }
     function Set-Harness([hashtable] $Settings) {
         $null = Invoke-RestMethod -Method Post -Uri $admin -SkipCertificateCheck -ContentType 'application/json' -Body ($Settings | ConvertTo-Json)
     }
@@ -507,29 +523,40 @@ function Invoke-Bench {
             # A, B at its defaults and B at A's concurrency take turns, each run adding its own
             # field to every document, so that the machine's drifts fall on all alike; the
             # medians are compared.
-            $runsA = @(); $runsB = @(); $runsB50 = @(); $runsAPwsh = @()
+            $runsA = @(); $runsB = @(); $runsB50 = @(); $runsAPwsh = @(); $runsBNoJournal = @(); $runsBulk = @()
             for ($i = 1; $i -le $Repeat; $i++) {
                 Write-Host "    A: raw SDK patch, $concurrency in flight ($i/$Repeat)"
-                $runsA += Invoke-Baseline @('raw', $endpoint, $EmulatorKey, $database, $container, "fa$i", "$concurrency")
+                $runsA += Invoke-Counted @('raw', $endpoint, $EmulatorKey, $database, $container, "fa$i", "$concurrency")
+                Write-Host "    Bulk: pages of 100 whole documents upserted 100 at once, as Cosmigrator runs ($i/$Repeat)"
+                $runsBulk += Invoke-Counted @('bulk', $endpoint, $EmulatorKey, $database, $container, "fu$i")
                 Write-Host "    A': the same, hosted in pwsh ($i/$Repeat)"
                 $runsAPwsh += Invoke-BaselineInPwsh @('raw', $endpoint, $EmulatorKey, $database, $container, "fp$i", "$concurrency")
-                Write-Host "    B: Start-SchemaMigration at its defaults ($i/$Repeat)"
+                Write-Host "    B: Start-SchemaMigration at its defaults, before-images kept ($i/$Repeat)"
                 $runsB += Invoke-Module $container "fb$i"
+                Write-Host "    B -NoJournal ($i/$Repeat)"
+                $runsBNoJournal += Invoke-Module $container "fo$i" -Journal 'off'
                 Write-Host "    B: Start-SchemaMigration -MaxDegreeOfParallelism $concurrency ($i/$Repeat)"
                 $runsB50 += Invoke-Module $container "fn$i" -InFlight $concurrency
             }
             Write-Host '    C: the seed''s loop'
             $c = Invoke-Baseline @('loop', $endpoint, $EmulatorKey, $database, $container, 'fc')
+            Write-Host '    B watching its catch-up scan (its share of the run)'
+            $catchUp = Invoke-Module $container 'fk' -Mode 'catchup'
             $a = Get-Median ($runsA | ForEach-Object docsPerSecond)
             $b = Get-Median ($runsB | ForEach-Object docsPerSecond)
             $b50 = Get-Median ($runsB50 | ForEach-Object docsPerSecond)
+            $bNoJournal = Get-Median ($runsBNoJournal | ForEach-Object docsPerSecond)
+            $bulk = Get-Median ($runsBulk | ForEach-Object docsPerSecond)
             $cpuA = Get-CpuPerThousand $runsA $baseA
             $cpuB = Get-CpuPerThousand $runsB $baseB
             $cpuAPwsh = Get-CpuPerThousand $runsAPwsh $baseAPwsh
             $results.conditions += [ordered]@{
                 condition = $condition.Name; documents = $Documents
-                A = $a; B = $b; B50 = $b50; C = $c.docsPerSecond
-                BoverA = [math]::Round($b / $a, 2); B50overA = [math]::Round($b50 / $a, 2)
+                A = $a; B = $b; BNoJournal = $bNoJournal; Bulk = $bulk; B50 = $b50; C = $c.docsPerSecond
+                BoverA = [math]::Round($b / $a, 2); BNoJournalOverA = [math]::Round($bNoJournal / $a, 2); BoverBulk = [math]::Round($b / $bulk, 2); B50overA = [math]::Round($b50 / $a, 2)
+                requestsPerDocument = [ordered]@{ A = Get-PerDocument $runsA 'requests'; B = Get-PerDocument $runsB 'requests'; BNoJournal = Get-PerDocument $runsBNoJournal 'requests'; Bulk = Get-PerDocument $runsBulk 'requests' }
+                ruPerDocument = [ordered]@{ A = Get-PerDocument $runsA 'requestCharge'; B = Get-PerDocument $runsB 'requestCharge'; BNoJournal = Get-PerDocument $runsBNoJournal 'requestCharge'; Bulk = Get-PerDocument $runsBulk 'requestCharge' }
+                catchUp = $catchUp.catchUp
                 BoverC = [math]::Round($b / $c.docsPerSecond, 1)
                 cpuPer1000A = [math]::Round($cpuA, 3); cpuPer1000B = [math]::Round($cpuB, 3); cpuBoverA = [math]::Round($cpuB / $cpuA, 2)
                 APwsh = Get-Median ($runsAPwsh | ForEach-Object docsPerSecond); cpuPer1000APwsh = [math]::Round($cpuAPwsh, 3)
@@ -538,7 +565,7 @@ function Invoke-Bench {
                 BtrackingPerDocument = Get-Median ($runsB | ForEach-Object { $_.trackingRequests / $_.documents })
                 Bconcurrency = @($runsB | ForEach-Object concurrency)
                 BconcurrencyReason = @($runsB | ForEach-Object concurrencyReason)
-                runsA = @($runsA); runsB = @($runsB); runsB50 = @($runsB50); runsAPwsh = @($runsAPwsh); runC = $c
+                runsA = @($runsA); runsB = @($runsB); runsB50 = @($runsB50); runsAPwsh = @($runsAPwsh); runsBNoJournal = @($runsBNoJournal); runsBulk = @($runsBulk); runC = $c; runCatchUp = $catchUp
             }
         }
 
@@ -643,7 +670,7 @@ function Invoke-Bench {
             $without = @(); $with = @(); $undo = @()
             for ($i = 1; $i -le $Repeat; $i++) {
                 Write-Host "    B without journal ($i/$Repeat)"
-                $without += Invoke-Module $container "fw$i"
+                $without += Invoke-Module $container "fw$i" -Journal 'off'
                 Write-Host "    B with journal ($i/$Repeat)"
                 $with += Invoke-Module $container "fj$i" -Journal 'on'
             }
@@ -664,7 +691,8 @@ function Invoke-Bench {
                 ruPerDocumentWithout = [math]::Round((Get-Median ($without | ForEach-Object { $_.requestCharge / $_.documents })), 2)
                 ruPerDocumentWith = [math]::Round((Get-Median ($with | ForEach-Object { $_.requestCharge / $_.documents })), 2)
                 ruPerDocumentUndo = [math]::Round((Get-Median ($undo | ForEach-Object { $_.requestCharge / $_.documents })), 2)
-                journalBytesPerDocument = $size.bytesPerEntry; documentBytes = $size.bytesPerDocument; entries = $size.entries
+                journalBytesPerDocument = $size.bytesPerEntry; documentBytes = $size.bytesPerDocument; entries = $size.entries; records = $size.records
+                requestsPerDocumentWithout = Get-PerDocument $without 'requests'; requestsPerDocumentWith = Get-PerDocument $with 'requests'; requestsPerDocumentUndo = Get-PerDocument $undo 'requests'
                 runsWithout = @($without | ForEach-Object docsPerSecond); runsWith = @($with | ForEach-Object docsPerSecond); runsUndo = @($undo | ForEach-Object docsPerSecond)
             }
         }
@@ -683,6 +711,8 @@ function Invoke-Bench {
 
     $results.goals = [ordered]@{
         BoverA = @($results.conditions | ForEach-Object { $_.BoverA -ge 0.9 }) -notcontains $false
+        BoverBulk = @($results.conditions | ForEach-Object { $_.BoverBulk -gt 1 }) -notcontains $false
+        requestsPerDocument = @($results.conditions | ForEach-Object { $_.requestsPerDocument.B -le 1.05 }) -notcontains $false
         cpu = @($results.conditions | ForEach-Object { $_.cpuBoverA -le 1.15 }) -notcontains $false
         BoverC = ($results.conditions | Where-Object condition -EQ '5 ms').BoverC -ge 10
         scaleRate = $results.scale.docsPerSecondRatio -ge 0.9
@@ -696,11 +726,16 @@ function Invoke-Bench {
     $file = Join-Path $benchDir "bench-$(Get-Date -Format 'yyyyMMdd-HHmmss').json"
     $results | ConvertTo-Json -Depth 6 | Set-Content $file
     Write-Host ''
-    Write-Host "docs/s, medians of $Repeat runs (A: raw SDK at $concurrency in flight; B: the module at its defaults; B$($concurrency): at $concurrency; C: the seed's loop, one run):"
-    $results.conditions | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, A, B, @{ n = "B$concurrency"; e = { $_.B50 } }, C,
-        @{ n = 'B/A'; e = { $_.BoverA } }, @{ n = "B$concurrency/A"; e = { $_.B50overA } }, @{ n = 'B/C'; e = { $_.BoverC } },
+    Write-Host "docs/s, medians of $Repeat runs (A: raw SDK at $concurrency in flight; B: the module at its defaults, before-images kept; B-NJ: -NoJournal; Bulk: pages of 100 whole-document upserts, as Cosmigrator; B$($concurrency): at $concurrency; C: the seed's loop, one run):"
+    $results.conditions | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, A, B, @{ n = 'B-NJ'; e = { $_.BNoJournal } }, Bulk, @{ n = "B$concurrency"; e = { $_.B50 } }, C,
+        @{ n = 'B/A'; e = { $_.BoverA } }, @{ n = 'B/Bulk'; e = { $_.BoverBulk } }, @{ n = "B$concurrency/A"; e = { $_.B50overA } }, @{ n = 'B/C'; e = { $_.BoverC } },
         @{ n = 'CPU s/1k A'; e = { $_.cpuPer1000A } }, @{ n = 'CPU s/1k B'; e = { $_.cpuPer1000B } }, @{ n = 'CPU B/A'; e = { $_.cpuBoverA } },
         @{ n = 'B in flight'; e = { $_.Bconcurrency -join ',' } } | Out-Host
+    Write-Host 'Per changed document: requests the server answered (every request of a run), and RU as each tool counted them (the local server charges 1 RU a request):'
+    $results.conditions | ForEach-Object { [pscustomobject]$_ } | Format-Table condition,
+        @{ n = 'req/doc A|B|B-NJ|Bulk'; e = { '{0} | {1} | {2} | {3}' -f $_.requestsPerDocument.A, $_.requestsPerDocument.B, $_.requestsPerDocument.BNoJournal, $_.requestsPerDocument.Bulk } },
+        @{ n = 'RU/doc A|B|B-NJ|Bulk'; e = { '{0} | {1} | {2} | {3}' -f $_.ruPerDocument.A, $_.ruPerDocument.B, $_.ruPerDocument.BNoJournal, $_.ruPerDocument.Bulk } },
+        @{ n = 'catch-up s (share)'; e = { '{0} ({1:P1})' -f $_.catchUp.seconds, $_.catchUp.share } }, @{ n = 'catch-up requests (share)'; e = { '{0} ({1:P2})' -f $_.catchUp.requests, $_.catchUp.requestShare } } | Out-Host
     $s = $results.scale
     Write-Host ("Scale, B at its defaults: {0:N0} docs {1} docs/s, {2} MiB, {3} tracking requests/doc; {4:N0} docs {5} docs/s, {6} MiB, {7} (rate x{8}, memory x{9})" -f `
         $s.documents, $s.docsPerSecond, $s.peakMiB, $s.trackingPerDocument, $s.smallDocuments, $s.smallDocsPerSecond, $s.smallPeakMiB, $s.smallTrackingPerDocument, $s.docsPerSecondRatio, $s.peakMiBRatio)
@@ -715,7 +750,9 @@ function Invoke-Bench {
     Write-Host ("RU budget 2000 RU/s: measured {0} RU/s ({1:P1})" -f $results.ruBudget.measuredRUPerSecond, $results.ruBudget.ratio)
     Write-Host "Journal (before-images), medians of $Repeat runs each at the module's defaults: B without, B with, U undoing the runs with"
     $results.journal | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'B docs/s'; e = { $_.withoutDocsPerSecond } }, @{ n = '+journal'; e = { $_.withDocsPerSecond } }, @{ n = 'undo'; e = { $_.undoDocsPerSecond } },
-        @{ n = 'RU/doc B|+j|undo'; e = { '{0} | {1} | {2}' -f $_.ruPerDocumentWithout, $_.ruPerDocumentWith, $_.ruPerDocumentUndo } }, @{ n = 'bytes entry|doc'; e = { '{0} | {1}' -f $_.journalBytesPerDocument, $_.documentBytes } } | Out-Host
+        @{ n = 'RU/doc B|+j|undo'; e = { '{0} | {1} | {2}' -f $_.ruPerDocumentWithout, $_.ruPerDocumentWith, $_.ruPerDocumentUndo } },
+        @{ n = 'req/doc B|+j|undo'; e = { '{0} | {1} | {2}' -f $_.requestsPerDocumentWithout, $_.requestsPerDocumentWith, $_.requestsPerDocumentUndo } },
+        @{ n = 'records|entries'; e = { '{0} | {1}' -f $_.records, $_.entries } }, @{ n = 'bytes entry|doc'; e = { '{0} | {1}' -f $_.journalBytesPerDocument, $_.documentBytes } } | Out-Host
 
     Write-Host ("Import-Module: {0} ms in the module's own load context, {1} ms as a plain binary module (+{2} ms); first commands {3} / {4} ms (medians of {5})" -f
         $results.import.importMsIsolated, $results.import.importMsPlain, $results.import.importMsAdded, $results.import.firstCommandsMsIsolated, $results.import.firstCommandsMsPlain, $results.import.rounds)

@@ -3,7 +3,7 @@ using System.Globalization;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
-// Usage: bench <seed|raw|loop> <endpoint> <key> <database> <container> <count|field> [concurrency]
+// Usage: bench <seed|raw|bulk|loop> <endpoint> <key> <database> <container> <count|field> [concurrency]
 //        bench journal-size <endpoint> <key> <database> <journal container> <migration> <target container>
 // Prints one JSON line: what was done, how many documents, how long, the process's CPU and memory
 // (journal-size: the bytes of a migration's journal entries and of the target's documents, as stored).
@@ -20,6 +20,9 @@ using var client = new CosmosClient(endpoint, key, new CosmosClientOptions
     HttpClientFactory = () => new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true, MaxConnectionsPerServer = 64 }),
 });
 var clock = Stopwatch.StartNew();
+// The request units the service charged this run's requests (query pages included), as its
+// answers say (the local server charges 1 a request).
+double charge = 0;
 switch (mode)
 {
     case "seed":
@@ -61,7 +64,9 @@ switch (mode)
         {
             while (iterator.HasMoreResults)
             {
-                foreach (var d in await iterator.ReadNextAsync())
+                var page = await iterator.ReadNextAsync();
+                charge += page.RequestCharge;
+                foreach (var d in page)
                 {
                     ids.Add(((string)d["id"]!, (string)d["pk"]!));
                 }
@@ -74,7 +79,8 @@ switch (mode)
             await gate.WaitAsync();
             try
             {
-                await container.PatchItemAsync<JObject>(d.Id, new PartitionKey(d.Pk), new[] { PatchOperation.Set("/" + field, 1) });
+                var response = await container.PatchItemAsync<JObject>(d.Id, new PartitionKey(d.Pk), new[] { PatchOperation.Set("/" + field, 1) });
+                Add(response.RequestCharge);
             }
             finally
             {
@@ -82,6 +88,34 @@ switch (mode)
             }
         }));
         Report(ids.Count);
+        break;
+    }
+
+    case "bulk":
+    {
+        // The peer column: a bulk-mode upsert loop, as the Cosmigrator tool runs a migration. Read
+        // whole documents a page of 100 at a time, add the field in memory, and upsert the page's
+        // documents whole, all 100 at once, waiting for the batch before the next page (the local
+        // server cannot parse the SDK's binary bulk batches, so the batch is 100 concurrent point
+        // upserts, which is what bulk mode sends one partition's worth at a time).
+        var field = args[5];
+        var container = client.GetDatabase(database).GetContainer(containerName);
+        var done = 0;
+        using var iterator = container.GetItemQueryIterator<JObject>($"SELECT * FROM c WHERE NOT IS_DEFINED(c.{field})", requestOptions: new QueryRequestOptions { MaxItemCount = 100 });
+        while (iterator.HasMoreResults)
+        {
+            var page = await iterator.ReadNextAsync();
+            charge += page.RequestCharge;
+            await Task.WhenAll(page.Select(async d =>
+            {
+                d[field] = 1;
+                var response = await container.UpsertItemAsync(d, new PartitionKey((string)d["pk"]!));
+                Add(response.RequestCharge);
+            }));
+            done += page.Count;
+        }
+
+        Report(done);
         break;
     }
 
@@ -111,16 +145,18 @@ switch (mode)
 
     case "journal-size":
     {
-        // The stored size of a migration's before-images per entry, beside the documents' own.
+        // The stored size of a migration's before-images per document (its records hold a page of
+        // documents each), beside the documents' own.
         var migration = args[5];
-        var (entries, entryBytes) = await SizeAsync(client.GetDatabase(database).GetContainer(containerName),
+        var (records, recordBytes, entries) = await SizeAsync(client.GetDatabase(database).GetContainer(containerName),
             new QueryDefinition("SELECT * FROM c WHERE c.migration = @m").WithParameter("@m", migration));
-        var (documents, documentBytes) = await SizeAsync(client.GetDatabase(database).GetContainer(args[6]), new QueryDefinition("SELECT * FROM c"));
+        var (documents, documentBytes, _) = await SizeAsync(client.GetDatabase(database).GetContainer(args[6]), new QueryDefinition("SELECT * FROM c"));
         Console.WriteLine(new JObject
         {
             ["mode"] = mode,
+            ["records"] = records,
             ["entries"] = entries,
-            ["bytesPerEntry"] = entries == 0 ? 0 : Math.Round((double)entryBytes / entries, 1),
+            ["bytesPerEntry"] = entries == 0 ? 0 : Math.Round((double)recordBytes / entries, 1),
             ["documents"] = documents,
             ["bytesPerDocument"] = documents == 0 ? 0 : Math.Round((double)documentBytes / documents, 1),
         }.ToString(Newtonsoft.Json.Formatting.None));
@@ -128,9 +164,10 @@ switch (mode)
     }
 }
 
-static async Task<(long Count, long Bytes)> SizeAsync(Container container, QueryDefinition query)
+// Items, their bytes as stored, and the documents they hold (a journal record's ids; 1 otherwise).
+static async Task<(long Count, long Bytes, long Documents)> SizeAsync(Container container, QueryDefinition query)
 {
-    long count = 0, bytes = 0;
+    long count = 0, bytes = 0, held = 0;
     using var iterator = container.GetItemQueryStreamIterator(query, requestOptions: new QueryRequestOptions { MaxItemCount = 1000 });
     while (iterator.HasMoreResults)
     {
@@ -141,10 +178,19 @@ static async Task<(long Count, long Bytes)> SizeAsync(Container container, Query
         {
             count++;
             bytes += System.Text.Encoding.UTF8.GetByteCount(item.GetRawText());
+            held += item.TryGetProperty("ids", out var ids) ? ids.GetArrayLength() : 1;
         }
     }
 
-    return (count, bytes);
+    return (count, bytes, held);
+}
+
+void Add(double requestCharge)
+{
+    lock (client)
+    {
+        charge += requestCharge;
+    }
 }
 
 // CPU (user + system) of the whole process, start-up and connection included: the bench
@@ -158,6 +204,7 @@ void Report(int documents)
         ["documents"] = documents,
         ["seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3),
         ["docsPerSecond"] = documents == 0 ? 0 : Math.Round(documents / clock.Elapsed.TotalSeconds, 1),
+        ["requestCharge"] = Math.Round(charge, 2),
         ["cpuSeconds"] = Math.Round(process.TotalProcessorTime.TotalSeconds, 3),
         ["peakWorkingSetMiB"] = Math.Round(process.PeakWorkingSet64 / 1048576.0, 1),
         ["allocatedMiB"] = Math.Round(GC.GetTotalAllocatedBytes() / 1048576.0, 1),

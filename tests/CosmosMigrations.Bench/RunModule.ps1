@@ -2,8 +2,10 @@
 # -Concurrency 0 runs at the module's defaults (the adaptive controller, capped at its default).
 # -Distributed joins a distributed run of the migration (other processes run the same command).
 # Mode 'migrate' adds $Field to every document (Journal 'on' keeps before-images, as by default;
-# 'off' is -NoJournal); mode 'undo' undoes that migration (Undo-SchemaMigration).
-param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, [double] $MaxRUPerSecond = 0, [int] $Concurrency = 0, [switch] $Distributed, [string] $Journal = 'off', [string] $Mode = 'migrate')
+# 'off' is -NoJournal); mode 'undo' undoes that migration (Undo-SchemaMigration). Mode 'catchup'
+# is 'migrate' watching its -Verbose messages: when the catch-up scan after the pass begins, it
+# notes the time and the server's request count, so that the scan's share of the run is measured.
+param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, [double] $MaxRUPerSecond = 0, [int] $Concurrency = 0, [switch] $Distributed, [string] $Journal = 'on', [string] $Mode = 'migrate')
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 Connect-CosmosMigration -Endpoint $Endpoint -Key $Key -Database $Database -SkipCertificateCheck
@@ -11,14 +13,34 @@ $run = @{ Name = "bench-$Container-$Field" }
 if ($Concurrency -gt 0) { $run.MaxDegreeOfParallelism = $Concurrency }
 if ($MaxRUPerSecond -gt 0) { $run.MaxRUPerSecond = $MaxRUPerSecond }
 if ($Distributed) { $run.LeaseDuration = New-TimeSpan -Seconds 10 }
+function Get-ServerRequests { (Invoke-RestMethod -Uri "$($Endpoint)_harness/stats" -SkipCertificateCheck).requests }
+$catchUp = $null
+if ($Mode -eq 'catchup') { $requestsAtStart = Get-ServerRequests }
 $clock = [System.Diagnostics.Stopwatch]::StartNew()
 $status = if ($Mode -eq 'undo') {
     Undo-SchemaMigration @run -Confirm:$false
+}
+elseif ($Mode -eq 'catchup') {
+    Start-SchemaMigration @run -Container $Container -Operation @{ AddField = $Field; Value = 1 } -NoJournal:($Journal -eq 'off') -Verbose 4>&1 | ForEach-Object {
+        if ($_ -isnot [System.Management.Automation.VerboseRecord]) { $_ }
+        elseif (-not $catchUp -and $_.Message -match 'catch-up scan 1 ') { $catchUp = @{ seconds = $clock.Elapsed.TotalSeconds; requests = Get-ServerRequests } }
+    }
 }
 else {
     Start-SchemaMigration @run -Container $Container -Operation @{ AddField = $Field; Value = 1 } -NoJournal:($Journal -eq 'off') -Distributed:$Distributed
 }
 $seconds = $clock.Elapsed.TotalSeconds
+if ($Mode -eq 'catchup') {
+    $requestsAtEnd = Get-ServerRequests
+    $catchUp = if ($catchUp) {
+        [ordered]@{
+            seconds = [math]::Round($seconds - $catchUp.seconds, 3); share = [math]::Round(($seconds - $catchUp.seconds) / $seconds, 4)
+            requests = $requestsAtEnd - $catchUp.requests; requestShare = [math]::Round(($requestsAtEnd - $catchUp.requests) / ($requestsAtEnd - $requestsAtStart), 4)
+            runRequests = $requestsAtEnd - $requestsAtStart
+        }
+    }
+    else { [ordered]@{ seconds = 0; share = 0; requests = 0; requestShare = 0; runRequests = $requestsAtEnd - $requestsAtStart } }
+}
 $process = [System.Diagnostics.Process]::GetCurrentProcess()
 [ordered]@{
     mode              = "module-$Mode"
@@ -42,4 +64,5 @@ $process = [System.Diagnostics.Process]::GetCurrentProcess()
     gcPauseMs         = [math]::Round([GC]::GetTotalPauseDuration().TotalMilliseconds)
     jitMs             = [math]::Round([System.Runtime.JitInfo]::GetCompilationTime($false).TotalMilliseconds)
     jitMethods        = [System.Runtime.JitInfo]::GetCompiledMethodCount($false)
+    catchUp           = $catchUp
 } | ConvertTo-Json -Compress

@@ -38,8 +38,10 @@ BeforeAll {
 
     function Get-Exact([string] $Container) { , $script:Kit.ReadAllExact($script:Database, $Container, 'SELECT * FROM c') }
 
+    # Documents with a before-image in the journal (its records hold a page of documents each).
     function Get-JournalCount([string] $Name) {
-        $script:Kit.Count($script:Database, 'migrations-journal', "c.migration = '$Name'")
+        $records = $script:Kit.ReadAllJson($script:Database, 'migrations-journal', "SELECT c.ids FROM c WHERE c.migration = '$Name'")
+        [long](@($records | ForEach-Object { @(($_ | ConvertFrom-Json).ids).Count }) | Measure-Object -Sum).Sum
     }
 
 

@@ -168,43 +168,28 @@ internal sealed class PassProcessor
         }
 
         var writer = _writers.GetOrAdd(token, _ => new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), filterUnchecked: true, journal: _journal, step: _step));
-        var edits = new DocumentEdit?[documents.Count];
-        var intended = new List<JObject>();
-        var echoes = new bool[documents.Count];
-        for (var i = 0; i < documents.Count; i++)
+        // Documents still at the version this worker wrote are its own writes coming back: no plan.
+        var tried = new List<JObject>(documents.Count);
+        foreach (var document in documents)
         {
-            var id = (string?)documents[i]["id"] ?? "";
-            if (IsKnownFailure(id))
+            var id = (string?)document["id"] ?? "";
+            if (IsKnownFailure(id) || (_echoes.TryRemove(id, out var written) && written == (string?)document["_etag"]))
             {
                 continue;
             }
 
-            if (_echoes.TryRemove(id, out var written) && written == (string?)documents[i]["_etag"])
-            {
-                echoes[i] = true;
-                continue;
-            }
-
-            try
-            {
-                edits[i] = await writer.PlanAsync(documents[i], stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is DocumentOperationException or DocumentConflictException)
-            {
-                // The write plans it again and reports the failure.
-            }
-
-            if (edits[i] is { Changed: true })
-            {
-                intended.Add(ChangeIntents.KeyOf(documents[i], _target.PartitionKey));
-            }
+            tried.Add(document);
         }
 
+        // The batch planned once (with a journal, its before-images written in one record), then
+        // what it may change recorded as its intent in the range's ledger, before any write.
+        var page = await writer.BeginPageAsync(tried, stopping.Token).ConfigureAwait(false);
+        var intended = tried.Where((_, i) => page.MayChange(i)).Select(d => ChangeIntents.KeyOf(d, _target.PartitionKey)).ToList();
         var batch = new PageIntent { Page = Interlocked.Increment(ref _batches), Worker = _worker, Documents = intended };
         _inFlight[batch.Page] = true;
         try
         {
-            await ProcessAsync(context, token, range, documents, edits, echoes, batch, writer, processorToken, stopping.Token).ConfigureAwait(false);
+            await ProcessAsync(token, range, documents.Count, tried, page, batch, processorToken, stopping.Token).ConfigureAwait(false);
         }
         finally
         {
@@ -212,8 +197,8 @@ internal sealed class PassProcessor
         }
     }
 
-    private async Task ProcessAsync(ChangeFeedProcessorContext context, string token, string? range, List<JObject> documents, DocumentEdit?[] edits, bool[] echoes, PageIntent batch,
-        DocumentWriter writer, CancellationToken processorToken, CancellationToken stoppingToken)
+    private async Task ProcessAsync(string token, string? range, int delivered, List<JObject> tried, PageWrites page, PageIntent batch,
+        CancellationToken processorToken, CancellationToken stopping)
     {
         RangeLedgerDocument? ledger = _known.TryGetValue(token, out var cached) ? cached : null;
         if (batch.Documents.Count > 0)
@@ -232,39 +217,30 @@ internal sealed class PassProcessor
 
                     l.Intent = batch;
                     return true;
-                }, stoppingToken, ledger).ConfigureAwait(false);
+                }, stopping, ledger).ConfigureAwait(false);
                 if (!other)
                 {
                     break;
                 }
 
-                await _recovery.SettleAsync(token, range, _planner, stoppingToken).ConfigureAwait(false);
+                await _recovery.SettleAsync(token, range, _planner, stopping).ConfigureAwait(false);
                 ledger = null;
             }
 
             _known[token] = ledger;
         }
 
-        var stopping = stoppingToken;
         // One lane a feed range, as in a single run: a throttled range slows down alone. A write
         // starts only while this worker still holds the range and was not interrupted.
         var window = new SemaphoreSlim(Math.Max(1, _gate.Limit));
-        var writes = new List<Task<WriteOutcome>>(documents.Count);
+        var writes = new List<Task<WriteOutcome>>(tried.Count);
         var unstarted = 0;
-        for (var i = 0; i < documents.Count; i++)
+        for (var i = 0; i < tried.Count; i++)
         {
             if (stopping.IsCancellationRequested)
             {
-                unstarted = documents.Count - i;
+                unstarted = tried.Count - i;
                 break;
-            }
-
-            var document = documents[i];
-            var edit = edits[i];
-            if (echoes[i] || IsKnownFailure((string?)document["id"] ?? ""))
-            {
-                writes.Add(Task.FromResult(writer.Skip(document)));
-                continue;
             }
 
             try
@@ -273,14 +249,15 @@ internal sealed class PassProcessor
             }
             catch (OperationCanceledException)
             {
-                unstarted = documents.Count - i;
+                unstarted = tried.Count - i;
                 break;
             }
 
-            writes.Add(WriteAsync(writer, document, edit, window));
+            writes.Add(WriteAsync(page, i, window));
         }
 
         var outcomes = await Task.WhenAll(writes).ConfigureAwait(false);
+        await page.CompleteAsync(_settleToken).ConfigureAwait(false);
         if (_echoes.Count > EchoCap)
         {
             _echoes.Clear();
@@ -295,7 +272,7 @@ internal sealed class PassProcessor
         }
 
         var changedIds = outcomes.Where(o => o.Result == WriteResult.Changed).Select(o => o.Id).ToList();
-        await CountAsync(token, range, ledger, batch, changedIds, outcomes.Length).ConfigureAwait(false);
+        await CountAsync(token, range, ledger, batch, changedIds, delivered).ConfigureAwait(false);
 
         var failed = outcomes.Where(o => o.Result == WriteResult.Failed).ToList();
         if (failed.Count > 0)
@@ -307,16 +284,16 @@ internal sealed class PassProcessor
         {
             // Not checkpointed: the batch comes again (to the range's new owner, or on resume),
             // and only what is still left to change counts then.
-            _log?.Invoke($"Feed range {token}: stopped after {outcomes.Length} of {documents.Count} document(s) of a batch ({(processorToken.IsCancellationRequested ? "the range went to another worker" : "interrupted")}).");
+            _log?.Invoke($"Feed range {token}: stopped after {outcomes.Length} of {tried.Count} document(s) of a batch ({(processorToken.IsCancellationRequested ? "the range went to another worker" : "interrupted")}).");
             throw new OperationCanceledException(processorToken.IsCancellationRequested ? processorToken : _runToken);
         }
     }
 
-    private async Task<WriteOutcome> WriteAsync(DocumentWriter writer, JObject document, DocumentEdit? edit, SemaphoreSlim window)
+    private async Task<WriteOutcome> WriteAsync(PageWrites page, int index, SemaphoreSlim window)
     {
         try
         {
-            return await writer.WriteAsync(document, edit, _settleToken).ConfigureAwait(false);
+            return await page.WriteAsync(index, _settleToken).ConfigureAwait(false);
         }
         finally
         {

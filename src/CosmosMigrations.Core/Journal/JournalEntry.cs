@@ -494,7 +494,7 @@ public sealed class JournalEntry
         }
         else
         {
-            json["changes"] = new JArray(Changes!.Select(ChangeToJson));
+            json["changes"] = ChangesJson();
         }
 
         if (ttl is { } seconds)
@@ -504,6 +504,9 @@ public sealed class JournalEntry
 
         return json;
     }
+
+    /// <summary>The changed fields as stored (path, before, after, and where a removed field stood).</summary>
+    public JArray ChangesJson() => new(Changes!.Select(ChangeToJson));
 
     private static JObject ChangeToJson(FieldChange change)
     {

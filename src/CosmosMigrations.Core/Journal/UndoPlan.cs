@@ -8,7 +8,7 @@ namespace CosmosMigrations.Journal;
 
 /// <summary>The steps of an undo, from the tracking document alone (no migration file is needed):
 /// the migration's steps in reverse order, each document step by a <see cref="RestorePass"/> over its
-/// journal entries, each AddIndex step by a <see cref="RestoreIndexStep"/>. Steps that changed
+/// journal entries (then a <see cref="JournalCleanupStep"/> that removes the records it restored from), each AddIndex step by a <see cref="RestoreIndexStep"/>. Steps that changed
 /// nothing that can be undone (RequireField) have nothing in the plan.</summary>
 public static class UndoPlan
 {
@@ -27,7 +27,9 @@ public static class UndoPlan
 
             if (passes.Contains(step) && journal is not null)
             {
-                steps.Add(new RestorePass(journal, step, force));
+                var startedAt = tracked.Undo?.StartedAt ?? Clock.NowMs();
+                steps.Add(new RestorePass(journal, step, force, startedAt));
+                steps.Add(new JournalCleanupStep(journal, step, startedAt));
             }
         }
 

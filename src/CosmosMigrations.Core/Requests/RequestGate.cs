@@ -13,10 +13,14 @@ namespace CosmosMigrations.Requests;
 /// finds the limit the account and the network reward, up to the cap. Each feed range gets a lane
 /// of its own (<see cref="ForRange"/>): throttling on a range (a hot physical partition) halves
 /// that lane's limit only, so the other ranges keep their pace, while the budget, the cap and the
-/// totals stay the run's.</summary>
+/// totals stay the run's. The run's own limit has one owner: only the controller moves it. Traffic
+/// that is not the data lanes' (the journal, estimates, query checks) goes through a side gate
+/// (<see cref="ForSideTraffic"/>): the run's budget and totals, a limit of its own, and neither the
+/// run's limit nor the controller's measurements.</summary>
 public sealed class RequestGate
 {
     private readonly RequestGate? _run;
+    private readonly bool _side;
     private readonly ConcurrencyLimit _limit;
     private readonly AdaptiveConcurrency? _adaptive;
     private readonly object _sync = new();
@@ -37,9 +41,10 @@ public sealed class RequestGate
     {
     }
 
-    private RequestGate(RequestGate? run, int cap, AdaptiveConcurrency? adaptive, double? ruPerSecond)
+    private RequestGate(RequestGate? run, int cap, AdaptiveConcurrency? adaptive, double? ruPerSecond, bool side = false)
     {
         _run = run;
+        _side = side;
         _cap = Math.Max(1, cap);
         var limit = new ConcurrencyLimit(_cap);
         _limit = limit;
@@ -109,6 +114,12 @@ public sealed class RequestGate
         return lane;
     }
 
+    /// <summary>A gate for the run's other traffic (journal records, estimates, checks): at most
+    /// <paramref name="limit"/> in flight of its own (halved by throttling, restored by successes),
+    /// the run's budget and totals, but no place in the run's limit and no say in the controller's
+    /// decisions, so it neither crowds nor moves the data lanes' limit.</summary>
+    public RequestGate ForSideTraffic(int limit) => new(Run, limit, null, null, side: true);
+
     /// <summary>Waits for a place (the lane's, then the run's) and for budget; dispose the result
     /// when the request is done.</summary>
     public async Task<Slot> EnterAsync(CancellationToken cancellationToken)
@@ -117,7 +128,7 @@ public sealed class RequestGate
         var runAdmitted = false;
         try
         {
-            if (_run is not null)
+            if (_run is not null && !_side)
             {
                 await _run._limit.EnterAsync(cancellationToken).ConfigureAwait(false);
                 runAdmitted = true;
@@ -196,8 +207,16 @@ public sealed class RequestGate
     public void OnThrottled(Slot slot)
     {
         Interlocked.Increment(ref Run._throttles);
-        slot.Gate._limit.OnThrottled(slot.Number);
-        Run._adaptive?.OnThrottled();
+        if (slot.Gate._adaptive is null)
+        {
+            // A lane's (or a fixed gate's) own limit; the controller's limit is the controller's.
+            slot.Gate._limit.OnThrottled(slot.Number);
+        }
+
+        if (!slot.Gate._side)
+        {
+            Run._adaptive?.OnThrottled();
+        }
     }
 
     /// <summary>A request went through (it was not throttled or failing transiently).</summary>
@@ -205,8 +224,12 @@ public sealed class RequestGate
 
     public void OnSuccess(TimeSpan? latency)
     {
-        _limit.OnSuccess();
-        if (latency is { } measured)
+        if (_adaptive is null)
+        {
+            _limit.OnSuccess();
+        }
+
+        if (latency is { } measured && !_side)
         {
             Run._adaptive?.OnCompleted(measured);
         }
@@ -217,7 +240,11 @@ public sealed class RequestGate
 
     private void Release()
     {
-        _run?._limit.Release();
+        if (!_side)
+        {
+            _run?._limit.Release();
+        }
+
         _limit.Release();
     }
 

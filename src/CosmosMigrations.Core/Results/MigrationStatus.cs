@@ -48,8 +48,8 @@ public sealed class MigrationStatus
     /// when read from the tracking document.</summary>
     public long? Throttled { get; set; }
 
-    /// <summary>Requests in flight that this run's controller settled on (null when read from
-    /// the tracking document), and why (<see cref="ConcurrencyReason"/>).</summary>
+    /// <summary>Requests in flight that the run's controller settled on (this run's, or, read from
+    /// the tracking document, the latest run's when it ended), and why (<see cref="ConcurrencyReason"/>).</summary>
     public int? Concurrency { get; set; }
 
     /// <summary>The controller's last decision, e.g. "1,210 requests/s at 24 → 1,580 requests/s at 36: raising to 54".</summary>
@@ -72,6 +72,10 @@ public sealed class MigrationStatus
 
     /// <summary>When its before-images begin to expire (-JournalRetention), if they do.</summary>
     public DateTimeOffset? JournalExpiresAt { get; set; }
+
+    /// <summary>What the journal keeps of the documents each step changed, e.g. "step 1: none needed
+    /// (fields added with a constant ...)"; null without a journal.</summary>
+    public string? BeforeImages { get; set; }
 
     /// <summary>An undo run, or a migration being undone.</summary>
     public bool IsUndo { get; set; }
@@ -110,6 +114,19 @@ public sealed class MigrationStatus
     /// after having seen every document.</summary>
     public string? Phase { get; set; }
 
+    private static string? DescribeBeforeImages(JournalInfo? journal)
+    {
+        if (journal?.Passes is not { Count: > 0 } passes)
+        {
+            return null;
+        }
+
+        return string.Join("; ", passes.OrderBy(p => p).Select(p => $"step {(p + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)}: " +
+            (journal.Recomputed?.Contains(p) == true
+                ? "none needed (fields added with a constant where there were none: the undo recomputes them from ids and partition keys)"
+                : "kept, one journal record a page of documents")));
+    }
+
     public static MigrationStatus FromTracking(TrackingDocument document, string? path = null)
     {
         DateTimeOffset? started = document.StartedAt > 0 ? Clock.FromMs(document.StartedAt) : null;
@@ -132,6 +149,8 @@ public sealed class MigrationStatus
             RequestCharge = Math.Round(document.RequestCharge, 2),
             RequestChargePerDocument = document.Scanned > 0 ? Math.Round(document.RequestCharge / document.Scanned, 2) : null,
             DocumentsPerSecond = document.DocumentsPerSecond,
+            Concurrency = document.Concurrency,
+            ConcurrencyReason = document.ConcurrencyReason,
             Remaining = live && document.EstimatedTotal is { } total && total > document.Scanned && document.DocumentsPerSecond is > 0
                 ? TimeSpan.FromSeconds(Math.Round((total - document.Scanned) / document.DocumentsPerSecond.Value))
                 : null,
@@ -156,6 +175,7 @@ public sealed class MigrationStatus
             Undoable = blocker is null,
             UndoBlocker = blocker,
             JournalExpiresAt = document.Journal?.ExpiresAt is { } expires ? Clock.FromMs(expires) : null,
+            BeforeImages = DescribeBeforeImages(document.Journal),
             IsUndo = document.Undo is not null,
         };
     }

@@ -186,6 +186,8 @@ internal sealed class MigrationRun
         {
             end(d);
             d.RequestCharge = RequestCharge();
+            d.Concurrency = _sender.Gate!.Limit;
+            d.ConcurrencyReason = _sender.Gate.ConcurrencyReason;
         }, _definition.Name, _warn);
 
     private RunResult Result(RunOutcome outcome, MigrationException? error, string? warning)

@@ -46,7 +46,7 @@ public sealed class MigrationRunner
         var target = await _connection.GetContainerAsync(definition.Container, cancellationToken).ConfigureAwait(false);
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
         var sender = RunSender(options);
-        await ValidateQueriesAsync(target, definition, sender, cancellationToken).ConfigureAwait(false);
+        await ValidateQueriesAsync(target, definition, SideSender(sender), cancellationToken).ConfigureAwait(false);
         // A lease container that cannot be used is an error before anything is written.
         var leases = options.Distributed ? await _connection.EnsureLeaseContainerAsync(cancellationToken).ConfigureAwait(false) : null;
 
@@ -88,7 +88,11 @@ public sealed class MigrationRunner
         if (options.Journal && start.Document.Journal is { Complete: true } info)
         {
             journal = new RunJournal(true, journalContainer is null ? null
-                : new JournalStore(journalContainer, new JournalScope(info.Id, definition.Name, definition.Container), info.Ttl, sender));
+                : new JournalStore(journalContainer, new JournalScope(info.Id, definition.Name, definition.Container), info.Ttl, SideSender(sender))
+                {
+                    // A run that is not the first of its migration may change documents that already have an image.
+                    LaterImages = start.Outcome != StartOutcome.Started || info.Passes is { Count: > 0 },
+                });
         }
         else if (options.Journal && definition.Steps.Any(s => s is DocumentPass or AddIndexStep))
         {
@@ -185,7 +189,7 @@ public sealed class MigrationRunner
         if (decision.Outcome != StartOutcome.Skipped && tracked.Journal is { Passes.Count: > 0 } info)
         {
             var journalContainer = await _connection.GetJournalAsync(info.Container, create: false, cancellationToken).ConfigureAwait(false);
-            journal = new JournalStore(journalContainer, new JournalScope(info.Id, tracked.Name, tracked.Container), null, sender);
+            journal = new JournalStore(journalContainer, new JournalScope(info.Id, tracked.Name, tracked.Container), null, SideSender(sender));
         }
 
         return (tracked, target, journal, request);
@@ -199,6 +203,12 @@ public sealed class MigrationRunner
         gate.ConcurrencyChanged = (limit, reason) => Log?.Invoke($"Concurrency {limit}: {reason}.");
         return new ResilientSender(gate);
     }
+
+    /// <summary>A sender for a run's traffic beside its data lanes (journal records, query checks):
+    /// the run's budget, totals and retries, a limit of its own as wide as the cap, and no say in
+    /// the controller's limit (<see cref="RequestGate.ForSideTraffic"/>).</summary>
+    private static ResilientSender SideSender(ResilientSender run) =>
+        run.Gate is { } gate ? new ResilientSender(gate.ForSideTraffic(RunOptions.StartingConcurrency)) : run;
 
     private static TrackingDocument Copy(TrackingDocument document)
     {

@@ -67,9 +67,14 @@ internal sealed class PassScan
                 };
                 if (plan.Journaled)
                 {
-                    MigrationLifecycle.NoteJournaledPass(d, step, Clock.NowMs());
+                    MigrationLifecycle.NoteJournaledPass(d, step, Clock.NowMs(), plan.UndoRecomputes);
                 }
             }, _cancellationToken).ConfigureAwait(false);
+        }
+
+        if (plan.UndoRecomputes)
+        {
+            _log?.Invoke("Before-images: none needed (fields added with a constant where there were none): the journal keeps each page's ids and partition keys, and the undo recomputes the rest.");
         }
 
         var cursor = _checkpoint.Document.Cursor!;
@@ -122,6 +127,12 @@ internal sealed class PassScan
             }
 
             _stop.ThrowIfStopped();
+            if (_journal is not null)
+            {
+                // A catch-up scan changes documents written behind the cursor: some had an image already.
+                _journal.LaterImages = true;
+            }
+
             _log?.Invoke($"The last scan changed {_ledger.ChangedThisScan} document(s); catch-up scan {(cursor.CatchUpScans ?? 0) + 1} looks for documents written meanwhile.");
             await _checkpoint.UpdateAsync(d =>
             {

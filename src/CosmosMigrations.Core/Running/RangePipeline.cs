@@ -4,7 +4,6 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
-using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
@@ -61,13 +60,13 @@ internal sealed class RangePipeline
         {
             // An empty page (an empty feed range, or a range's empty last page) is no batch of work:
             // it does not count toward -MaxBatches, so N ranges slice like one. After Ctrl+C no page
-            // starts; the pages already writing finish and are counted (see SettleToken).
+            // starts; the pages already writing finish and are counted (the settle token).
             while (page is not null && !_cancellationToken.IsCancellationRequested && (page.Documents.Count == 0 || _stop.MayStartPage()))
             {
                 // Read ahead: the next page travels while this page's writes run.
                 next = reader.Finished ? Task.FromResult<Page?>(null) : reader.ReadAsync(scanStop.Token);
                 var current = page;
-                var writes = WritePageAsync(range, current.Documents);
+                var writes = WriteAllAsync(range, current.Documents);
                 var before = previous;
                 previous = CheckpointAfterAsync(before, writes, range, current);
                 if (before is not null)
@@ -114,56 +113,43 @@ internal sealed class RangePipeline
     }
 
     /// <summary>A page's writes and the intent recorded before them (null when it changes nothing).</summary>
-    private sealed record PageWrites(WriteOutcome[] Outcomes, long? Intent);
+    private sealed record PageOutcomes(WriteOutcome[] Outcomes, long? Intent);
 
-    /// <summary>Plans the page (a document writer's pages), records what it is about to change,
-    /// then starts each write through the range's <see cref="WriteWindow"/> with its planned edit.
-    /// Every write of a page starts once the page has begun, even after Ctrl+C: a page is counted
-    /// whole (the settle token ends writes only when they outlast the grace).</summary>
-    private async Task<PageWrites> WritePageAsync(RangeCursor range, IReadOnlyList<JObject> documents)
+    /// <summary>The page's writes, started through the range's <see cref="WriteWindow"/> once the
+    /// writer prepared the page (planned it; a journaled pass writes the page's before-images) and
+    /// the page's intent is recorded (what it may change, see <see cref="ChangeIntents"/>). Once a
+    /// page has begun, all its writes start, even after Ctrl+C: a page is counted whole (the settle
+    /// token ends writes only when they outlast the grace period).</summary>
+    private async Task<PageOutcomes> WriteAllAsync(RangeCursor range, IReadOnlyList<JObject> documents)
     {
-        var edits = new DocumentEdit?[documents.Count];
+        var writes = new Task<WriteOutcome>[documents.Count];
+        var tried = documents.Where(d => !_ledger.IsKnownFailure((string?)d["id"] ?? "")).ToList();
+        var page = await _writer.BeginPageAsync(tried, _settleToken).ConfigureAwait(false);
         long? intent = null;
-        if (_writer is DocumentWriter planner)
+        if (_writer is DocumentWriter)
         {
-            var intended = new List<JObject>();
-            for (var i = 0; i < documents.Count; i++)
-            {
-                if (_ledger.IsKnownFailure((string?)documents[i]["id"] ?? ""))
-                {
-                    continue;
-                }
-
-                try
-                {
-                    edits[i] = await planner.PlanAsync(documents[i], _settleToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is DocumentOperationException or DocumentConflictException)
-                {
-                    // The write plans it again and reports the failure.
-                }
-
-                if (edits[i] is { Changed: true })
-                {
-                    intended.Add(ChangeIntents.KeyOf(documents[i], _source.PartitionKey));
-                }
-            }
-
+            var intended = tried.Where((_, i) => page.MayChange(i)).Select(d => ChangeIntents.KeyOf(d, _source.PartitionKey)).ToList();
             if (intended.Count > 0)
             {
                 intent = await _ledger.OpenIntentAsync(range, intended).ConfigureAwait(false);
             }
         }
 
-        var writes = new Task<WriteOutcome>[documents.Count];
         var started = 0;
         try
         {
-            for (; started < writes.Length; started++)
+            for (var next = 0; started < writes.Length; started++)
             {
                 var document = documents[started];
-                var edit = edits[started];
-                writes[started] = await _window.StartAsync(() => WriteOneAsync(document, edit), _settleToken).ConfigureAwait(false);
+                if (next < tried.Count && ReferenceEquals(tried[next], document))
+                {
+                    var index = next++;
+                    writes[started] = await _window.StartAsync(() => page.WriteAsync(index, _settleToken), _settleToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    writes[started] = Task.FromResult(_writer.Skip(document));
+                }
             }
         }
         catch (OperationCanceledException)
@@ -181,17 +167,14 @@ internal sealed class RangePipeline
             throw;
         }
 
-        return new PageWrites(await Task.WhenAll(writes).ConfigureAwait(false), intent);
+        var outcomes = await Task.WhenAll(writes).ConfigureAwait(false);
+        await page.CompleteAsync(_settleToken).ConfigureAwait(false);
+        return new PageOutcomes(outcomes, intent);
     }
 
-    private Task<WriteOutcome> WriteOneAsync(JObject document, DocumentEdit? edit) =>
-        _ledger.IsKnownFailure((string?)document["id"] ?? "")
-            ? Task.FromResult(_writer.Skip(document))
-            : _writer is DocumentWriter writer ? writer.WriteAsync(document, edit, _settleToken) : _writer.WriteAsync(document, _settleToken);
-
-    private async Task CheckpointAfterAsync(Task? previous, Task<PageWrites> writes, RangeCursor range, Page page)
+    private async Task CheckpointAfterAsync(Task? previous, Task<PageOutcomes> writes, RangeCursor range, Page page)
     {
-        var done = await writes.ConfigureAwait(false);
+        var (outcomes, intent) = await writes.ConfigureAwait(false);
         if (previous is not null)
         {
             try
@@ -203,11 +186,11 @@ internal sealed class RangePipeline
             {
                 // Page N failed, so the checkpoint stays before it; this page's writes are done all
                 // the same, and counted (its intent closed), so that `processed` stays exact.
-                await _ledger.CountWithoutCheckpointAsync(range, done.Outcomes, done.Intent).ConfigureAwait(false);
+                await _ledger.CountWithoutCheckpointAsync(range, outcomes, intent).ConfigureAwait(false);
                 throw;
             }
         }
 
-        await _ledger.CompleteAsync(range, page, done.Outcomes, done.Intent).ConfigureAwait(false);
+        await _ledger.CompleteAsync(range, page, outcomes, intent).ConfigureAwait(false);
     }
 }

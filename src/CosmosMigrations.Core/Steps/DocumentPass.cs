@@ -50,6 +50,11 @@ public sealed class DocumentPass : ScanStep
     /// whole top-level subtree), or null when one of them needs the whole document.</summary>
     public IReadOnlyList<string>? Properties { get; }
 
+    /// <summary>Whether the pass's undo is exact by recomputation: every operation adds a field with
+    /// a constant where the document had none, so the journal keeps no before-image, only each
+    /// document's id and partition key (and the change, once a record: <see cref="Journal.PageRecord"/>).</summary>
+    public bool UndoRecomputes => Operations.All(o => o is AddFieldOperation { Value: not null });
+
     /// <summary>Reads whole documents (dry runs show them before and after).</summary>
     public string QueryText => ScanCondition is null ? "SELECT * FROM c" : $"SELECT * FROM c WHERE {ScanCondition}";
 
@@ -77,7 +82,8 @@ public sealed class DocumentPass : ScanStep
         var whole = context.Preview || Properties is null || (context.Journal is not null && Operations.Any(o => o.RemovesFields));
         var writer = new DocumentWriter(context.Target, this, context.Sender, partialDocuments: !whole, journal: context.Preview ? null : context.Journal, step: context.Step);
         var query = whole ? QueryText : ScanQueryText(context.Target.PartitionKey.Paths);
-        return new ScanPlan(context.Target, query, writer, Journaled: !context.Preview && context.Journal is not null);
+        var journaled = !context.Preview && context.Journal is not null;
+        return new ScanPlan(context.Target, query, writer, journaled, journaled && UndoRecomputes);
     }
 
     public override string Describe() => string.Join("; ", Operations.Select(o => o.Describe()));

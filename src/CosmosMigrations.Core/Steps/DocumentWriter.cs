@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using System.Net;
 using System.Threading;
@@ -42,9 +43,8 @@ public sealed record WriteOutcome(WriteResult Result, string Id, string Partitio
 /// <item>a transform (or more than 10 field changes) is a replace conditioned on the ETag, retried
 /// from a fresh read on conflict.</item>
 /// </list>
-/// With a journal, the document's before-image is made durable first, before every attempt: a
-/// crash between the two can leave a before-image without its change, never a change without its
-/// before-image.</summary>
+/// With a journal, a page's before-images are made durable first, in one record, before any of
+/// its writes (<see cref="BeginPageAsync"/>).</summary>
 public sealed class DocumentWriter : IItemWriter
 {
     private const int MaxConflictRetries = 8;
@@ -54,7 +54,8 @@ public sealed class DocumentWriter : IItemWriter
     private readonly ResilientSender _sender;
     private readonly bool _partialDocuments;
     private readonly bool _filterUnchecked;
-    private readonly JournalStore? _journal;
+    private readonly bool _changeFeed;
+    private readonly PageJournal? _journal;
     private readonly int _step;
 
     /// <summary>With <paramref name="partialDocuments"/>, the documents come from
@@ -73,7 +74,8 @@ public sealed class DocumentWriter : IItemWriter
         _sender = sender;
         _partialDocuments = partialDocuments;
         _filterUnchecked = filterUnchecked && pass.Filter is not null;
-        _journal = journal;
+        _changeFeed = filterUnchecked;
+        _journal = journal is null ? null : new PageJournal(journal);
         _step = step;
     }
 
@@ -89,38 +91,217 @@ public sealed class DocumentWriter : IItemWriter
         return edit;
     }
 
-    public Task<WriteOutcome> WriteAsync(JObject document, CancellationToken cancellationToken) => WriteAsync(document, null, cancellationToken);
-
-    /// <summary>Writes <paramref name="document"/>; its first attempt takes <paramref name="planned"/>
-    /// (the edit <see cref="PlanAsync"/> made of this very document) instead of planning again, so a
-    /// page planned before its writes (to record what it will change) runs each transform once.</summary>
-    public async Task<WriteOutcome> WriteAsync(JObject document, DocumentEdit? planned, CancellationToken cancellationToken)
+    public async Task<WriteOutcome> WriteAsync(JObject document, CancellationToken cancellationToken)
     {
-        var journaled = new JournaledState();
-        var outcome = await WriteOnceAsync(document, planned, journaled, cancellationToken).ConfigureAwait(false);
-        if (journaled.First is { } record && outcome.Result != WriteResult.Changed)
+        if (_journal is null)
         {
-            // A before-image was recorded for a change that was not made: take it back.
-            try
-            {
-                await _journal!.ForgetAsync(record, cancellationToken).ConfigureAwait(false);
-            }
-            catch (MigrationException ex)
-            {
-                return outcome with { Error = (outcome.Error is null ? "" : outcome.Error + "; ") + CosmosErrors.FirstLine(ex.Message) };
-            }
+            return await WriteOnceAsync(document, null, null, cancellationToken).ConfigureAwait(false);
         }
 
+        var page = await BeginPageAsync(new[] { document }, cancellationToken).ConfigureAwait(false);
+        var outcome = await page.WriteAsync(0, cancellationToken).ConfigureAwait(false);
+        await page.CompleteAsync(cancellationToken).ConfigureAwait(false);
         return outcome;
     }
 
-    /// <summary>The first before-image one write recorded (later attempts of the same write merge into it).</summary>
-    private sealed class JournaledState
+    /// <summary>A page's changes are planned first, so that the page can record what it is about to
+    /// change (its intent, <see cref="Running.ChangeIntents"/>) before any write. With a journal, their
+    /// before-images are also made durable in one journal record (see <see cref="JournaledPage"/>),
+    /// before any of them is written.</summary>
+    public async Task<PageWrites> BeginPageAsync(IReadOnlyList<JObject> documents, CancellationToken cancellationToken) =>
+        _journal is null ? await PlannedPage.BeginAsync(this, documents, cancellationToken).ConfigureAwait(false)
+            : await JournaledPage.BeginAsync(this, _journal, documents, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>A page without a journal: each document planned once, before the page's writes,
+    /// and written with that plan (a write that meets a concurrent change plans again).</summary>
+    private sealed class PlannedPage : PageWrites
     {
-        public JournalRecord? First { get; set; }
+        private readonly DocumentWriter _writer;
+        private readonly IReadOnlyList<JObject> _documents;
+        private readonly DocumentEdit?[] _planned;
+        private readonly WriteOutcome?[] _settled;
+
+        private PlannedPage(DocumentWriter writer, IReadOnlyList<JObject> documents)
+        {
+            _writer = writer;
+            _documents = documents;
+            _planned = new DocumentEdit?[documents.Count];
+            _settled = new WriteOutcome?[documents.Count];
+        }
+
+        public static async Task<PageWrites> BeginAsync(DocumentWriter writer, IReadOnlyList<JObject> documents, CancellationToken cancellationToken)
+        {
+            var page = new PlannedPage(writer, documents);
+            for (var i = 0; i < documents.Count; i++)
+            {
+                (page._planned[i], page._settled[i]) = await writer.PlanForPageAsync(documents[i], cancellationToken).ConfigureAwait(false);
+            }
+
+            return page;
+        }
+
+        public override bool MayChange(int index) => _settled[index] is null;
+
+        public override Task<WriteOutcome> WriteAsync(int index, CancellationToken cancellationToken) =>
+            _settled[index] is { } settled ? Task.FromResult(settled) : _writer.WriteOnceAsync(_documents[index], _planned[index], null, cancellationToken);
     }
 
-    private async Task<WriteOutcome> WriteOnceAsync(JObject document, DocumentEdit? planned, JournaledState journaled, CancellationToken cancellationToken)
+    /// <summary>A journaled page. Every document's change is planned, and the before-images of
+    /// the planned changes written in one record (<see cref="PageJournal"/>) before the first
+    /// write: a crash between the two can leave a before-image without its change, never a change
+    /// without its before-image. A write that meets a concurrent change plans again, and that new
+    /// plan's image is journaled on its own before it is sent. After the writes, the images of
+    /// changes not made (or made under a later image) are taken back.</summary>
+    private sealed class JournaledPage : PageWrites
+    {
+        private readonly DocumentWriter _writer;
+        private readonly PageJournal _journal;
+        private readonly IReadOnlyList<JObject> _documents;
+        private readonly DocumentEdit?[] _planned;
+        private readonly WriteOutcome?[] _outcomes;
+        private readonly RetriedImages?[] _retried;
+        private PageImages? _images;
+
+        private JournaledPage(DocumentWriter writer, PageJournal journal, IReadOnlyList<JObject> documents)
+        {
+            _writer = writer;
+            _journal = journal;
+            _documents = documents;
+            _planned = new DocumentEdit?[documents.Count];
+            _outcomes = new WriteOutcome?[documents.Count];
+            _retried = new RetriedImages?[documents.Count];
+        }
+
+        public static async Task<PageWrites> BeginAsync(DocumentWriter writer, PageJournal journal, IReadOnlyList<JObject> documents, CancellationToken cancellationToken)
+        {
+            var page = new JournaledPage(writer, journal, documents);
+            var planned = new List<DocumentEdit>(documents.Count);
+            for (var i = 0; i < documents.Count; i++)
+            {
+                var (edit, settled) = await writer.PlanForPageAsync(documents[i], cancellationToken).ConfigureAwait(false);
+                page._outcomes[i] = settled;
+                page._planned[i] = edit;
+                if (edit is not null)
+                {
+                    planned.Add(edit);
+                }
+            }
+
+            // A change-feed batch may bring a document changed before (the feed delivers it again when the application writes it).
+            page._images = await journal.RecordAsync(writer._step, planned, writer._target.PartitionKey, cancellationToken, late: writer._changeFeed).ConfigureAwait(false);
+            for (var i = 0; i < documents.Count; i++)
+            {
+                if (page._planned[i] is { } edit && page._images.Problem(edit.Id) is { } problem)
+                {
+                    page._planned[i] = null;
+                    page._outcomes[i] = new WriteOutcome(WriteResult.Failed, edit.Id, writer._target.PartitionKey.Describe(documents[i]), problem);
+                }
+            }
+
+            return page;
+        }
+
+        public override bool MayChange(int index) => _outcomes[index] is null;
+
+        public override async Task<WriteOutcome> WriteAsync(int index, CancellationToken cancellationToken)
+        {
+            if (_outcomes[index] is { } settled)
+            {
+                return settled;
+            }
+
+            var outcome = await _writer.WriteOnceAsync(_documents[index], _planned[index], edit => JournalAgainAsync(index, edit, cancellationToken), cancellationToken).ConfigureAwait(false);
+            _outcomes[index] = outcome;
+            return outcome;
+        }
+
+        public override async Task CompleteAsync(CancellationToken cancellationToken)
+        {
+            var notMade = new List<string>();
+            for (var i = 0; i < _documents.Count; i++)
+            {
+                var made = _outcomes[i]?.Result == WriteResult.Changed;
+                if (_planned[i] is { } edit && !(made && _retried[i] is null))
+                {
+                    notMade.Add(edit.Id);
+                }
+
+                if (_retried[i] is { } retried)
+                {
+                    // Only the last image of a retried write describes the change it made.
+                    for (var r = 0; r < retried.Images.Count; r++)
+                    {
+                        if (!(made && r == retried.Images.Count - 1))
+                        {
+                            await retried.Images[r].TakeOutAsync(new[] { retried.Id }, cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+                }
+            }
+
+            await _images!.TakeOutAsync(notMade, cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task<string?> JournalAgainAsync(int index, DocumentEdit edit, CancellationToken cancellationToken)
+        {
+            var images = await _journal.RecordAsync(_writer._step, new[] { edit }, _writer._target.PartitionKey, cancellationToken, late: true).ConfigureAwait(false);
+            (_retried[index] ??= new RetriedImages(edit.Id)).Images.Add(images);
+            return images.Problem(edit.Id);
+        }
+
+        private sealed class RetriedImages
+        {
+            public RetriedImages(string id)
+            {
+                Id = id;
+            }
+
+            public string Id { get; }
+
+            public List<PageImages> Images { get; } = new();
+        }
+    }
+
+    /// <summary>A page's plan for one document: the edit to journal with the page and write, or the
+    /// outcome when no write is needed (or possible), or neither when the write must first read the
+    /// whole document or ask the service about the filter (then it journals its own image).</summary>
+    private async Task<(DocumentEdit? Edit, WriteOutcome? Settled)> PlanForPageAsync(JObject document, CancellationToken cancellationToken)
+    {
+        var id = (string?)document["id"] ?? string.Empty;
+        DocumentEdit edit;
+        try
+        {
+            edit = await PlanAsync(document, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DocumentOperationException ex)
+        {
+            return (null, new WriteOutcome(WriteResult.Failed, id, _target.PartitionKey.Describe(document), ex.Message));
+        }
+        catch (DocumentConflictException ex)
+        {
+            return (null, new WriteOutcome(WriteResult.Conflict, id, _target.PartitionKey.Describe(document), ex.Message));
+        }
+
+        if (!edit.Changed)
+        {
+            return (null, new WriteOutcome(WriteResult.Unchanged, id, _target.PartitionKey.Describe(document)));
+        }
+
+        if (edit.NeedsReplace && !_target.PartitionKey.SameKey(edit.Original, edit.Current))
+        {
+            return (null, new WriteOutcome(WriteResult.Failed, id, _target.PartitionKey.Describe(document), PartitionKeyChange));
+        }
+
+        return edit.NeedsReplace && (_partialDocuments || _filterUnchecked) ? (null, null) : (edit, null);
+    }
+
+    private const string PartitionKeyChange = "the change would alter the partition key (a document cannot move between partitions)";
+
+    /// <summary>Writes one document: <paramref name="planned"/> first when the page planned (and
+    /// journaled) it, then, after a conflict, plans again from a fresh read. With
+    /// <paramref name="journal"/>, every plan not journaled with the page is journaled by it before
+    /// it is sent (it returns why it could not be).</summary>
+    private async Task<WriteOutcome> WriteOnceAsync(JObject document, DocumentEdit? planned, Func<DocumentEdit, Task<string?>>? journal, CancellationToken cancellationToken)
     {
         var id = (string?)document["id"] ?? string.Empty;
         var partitionKeyText = _target.PartitionKey.Describe(document);
@@ -128,9 +309,11 @@ public sealed class DocumentWriter : IItemWriter
         for (var attempt = 0; ; attempt++)
         {
             DocumentEdit edit;
+            var journaled = planned is not null;
             try
             {
-                edit = attempt == 0 && planned is not null ? planned : await PlanAsync(document, cancellationToken).ConfigureAwait(false);
+                edit = planned ?? await PlanAsync(document, cancellationToken).ConfigureAwait(false);
+                planned = null;
             }
             catch (DocumentOperationException ex)
             {
@@ -148,7 +331,7 @@ public sealed class DocumentWriter : IItemWriter
 
             if (edit.NeedsReplace && !_target.PartitionKey.SameKey(edit.Original, edit.Current))
             {
-                return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, "the change would alter the partition key (a document cannot move between partitions)");
+                return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, PartitionKeyChange);
             }
 
             var partitionKey = _target.PartitionKey.Read(document);
@@ -170,15 +353,9 @@ public sealed class DocumentWriter : IItemWriter
                 return new WriteOutcome(WriteResult.Unchanged, id, partitionKeyText);
             }
 
-            if (_journal is not null)
+            if (journal is not null && !journaled && await journal(edit).ConfigureAwait(false) is { } unjournaled)
             {
-                var (record, unjournaled) = await _journal.RecordAsync(_step, edit, _target.PartitionKey, cancellationToken).ConfigureAwait(false);
-                if (unjournaled is not null)
-                {
-                    return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, unjournaled);
-                }
-
-                journaled.First ??= record;
+                return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, unjournaled);
             }
 
             var etagConditioned = edit.NeedsReplace || edit.DerivesFromDocument;

@@ -620,7 +620,7 @@ public sealed class MigrationLifecycle
     /// <summary>A document pass of a journaled run begins: the journal notes the step (its entries
     /// are what an undo of this step reads) and the moment from which its entries may expire. Written
     /// with the pass's first checkpoint, before its first before-image.</summary>
-    public static void NoteJournaledPass(TrackingDocument document, int step, long now)
+    public static void NoteJournaledPass(TrackingDocument document, int step, long now, bool recomputed = false)
     {
         var journal = document.Journal ??= new JournalInfo { Id = JournalId(document.Name, document.Container) };
         journal.Since ??= now;
@@ -628,6 +628,15 @@ public sealed class MigrationLifecycle
         if (!journal.Passes.Contains(step))
         {
             journal.Passes.Add(step);
+        }
+
+        if (recomputed)
+        {
+            journal.Recomputed ??= new System.Collections.Generic.List<int>();
+            if (!journal.Recomputed.Contains(step))
+            {
+                journal.Recomputed.Add(step);
+            }
         }
     }
 

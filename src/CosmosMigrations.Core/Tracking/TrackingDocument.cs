@@ -79,6 +79,12 @@ public sealed class TrackingDocument
     /// time remaining in Get-MigrationStatus).</summary>
     [JsonProperty("documentsPerSecond")] public double? DocumentsPerSecond { get; set; }
 
+    /// <summary>Requests in flight the latest run's controller settled on, when the run ended.</summary>
+    [JsonProperty("concurrency")] public int? Concurrency { get; set; }
+
+    /// <summary>The controller's last decision in the latest run (why <see cref="Concurrency"/> is what it is).</summary>
+    [JsonProperty("concurrencyReason")] public string? ConcurrencyReason { get; set; }
+
     /// <summary>"distributed" when worker processes share the run through the change feed
     /// processor; absent for a single runner.</summary>
     [JsonProperty("mode")] public string? Mode { get; set; }
@@ -267,6 +273,10 @@ public sealed class JournalInfo
 
     /// <summary>Steps whose changed documents have entries.</summary>
     [JsonProperty("passes")] public List<int>? Passes { get; set; }
+
+    /// <summary>Steps whose undo is exact by recomputation (fields added with a constant where there
+    /// were none): their journal records keep ids and partition keys, no before-images.</summary>
+    [JsonProperty("recomputed")] public List<int>? Recomputed { get; set; }
 
     /// <summary>Indexing policies before (and after) each AddIndex step changed them.</summary>
     [JsonProperty("indexes")] public List<IndexImage>? Indexes { get; set; }

@@ -26,7 +26,7 @@ internal sealed class FakeAccount
         var database = Substitute.For<Database>();
         database.Id.Returns("db");
         database.GetContainer(Tracking.Id).Returns(Tracking.Container);
-        database.GetContainer(Journal.Id).Returns(Journal.Container);
+        database.GetContainer(Journal.Id).Returns(Journal.Records.Container);
         database.GetContainer(target.Id).Returns(target.Container);
         var client = Substitute.For<CosmosClient>();
         client.GetDatabase("db").Returns(database);
@@ -37,8 +37,9 @@ internal sealed class FakeAccount
 
     public FakeTrackingContainer Tracking { get; } = new();
 
-    /// <summary>The journal container (before-images): items by id, as the tracking container keeps them.</summary>
-    public FakeTrackingContainer Journal { get; } = new("migrations-journal", "/pk");
+    /// <summary>The journal container (before-images), seen by document: its records hold a page of
+    /// documents each.</summary>
+    public FakeJournal Journal { get; } = new();
 
     public FakeRangedContainer Target { get; }
 
@@ -76,6 +77,38 @@ internal sealed class FakeAccount
 
 /// <summary>The tracking container: documents by id, each with an ETag that every write changes,
 /// and If-Match honoured as the service does. (The journal container is one too.)</summary>
+/// <summary>The journal container's records (<see cref="Records"/>, items by id as the tracking
+/// container keeps them), and a view of them by document: how many documents have a before-image,
+/// and each document's entry as it is stored in its record, with the record's scope (its
+/// migration, container and step) beside it.</summary>
+internal sealed class FakeJournal
+{
+    public FakeTrackingContainer Records { get; } = new("migrations-journal", "/pk");
+
+    public string Id => Records.Id;
+
+    public int Count => Entries().Count();
+
+    public JObject? this[string id] => Entries().Where(e => (string?)e["id"] == id).Select(e => (JObject?)e).LastOrDefault();
+
+    private IEnumerable<JObject> Entries() =>
+        Records.All().OrderBy(r => (long?)r["seq"] ?? 0).SelectMany(record => CosmosMigrations.Journal.PageRecord.Entries(record).Select(entry =>
+        {
+            var json = new JObject { ["id"] = entry.Id, ["migration"] = record["migration"], ["container"] = record["container"], ["step"] = record["step"], ["key"] = entry.Key };
+            if (entry.IsWhole)
+            {
+                json["document"] = entry.Document;
+                json["afterHash"] = entry.AfterHash;
+            }
+            else
+            {
+                json["changes"] = entry.ChangesJson();
+            }
+
+            return json;
+        }));
+}
+
 internal sealed class FakeTrackingContainer
 {
     private readonly ConcurrentDictionary<string, (JObject Document, string ETag)> _items = new(StringComparer.Ordinal);
@@ -141,6 +174,15 @@ internal sealed class FakeTrackingContainer
             var page = _page!;
             _page = null;
             return Task.FromResult(page);
+        }
+    }
+
+    /// <summary>Every item, as stored.</summary>
+    public IReadOnlyList<JObject> All()
+    {
+        lock (_items)
+        {
+            return _items.Values.Select(i => (JObject)i.Document.DeepClone()).ToList();
         }
     }
 

@@ -30,6 +30,50 @@ public sealed class RequestGateTests
     }
 
     [Fact]
+    public async Task Only_the_controller_moves_a_runs_limit_and_side_traffic_neither_moves_nor_feeds_it()
+    {
+        var gate = RequestGate.Adaptive(64, null, 2);
+        var reasons = 0;
+        gate.ConcurrencyChanged = (_, _) => Interlocked.Increment(ref reasons);
+
+        // Requests through the run's own gate, and through a side gate (the journal's), succeed and
+        // are throttled: the limit is the controller's, which has measured nothing yet.
+        var side = gate.ForSideTraffic(4);
+        for (var i = 0; i < 200; i++)
+        {
+            using (await gate.EnterAsync(CancellationToken.None))
+            {
+                gate.OnSuccess();
+            }
+
+            using (await side.EnterAsync(CancellationToken.None))
+            {
+                side.OnSuccess(TimeSpan.FromMilliseconds(1));
+            }
+        }
+
+        using (var slot = await gate.EnterAsync(CancellationToken.None))
+        {
+            gate.OnThrottled(slot);
+        }
+
+        Assert.Equal(2, gate.Limit);
+        Assert.Equal(0, reasons);
+        Assert.StartsWith("starting at 2", gate.ConcurrencyReason, StringComparison.Ordinal);
+        Assert.Equal(1, gate.Throttles);
+
+        // A side gate has places of its own: with the run's two places taken, it still admits.
+        using var first = await gate.EnterAsync(CancellationToken.None);
+        using var second = await gate.EnterAsync(CancellationToken.None);
+        using (await side.EnterAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            side.Record(5);
+        }
+
+        Assert.Equal(5, gate.TotalCharge);
+    }
+
+    [Fact]
     public async Task Throttling_halves_the_limit_once_per_window_and_successes_restore_it()
     {
         var gate = new RequestGate(16, null);

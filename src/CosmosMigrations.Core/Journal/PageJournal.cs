@@ -1,0 +1,298 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Operations;
+using CosmosMigrations.Tracking;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Journal;
+
+/// <summary>Before-images at a page's cost: one journal record (or a few, each under the service's
+/// 2 MB item limit) holds the before-images of a page's planned changes, and is written before
+/// the first of them (write-ahead). A change-feed batch records its planned edits the same way.
+/// Changes that add fields with the same values to every document (a constant) share one
+/// description of the change in the record (<c>shapes</c>): such documents need no image at all,
+/// only their id and partition key, since the undo recomputes what they held (nothing there).
+/// After the page's writes, the images of changes not made are taken out (one write, only when
+/// it happens), so that an undo never mistakes such a document for one changed since.</summary>
+public sealed class PageJournal
+{
+    /// <summary>A record's size at most (serialised), well under the 2 MB item limit.</summary>
+    public const int MaxRecordBytes = 1_500_000;
+
+    private static long _lastOrder;
+
+    public PageJournal(JournalStore store)
+    {
+        Store = store;
+    }
+
+    public JournalStore Store { get; }
+
+    /// <summary>Strictly increasing within a process, and with the clock across processes: a
+    /// record of a later change of a document (a catch-up scan, -Follow, a retry after a conflict,
+    /// a page redone after a crash) carries a larger order than the earlier one, and the undo
+    /// restores a document's images newest first.</summary>
+    public static long NextOrder()
+    {
+        var now = Clock.NowMs() * 1000;
+        while (true)
+        {
+            var last = Interlocked.Read(ref _lastOrder);
+            var next = Math.Max(now, last + 1);
+            if (Interlocked.CompareExchange(ref _lastOrder, next, last) == last)
+            {
+                return next;
+            }
+        }
+    }
+
+    /// <summary>Makes the before-images of <paramref name="edits"/> (each changes its document)
+    /// durable, before any of them is written. A document whose image the journal refused
+    /// (<see cref="PageImages.Problem"/>) must not be changed; a journal that cannot be written at
+    /// all (gone, or closed to this identity) throws.
+    /// <paramref name="late"/>: the edits may change documents that already have an image in this
+    /// step (a write retried after a conflict, a change-feed batch).</summary>
+    public async Task<PageImages> RecordAsync(int step, IReadOnlyList<DocumentEdit> edits, PartitionKeyReader targetKey, CancellationToken cancellationToken, bool late = false)
+    {
+        var images = new PageImages(this, step, late || Store.LaterImages);
+        if (edits.Count > 0)
+        {
+            var entries = edits.Select(e => JournalEntry.FromEdit(e, targetKey.Paths)).ToList();
+            await WriteAsync(step, entries, images, cancellationToken).ConfigureAwait(false);
+        }
+
+        return images;
+    }
+
+    private async Task WriteAsync(int step, List<JournalEntry> entries, PageImages images, CancellationToken cancellationToken)
+    {
+        var record = PageRecord.Build(Store.Scope, step, NewId(), NextOrder(), entries, Store.TtlSeconds, images.Late);
+        byte[] body;
+        using (var stream = DocumentJson.ToStream(record))
+        {
+            body = stream.ToArray();
+        }
+
+        if (body.Length > MaxRecordBytes && entries.Count > 1)
+        {
+            await SplitAsync(step, entries, images, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var id = (string)record["id"]!;
+        var partitionKey = new PartitionKey((string)record["pk"]!);
+        var container = Store.Container.Container;
+        // A stream per attempt: the SDK disposes the one it sent, and a retried request needs another.
+        using var response = await Store.SendAsync(async ct =>
+        {
+            using var stream = new MemoryStream(body, writable: false);
+            return await container.CreateItemStreamAsync(stream, partitionKey, Quiet, ct).ConfigureAwait(false);
+        }, $"Journaling a page of {entries.Count} document(s)", cancellationToken).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode)
+        {
+            images.Add(new StoredRecord(id, partitionKey, (long)record["seq"]!, entries, images.Late));
+            return;
+        }
+
+        if (response.StatusCode == HttpStatusCode.RequestEntityTooLarge && entries.Count > 1)
+        {
+            await SplitAsync(step, entries, images, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var problem = Store.Refused(response, entries.Count == 1 ? entries[0].Id : $"{entries.Count} documents");
+        foreach (var entry in entries)
+        {
+            images.Refuse(entry.Id, problem);
+        }
+    }
+
+    private async Task SplitAsync(int step, List<JournalEntry> entries, PageImages images, CancellationToken cancellationToken)
+    {
+        var half = entries.Count / 2;
+        await WriteAsync(step, entries.GetRange(0, half), images, cancellationToken).ConfigureAwait(false);
+        await WriteAsync(step, entries.GetRange(half, entries.Count - half), images, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Takes the images of <paramref name="ids"/> out of <paramref name="record"/>: the
+    /// record is written again without them, or deleted when nothing is left.</summary>
+    internal async Task TakeOutAsync(int step, StoredRecord record, ISet<string> ids, CancellationToken cancellationToken)
+    {
+        var remaining = record.Entries.Where(e => !ids.Contains(e.Id)).ToList();
+        var container = Store.Container.Container;
+        ResponseMessage response;
+        if (remaining.Count == 0)
+        {
+            response = await Store.SendAsync(ct => container.DeleteItemStreamAsync(record.Id, record.PartitionKey, cancellationToken: ct),
+                $"Taking back a journal record ({ids.Count} change(s) not made)", cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var json = PageRecord.Build(Store.Scope, step, record.Id, record.Order, remaining, Store.TtlSeconds, record.Late);
+            response = await Store.SendAsync(async ct =>
+            {
+                using var body = DocumentJson.ToStream(json);
+                return await container.ReplaceItemStreamAsync(body, record.Id, record.PartitionKey, Quiet, ct).ConfigureAwait(false);
+            }, $"Taking back {ids.Count} before-image(s) of changes not made", cancellationToken).ConfigureAwait(false);
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.NotFound)
+            {
+                throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "JournalWriteFailed",
+                    $"Could not take back the before-images of {ids.Count} change(s) that were not made (journal record '{record.Id}').", record.Id,
+                    "Start the migration again: it resumes from its checkpoint.");
+            }
+        }
+    }
+
+    private static string NewId() => Guid.NewGuid().ToString("N");
+
+    private static readonly ItemRequestOptions Quiet = new() { EnableContentResponseOnWrite = false };
+}
+
+/// <summary>A journal record as written: its identity, order and entries.</summary>
+internal sealed record StoredRecord(string Id, PartitionKey PartitionKey, long Order, IReadOnlyList<JournalEntry> Entries, bool Late);
+
+/// <summary>The before-images one page (or one retried write) recorded: which documents are
+/// journaled, which the journal refused and why; <see cref="TakeOutAsync"/> takes back those whose
+/// change was not made.</summary>
+public sealed class PageImages
+{
+    private readonly PageJournal _journal;
+    private readonly int _step;
+    private readonly List<StoredRecord> _records = new();
+    private Dictionary<string, string>? _refused;
+
+    internal PageImages(PageJournal journal, int step, bool late)
+    {
+        _journal = journal;
+        _step = step;
+        Late = late;
+    }
+
+    /// <summary>Whether these records may hold a document's second image in the step.</summary>
+    internal bool Late { get; }
+
+    /// <summary>Why the image of document <paramref name="id"/> could not be journaled (null: it is).</summary>
+    public string? Problem(string id) => _refused is not null && _refused.TryGetValue(id, out var problem) ? problem : null;
+
+    /// <summary>Takes the images of <paramref name="ids"/> back (their changes were not made by
+    /// the edits these images were recorded for).</summary>
+    public async Task TakeOutAsync(IEnumerable<string> ids, CancellationToken cancellationToken)
+    {
+        var set = new HashSet<string>(ids, StringComparer.Ordinal);
+        if (set.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var record in _records.Where(r => r.Entries.Any(e => set.Contains(e.Id))))
+        {
+            await _journal.TakeOutAsync(_step, record, set, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    internal void Add(StoredRecord record) => _records.Add(record);
+
+    internal void Refuse(string id, string problem) => (_refused ??= new Dictionary<string, string>(StringComparer.Ordinal))[id] = problem;
+}
+
+/// <summary>The stored form of a journal record: identity and scope, an order, the ids of its
+/// documents (indexed: the undo looks for other images of a document by them), whether it may hold
+/// a document's later image (<c>late</c>), the shared change descriptions (<c>shapes</c>), and one
+/// entry per document: its id, partition key values and before-image (or the index of its shape).</summary>
+public static class PageRecord
+{
+    public static JObject Build(JournalScope scope, int step, string id, long order, IReadOnlyList<JournalEntry> entries, int? ttl, bool late = false)
+    {
+        var shapes = new JArray();
+        var shapeIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var stored = new JArray();
+        foreach (var entry in entries)
+        {
+            var json = new JObject { ["id"] = entry.Id, ["key"] = entry.Key.DeepClone() };
+            if (entry.IsWhole)
+            {
+                json["document"] = entry.Document!.DeepClone();
+                json["afterHash"] = entry.AfterHash;
+            }
+            else if (entry.Changes!.All(c => c.Before is null))
+            {
+                // Fields added where there were none: nothing of the document to keep; documents
+                // that got the same values share one description of the change.
+                var changes = entry.ChangesJson();
+                var text = changes.ToString(Newtonsoft.Json.Formatting.None);
+                if (!shapeIndex.TryGetValue(text, out var index))
+                {
+                    index = shapes.Count;
+                    shapeIndex[text] = index;
+                    shapes.Add(changes);
+                }
+
+                json["shape"] = index;
+            }
+            else
+            {
+                json["changes"] = entry.ChangesJson();
+            }
+
+            stored.Add(json);
+        }
+
+        var record = new JObject
+        {
+            ["id"] = id,
+            ["pk"] = scope.PartitionKeyForRecord(step, id),
+            ["journal"] = scope.JournalId,
+            ["migration"] = scope.Migration,
+            ["container"] = scope.Container,
+            ["step"] = step,
+            ["seq"] = order,
+            ["ids"] = new JArray(entries.Select(e => e.Id)),
+            ["entries"] = stored,
+        };
+        if (shapes.Count > 0)
+        {
+            record["shapes"] = shapes;
+        }
+
+        if (late)
+        {
+            record["late"] = true;
+        }
+
+        if (ttl is { } seconds)
+        {
+            record["ttl"] = seconds;
+        }
+
+        return record;
+    }
+
+    /// <summary>The entries of a stored record, each as a whole before-image.</summary>
+    public static IEnumerable<JournalEntry> Entries(JObject record) =>
+        (record["entries"] as JArray ?? new JArray()).OfType<JObject>().Select(e => EntryOf(e, record["shapes"] as JArray));
+
+    /// <summary>One stored entry, its shape (if it has one) taken from <paramref name="shapes"/>.</summary>
+    public static JournalEntry EntryOf(JObject entry, JArray? shapes)
+    {
+        if (entry["shape"] is { Type: JTokenType.Integer } shape && shapes is not null)
+        {
+            var expanded = (JObject)entry.DeepClone();
+            expanded["changes"] = shapes[(int)shape]!.DeepClone();
+            return JournalEntry.FromJson(expanded);
+        }
+
+        return JournalEntry.FromJson(entry);
+    }
+}
