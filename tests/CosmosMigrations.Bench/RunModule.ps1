@@ -17,6 +17,7 @@ function Get-ServerRequests { (Invoke-RestMethod -Uri "$($Endpoint)_harness/stat
 $catchUp = $null
 if ($Mode -eq 'catchup') { $requestsAtStart = Get-ServerRequests }
 $clock = [System.Diagnostics.Stopwatch]::StartNew()
+$startedAt = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds()
 $status = if ($Mode -eq 'undo') {
     Undo-SchemaMigration @run -Confirm:$false
 }
@@ -30,6 +31,7 @@ else {
     Start-SchemaMigration @run -Container $Container -Operation @{ AddField = $Field; Value = 1 } -NoJournal:($Journal -eq 'off') -Distributed:$Distributed
 }
 $seconds = $clock.Elapsed.TotalSeconds
+$returnedAt = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds()
 if ($Mode -eq 'catchup') {
     $requestsAtEnd = Get-ServerRequests
     $catchUp = if ($catchUp) {
@@ -44,6 +46,8 @@ if ($Mode -eq 'catchup') {
 $process = [System.Diagnostics.Process]::GetCurrentProcess()
 [ordered]@{
     mode              = "module-$Mode"
+    startedAt         = $startedAt
+    returnedAt        = $returnedAt
     journal           = $Journal
     documents         = $status.Processed
     status            = $status.Status
