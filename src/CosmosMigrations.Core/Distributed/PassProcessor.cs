@@ -224,6 +224,9 @@ internal sealed class PassProcessor
                 }
 
                 await _recovery.SettleAsync(token, range, _planner, stopping).ConfigureAwait(false);
+                // The intent may be this worker's own earlier batch on the range, still finishing
+                // (the lease was lost and taken back): give it a moment instead of spinning.
+                await Task.Delay(TimeSpan.FromMilliseconds(100), stopping).ConfigureAwait(false);
                 ledger = null;
             }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Diagnostics;
 using System.IO;
 using System.Net.Http;
@@ -170,8 +171,23 @@ public sealed class CosmosTestServer : IAsyncDisposable
         return JObject.Parse(text);
     }
 
-    /// <summary>Sends a raw request to the server (the harness checks no signature).</summary>
-    public Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request) => _admin.SendAsync(request);
+    /// <summary>Sends a raw request to the server, signed with the account key as a client signs it
+    /// (the server checks master-key signatures as the service does).</summary>
+    public Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request)
+    {
+        var segments = request.RequestUri!.OriginalString.Split('?')[0].Trim('/').Split('/');
+        // A feed (odd segments: /dbs/x/colls) is signed with its parent's link; an item with its own.
+        var (type, link) = segments.Length % 2 == 1
+            ? (segments[^1], string.Join("/", segments.Take(segments.Length - 1)))
+            : (segments[^2], string.Join("/", segments));
+        var date = DateTime.UtcNow.ToString("r", System.Globalization.CultureInfo.InvariantCulture);
+        var text = $"{request.Method.Method.ToLowerInvariant()}\n{type.ToLowerInvariant()}\n{link}\n{date.ToLowerInvariant()}\n\n";
+        using var hmac = new System.Security.Cryptography.HMACSHA256(Convert.FromBase64String(Key));
+        var signature = Convert.ToBase64String(hmac.ComputeHash(Encoding.UTF8.GetBytes(text)));
+        request.Headers.TryAddWithoutValidation("x-ms-date", date);
+        request.Headers.TryAddWithoutValidation("authorization", Uri.EscapeDataString($"type=master&ver=1.0&sig={signature}"));
+        return _admin.SendAsync(request);
+    }
 
     public async Task<JObject> StatsAsync()
     {
