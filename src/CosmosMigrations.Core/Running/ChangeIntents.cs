@@ -60,7 +60,7 @@ internal static class ChangeIntents
             try
             {
                 var id = (string?)key["id"] ?? "";
-                var current = await ReadAsync(target, sender, id, target.PartitionKey.Read(key), cancellationToken).ConfigureAwait(false);
+                var current = await DocumentWriter.ReadDocumentAsync(target, sender, id, target.PartitionKey.Read(key), cancellationToken).ConfigureAwait(false);
                 if (current is null || Equals((string?)current["_etag"], (string?)key["_etag"]))
                 {
                     // Deleted (nothing to count), or not written since its page read it.
@@ -91,22 +91,5 @@ internal static class ChangeIntents
             }
         })).ConfigureAwait(false);
         return changed;
-    }
-
-    private static async Task<JObject?> ReadAsync(TargetContainer target, ResilientSender sender, string id, Microsoft.Azure.Cosmos.PartitionKey partitionKey, CancellationToken cancellationToken)
-    {
-        using var response = await sender.SendAsync(ct => target.Container.ReadItemStreamAsync(id, partitionKey, cancellationToken: ct),
-            $"Reading document '{id}'", cancellationToken).ConfigureAwait(false);
-        if (response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-
-        if (!response.IsSuccessStatusCode)
-        {
-            throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "ReadFailed", $"Reading document '{id}' failed.", id);
-        }
-
-        return DocumentJson.ReadObject(response.Content);
     }
 }

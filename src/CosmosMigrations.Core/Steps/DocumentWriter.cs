@@ -468,9 +468,14 @@ public sealed class DocumentWriter : IItemWriter
         return DocumentJson.ReadPage(response.Content).Any();
     }
 
-    private async Task<JObject?> ReadAsync(string id, PartitionKey partitionKey, CancellationToken cancellationToken)
+    private Task<JObject?> ReadAsync(string id, PartitionKey partitionKey, CancellationToken cancellationToken) =>
+        ReadDocumentAsync(_target, _sender, id, partitionKey, cancellationToken);
+
+    /// <summary>One document as stored, or null when it is gone (the read both a write's retry and
+    /// the count of an uncounted page make).</summary>
+    internal static async Task<JObject?> ReadDocumentAsync(TargetContainer target, ResilientSender sender, string id, PartitionKey partitionKey, CancellationToken cancellationToken)
     {
-        using var response = await _sender.SendAsync(ct => _target.Container.ReadItemStreamAsync(id, partitionKey, cancellationToken: ct),
+        using var response = await sender.SendAsync(ct => target.Container.ReadItemStreamAsync(id, partitionKey, cancellationToken: ct),
             $"Reading document '{id}'", cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
