@@ -287,8 +287,19 @@ function Start-LocalCosmos {
     # The server writes its own log: with -RedirectStandardOutput, this pwsh would pump its output
     # and, once gone, leave a broken pipe that kills the server at its next line.
     Remove-Item $log -ErrorAction SilentlyContinue
-    $process = Start-Process -FilePath node -PassThru -ArgumentList @(
-        (Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--partitions', "$Partitions", '--state-file', $StateFile, '--log-file', $log)
+    $arguments = @((Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--partitions', "$Partitions", '--state-file', $StateFile, '--log-file', $log)
+    if ($IsWindows) {
+        $process = Start-Process -FilePath node -PassThru -ArgumentList $arguments
+    }
+    else {
+        # The server outlives this script: it must keep no descriptor of whoever started it. An
+        # inherited lock (flock) or pipe (`| tail`) held open by it hangs every caller waiting on them.
+        $start = [System.Diagnostics.ProcessStartInfo]::new('sh')
+        $start.UseShellExecute = $false
+        @('-c', 'for fd in /proc/$$/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && [ "$n" -lt 10 ] && eval "exec $n>&-"; done; exec node "$@" </dev/null >/dev/null 2>&1', 'sh') + $arguments |
+            ForEach-Object { $start.ArgumentList.Add($_) }
+        $process = [System.Diagnostics.Process]::Start($start)
+    }
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
     while ([DateTime]::UtcNow -lt $deadline) {
         if ($process.HasExited) { throw "The local Cosmos DB server exited: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)" }

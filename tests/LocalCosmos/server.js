@@ -96,6 +96,9 @@ Documents.prototype._set = function setWithLsn(data) {
   const range = map.rangeOf(epk);
   range.lsn += 1;
   if (!this._meta) this._meta = new Map();
+  // Deleted first so that the map's order is write order: within a range, that is LSN order,
+  // which lets a change feed read walk it instead of sorting the range on every read.
+  this._meta.delete(stored._rid);
   this._meta.set(stored._rid, { epk, lsn: range.lsn });
   return stored;
 };
@@ -315,14 +318,35 @@ function changeFeed(collection, scope, req, res, maxItemCount) {
   let from = 0;
   if (ifNoneMatch === "*") from = current;               // start from now
   else if (ifNoneMatch) from = parseInt(ifNoneMatch, 10) || 0;
-  let docs = scope.documents().map(d => [(meta.get(d._rid) || {}).lsn || 0, d]).filter(([lsn]) => lsn > from);
   const since = header(req, "if-modified-since");
-  if (since && !ifNoneMatch) {
-    const ts = Math.floor(new Date(since).getTime() / 1000);
-    docs = docs.filter(([, d]) => d._ts >= ts);
+  const ts = since && !ifNoneMatch ? Math.floor(new Date(since).getTime() / 1000) : null;
+  const limit = maxItemCount && maxItemCount > 0 ? maxItemCount : Infinity;
+  let docs;
+  if (scope.min >= scope.range.minInclusive && scope.max <= scope.range.maxExclusive) {
+    // One range (the SDK's feeds are per range or part of one): the metadata is in write order,
+    // so its entries of this range come in LSN order. Walking it and stopping at a page costs
+    // what it reads, where mapping, filtering and sorting the whole range on every read cost
+    // a third of the server's time in a change-feed migration of 20,000 documents.
+    docs = [];
+    const items = collection.documents._data;
+    for (const [rid, m] of meta) {
+      if (m.lsn <= from || m.epk < scope.min || m.epk >= scope.max) continue;
+      const item = items.get(rid);
+      if (!item) continue;
+      const d = item.read();
+      if (scope.key !== undefined && !matchesKey(keyValues(scope.map.definition, d), scope.key)) continue;
+      if (ts !== null && d._ts < ts) continue;
+      docs.push([m.lsn, d]);
+      if (docs.length >= limit) break;
+    }
   }
-  docs.sort((a, b) => a[0] - b[0]);
-  if (maxItemCount && maxItemCount > 0) docs = docs.slice(0, maxItemCount);
+  else {
+    // Several ranges (not asked by the SDK): their LSNs are compared as they are.
+    docs = scope.documents().map(d => [(meta.get(d._rid) || {}).lsn || 0, d]).filter(([lsn]) => lsn > from);
+    if (ts !== null) docs = docs.filter(([, d]) => d._ts >= ts);
+    docs.sort((a, b) => a[0] - b[0]);
+    if (limit !== Infinity) docs = docs.slice(0, limit);
+  }
   if (docs.length === 0) {
     res.statusCode = 304;
     res.setHeader("etag", `"${Math.max(from, 0)}"`);
