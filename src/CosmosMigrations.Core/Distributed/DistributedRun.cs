@@ -41,10 +41,15 @@ internal sealed class DistributedRun
     private readonly ProgressCounters _counters;
     private readonly RunOptionsView _view;
     private readonly TimeSpan _beat;
+    private readonly TimeProvider _time;
     private readonly RunJournal _journal;
     private readonly WorkerCounts _workerCounts = new();
     private readonly object _chargeSync = new();
     private double _chargeReported;
+
+    /// <summary>How often an idle worker looks whether its pass is caught up (the estimator: one
+    /// query of the leases and one change feed read a range).</summary>
+    private static readonly TimeSpan CatchUpTick = TimeSpan.FromMilliseconds(250);
 
     /// <summary>How long a batch under way may go on after Ctrl+C to finish and be counted.</summary>
     private static readonly TimeSpan SettleGrace = TimeSpan.FromSeconds(20);
@@ -67,7 +72,8 @@ internal sealed class DistributedRun
         _log = log;
         _cancellationToken = cancellationToken;
         _counters = new ProgressCounters(definition.Name, definition.Steps.Count) { Budget = options.MaxRUPerSecond, EstimateSkipped = true };
-        _view = new RunOptionsView(options.LeaseDuration, options.FailureListCap, options.MaxFailures, options.BatchSize);
+        _time = options.Time;
+        _view = new RunOptionsView(options.LeaseDuration, options.FailureListCap, options.MaxFailures, options.BatchSize, options.Time);
         // A heartbeat six times per lease: a worker is dead for the others after a lease without one.
         _beat = TimeSpan.FromMilliseconds(Math.Max(250, Math.Min(5000, options.LeaseDuration.TotalMilliseconds / 6)));
     }
@@ -88,7 +94,7 @@ internal sealed class DistributedRun
             catch (CosmosException ex) when (ex.StatusCode == System.Net.HttpStatusCode.Conflict && attempt < 5)
             {
                 _log?.Invoke($"The change feed processor's lease store was being initialised by another worker (409); starting again ({attempt}).");
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), _cancellationToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), _time, _cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -158,7 +164,7 @@ internal sealed class DistributedRun
                 // the migration is done. Otherwise it is cancelled, resumable.
                 if (document.Phase == Following)
                 {
-                    await EndAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs()), onlyIfLast: false).ConfigureAwait(false);
+                    await EndAsync(d => MigrationLifecycle.Complete(d, _time.NowMs()), onlyIfLast: false).ConfigureAwait(false);
                 }
                 else
                 {
@@ -171,7 +177,7 @@ internal sealed class DistributedRun
             var step = document.Cursor?.Step ?? 0;
             if (step >= _definition.Steps.Count)
             {
-                await EndAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs()), onlyIfLast: false).ConfigureAwait(false);
+                await EndAsync(d => MigrationLifecycle.Complete(d, _time.NowMs()), onlyIfLast: false).ConfigureAwait(false);
                 continue;
             }
 
@@ -211,7 +217,7 @@ internal sealed class DistributedRun
                     return null;
                 }
 
-                MigrationLifecycle.NoteJournaledPass(latest, step, Clock.NowMs());
+                MigrationLifecycle.NoteJournaledPass(latest, step, _time.NowMs());
                 return latest;
             }, "journal", _cancellationToken).ConfigureAwait(false);
         }
@@ -239,16 +245,28 @@ internal sealed class DistributedRun
         var processor = handler.Build(processorName, _leases, _options.LeaseDuration);
         var watch = new CatchUpWatch(_target.Container, _leases, processorName);
         await StartProcessorAsync(processor).ConfigureAwait(false);
+        var nextBeat = _time.NowMs() + (long)_beat.TotalMilliseconds;
+        var following = false;
         try
         {
             while (true)
             {
-                await Task.Delay(_beat, _cancellationToken).ConfigureAwait(false);
+                await Task.Delay(CatchUpTick, _time, _cancellationToken).ConfigureAwait(false);
                 if (handler.Failure is { } failure)
                 {
                     throw failure;
                 }
 
+                // Between beats, only an idle worker (no batch for a tick) looks whether the pass is
+                // caught up: the run ends a tick after its last batch, not a beat (up to 5 s) after.
+                var now = _time.NowMs();
+                long? lag = null;
+                if (now < nextBeat && (following || now - handler.LastDeliveryMs < CatchUpTick.TotalMilliseconds || (lag = await LagAsync(watch).ConfigureAwait(false)) != 0))
+                {
+                    continue;
+                }
+
+                nextBeat = now + (long)_beat.TotalMilliseconds;
                 var ledgers = await ledger.ListAsync(_cancellationToken).ConfigureAwait(false);
                 var current = await BeatAsync(step, ledgers).ConfigureAwait(false);
                 if (current is null || current.Status != TrackingStatus.Running || (current.Cursor?.Step ?? 0) != step || current.StopRequested == true)
@@ -262,7 +280,7 @@ internal sealed class DistributedRun
                     return "MaxDuration";
                 }
 
-                if (await LagAsync(watch).ConfigureAwait(false) != 0)
+                if ((lag ?? await LagAsync(watch).ConfigureAwait(false)) != 0)
                 {
                     continue;
                 }
@@ -277,6 +295,9 @@ internal sealed class DistributedRun
 
                 if (_options.Follow && step == _definition.Steps.Count - 1)
                 {
+                    // Following: the application's writes are picked up by the processor; the
+                    // tracking document hears from this worker once a beat, no more.
+                    following = true;
                     if (current.Phase != Following)
                     {
                         await _store.PatchAsync(_definition.Name, new[] { PatchOperation.Set("/phase", Following) }, _cancellationToken).ConfigureAwait(false);
@@ -309,7 +330,7 @@ internal sealed class DistributedRun
         // cannot count twice.
         var own = new List<PatchOperation>
         {
-            PatchOperation.Set(worker + "/heartbeat", Clock.NowMs()),
+            PatchOperation.Set(worker + "/heartbeat", _time.NowMs()),
             PatchOperation.Set(worker + "/processed", _workerCounts.Processed),
             PatchOperation.Set(worker + "/scanned", _workerCounts.Scanned),
             PatchOperation.Set(worker + "/requestCharge", Math.Round(_gate.TotalCharge, 2)),
@@ -444,12 +465,12 @@ internal sealed class DistributedRun
 
             var claimed = await _store.UpdateAsync(_definition.Name, latest =>
             {
-                if (latest is null || latest.Status != TrackingStatus.Running || (latest.Cursor?.Step ?? 0) != step || (latest.Lease is { } held && held.ExpiresAt > Clock.NowMs()))
+                if (latest is null || latest.Status != TrackingStatus.Running || (latest.Cursor?.Step ?? 0) != step || (latest.Lease is { } held && held.ExpiresAt > _time.NowMs()))
                 {
                     return null;
                 }
 
-                latest.Lease = new Lease { Owner = _owner, ExpiresAt = Clock.NowMs() + (long)_options.LeaseDuration.TotalMilliseconds };
+                latest.Lease = new Lease { Owner = _owner, ExpiresAt = _time.NowMs() + (long)_options.LeaseDuration.TotalMilliseconds };
                 return latest;
             }, "step lease", _cancellationToken).ConfigureAwait(false);
             if (claimed?.Lease?.Owner.RunId == _owner.RunId)
@@ -487,26 +508,19 @@ internal sealed class DistributedRun
             }
 
             await HeartbeatAsync().ConfigureAwait(false);
-            await Task.Delay(_beat, _cancellationToken).ConfigureAwait(false);
+            await Task.Delay(_beat, _time, _cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task RenewStepLeaseAsync(CancellationToken cancellationToken)
-    {
-        try
+    /// <summary>The step lease of a container step this worker runs for all (only while it holds
+    /// it: the patch's filter), and this worker's heartbeat with it.</summary>
+    private Task RenewStepLeaseAsync(CancellationToken cancellationToken) =>
+        LeaseRenewal.RunAsync(_time, _options.LeaseDuration, null, async ct =>
         {
-            while (true)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(_options.LeaseDuration.TotalMilliseconds / 3), cancellationToken).ConfigureAwait(false);
-                await _store.TryPatchAsync(_definition.Name, new[] { PatchOperation.Set("/lease/expiresAt", Clock.NowMs() + (long)_options.LeaseDuration.TotalMilliseconds) },
-                    $"FROM c WHERE c.lease.owner.runId = '{_owner.RunId}'", cancellationToken).ConfigureAwait(false);
-                await HeartbeatAsync().ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
+            await _store.TryPatchAsync(_definition.Name, new[] { PatchOperation.Set("/lease/expiresAt", _time.NowMs() + (long)_options.LeaseDuration.TotalMilliseconds) },
+                $"FROM c WHERE c.lease.owner.runId = '{_owner.RunId}'", ct).ConfigureAwait(false);
+            await HeartbeatAsync().ConfigureAwait(false);
+        }, _log, cancellationToken);
 
     /// <summary>Moves the cursor past a finished step (once, whoever sees it first), completing
     /// the migration after the last one; the step lease, if any, is released. After a document
@@ -538,7 +552,7 @@ internal sealed class DistributedRun
             latest.Lease = null;
             if (step + 1 >= _definition.Steps.Count)
             {
-                MigrationLifecycle.Complete(latest, Clock.NowMs());
+                MigrationLifecycle.Complete(latest, _time.NowMs());
                 _log?.Invoke($"Every document of '{_definition.Container}' has been seen: '{_definition.Name}' is completed.");
             }
 
@@ -558,7 +572,7 @@ internal sealed class DistributedRun
                 return null;
             }
 
-            if (onlyIfLast && MigrationLifecycle.LiveWorkers(latest, Clock.NowMs(), _options.LeaseDuration).Any(w => w != _worker))
+            if (onlyIfLast && MigrationLifecycle.LiveWorkers(latest, _time.NowMs(), _options.LeaseDuration).Any(w => w != _worker))
             {
                 return null;
             }
@@ -598,7 +612,7 @@ internal sealed class DistributedRun
             await BoundedAsync(ct => _store.PatchAsync(_definition.Name, new[]
             {
                 PatchOperation.Set(MigrationLifecycle.WorkerPath(_worker) + "/state", WorkerStates.Stopped),
-                PatchOperation.Set(MigrationLifecycle.WorkerPath(_worker) + "/heartbeat", Clock.NowMs()),
+                PatchOperation.Set(MigrationLifecycle.WorkerPath(_worker) + "/heartbeat", _time.NowMs()),
             }, ct)).ConfigureAwait(false);
             if (reason is not null)
             {
@@ -627,7 +641,7 @@ internal sealed class DistributedRun
     }
 
     private Task HeartbeatAsync() =>
-        _store.PatchAsync(_definition.Name, new[] { PatchOperation.Set(MigrationLifecycle.WorkerPath(_worker) + "/heartbeat", Clock.NowMs()) }, _cancellationToken);
+        _store.PatchAsync(_definition.Name, new[] { PatchOperation.Set(MigrationLifecycle.WorkerPath(_worker) + "/heartbeat", _time.NowMs()) }, _cancellationToken);
 
     /// <summary>The last writes of a worker go through after Ctrl+C, bounded in time.</summary>
     private static async Task<T> BoundedAsync<T>(Func<CancellationToken, Task<T>> call)
@@ -644,7 +658,7 @@ internal sealed class DistributedRun
         }
 
         var snapshot = _counters.Snapshot(document.Scanned, document.Processed, document.FailureCount ?? 0, document.RequestCharge, _gate.TotalCharge);
-        var live = MigrationLifecycle.LiveWorkers(document, Clock.NowMs(), _options.LeaseDuration).Count;
+        var live = MigrationLifecycle.LiveWorkers(document, _time.NowMs(), _options.LeaseDuration).Count;
         snapshot.Activity = $"{_counters.Activity}: {live} worker(s){(document.Phase == Following ? ", following" : "")}";
         _progress.Report(snapshot);
     }

@@ -27,10 +27,12 @@ internal sealed class IntentRecovery
     private readonly TimeSpan _leaseDuration;
     private readonly Func<long, bool> _inFlight;
     private readonly Action<string>? _log;
+    private readonly TimeProvider _time;
 
     public IntentRecovery(RangeLedger ledger, TrackingStore store, string migration, string worker, TargetContainer target, TimeSpan leaseDuration,
-        Func<long, bool> inFlight, Action<string>? log)
+        Func<long, bool> inFlight, Action<string>? log, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _ledger = ledger;
         _store = store;
         _migration = migration;
@@ -50,7 +52,7 @@ internal sealed class IntentRecovery
     /// three leases, then goes on (their batch is then counted by them when they end it).</summary>
     public async Task SettleAsync(string leaseToken, string? range, DocumentWriter planner, CancellationToken cancellationToken)
     {
-        var deadline = DateTimeOffset.UtcNow + _leaseDuration + _leaseDuration + _leaseDuration;
+        var deadline = _time.GetUtcNow() + _leaseDuration + _leaseDuration + _leaseDuration;
         while (true)
         {
             var open = (await _ledger.ListAsync(cancellationToken).ConfigureAwait(false))
@@ -81,14 +83,14 @@ internal sealed class IntentRecovery
                 return;
             }
 
-            if (DateTimeOffset.UtcNow > deadline)
+            if (_time.GetUtcNow() > deadline)
             {
                 _log?.Invoke($"Feed range {leaseToken}: {string.Join(", ", waiting.Distinct())} still has a batch open there after three leases; going on (it counts its batch when it ends it).");
                 return;
             }
 
             _log?.Invoke($"Feed range {leaseToken}: waiting for {string.Join(", ", waiting.Distinct())} to finish its batch there.");
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(200, _leaseDuration.TotalMilliseconds / 10)), cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(200, _leaseDuration.TotalMilliseconds / 10)), _time, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -148,7 +150,7 @@ internal sealed class IntentRecovery
         var document = await _store.GetAsync(_migration, cancellationToken).ConfigureAwait(false);
         return document is null
             ? new HashSet<string>(StringComparer.Ordinal)
-            : new HashSet<string>(MigrationLifecycle.LiveWorkers(document, Clock.NowMs(), DeadAfter), StringComparer.Ordinal);
+            : new HashSet<string>(MigrationLifecycle.LiveWorkers(document, _time.NowMs(), DeadAfter), StringComparer.Ordinal);
     }
 }
 

@@ -74,7 +74,7 @@ internal sealed class PassProcessor
         RunOptionsView options, string worker, IEnumerable<string> failedIds, Func<IReadOnlyList<WriteOutcome>, CancellationToken, Task<long>> recordFailures,
         Action<string>? log, CancellationToken runToken, CancellationToken settleToken, JournalStore? journal = null, int step = 0)
     {
-        _recovery = new IntentRecovery(ledger, store, migration, worker, target, options.LeaseDuration, page => _inFlight.ContainsKey(page), log);
+        _recovery = new IntentRecovery(ledger, store, migration, worker, target, options.LeaseDuration, page => _inFlight.ContainsKey(page), log, options.Time);
         _journal = journal;
         _step = step;
         _runToken = runToken;
@@ -91,6 +91,11 @@ internal sealed class PassProcessor
         _log = log;
         _planner = new DocumentWriter(target, pass, ResilientSender.Ungated, filterUnchecked: true);
     }
+
+    private long _lastDeliveryMs;
+
+    /// <summary>When the processor last delivered a batch to this worker (epoch ms).</summary>
+    public long LastDeliveryMs => Interlocked.Read(ref _lastDeliveryMs);
 
     /// <summary>Set when documents failed beyond -MaxFailures: the run fails.</summary>
     public MigrationException? Failure => Volatile.Read(ref _failure);
@@ -147,6 +152,7 @@ internal sealed class PassProcessor
 
     private async Task HandleAsync(ChangeFeedProcessorContext context, Stream changes, CancellationToken processorToken)
     {
+        Interlocked.Exchange(ref _lastDeliveryMs, _options.Time.NowMs());
         var documents = DocumentJson.ReadPage(changes).OfType<JObject>().ToList();
         if (Failure is not null)
         {
@@ -226,7 +232,7 @@ internal sealed class PassProcessor
                 await _recovery.SettleAsync(token, range, _planner, stopping).ConfigureAwait(false);
                 // The intent may be this worker's own earlier batch on the range, still finishing
                 // (the lease was lost and taken back): give it a moment instead of spinning.
-                await Task.Delay(TimeSpan.FromMilliseconds(100), stopping).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(100), _options.Time, stopping).ConfigureAwait(false);
                 ledger = null;
             }
 
@@ -357,4 +363,4 @@ internal sealed class PassProcessor
 }
 
 /// <summary>The few run options a distributed worker's parts need.</summary>
-internal sealed record RunOptionsView(TimeSpan LeaseDuration, int FailureListCap, int MaxFailures, int BatchSize);
+internal sealed record RunOptionsView(TimeSpan LeaseDuration, int FailureListCap, int MaxFailures, int BatchSize, TimeProvider Time);

@@ -22,15 +22,17 @@ internal sealed class LeasedCheckpoint
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly object _queueSync = new();
     private List<(Action<TrackingDocument> Change, TaskCompletionSource<bool> Written)> _queued = new();
+    private readonly TimeProvider _time;
     private long _lastWriteMs;
 
-    public LeasedCheckpoint(TrackingStore store, TrackingDocument document, LeaseOwner owner, TimeSpan leaseDuration)
+    public LeasedCheckpoint(TrackingStore store, TrackingDocument document, LeaseOwner owner, TimeSpan leaseDuration, TimeProvider? time = null)
     {
         _store = store;
         Document = document;
         _owner = owner;
         _leaseDuration = leaseDuration;
-        _lastWriteMs = Clock.NowMs();
+        _time = time ?? TimeProvider.System;
+        _lastWriteMs = _time.NowMs();
     }
 
     /// <summary>This run's copy (counters are read from it for progress without the lock).</summary>
@@ -199,12 +201,12 @@ internal sealed class LeasedCheckpoint
 
             if (renewLease && Document.Lease is not null)
             {
-                Document.Lease.ExpiresAt = Clock.NowMs() + (long)_leaseDuration.TotalMilliseconds;
+                Document.Lease.ExpiresAt = _time.NowMs() + (long)_leaseDuration.TotalMilliseconds;
             }
 
             return Document;
         }, "checkpoint", cancellationToken, known: Document).ConfigureAwait(false);
-        Interlocked.Exchange(ref _lastWriteMs, Clock.NowMs());
+        Interlocked.Exchange(ref _lastWriteMs, _time.NowMs());
     }
 
     private MigrationException Lost(TrackingDocument? latest) =>

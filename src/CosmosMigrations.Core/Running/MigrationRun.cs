@@ -63,7 +63,7 @@ internal sealed class MigrationRun
     public async Task<RunResult> ExecuteAsync(StartOutcome start, string? warning)
     {
         using var heartbeatStop = CancellationTokenSource.CreateLinkedTokenSource(_cancellationToken);
-        var heartbeat = Heartbeat.RunAsync(_checkpoint, _options.LeaseDuration, _log, heartbeatStop.Token);
+        var heartbeat = LeaseRenewal.RunAsync(_options.Time, _options.LeaseDuration, () => _checkpoint.LastWriteMs, _checkpoint.RenewAsync, _log, heartbeatStop.Token);
         // Ctrl+C stops the scans at once; the pages already writing get a grace period to finish.
         using var settleAfterCancel = _cancellationToken.Register(() => _settle.CancelAfter(SettleGrace));
         RunOutcome outcome;

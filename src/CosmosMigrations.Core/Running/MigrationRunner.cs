@@ -110,7 +110,7 @@ public sealed class MigrationRunner
                 .ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
         }
 
-        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration);
+        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration, options.Time);
         var run = new MigrationRun(definition, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken, journal);
         return await run.ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
     }
@@ -152,7 +152,7 @@ public sealed class MigrationRunner
 
         var plan = UndoPlan.Build(start.Document, journal, options.Force);
         Log?.Invoke($"Undoing '{name}' ({start.Document.Undo?.Migrated ?? 0} document(s) changed by the migration): {(plan.Steps.Count == 0 ? "nothing to restore" : string.Join("; ", plan.Steps.Select(s => s.Describe())))}.");
-        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration);
+        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration, options.Time);
         var run = new MigrationRun(plan, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken);
         return await run.ExecuteAsync(start.Outcome, null).ConfigureAwait(false);
     }

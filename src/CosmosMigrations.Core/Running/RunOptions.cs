@@ -8,6 +8,10 @@ public sealed class RunOptions
 {
     public int BatchSize { get; set; } = 100;
 
+    /// <summary>The run's clock: lease renewal, heartbeats, the distributed run's beats and the
+    /// judgement of which workers are alive read it (tests move a fake one instead of sleeping).</summary>
+    internal TimeProvider Time { get; set; } = TimeProvider.System;
+
     /// <summary>Where the adaptive concurrency starts (the controller raises it while that pays, and
     /// lowers it on 429s and rising latency). 24: at 5 ms from the server a run that started at 16
     /// spent its first second climbing to the 54–64 it settled on, while one that started at 32

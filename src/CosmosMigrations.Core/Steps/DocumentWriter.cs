@@ -161,6 +161,7 @@ public sealed class DocumentWriter : IItemWriter
         private readonly WriteOutcome?[] _outcomes;
         private readonly RetriedImages?[] _retried;
         private PageImages? _images;
+        private Task _recording = Task.CompletedTask;
 
         private JournaledPage(DocumentWriter writer, PageJournal journal, IReadOnlyList<JObject> documents)
         {
@@ -187,24 +188,33 @@ public sealed class DocumentWriter : IItemWriter
                 }
             }
 
-            // A change-feed batch may bring a document changed before (the feed delivers it again when the application writes it).
-            page._images = await journal.RecordAsync(writer._step, planned, writer._target.PartitionKey, cancellationToken, late: writer._changeFeed).ConfigureAwait(false);
-            for (var i = 0; i < documents.Count; i++)
-            {
-                if (page._planned[i] is { } edit && page._images.Problem(edit.Id) is { } problem)
-                {
-                    page._planned[i] = null;
-                    page._outcomes[i] = new WriteOutcome(WriteResult.Failed, edit.Id, writer._target.PartitionKey.Describe(documents[i]), problem);
-                }
-            }
-
+            // The record is written while the caller records the page's intent (what the plan may
+            // change: a superset of what the journal accepts); no write starts before both.
+            page._recording = page.RecordAsync(planned, cancellationToken);
             return page;
         }
+
+        private async Task RecordAsync(List<DocumentEdit> planned, CancellationToken cancellationToken)
+        {
+            // A change-feed batch may bring a document changed before (the feed delivers it again when the application writes it).
+            _images = await _journal.RecordAsync(_writer._step, planned, _writer._target.PartitionKey, cancellationToken, late: _writer._changeFeed).ConfigureAwait(false);
+            for (var i = 0; i < _documents.Count; i++)
+            {
+                if (_planned[i] is { } edit && _images.Problem(edit.Id) is { } problem)
+                {
+                    _planned[i] = null;
+                    _outcomes[i] = new WriteOutcome(WriteResult.Failed, edit.Id, _writer._target.PartitionKey.Describe(_documents[i]), problem);
+                }
+            }
+        }
+
+        public override Task ReadyAsync() => _recording;
 
         public override bool MayChange(int index) => _outcomes[index] is null;
 
         public override async Task<WriteOutcome> WriteAsync(int index, CancellationToken cancellationToken)
         {
+            await _recording.ConfigureAwait(false);
             if (_outcomes[index] is { } settled)
             {
                 return settled;
@@ -217,6 +227,7 @@ public sealed class DocumentWriter : IItemWriter
 
         public override async Task CompleteAsync(CancellationToken cancellationToken)
         {
+            await _recording.ConfigureAwait(false);
             var notMade = new List<string>();
             for (var i = 0; i < _documents.Count; i++)
             {

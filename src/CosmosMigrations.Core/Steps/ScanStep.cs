@@ -65,6 +65,11 @@ public abstract class PageWrites
     /// the page's plan found nothing to do, or a failure): what the page's intent records.</summary>
     public virtual bool MayChange(int index) => true;
 
+    /// <summary>Completes when what must be durable before the page's first write is (its
+    /// before-images): started when the page begins, so that the page's intent is recorded
+    /// meanwhile. Every write waits for it.</summary>
+    public virtual Task ReadyAsync() => Task.CompletedTask;
+
     /// <summary>After every write of the page: settles what the page recorded beforehand (a
     /// before-image whose change was not made is taken back).</summary>
     public virtual Task CompleteAsync(CancellationToken cancellationToken) => Task.CompletedTask;
