@@ -113,6 +113,52 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task A_range_change_feed_pages_in_write_order_and_brings_a_rewritten_document_again_at_its_latest_version()
+    {
+        var container = await _db.CreateContainerAsync("feedorder");
+        await TestDatabase.SeedAsync(container, 60, 6);
+        var total = 0;
+        foreach (var range in await container.GetFeedRangesAsync())
+        {
+            var iterator = container.GetChangeFeedIterator<JObject>(ChangeFeedStartFrom.Beginning(range), ChangeFeedMode.LatestVersion, new ChangeFeedRequestOptions { PageSizeHint = 7 });
+            var seen = new List<JObject>();
+            string? rewritten = null;
+            while (true)
+            {
+                var page = await iterator.ReadNextAsync();
+                if (page.StatusCode == HttpStatusCode.NotModified)
+                {
+                    break;
+                }
+
+                Assert.InRange(page.Count, 1, 7);
+                seen.AddRange(page);
+                if (rewritten is null)
+                {
+                    // Written again while the feed is read: it comes once more, after the rest.
+                    var first = page.First();
+                    rewritten = (string)first["id"]!;
+                    await container.UpsertItemAsync(new JObject { ["id"] = rewritten, ["pk"] = first["pk"], ["changed"] = true }, new PartitionKey((string)first["pk"]!));
+                }
+            }
+
+            if (rewritten is null)
+            {
+                continue;
+            }
+
+            var lsns = seen.Select(d => (long)d["_lsn"]!).ToList();
+            Assert.Equal(lsns.OrderBy(l => l).Distinct(), lsns);
+            Assert.Equal(seen.Count - 1, seen.Select(d => (string)d["id"]!).Distinct().Count());
+            Assert.Equal(rewritten, (string)seen[^1]["id"]!);
+            Assert.True((bool)seen[^1]["changed"]!);
+            total += seen.Count - 1;
+        }
+
+        Assert.Equal(60, total);
+    }
+
+    [Fact]
     public async Task Replacing_a_container_keeps_its_documents()
     {
         var container = await _db.CreateContainerAsync("indexed");
