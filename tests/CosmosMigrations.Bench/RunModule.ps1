@@ -12,7 +12,6 @@ Connect-CosmosMigration -Endpoint $Endpoint -Key $Key -Database $Database -SkipC
 $run = @{ Name = "bench-$Container-$Field" }
 if ($Concurrency -gt 0) { $run.MaxDegreeOfParallelism = $Concurrency }
 if ($MaxRUPerSecond -gt 0) { $run.MaxRUPerSecond = $MaxRUPerSecond }
-if ($Distributed) { $run.LeaseDuration = New-TimeSpan -Seconds 10 }
 function Get-ServerRequests { (Invoke-RestMethod -Uri "$($Endpoint)_harness/stats" -SkipCertificateCheck).requests }
 $catchUp = $null
 if ($Mode -eq 'catchup') { $requestsAtStart = Get-ServerRequests }
