@@ -18,6 +18,7 @@
         'Reset-SchemaMigration'
         'Undo-SchemaMigration'
         'Test-SchemaConformance'
+        'Test-ContainerMove'
         'Test-MigrationFile'
     )
     FunctionsToExport    = @()
