@@ -49,6 +49,7 @@ public static class MovePreflightScan
         var sourcePaths = properties.PartitionKeyPaths is { Count: > 0 } ? properties.PartitionKeyPaths.ToList() : new List<string> { properties.PartitionKeyPath };
         var key = MoveKey.Parse(options.PartitionKey, sourcePaths);
         var filter = string.IsNullOrWhiteSpace(options.Filter) ? null : options.Filter!.Trim();
+        Definitions.DefinitionParser.ValidateFilter(filter, options.Container);
 
         var gate = new RequestGate(4, options.MaxRUPerSecond);
         var sender = new ResilientSender(gate);
