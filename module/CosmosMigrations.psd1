@@ -19,6 +19,8 @@
         'Undo-SchemaMigration'
         'Test-SchemaConformance'
         'Test-ContainerMove'
+        'Start-ContainerMove'
+        'Complete-ContainerMove'
         'Test-MigrationFile'
     )
     FunctionsToExport    = @()

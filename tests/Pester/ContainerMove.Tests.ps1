@@ -41,7 +41,7 @@ Describe 'Test-ContainerMove' {
         $check.CollisionSampleIds | Should -Contain 'dup2 @ ["t1"]'
         $check.Ready | Should -BeFalse
         @($check.Problems).Count | Should -Be 2
-        ($check.Problems -join ' ') | Should -Match 'repeat an id'
+        ($check.Problems -join ' ') | Should -Match 'repeat an id within one logical partition'
         ($check.Problems -join ' ') | Should -Match 'no value at /tenant'
         $t1 = $check.LargestKeys | Where-Object Key -EQ '["t1"]'
         $t1.Documents | Should -Be 54
@@ -100,5 +100,111 @@ Describe 'Test-ContainerMove' {
         $failed[0].FullyQualifiedErrorId | Should -Be "$Id,CosmosMigrations.PowerShell.Commands.TestContainerMoveCommand"
         $failed[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
         $failed[0].ErrorDetails.RecommendedAction | Should -Not -BeNullOrEmpty
+    }
+}
+
+Describe 'Start-ContainerMove and Complete-ContainerMove' {
+    BeforeAll {
+        # The user content of a container's documents, one canonical line each, sorted.
+        function Get-UserContent([string] $Container) {
+            $script:Kit.ReadAllJson($script:Database, $Container) | ForEach-Object {
+                $document = $_ | ConvertFrom-Json -AsHashtable
+                foreach ($system in '_rid', '_self', '_etag', '_ts', '_attachments', '_lsn') { $document.Remove($system) }
+                $sorted = [ordered]@{}
+                foreach ($key in ($document.Keys | Sort-Object)) { $sorted[$key] = $document[$key] }
+                $sorted | ConvertTo-Json -Compress -Depth 10
+            } | Sort-Object
+        }
+    }
+
+    It 'moves a container under live inserts, updates and deletes: the target equals the source, with its settings, and the source is untouched' {
+        $source = @{
+            id = 'live'; partitionKey = @{ paths = @('/pk'); kind = 'Hash' }; defaultTtl = -1
+            indexingPolicy = @{ indexingMode = 'consistent'; automatic = $true; includedPaths = @(@{ path = '/*' }); excludedPaths = @(@{ path = '/blob/*' }, @{ path = '/"_etag"/?' }) }
+            uniqueKeyPolicy = @{ uniqueKeys = @(@{ paths = @('/name') }) }
+            computedProperties = @(@{ name = 'cp_lower'; query = 'SELECT VALUE LOWER(c.name) FROM c' })
+        }
+        $script:Kit.CreateContainerFromJson($script:Database, ($source | ConvertTo-Json -Depth 10 -Compress))
+        $script:Kit.Seed($script:Database, 'live', 3000, 40, 0, $null)
+        $untouched = $script:Kit.ReadAllJson($script:Database, 'live', "SELECT c.id, c._etag FROM c WHERE STARTSWITH(c.id, 'd2')") | Sort-Object
+        $untouched.Count | Should -BeGreaterThan 100
+
+        # The application writes while the copy runs: inserts, updates, deletes.
+        $writer = Start-ThreadJob -ScriptBlock {
+            param($kit, $database)
+            $kit.Seed($database, 'live', 300, 40, 3000, $null)
+            foreach ($i in 1000..1199) { $kit.PatchField($database, 'live', "d$i", "p$($i % 40)", 'name', "Renamed $i") }
+            foreach ($i in 1200..1299) { $kit.Delete($database, 'live', "d$i", "p$($i % 40)") }
+        } -ArgumentList $script:Kit, $script:Database
+
+        $status = Start-ContainerMove -Name live-move -Container live -Target live2 -PartitionKey /email -Confirm:$false
+        $writer | Wait-Job -Timeout 120 | Receive-Job
+        $status.Status | Should -Be 'copied'
+        $status.Phase | Should -Be 'copied'
+        $status.Target | Should -Be 'live2'
+        $status.Processed | Should -BeGreaterOrEqual 2900
+        (Get-MigrationStatus -Name live-move).Status | Should -Be 'copied'
+
+        # Writes after the copy returned: the cut-over's drain and reconciliation take them.
+        $script:Kit.Seed($script:Database, 'live', 20, 40, 5000, $null)
+        foreach ($i in 1300..1309) { $script:Kit.Delete($script:Database, 'live', "d$i", "p$($i % 40)") }
+        $script:Kit.PatchField($script:Database, 'live', 'd1500', 'p20', 'name', 'Late rename')
+
+        $done = Complete-ContainerMove -Name live-move -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $done.Phase | Should -Be 'completed'
+        $done.Message | Should -Match 'same 3210 document'
+        $script:Kit.Count($script:Database, 'live2') | Should -Be 3210
+        $script:Kit.Count($script:Database, 'live') | Should -Be 3210
+        (Get-UserContent live2) | Should -Be (Get-UserContent live) -Because 'the target holds every document of the source, with its latest content, and nothing else'
+        (Get-Tracking live-move).move.deletesReconciled | Should -BeGreaterOrEqual 10
+
+        $target = $script:Kit.ContainerJson($script:Database, 'live2') | ConvertFrom-Json
+        $target.partitionKey.paths | Should -Be @('/email')
+        $target.defaultTtl | Should -Be -1
+        $target.uniqueKeyPolicy.uniqueKeys[0].paths | Should -Be @('/name')
+        @($target.indexingPolicy.excludedPaths.path) | Should -Contain '/blob/*'
+        $target.computedProperties[0].name | Should -Be 'cp_lower'
+        ($script:Kit.ReadAllJson($script:Database, 'live', "SELECT c.id, c._etag FROM c WHERE STARTSWITH(c.id, 'd2')") | Sort-Object) | Should -Be $untouched -Because 'the move never writes to the source'
+
+        # Done is done: starting or completing it again changes nothing.
+        (Complete-ContainerMove -Name live-move -Confirm:$false).Outcome | Should -Be 'Skipped'
+    }
+
+    It 'moves one tenant out with -Filter, reshaping on the way' {
+        $status = Start-ContainerMove -Name t2-out -Container orders -Target tenant2 -PartitionKey /customer -Filter "c.tenant = 't2'" -Operation @{ AddField = 'movedFrom'; Value = 'orders' } -Confirm:$false
+        $status.Status | Should -Be 'copied'
+        $done = Complete-ContainerMove -Name t2-out -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $script:Kit.Count($script:Database, 'tenant2') | Should -Be 50
+        $script:Kit.Count($script:Database, 'tenant2', "c.tenant = 't2' AND c.movedFrom = 'orders'") | Should -Be 50
+        $script:Kit.Count($script:Database, 'orders', 'IS_DEFINED(c.movedFrom)') | Should -Be 0
+    }
+
+    It 'moves to a hierarchical key' {
+        $status = Start-ContainerMove -Name hpk -Container orders -Target orders-hpk -PartitionKey /tenant, /customer -Filter "STARTSWITH(c.id, 'o')" -Confirm:$false
+        $status.Status | Should -Be 'copied'
+        (Complete-ContainerMove -Name hpk -Confirm:$false).Status | Should -Be 'completed'
+        $target = $script:Kit.ContainerJson($script:Database, 'orders-hpk') | ConvertFrom-Json
+        $target.partitionKey.kind | Should -Be 'MultiHash'
+        $target.partitionKey.paths | Should -Be @('/tenant', '/customer')
+        $script:Kit.Count($script:Database, 'orders-hpk') | Should -Be 200
+    }
+
+    It 'refuses a target that holds other data, and writes nothing' {
+        $script:Kit.CreateContainer($script:Database, 'occupied', '/tenant')
+        $script:Kit.Upsert($script:Database, 'occupied', '{"id":"x","tenant":"t9","pk":"t9"}')
+        $status = Start-ContainerMove -Name occupied-move -Container orders -Target occupied -PartitionKey /tenant -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $status | Should -BeNullOrEmpty
+        $failed[0].FullyQualifiedErrorId | Should -Be 'TargetNotEmpty,CosmosMigrations.PowerShell.Commands.StartContainerMoveCommand'
+        $script:Kit.Count($script:Database, 'occupied') | Should -Be 1
+        Get-MigrationStatus -Name occupied-move -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It '-WhatIf runs the preflight and creates nothing' {
+        $check = Start-ContainerMove -Name whatif-move -Container orders -Target never -PartitionKey /tenant -WhatIf
+        $check.GetType().FullName | Should -Be 'CosmosMigrations.Moving.MovePreflight'
+        $check.Collisions | Should -Be 3
+        { $script:Kit.ContainerJson($script:Database, 'never') } | Should -Throw
     }
 }

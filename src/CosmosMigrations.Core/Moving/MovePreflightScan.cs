@@ -129,7 +129,7 @@ public static class MovePreflightScan
         var problems = new List<string>();
         if (collisions > 0)
         {
-            problems.Add($"{collisions} document(s) repeat an id within one logical partition of {key} (e.g. {string.Join(", ", collisionSamples.Take(3))}): the target would refuse them. Make ids unique per new key (an -Operation that rewrites the id), or choose a key that includes the id.");
+            problems.Add($"{collisions} document(s) repeat an id within one logical partition of {key} (e.g. {string.Join(", ", collisionSamples.Take(3))}): each would overwrite the other in the target. Make the ids unique per new key in the source first, or choose a key that includes the id (a hierarchical key ending in /id).");
         }
 
         if (missing > 0)
