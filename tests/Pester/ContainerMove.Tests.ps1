@@ -191,6 +191,32 @@ Describe 'Start-ContainerMove and Complete-ContainerMove' {
         $script:Kit.Count($script:Database, 'orders-hpk') | Should -Be 200
     }
 
+    It 'follows the application writes with -Follow until Complete-ContainerMove stops it and cuts over' {
+        $script:Kit.CreateContainer($script:Database, 'follow', '/pk')
+        $script:Kit.Seed($script:Database, 'follow', 500, 20, 0, $null)
+        $follower = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+            Start-ContainerMove -Name follow-move -Container follow -Target follow2 -PartitionKey /email -Follow -Confirm:$false
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        Wait-Until { (Get-MigrationStatus -Name follow-move -ErrorAction SilentlyContinue).Phase -eq 'following' } 90 | Should -BeTrue
+
+        # Written after every document was copied: the follower copies them while it follows.
+        $script:Kit.Seed($script:Database, 'follow', 30, 20, 500, $null)
+        $script:Kit.PatchField($script:Database, 'follow', 'd7', 'p7', 'name', 'Followed')
+        Wait-Until { $script:Kit.Count($script:Database, 'follow2', "c.name = 'Followed'") -eq 1 -and $script:Kit.Count($script:Database, 'follow2') -eq 530 } 60 | Should -BeTrue
+        $script:Kit.Delete($script:Database, 'follow', 'd8', 'p8')
+
+        $done = Complete-ContainerMove -Name follow-move -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $followed = $follower | Wait-Job -Timeout 90 | Receive-Job
+        $follower.State | Should -Be 'Completed' -Because 'the follower returns once the cut-over stopped it'
+        $followed.Target | Should -Be 'follow2'
+        $script:Kit.Count($script:Database, 'follow2') | Should -Be 529
+        (Get-UserContent follow2) | Should -Be (Get-UserContent follow)
+    }
+
     It 'refuses a target that holds other data, and writes nothing' {
         $script:Kit.CreateContainer($script:Database, 'occupied', '/tenant')
         $script:Kit.Upsert($script:Database, 'occupied', '{"id":"x","tenant":"t9","pk":"t9"}')

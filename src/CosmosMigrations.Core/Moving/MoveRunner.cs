@@ -87,7 +87,18 @@ public sealed class MoveRunner
         options.Writes = new MoveWrites(source, target, operations, filter);
         Log?.Invoke($"Moving '{request.Container}' to '{request.Target}' (partition key {key}){(filter is null ? "" : $", documents where {filter}")}: copying through the change feed.");
         var runner = new MigrationRunner(_connection) { Log = Log, Warn = Warn };
-        var result = await runner.RunAsync(definition, options, progress, cancellationToken).ConfigureAwait(false);
+        using var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var recording = RecordWhenStartedAsync(request.Name, record, running.Token);
+        RunResult result;
+        try
+        {
+            result = await runner.RunAsync(definition, options, progress, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            running.Cancel();
+            await recording.ConfigureAwait(false);
+        }
 
         var latest = await store.UpdateAsync(request.Name, document =>
         {
@@ -117,6 +128,41 @@ public sealed class MoveRunner
             ? $"'{request.Target}' has caught up with '{request.Container}' (lag 0). Start the move again to catch up later, or stop the application's writes and run Complete-ContainerMove -Name {request.Name}."
             : result.Status.Message;
         return result with { Status = status };
+    }
+
+    /// <summary>Adds the move's record to its tracking document as soon as the run created it (a
+    /// followed move runs until the cut-over, which needs the record): a patch that adds one field,
+    /// which the engine's ETag-conditioned writes then read back and keep.</summary>
+    private async Task RecordWhenStartedAsync(string name, MoveRecord record, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                var document = await _connection.TrackingStore.GetAsync(name, cancellationToken).ConfigureAwait(false);
+                if (MoveRecord.Of(document) is not null)
+                {
+                    return;
+                }
+
+                if (document is not null)
+                {
+                    await _connection.TrackingStore.PatchAsync(name, new[] { PatchOperation.Set("/" + MoveRecord.Field, Newtonsoft.Json.Linq.JObject.FromObject(record)) }, cancellationToken)
+                        .ConfigureAwait(false);
+                    return;
+                }
+
+                await Task.Delay(200, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run ended first: the record is written after it.
+        }
+        catch (MigrationException ex)
+        {
+            Log?.Invoke($"Could not record the move in '{name}' yet ({CosmosErrors.FirstLine(ex.Message)}); it is recorded when the copy returns.");
+        }
     }
 
     /// <summary>The document operations a move applies on the way (as -Operation hashtables, or as
