@@ -107,7 +107,12 @@ public sealed class MoveRunner
                 return null;
             }
 
-            record.WriteTo(document);
+            if (MoveRecord.Of(document) is null)
+            {
+                // Written once: a later writer (the cut-over) may have added to it since.
+                record.WriteTo(document);
+            }
+
             if (document.Status == TrackingStatus.Completed && document.Phase is null or MovePhase.Following)
             {
                 document.Phase = MovePhase.Copied;
