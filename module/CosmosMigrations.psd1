@@ -18,6 +18,9 @@
         'Reset-SchemaMigration'
         'Undo-SchemaMigration'
         'Test-SchemaConformance'
+        'Test-ContainerMove'
+        'Start-ContainerMove'
+        'Complete-ContainerMove'
         'Test-MigrationFile'
     )
     FunctionsToExport    = @()

@@ -51,6 +51,15 @@ public sealed class TestData : IDisposable
     public void CreateHierarchicalContainer(string database, string container, string[] partitionKeyPaths) =>
         _client.GetDatabase(database).CreateContainerIfNotExistsAsync(new ContainerProperties(container, partitionKeyPaths.ToList())).GetAwaiter().GetResult();
 
+    /// <summary>A container from its properties as JSON (as the service writes them: id,
+    /// partitionKey, indexingPolicy, defaultTtl, uniqueKeyPolicy, computedProperties, …).</summary>
+    public void CreateContainerFromJson(string database, string json) =>
+        _client.GetDatabase(database).CreateContainerAsync(Newtonsoft.Json.JsonConvert.DeserializeObject<ContainerProperties>(json)!).GetAwaiter().GetResult();
+
+    /// <summary>A container's properties as the service returns them, as JSON.</summary>
+    public string ContainerJson(string database, string container) =>
+        Newtonsoft.Json.JsonConvert.SerializeObject(_client.GetDatabase(database).GetContainer(container).ReadContainerAsync().GetAwaiter().GetResult().Resource);
+
     /// <summary>Inserts documents d{start}..d{start+count-1} with pk p{i % partitions}, name and email (the seed's shape).</summary>
     public void Seed(string database, string container, int count, int partitions, int start = 0, string? extraJson = null)
     {

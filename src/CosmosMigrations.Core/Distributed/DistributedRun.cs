@@ -241,7 +241,7 @@ internal sealed class DistributedRun
         using var settle = new CancellationTokenSource();
         using var settleAfterCancel = _cancellationToken.Register(() => settle.CancelAfter(SettleGrace));
         var handler = new PassProcessor(_target, pass, _gate, ledger, _store, _definition.Name, _workerCounts, _view, _worker, failedIds, RecordFailuresAsync,
-            _log, _cancellationToken, settle.Token, _journal.Store, step);
+            _log, _cancellationToken, settle.Token, _journal.Store, step, _options.Writes);
         var processor = handler.Build(processorName, _leases, _options.LeaseDuration);
         var watch = new CatchUpWatch(_target.Container, _leases, processorName);
         await StartProcessorAsync(processor).ConfigureAwait(false);

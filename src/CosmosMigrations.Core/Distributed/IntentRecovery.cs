@@ -50,7 +50,7 @@ internal sealed class IntentRecovery
     /// <summary>Settles every intent on <paramref name="range"/> (lease <paramref name="leaseToken"/>)
     /// that is not one of this worker's batches in flight. Waits for live workers' intents up to
     /// three leases, then goes on (their batch is then counted by them when they end it).</summary>
-    public async Task SettleAsync(string leaseToken, string? range, DocumentWriter planner, CancellationToken cancellationToken)
+    public async Task SettleAsync(string leaseToken, string? range, IPassWriter planner, CancellationToken cancellationToken)
     {
         var deadline = _time.GetUtcNow() + _leaseDuration + _leaseDuration + _leaseDuration;
         while (true)
@@ -96,7 +96,7 @@ internal sealed class IntentRecovery
 
     /// <summary>Intents whose worker is dead, on any range of the pass: counted (used once every
     /// range is caught up, when no batch will come to settle them).</summary>
-    public async Task<int> SettleOrphansAsync(DocumentWriter planner, CancellationToken cancellationToken)
+    public async Task<int> SettleOrphansAsync(IPassWriter planner, CancellationToken cancellationToken)
     {
         var open = (await _ledger.ListAsync(cancellationToken).ConfigureAwait(false)).Where(l => l.Intent is not null).ToList();
         if (open.Count == 0)
@@ -121,7 +121,7 @@ internal sealed class IntentRecovery
         return left;
     }
 
-    private async Task CountAsync(RangeLedgerDocument ledger, PageIntent intent, DocumentWriter planner, CancellationToken cancellationToken)
+    private async Task CountAsync(RangeLedgerDocument ledger, PageIntent intent, IPassWriter planner, CancellationToken cancellationToken)
     {
         var changed = await ChangeIntents.ChangedAsync(intent.Documents, _target, planner, ResilientSender.Ungated, cancellationToken).ConfigureAwait(false);
         var applied = false;

@@ -43,7 +43,7 @@ internal sealed class PassProcessor
     private readonly RunOptionsView _options;
     private readonly string _worker;
     private readonly Action<string>? _log;
-    private readonly ConcurrentDictionary<string, DocumentWriter> _writers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IPassWriter> _writers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _acquired = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, bool> _inFlight = new();
     private readonly ConcurrentDictionary<string, RangeLedgerDocument> _known = new(StringComparer.Ordinal);
@@ -54,7 +54,8 @@ internal sealed class PassProcessor
     private readonly ConcurrentDictionary<string, string> _echoes = new(StringComparer.Ordinal);
 
     private const int EchoCap = 100_000;
-    private readonly DocumentWriter _planner;
+    private readonly IPassWriter _planner;
+    private readonly IPassWrites? _writes;
     private readonly HashSet<string> _failedIds;
     private readonly CancellationToken _runToken;
     private readonly CancellationToken _settleToken;
@@ -72,7 +73,7 @@ internal sealed class PassProcessor
     /// under way is finished and counted.</summary>
     public PassProcessor(TargetContainer target, DocumentPass pass, RequestGate gate, RangeLedger ledger, TrackingStore store, string migration, WorkerCounts counts,
         RunOptionsView options, string worker, IEnumerable<string> failedIds, Func<IReadOnlyList<WriteOutcome>, CancellationToken, Task<long>> recordFailures,
-        Action<string>? log, CancellationToken runToken, CancellationToken settleToken, JournalStore? journal = null, int step = 0)
+        Action<string>? log, CancellationToken runToken, CancellationToken settleToken, JournalStore? journal = null, int step = 0, IPassWrites? writes = null)
     {
         _recovery = new IntentRecovery(ledger, store, migration, worker, target, options.LeaseDuration, page => _inFlight.ContainsKey(page), log, options.Time);
         _journal = journal;
@@ -89,7 +90,8 @@ internal sealed class PassProcessor
         _worker = worker;
         _recordFailures = recordFailures;
         _log = log;
-        _planner = new DocumentWriter(target, pass, ResilientSender.Ungated, filterUnchecked: true);
+        _writes = writes;
+        _planner = writes?.Planner ?? new DocumentWriter(target, pass, ResilientSender.Ungated, filterUnchecked: true);
     }
 
     private long _lastDeliveryMs;
@@ -104,7 +106,7 @@ internal sealed class PassProcessor
     public IntentRecovery Recovery => _recovery;
 
     /// <summary>Plans documents without writing (what an intent's documents still need).</summary>
-    public DocumentWriter Planner => _planner;
+    public IPassWriter Planner => _planner;
 
     public ChangeFeedProcessor Build(string processorName, Container leases, TimeSpan leaseDuration) =>
         _target.Container.GetChangeFeedProcessorBuilder(processorName, (Container.ChangeFeedStreamHandler)HandleAsync)
@@ -173,7 +175,8 @@ internal sealed class PassProcessor
             return;
         }
 
-        var writer = _writers.GetOrAdd(token, _ => new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), filterUnchecked: true, journal: _journal, step: _step));
+        var writer = _writers.GetOrAdd(token, _ => _writes?.ForRange(new ResilientSender(_gate.ForRange()), _journal, _step)
+            ?? new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), filterUnchecked: true, journal: _journal, step: _step));
         // Documents still at the version this worker wrote are its own writes coming back: no plan.
         var tried = new List<JObject>(documents.Count);
         foreach (var document in documents)

@@ -114,6 +114,9 @@ public sealed class MigrationStatus
     /// after having seen every document.</summary>
     public string? Phase { get; set; }
 
+    /// <summary>A move's target container (Start-ContainerMove); null for other migrations.</summary>
+    public string? Target { get; set; }
+
     private static string? DescribeBeforeImages(JournalInfo? journal)
     {
         if (journal?.Passes is not { Count: > 0 } passes)
@@ -139,7 +142,8 @@ public sealed class MigrationStatus
         {
             Name = document.Name,
             Container = document.Container,
-            Status = document.Status,
+            Status = Moving.MovePhase.StatusOf(document),
+            Target = Moving.MoveRecord.Of(document)?.Target,
             Processed = document.Processed,
             Scanned = document.Scanned,
             Failed = document.FailureCount ?? document.Failures?.Count ?? 0,
@@ -169,7 +173,7 @@ public sealed class MigrationStatus
                 .OrderBy(w => w.Key, StringComparer.Ordinal)
                 .Select(w => new WorkerStatus(w.Key, w.Value.Processed, w.Value.Scanned, Clock.FromMs(w.Value.Heartbeat), w.Value.State))
                 .ToList(),
-            Phase = document.Phase,
+            Phase = Moving.MovePhase.Of(document),
             Conflicts = document.Conflicts ?? 0,
             ConflictIds = document.ConflictIds?.ToList() ?? new List<string>(),
             Undoable = blocker is null,

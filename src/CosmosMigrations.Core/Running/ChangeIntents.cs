@@ -49,7 +49,7 @@ internal static class ChangeIntents
     /// <summary>The documents of <paramref name="intended"/> that were changed after their page read
     /// them and no longer need the change (<paramref name="planner"/> plans none): the changes of a
     /// page that was never counted. Their ids are returned.</summary>
-    public static async Task<IReadOnlyList<string>> ChangedAsync(IReadOnlyList<JObject> intended, TargetContainer target, DocumentWriter planner, ResilientSender sender,
+    public static async Task<IReadOnlyList<string>> ChangedAsync(IReadOnlyList<JObject> intended, TargetContainer target, IPassWriter planner, ResilientSender sender,
         CancellationToken cancellationToken)
     {
         var changed = new List<string>();
@@ -70,7 +70,7 @@ internal static class ChangeIntents
                 bool needsChange;
                 try
                 {
-                    needsChange = (await planner.PlanAsync(current, cancellationToken).ConfigureAwait(false)).Changed;
+                    needsChange = await planner.NeedsChangeAsync(current, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Operations.DocumentOperationException)
                 {

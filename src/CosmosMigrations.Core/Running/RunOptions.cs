@@ -48,6 +48,9 @@ public sealed class RunOptions
     /// what the application writes until Stop-SchemaMigration.</summary>
     public bool Follow { get; set; }
 
+    /// <summary>Where a distributed pass's writes go (null: in place; a move: its target).</summary>
+    public Steps.IPassWrites? Writes { get; set; }
+
     /// <summary>Run a completed migration again; for an undo, restore documents changed since the
     /// migration too.</summary>
     public bool Force { get; set; }

@@ -45,7 +45,7 @@ public sealed record WriteOutcome(WriteResult Result, string Id, string Partitio
 /// </list>
 /// With a journal, a page's before-images are made durable first, in one record, before any of
 /// its writes (<see cref="BeginPageAsync"/>).</summary>
-public sealed class DocumentWriter : IItemWriter
+public sealed class DocumentWriter : IPassWriter
 {
     private const int MaxConflictRetries = 8;
 
@@ -90,6 +90,9 @@ public sealed class DocumentWriter : IItemWriter
 
         return edit;
     }
+
+    public async Task<bool> NeedsChangeAsync(JObject current, CancellationToken cancellationToken) =>
+        (await PlanAsync(current, cancellationToken).ConfigureAwait(false)).Changed;
 
     public async Task<WriteOutcome> WriteAsync(JObject document, CancellationToken cancellationToken)
     {

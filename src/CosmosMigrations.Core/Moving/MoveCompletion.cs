@@ -1,0 +1,214 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Requests;
+using CosmosMigrations.Running;
+using CosmosMigrations.Scanning;
+using CosmosMigrations.Tracking;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Moving;
+
+/// <summary>What Complete-ContainerMove found and did.</summary>
+public sealed record MoveVerification(long SourceDocuments, long TargetDocuments, string SourceDigest, string TargetDigest, long Deleted)
+{
+    public bool Equal => SourceDocuments == TargetDocuments && SourceDigest == TargetDigest;
+}
+
+/// <summary>The cut-over of a move, run once the application stopped writing to the source:
+/// <list type="number">
+/// <item>followers are asked to stop (a following run completes) and the copy is run once more to
+/// zero lag, so the target has every write the change feed carries;</item>
+/// <item>deletes, which the latest-version change feed does not carry, are reconciled: the target's
+/// ids are streamed a page at a time, each page asks the source which of them it still holds (under
+/// the move's filter), and the others are deleted from the target (each delete conditioned on the
+/// ETag read, so nothing written since is lost);</item>
+/// <item>both sides are verified: the number of documents and an order-independent digest of their
+/// user content (<see cref="ContentDigest"/>; the source's documents reshaped by the move's
+/// operations, as the copy wrote them), streamed with flat memory;</item>
+/// <item>the move is marked completed. The source is never written or deleted.</item>
+/// </list></summary>
+public sealed class MoveCompletion
+{
+    private readonly MigrationConnection _connection;
+
+    public MoveCompletion(MigrationConnection connection)
+    {
+        _connection = connection;
+    }
+
+    public Action<string>? Log { get; set; }
+
+    public Action<string>? Warn { get; set; }
+
+    public async Task<RunResult> CompleteAsync(string name, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
+    {
+        await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
+        var store = _connection.TrackingStore;
+        var tracked = await store.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        var record = MoveRecord.Of(tracked) ?? throw new MigrationException(MigrationErrorKind.InvalidArgument, "MigrationNotAMove",
+            $"'{name}' is a migration of '{tracked.Container}', not a move.", name, "Complete-ContainerMove completes what Start-ContainerMove started; Get-MigrationStatus lists the moves with their Target.");
+        if (MovePhase.Of(tracked) == MovePhase.Completed)
+        {
+            var done = MigrationStatus.FromTracking(tracked);
+            done.Outcome = nameof(RunOutcome.Skipped);
+            done.Message = $"The move '{name}' is completed already.";
+            return new RunResult(done);
+        }
+
+        await StopFollowersAsync(name, options.LeaseDuration, cancellationToken).ConfigureAwait(false);
+
+        // Drain: the copy once more, to zero lag (a followed move completed above; a copied one reopens).
+        var operations = MoveRunner.ParseOperations(name, record.Source, (record.Operations ?? new JArray()).Select(o => PlainJson.ToPlain(o)).ToList());
+        Log?.Invoke($"Draining '{name}': the change feed of '{record.Source}' to zero lag.");
+        var drain = await new MoveRunner(_connection) { Log = Log, Warn = Warn }.StartAsync(
+            new MoveRequest(name, record.Source, record.Target, record.PartitionKey, record.Filter,
+                (record.Operations ?? new JArray()).Select(o => PlainJson.ToPlain(o)).ToList(),
+                new RunOptions { MaxRUPerSecond = options.MaxRUPerSecond, LeaseDuration = options.LeaseDuration }),
+            progress, cancellationToken).ConfigureAwait(false);
+        if (drain.Error is not null || drain.Status.Status != MovePhase.Copied)
+        {
+            return drain.Error is not null ? drain : drain with
+            {
+                Error = new MigrationException(MigrationErrorKind.InvalidState, "MoveNotDrained",
+                    $"The copy of '{name}' ended {drain.Status.Status} ({drain.Status.StopReason}) before its lag reached zero.", name,
+                    "Run Complete-ContainerMove again: the copy resumes from its checkpoints."),
+            };
+        }
+
+        await SetPhaseAsync(name, MovePhase.Completing, null, cancellationToken).ConfigureAwait(false);
+        var source = await _connection.GetContainerAsync(record.Source, cancellationToken, refresh: true).ConfigureAwait(false);
+        var target = await _connection.GetContainerAsync(record.Target, cancellationToken, refresh: true).ConfigureAwait(false);
+        var sender = new ResilientSender(new RequestGate(8, options.MaxRUPerSecond));
+        var writes = new MoveWrites(source, target, operations, record.Filter);
+
+        var deleted = await ReconcileDeletesAsync(source, target, record.Filter, sender, cancellationToken).ConfigureAwait(false);
+        Log?.Invoke($"Reconciled deletes: {deleted} document(s) gone from '{record.Source}' removed from '{record.Target}'.");
+        var sourceDigest = await DigestAsync(source, record.Filter, writes, sender, cancellationToken).ConfigureAwait(false);
+        var targetDigest = await DigestAsync(target, null, null, sender, cancellationToken).ConfigureAwait(false);
+        var verification = new MoveVerification(sourceDigest.Documents, targetDigest.Documents, sourceDigest.ToString(), targetDigest.ToString(), deleted);
+        Log?.Invoke($"Verified: source {verification.SourceDigest}, target {verification.TargetDigest}.");
+
+        var latest = await SetPhaseAsync(name, verification.Equal ? MovePhase.Completed : MovePhase.Copied, r =>
+        {
+            r.DeletesReconciled = (r.DeletesReconciled ?? 0) + deleted;
+            r.Digest = verification.TargetDigest;
+            r.VerifiedDocuments = verification.TargetDocuments;
+        }, cancellationToken).ConfigureAwait(false);
+        var status = MigrationStatus.FromTracking(latest!);
+        status.Outcome = verification.Equal ? nameof(RunOutcome.Completed) : nameof(RunOutcome.Failed);
+        status.Message = verification.Equal
+            ? $"'{record.Target}' holds the same {verification.TargetDocuments} document(s) as '{record.Source}' (digest {verification.TargetDigest}); {deleted} delete(s) reconciled. Point the application at '{record.Target}'; '{record.Source}' is left as it is."
+            : null;
+        return new RunResult(status, verification.Equal ? null : new MigrationException(MigrationErrorKind.RequirementNotMet, "MoveVerificationFailed",
+            $"'{record.Target}' differs from '{record.Source}': {verification.TargetDocuments} document(s), digest {verification.TargetDigest}, against {verification.SourceDocuments}, digest {verification.SourceDigest}.",
+            name, "Make sure the application no longer writes to the source, then run Complete-ContainerMove again."));
+    }
+
+    /// <summary>A running move is asked to stop; a following one then completes its run. Waits
+    /// until no worker runs it (at most two leases).</summary>
+    private async Task StopFollowersAsync(string name, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        var store = _connection.TrackingStore;
+        var current = await store.GetAsync(name, cancellationToken).ConfigureAwait(false);
+        if (current?.Status != TrackingStatus.Running)
+        {
+            return;
+        }
+
+        Log?.Invoke($"Asking the processes that follow '{name}' to stop.");
+        await store.PatchAsync(name, new[] { PatchOperation.Set("/stopRequested", true) }, cancellationToken).ConfigureAwait(false);
+        var deadline = DateTime.UtcNow + lease + lease;
+        while (DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            current = await store.GetAsync(name, cancellationToken).ConfigureAwait(false);
+            if (current?.Status != TrackingStatus.Running)
+            {
+                return;
+            }
+        }
+
+        throw new MigrationException(MigrationErrorKind.AlreadyRunning, "MoveStillRunning", $"The processes following '{name}' did not stop within {(lease + lease).TotalSeconds:0} s.", name,
+            "Check them (Get-MigrationStatus -Name … shows the workers), then run Complete-ContainerMove again.");
+    }
+
+    private async Task<TrackingDocument?> SetPhaseAsync(string name, string phase, Action<MoveRecord>? change, CancellationToken cancellationToken) =>
+        await _connection.TrackingStore.UpdateAsync(name, document =>
+        {
+            if (document is null || MoveRecord.Of(document) is not { } record)
+            {
+                return null;
+            }
+
+            document.Phase = phase;
+            change?.Invoke(record);
+            record.WriteTo(document);
+            return document;
+        }, "move", cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Deletes from the target each document whose id the source no longer holds (under
+    /// the filter): a page of target ids at a time, one source query a page. Returns how many.</summary>
+    internal static async Task<long> ReconcileDeletesAsync(TargetContainer source, TargetContainer target, string? filter, ResilientSender sender, CancellationToken cancellationToken)
+    {
+        long deleted = 0;
+        var paths = target.PartitionKey.Paths.Select(p => p.Segments[0]).Append("id").Append("_etag").Distinct(StringComparer.Ordinal);
+        var projection = "SELECT VALUE {" + string.Join(", ", paths.Select(n => $"{FieldPath.SqlLiteral(n)}: c[{FieldPath.SqlLiteral(n)}]")) + "} FROM c";
+        using var reader = new PageReader(target.Container, null, new QueryDefinition(projection), null, 500, sender);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) is { } page)
+        {
+            var ids = page.Documents.Select(d => (string?)d["id"] ?? "").Distinct(StringComparer.Ordinal).ToArray();
+            var still = new HashSet<string>(StringComparer.Ordinal);
+            var query = new QueryDefinition($"SELECT c.id FROM c WHERE ARRAY_CONTAINS(@ids, c.id){(filter is null ? "" : $" AND ({filter})")}").WithParameter("@ids", ids);
+            using (var present = new PageReader(source.Container, null, query, null, 1000, sender))
+            {
+                while (await present.ReadAsync(cancellationToken).ConfigureAwait(false) is { } found)
+                {
+                    still.UnionWith(found.Documents.Select(d => (string?)d["id"] ?? ""));
+                }
+            }
+
+            foreach (var document in page.Documents.Where(d => !still.Contains((string?)d["id"] ?? "")))
+            {
+                var id = (string?)document["id"] ?? "";
+                using var response = await sender.SendAsync(ct => target.Container.DeleteItemStreamAsync(id, target.PartitionKey.Read(document),
+                    new ItemRequestOptions { IfMatchEtag = (string?)document["_etag"] }, ct), $"Deleting document '{id}' from the target", cancellationToken).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    deleted++;
+                }
+                else if (response.StatusCode is not (HttpStatusCode.NotFound or HttpStatusCode.PreconditionFailed))
+                {
+                    throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "DeleteFailed", $"Deleting '{id}' from '{target.Name}' failed.", id);
+                }
+            }
+        }
+
+        return deleted;
+    }
+
+    /// <summary>The digest of a container's documents (under the filter), each reshaped first when
+    /// <paramref name="reshape"/> is given.</summary>
+    internal static async Task<ContentDigest> DigestAsync(TargetContainer container, string? filter, MoveWrites? reshape, ResilientSender sender, CancellationToken cancellationToken)
+    {
+        var digest = new ContentDigest();
+        var query = new QueryDefinition(filter is null ? "SELECT * FROM c" : $"SELECT * FROM c WHERE {filter}");
+        using var reader = new PageReader(container.Container, null, query, null, 500, sender);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) is { } page)
+        {
+            foreach (var document in page.Documents)
+            {
+                digest.Add(reshape is null ? document : await reshape.ReshapeAsync(document, cancellationToken).ConfigureAwait(false));
+            }
+        }
+
+        return digest;
+    }
+}

@@ -1,0 +1,68 @@
+using System.Collections.Generic;
+using CosmosMigrations.Tracking;
+using Newtonsoft.Json;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Moving;
+
+/// <summary>What a move's tracking document holds beside a migration's (its "move" field): the
+/// target, the new key, the filter, whether the move created the target, and the last verification.
+/// The tracking document's own <c>phase</c> is the move's phase.</summary>
+public sealed class MoveRecord
+{
+    public const string Field = "move";
+
+    [JsonProperty("source")] public string Source { get; set; } = "";
+
+    [JsonProperty("target")] public string Target { get; set; } = "";
+
+    [JsonProperty("partitionKey")] public List<string> PartitionKey { get; set; } = new();
+
+    [JsonProperty("filter", NullValueHandling = NullValueHandling.Ignore)] public string? Filter { get; set; }
+
+    /// <summary>The -Operation hashtables as data (Complete-ContainerMove applies them again to verify).</summary>
+    [JsonProperty("operations", NullValueHandling = NullValueHandling.Ignore)] public JArray? Operations { get; set; }
+
+    [JsonProperty("createdTarget")] public bool CreatedTarget { get; set; }
+
+    [JsonProperty("deletesReconciled", NullValueHandling = NullValueHandling.Ignore)] public long? DeletesReconciled { get; set; }
+
+    [JsonProperty("digest", NullValueHandling = NullValueHandling.Ignore)] public string? Digest { get; set; }
+
+    [JsonProperty("verifiedDocuments", NullValueHandling = NullValueHandling.Ignore)] public long? VerifiedDocuments { get; set; }
+
+    public static MoveRecord? Of(TrackingDocument? document) =>
+        document?.Extra is { } extra && extra.TryGetValue(Field, out var token) && token is JObject obj ? obj.ToObject<MoveRecord>() : null;
+
+    public void WriteTo(TrackingDocument document)
+    {
+        document.Extra ??= new Dictionary<string, JToken>();
+        document.Extra[Field] = JObject.FromObject(this);
+    }
+}
+
+/// <summary>The phases of a move, as its tracking document's <c>phase</c> and its status show them.</summary>
+public static class MovePhase
+{
+    public const string Copying = "copying";
+    public const string Following = "following";
+    public const string Copied = "copied";
+    public const string Completing = "completing";
+    public const string Completed = "completed";
+
+    /// <summary>The phase to show: a running move without a phase yet is copying; a move whose
+    /// copy run completed is copied until Complete-ContainerMove verified it.</summary>
+    public static string? Of(TrackingDocument document)
+    {
+        if (MoveRecord.Of(document) is null)
+        {
+            return document.Phase;
+        }
+
+        return document.Phase ?? (document.Status == TrackingStatus.Completed ? Copied : Copying);
+    }
+
+    /// <summary>The status to show: "copied" for a move whose copy run ended at zero lag.</summary>
+    public static string StatusOf(TrackingDocument document) =>
+        MoveRecord.Of(document) is not null && document.Status == TrackingStatus.Completed && Of(document) != Completed ? Copied : document.Status;
+}

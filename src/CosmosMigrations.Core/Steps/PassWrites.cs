@@ -1,0 +1,26 @@
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Journal;
+using CosmosMigrations.Requests;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Steps;
+
+/// <summary>A pass's writer as the change feed engine uses it: pages of writes, and, for the count
+/// of a batch a dead worker left, whether a document as it is now still needs the pass's change.</summary>
+public interface IPassWriter : IItemWriter
+{
+    Task<bool> NeedsChangeAsync(JObject current, CancellationToken cancellationToken);
+}
+
+/// <summary>Where a distributed pass's writes go. By default (null) each document is changed in
+/// place, in the container whose change feed the pass reads (<see cref="DocumentWriter"/>); a move
+/// reads the source's feed and writes its target (<see cref="Moving.MoveWrites"/>).</summary>
+public interface IPassWrites
+{
+    /// <summary>Plans without writing (what an intent's documents still need).</summary>
+    IPassWriter Planner { get; }
+
+    /// <summary>The writer of one feed range, sending through its lane of the run's gate.</summary>
+    IPassWriter ForRange(ResilientSender sender, JournalStore? journal, int step);
+}

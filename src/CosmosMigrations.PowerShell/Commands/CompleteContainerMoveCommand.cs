@@ -1,0 +1,63 @@
+using System;
+using System.Globalization;
+using System.Management.Automation;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Moving;
+using CosmosMigrations.PowerShell.Infrastructure;
+using CosmosMigrations.Running;
+
+namespace CosmosMigrations.PowerShell.Commands;
+
+/// <summary>The cut-over of a move, after the application stopped writing to the source: drains
+/// the lag, reconciles deletes, verifies counts and a content digest, marks the move completed.</summary>
+[Cmdlet(VerbsLifecycle.Complete, "ContainerMove", SupportsShouldProcess = true)]
+[OutputType(typeof(MigrationStatus))]
+public sealed class CompleteContainerMoveCommand : ConnectedCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(MigrationNameCompleter))]
+    public string? Name { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 10_000_000)]
+    public double MaxRUPerSecond { get; set; }
+
+    protected override void ProcessRecord(MigrationConnection connection)
+    {
+        if (!ShouldProcess(Name!, "Drain, reconcile deletes in the target, verify and complete the move"))
+        {
+            return;
+        }
+
+        var completion = new MoveCompletion(connection) { Log = Verbose, Warn = Warning };
+        var options = new RunOptions { MaxRUPerSecond = MaxRUPerSecond > 0 ? MaxRUPerSecond : null };
+        var activity = $"Completing move {Name}";
+        var id = Math.Abs(StringComparer.Ordinal.GetHashCode(activity) % 100000) + 1;
+        var progress = new Progress(this, id, activity);
+        var result = RunAsync(ct => completion.CompleteAsync(Name!, options, progress, ct));
+        WriteProgress(new ProgressRecord(id, activity, "Done") { RecordType = ProgressRecordType.Completed });
+        WriteObject(result.Status);
+        if (result.Error is not null)
+        {
+            WriteError(ErrorRecords.From(result.Error));
+        }
+    }
+
+    private sealed class Progress : IProgress<MigrationProgress>
+    {
+        private readonly CompleteContainerMoveCommand _command;
+        private readonly int _id;
+        private readonly string _activity;
+
+        public Progress(CompleteContainerMoveCommand command, int id, string activity)
+        {
+            _command = command;
+            _id = id;
+            _activity = activity;
+        }
+
+        public void Report(MigrationProgress value) => _command.OnPipeline(() =>
+            _command.WriteProgress(new ProgressRecord(_id, _activity, $"draining: {value.Processed.ToString("N0", CultureInfo.InvariantCulture)} copied")));
+    }
+}

@@ -1,0 +1,130 @@
+using System;
+using System.Collections;
+using System.Globalization;
+using System.Linq;
+using System.Management.Automation;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Definitions;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Moving;
+using CosmosMigrations.PowerShell.Infrastructure;
+using CosmosMigrations.Running;
+using CosmosMigrations.Steps;
+
+namespace CosmosMigrations.PowerShell.Commands;
+
+/// <summary>Moves a container to a new partition key: creates the target with the source's
+/// settings and the new key, and copies through the change feed until the target has caught up
+/// (or, with -Follow, keeps it caught up until Complete-ContainerMove).</summary>
+[Cmdlet(VerbsLifecycle.Start, "ContainerMove", SupportsShouldProcess = true, DefaultParameterSetName = "SourceThroughput")]
+[OutputType(typeof(MigrationStatus), typeof(MovePreflight))]
+public sealed class StartContainerMoveCommand : ConnectedCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(MigrationNameCompleter))]
+    public string? Name { get; set; }
+
+    [Parameter(Mandatory = true, Position = 1)]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ContainerNameCompleter))]
+    public string? Container { get; set; }
+
+    [Parameter(Mandatory = true, Position = 2)]
+    [ValidateNotNullOrEmpty]
+    public string? Target { get; set; }
+
+    [Parameter(Mandatory = true, Position = 3)]
+    [ValidateNotNullOrEmpty]
+    public string[]? PartitionKey { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Filter { get; set; }
+
+    [Parameter]
+    public Hashtable[] Operation { get; set; } = Array.Empty<Hashtable>();
+
+    [Parameter]
+    public SwitchParameter Follow { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 10_000_000)]
+    public double MaxRUPerSecond { get; set; }
+
+    [Parameter]
+    public TimeSpan MaxDuration { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = "Manual")]
+    [ValidateRange(400, 1_000_000)]
+    public int Throughput { get; set; }
+
+    [Parameter(Mandatory = true, ParameterSetName = "Autoscale")]
+    [ValidateRange(1000, 1_000_000)]
+    public int AutoscaleMaxThroughput { get; set; }
+
+    protected override void ProcessRecord(MigrationConnection connection)
+    {
+        var operations = Operations();
+        if (!ShouldProcess($"{Container} -> {Target} (partition key {string.Join(", ", PartitionKey!)})", "Move to a new partition key"))
+        {
+            if (MyInvocation.BoundParameters.ContainsKey("WhatIf"))
+            {
+                // -WhatIf reads what the preflight reads, and writes nothing.
+                WriteObject(RunAsync(ct => MovePreflightScan.RunAsync(connection, new MovePreflightOptions(Container!, PartitionKey!, Filter, Budget), null, Verbose, ct)));
+            }
+
+            return;
+        }
+
+        var options = new RunOptions { MaxRUPerSecond = Budget, Follow = Follow, MaxDuration = MaxDuration > TimeSpan.Zero ? MaxDuration : null };
+        var request = new MoveRequest(Name!, Container!, Target!, PartitionKey!, Filter, operations, options,
+            ParameterSetName == "Manual" ? Throughput : null, ParameterSetName == "Autoscale" ? AutoscaleMaxThroughput : null);
+        var runner = new MoveRunner(connection) { Log = Verbose, Warn = Warning };
+        var activity = $"Move {Name}: {Container} -> {Target}";
+        var id = Math.Abs(StringComparer.Ordinal.GetHashCode(activity) % 100000) + 1;
+        var result = RunAsync(ct => runner.StartAsync(request, new MoveProgress(this, id, activity), ct));
+        WriteProgress(new ProgressRecord(id, activity, "Done") { RecordType = ProgressRecordType.Completed });
+        WriteObject(result.Status);
+        if (result.Error is not null)
+        {
+            WriteError(ErrorRecords.From(result.Error));
+        }
+    }
+
+    private double? Budget => MaxRUPerSecond > 0 ? MaxRUPerSecond : null;
+
+    /// <summary>-Operation as plain data (PowerShell's wrappers removed).</summary>
+    private System.Collections.Generic.IReadOnlyList<object?> Operations() =>
+        Operation.Select(o =>
+        {
+            var copy = new Hashtable(StringComparer.OrdinalIgnoreCase);
+            foreach (DictionaryEntry entry in o)
+            {
+                copy[entry.Key?.ToString() ?? ""] = PowerShellValues.Unwrap(entry.Value is PSObject wrapped ? wrapped.BaseObject : entry.Value);
+            }
+
+            return (object?)copy;
+        }).ToList();
+
+    private sealed class MoveProgress : IProgress<MigrationProgress>
+    {
+        private readonly StartContainerMoveCommand _command;
+        private readonly int _id;
+        private readonly string _activity;
+
+        public MoveProgress(StartContainerMoveCommand command, int id, string activity)
+        {
+            _command = command;
+            _id = id;
+            _activity = activity;
+        }
+
+        public void Report(MigrationProgress value) => _command.OnPipeline(() =>
+        {
+            var invariant = CultureInfo.InvariantCulture;
+            _command.WriteProgress(new ProgressRecord(_id, _activity,
+                $"{value.Activity}: {value.Processed.ToString("N0", invariant)} copied · {value.RequestCharge.ToString("N0", invariant)} RU"));
+        });
+    }
+}

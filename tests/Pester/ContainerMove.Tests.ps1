@@ -1,0 +1,236 @@
+# Moving a container to a new partition key, through the module, on a server of several ranges:
+# the preflight (Test-ContainerMove), the copy (Start-ContainerMove) and the cut-over
+# (Complete-ContainerMove).
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $script:Database = New-TestDatabase
+    Connect-Test $script:Database
+
+    # 200 orders over 20 source keys and 4 tenants, then documents made to collide or miss the new key.
+    $script:Kit.CreateContainer($script:Database, 'orders', '/pk')
+    foreach ($i in 0..199) {
+        $script:Kit.Upsert($script:Database, 'orders', (@{ id = "o$i"; pk = "p$($i % 20)"; tenant = "t$($i % 4)"; customer = "c$($i % 10)"; total = $i } | ConvertTo-Json -Compress))
+    }
+    # dup1 twice and dup2 three times under one tenant each: 1 + 2 documents the target would refuse.
+    # dup3 twice under two tenants: no collision. m1..m3 have no tenant.
+    $extra = @(
+        @{ id = 'dup1'; pk = 'pA'; tenant = 't0' }, @{ id = 'dup1'; pk = 'pB'; tenant = 't0' }
+        @{ id = 'dup2'; pk = 'pC'; tenant = 't1' }, @{ id = 'dup2'; pk = 'pD'; tenant = 't1' }, @{ id = 'dup2'; pk = 'pE'; tenant = 't1' }
+        @{ id = 'dup3'; pk = 'pF'; tenant = 't0' }, @{ id = 'dup3'; pk = 'pG'; tenant = 't1' }
+        @{ id = 'm1'; pk = 'pH' }, @{ id = 'm2'; pk = 'pH' }, @{ id = 'm3'; pk = 'pI' }
+    )
+    foreach ($document in $extra) { $script:Kit.Upsert($script:Database, 'orders', ($document | ConvertTo-Json -Compress)) }
+}
+
+AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+
+Describe 'Test-ContainerMove' {
+    It 'counts documents and keys, and names the documents without the key and the ids that would collide' {
+        $before = $script:Kit.ReadAllExact($script:Database, 'orders') | Sort-Object
+        $check = Test-ContainerMove -Container orders -PartitionKey /tenant -SampleSize 10
+        $check.GetType().FullName | Should -Be 'CosmosMigrations.Moving.MovePreflight'
+        $check.Documents | Should -Be 210
+        $check.Bytes | Should -BeGreaterThan 0
+        $check.DistinctKeys | Should -Be 5 -Because 't0..t3 and the partition of documents without a tenant'
+        $check.DistinctKeysEstimated | Should -BeFalse
+        $check.MissingKey | Should -Be 3
+        @($check.MissingKeySampleIds | Sort-Object) | Should -Be @('m1', 'm2', 'm3')
+        $check.Collisions | Should -Be 3 -Because 'dup1 repeats once and dup2 twice under one tenant; dup3 is under two tenants'
+        $check.CollisionsExact | Should -BeTrue
+        @($check.CollisionSampleIds | ForEach-Object { ($_ -split ' @ ')[0] } | Sort-Object -Unique) | Should -Be @('dup1', 'dup2')
+        $check.CollisionSampleIds | Should -Contain 'dup2 @ ["t1"]'
+        $check.Ready | Should -BeFalse
+        @($check.Problems).Count | Should -Be 2
+        ($check.Problems -join ' ') | Should -Match 'repeat an id within one logical partition'
+        ($check.Problems -join ' ') | Should -Match 'no value at /tenant'
+        $t1 = $check.LargestKeys | Where-Object Key -EQ '["t1"]'
+        $t1.Documents | Should -Be 54
+        $t1.Estimated | Should -BeFalse
+        $t1.ShareOfLimit | Should -BeLessThan 0.001
+        $check.LargestKeys[0].Bytes | Should -BeGreaterOrEqual $check.LargestKeys[-1].Bytes
+        $check.RequestCharge | Should -BeGreaterThan 0
+        $check.EstimatedRequestUnits | Should -BeGreaterThan 210
+        $check.EstimateBasis | Should -Match 'RU/doc to read'
+        ($check.Settings | Where-Object Setting -EQ 'PartitionKey').CarriesOver | Should -BeFalse
+        ($check.Settings | Where-Object Setting -EQ 'IndexingPolicy').CarriesOver | Should -BeTrue
+        ($check.Settings | Where-Object Setting -EQ 'DefaultTimeToLive').CarriesOver | Should -BeTrue
+        ($script:Kit.ReadAllExact($script:Database, 'orders') | Sort-Object) | Should -Be $before -Because 'the preflight writes nothing'
+    }
+
+    It 'is ready for a key every document has and under which ids are unique, and estimates time at -MaxRUPerSecond' {
+        $check = Test-ContainerMove -Container orders -PartitionKey /id -MaxRUPerSecond 1000 -Filter "STARTSWITH(c.id, 'o')"
+        $check.Documents | Should -Be 200
+        $check.DistinctKeys | Should -Be 200
+        $check.Collisions | Should -Be 0
+        $check.MissingKey | Should -Be 0
+        $check.Ready | Should -BeTrue
+        $check.Problems | Should -BeNullOrEmpty
+        $check.EstimatedDuration | Should -Not -BeNullOrEmpty
+        [math]::Abs($check.EstimatedDuration.TotalSeconds - $check.EstimatedRequestUnits / 1000) | Should -BeLessThan 0.01 -Because 'the time is the estimate at the budget'
+        $check.EstimateBasis | Should -Match 'MaxRUPerSecond 1,000'
+    }
+
+    It 'checks one tenant with -Filter and a hierarchical key' {
+        $check = Test-ContainerMove -Container orders -PartitionKey /customer, /id -Filter "c.tenant = 't1'"
+        $check.PartitionKey | Should -Be @('/customer', '/id')
+        $check.Documents | Should -Be 54
+        $check.MissingKey | Should -Be 4 -Because 'dup2 (three times) and dup3 have no customer'
+        $check.Collisions | Should -Be 2 -Because 'the three dup2 share the key [undefined, "dup2"]'
+        $check.CollisionSampleIds | Should -Be @('dup2 @ [undefined,"dup2"]')
+    }
+
+    It 'shows its list view at the prompt' {
+        $shown = Test-ContainerMove -Container orders -PartitionKey /tenant | Out-String -Width 120
+        $shown | Should -Match 'Ready\s+: False'
+        $shown | Should -Match '/pk -> /tenant'
+        $shown | Should -Match 'Collisions\s+: 3 \(e\.g\. '
+        $shown | Should -Match 'IndexingPolicy: copied'
+    }
+
+    It 'refuses <Case> with <Id>, reading nothing' -ForEach @(
+        @{ Case = 'a path without a slash'; Id = 'InvalidPartitionKeyPath'; Key = @('tenant') }
+        @{ Case = 'an empty segment'; Id = 'InvalidPartitionKeyPath'; Key = @('/a//b') }
+        @{ Case = 'four paths'; Id = 'InvalidPartitionKeyPath'; Key = @('/a', '/b', '/c', '/d') }
+        @{ Case = 'the source key'; Id = 'SamePartitionKey'; Key = @('/pk') }
+    ) {
+        $error.Clear()
+        $result = Test-ContainerMove -Container orders -PartitionKey $Key -ErrorVariable failed -ErrorAction SilentlyContinue
+        $result | Should -BeNullOrEmpty
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be "$Id,CosmosMigrations.PowerShell.Commands.TestContainerMoveCommand"
+        $failed[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $failed[0].ErrorDetails.RecommendedAction | Should -Not -BeNullOrEmpty
+    }
+}
+
+Describe 'Start-ContainerMove and Complete-ContainerMove' {
+    BeforeAll {
+        # The user content of a container's documents, one canonical line each, sorted.
+        function Get-UserContent([string] $Container) {
+            $script:Kit.ReadAllJson($script:Database, $Container) | ForEach-Object {
+                $document = $_ | ConvertFrom-Json -AsHashtable
+                foreach ($system in '_rid', '_self', '_etag', '_ts', '_attachments', '_lsn') { $document.Remove($system) }
+                $sorted = [ordered]@{}
+                foreach ($key in ($document.Keys | Sort-Object)) { $sorted[$key] = $document[$key] }
+                $sorted | ConvertTo-Json -Compress -Depth 10
+            } | Sort-Object
+        }
+    }
+
+    It 'moves a container under live inserts, updates and deletes: the target equals the source, with its settings, and the source is untouched' {
+        $source = @{
+            id = 'live'; partitionKey = @{ paths = @('/pk'); kind = 'Hash' }; defaultTtl = -1
+            indexingPolicy = @{ indexingMode = 'consistent'; automatic = $true; includedPaths = @(@{ path = '/*' }); excludedPaths = @(@{ path = '/blob/*' }, @{ path = '/"_etag"/?' }) }
+            uniqueKeyPolicy = @{ uniqueKeys = @(@{ paths = @('/name') }) }
+            computedProperties = @(@{ name = 'cp_lower'; query = 'SELECT VALUE LOWER(c.name) FROM c' })
+        }
+        $script:Kit.CreateContainerFromJson($script:Database, ($source | ConvertTo-Json -Depth 10 -Compress))
+        $script:Kit.Seed($script:Database, 'live', 3000, 40, 0, $null)
+        $untouched = $script:Kit.ReadAllJson($script:Database, 'live', "SELECT c.id, c._etag FROM c WHERE STARTSWITH(c.id, 'd2')") | Sort-Object
+        $untouched.Count | Should -BeGreaterThan 100
+
+        # The application writes while the copy runs: inserts, updates, deletes.
+        $writer = Start-ThreadJob -ScriptBlock {
+            param($kit, $database)
+            $kit.Seed($database, 'live', 300, 40, 3000, $null)
+            foreach ($i in 1000..1199) { $kit.PatchField($database, 'live', "d$i", "p$($i % 40)", 'name', "Renamed $i") }
+            foreach ($i in 1200..1299) { $kit.Delete($database, 'live', "d$i", "p$($i % 40)") }
+        } -ArgumentList $script:Kit, $script:Database
+
+        $status = Start-ContainerMove -Name live-move -Container live -Target live2 -PartitionKey /email -Confirm:$false
+        $writer | Wait-Job -Timeout 120 | Receive-Job
+        $status.Status | Should -Be 'copied'
+        $status.Phase | Should -Be 'copied'
+        $status.Target | Should -Be 'live2'
+        $status.Processed | Should -BeGreaterOrEqual 2900
+        (Get-MigrationStatus -Name live-move).Status | Should -Be 'copied'
+
+        # Writes after the copy returned: the cut-over's drain and reconciliation take them.
+        $script:Kit.Seed($script:Database, 'live', 20, 40, 5000, $null)
+        foreach ($i in 1300..1309) { $script:Kit.Delete($script:Database, 'live', "d$i", "p$($i % 40)") }
+        $script:Kit.PatchField($script:Database, 'live', 'd1500', 'p20', 'name', 'Late rename')
+
+        $done = Complete-ContainerMove -Name live-move -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $done.Phase | Should -Be 'completed'
+        $done.Message | Should -Match 'same 3210 document'
+        $script:Kit.Count($script:Database, 'live2') | Should -Be 3210
+        $script:Kit.Count($script:Database, 'live') | Should -Be 3210
+        (Get-UserContent live2) | Should -Be (Get-UserContent live) -Because 'the target holds every document of the source, with its latest content, and nothing else'
+        (Get-Tracking live-move).move.deletesReconciled | Should -BeGreaterOrEqual 10
+
+        $target = $script:Kit.ContainerJson($script:Database, 'live2') | ConvertFrom-Json
+        $target.partitionKey.paths | Should -Be @('/email')
+        $target.defaultTtl | Should -Be -1
+        $target.uniqueKeyPolicy.uniqueKeys[0].paths | Should -Be @('/name')
+        @($target.indexingPolicy.excludedPaths.path) | Should -Contain '/blob/*'
+        $target.computedProperties[0].name | Should -Be 'cp_lower'
+        ($script:Kit.ReadAllJson($script:Database, 'live', "SELECT c.id, c._etag FROM c WHERE STARTSWITH(c.id, 'd2')") | Sort-Object) | Should -Be $untouched -Because 'the move never writes to the source'
+
+        # Done is done: starting or completing it again changes nothing.
+        (Complete-ContainerMove -Name live-move -Confirm:$false).Outcome | Should -Be 'Skipped'
+    }
+
+    It 'moves one tenant out with -Filter, reshaping on the way' {
+        $status = Start-ContainerMove -Name t2-out -Container orders -Target tenant2 -PartitionKey /customer -Filter "c.tenant = 't2'" -Operation @{ AddField = 'movedFrom'; Value = 'orders' } -Confirm:$false
+        $status.Status | Should -Be 'copied'
+        $done = Complete-ContainerMove -Name t2-out -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $script:Kit.Count($script:Database, 'tenant2') | Should -Be 50
+        $script:Kit.Count($script:Database, 'tenant2', "c.tenant = 't2' AND c.movedFrom = 'orders'") | Should -Be 50
+        $script:Kit.Count($script:Database, 'orders', 'IS_DEFINED(c.movedFrom)') | Should -Be 0
+    }
+
+    It 'moves to a hierarchical key' {
+        $status = Start-ContainerMove -Name hpk -Container orders -Target orders-hpk -PartitionKey /tenant, /customer -Filter "STARTSWITH(c.id, 'o')" -Confirm:$false
+        $status.Status | Should -Be 'copied'
+        (Complete-ContainerMove -Name hpk -Confirm:$false).Status | Should -Be 'completed'
+        $target = $script:Kit.ContainerJson($script:Database, 'orders-hpk') | ConvertFrom-Json
+        $target.partitionKey.kind | Should -Be 'MultiHash'
+        $target.partitionKey.paths | Should -Be @('/tenant', '/customer')
+        $script:Kit.Count($script:Database, 'orders-hpk') | Should -Be 200
+    }
+
+    It 'follows the application writes with -Follow until Complete-ContainerMove stops it and cuts over' {
+        $script:Kit.CreateContainer($script:Database, 'follow', '/pk')
+        $script:Kit.Seed($script:Database, 'follow', 500, 20, 0, $null)
+        $follower = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+            Start-ContainerMove -Name follow-move -Container follow -Target follow2 -PartitionKey /email -Follow -Confirm:$false
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        Wait-Until { (Get-MigrationStatus -Name follow-move -ErrorAction SilentlyContinue).Phase -eq 'following' } 90 | Should -BeTrue
+
+        # Written after every document was copied: the follower copies them while it follows.
+        $script:Kit.Seed($script:Database, 'follow', 30, 20, 500, $null)
+        $script:Kit.PatchField($script:Database, 'follow', 'd7', 'p7', 'name', 'Followed')
+        Wait-Until { $script:Kit.Count($script:Database, 'follow2', "c.name = 'Followed'") -eq 1 -and $script:Kit.Count($script:Database, 'follow2') -eq 530 } 60 | Should -BeTrue
+        $script:Kit.Delete($script:Database, 'follow', 'd8', 'p8')
+
+        $done = Complete-ContainerMove -Name follow-move -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $followed = $follower | Wait-Job -Timeout 90 | Receive-Job
+        $follower.State | Should -Be 'Completed' -Because 'the follower returns once the cut-over stopped it'
+        $followed.Target | Should -Be 'follow2'
+        $script:Kit.Count($script:Database, 'follow2') | Should -Be 529
+        (Get-UserContent follow2) | Should -Be (Get-UserContent follow)
+    }
+
+    It 'refuses a target that holds other data, and writes nothing' {
+        $script:Kit.CreateContainer($script:Database, 'occupied', '/tenant')
+        $script:Kit.Upsert($script:Database, 'occupied', '{"id":"x","tenant":"t9","pk":"t9"}')
+        $status = Start-ContainerMove -Name occupied-move -Container orders -Target occupied -PartitionKey /tenant -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $status | Should -BeNullOrEmpty
+        $failed[0].FullyQualifiedErrorId | Should -Be 'TargetNotEmpty,CosmosMigrations.PowerShell.Commands.StartContainerMoveCommand'
+        $script:Kit.Count($script:Database, 'occupied') | Should -Be 1
+        Get-MigrationStatus -Name occupied-move -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It '-WhatIf runs the preflight and creates nothing' {
+        $check = Start-ContainerMove -Name whatif-move -Container orders -Target never -PartitionKey /tenant -WhatIf
+        $check.GetType().FullName | Should -Be 'CosmosMigrations.Moving.MovePreflight'
+        $check.Collisions | Should -Be 3
+        { $script:Kit.ContainerJson($script:Database, 'never') } | Should -Throw
+    }
+}
