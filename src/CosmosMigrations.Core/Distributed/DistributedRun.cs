@@ -569,6 +569,9 @@ internal sealed class DistributedRun
             }
 
             end(latest);
+            // The worker that ends the run says where its controller stood, as a single run does.
+            latest.Concurrency = _gate.Limit;
+            latest.ConcurrencyReason = _gate.ConcurrencyReason;
             latest.Lease = null;
             return latest;
         }, "end of the run", ct)).ConfigureAwait(false);
