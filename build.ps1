@@ -657,7 +657,7 @@ function Invoke-Bench {
             $distributed["$count"] = [ordered]@{
                 workers = $count; seconds = [math]::Round($seconds, 2); docsPerSecond = [math]::Round($Documents / $seconds, 1)
                 # Counts are a contract: processed against the documents that carry the change.
-                exact = ($tracking.processed -eq $changed -and ($workers | Where-Object documents -NE $tracking.processed).Count -eq 0)
+                exact = ($tracking.processed -eq $changed -and @($workers | Where-Object documents -NE $tracking.processed).Count -eq 0)
                 returnLatencyMs = ($workers | Measure-Object returnedAt -Maximum).Maximum - $tracking.completedAt
                 # Documents the change feed delivered per document changed: beyond 1, the run's own writes coming back.
                 deliveredPerDocument = [math]::Round($tracking.scanned / $Documents, 3)

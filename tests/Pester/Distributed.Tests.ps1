@@ -83,6 +83,8 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         ((Get-MethodCount (Get-HarnessStats) 'PATCH 200' 'dist8') - (Get-MethodCount $before 'PATCH 200' 'dist8')) | Should -Be $total -Because 'no document was changed twice'
         $status = Get-MigrationStatus -Name dist-three
         $status.Workers.Count | Should -Be 3
+        $status.Concurrency | Should -BeGreaterThan 0 -Because 'the worker that ended the run recorded its controller''s limit'
+        $status.ConcurrencyReason | Should -Not -BeNullOrEmpty
         Assert-ReturnLatency 'dist-three' $logs
     }
 

@@ -257,6 +257,8 @@ Describe 'Concurrency and cost' {
         $read = Get-MigrationStatus -Name cost-add
         $read.RequestChargePerDocument | Should -Be $status.RequestChargePerDocument
         $read.DocumentsPerSecond | Should -BeGreaterThan 0
+        $read.Concurrency | Should -BeGreaterThan 0 -Because 'the tracking document keeps the last run''s concurrency'
+        $read.ConcurrencyReason | Should -Not -BeNullOrEmpty
     }
 
     It 'never goes past -MaxDegreeOfParallelism' {

@@ -553,11 +553,20 @@ internal sealed class DistributedRun
             if (step + 1 >= _definition.Steps.Count)
             {
                 MigrationLifecycle.Complete(latest, _time.NowMs());
+                RecordConcurrency(latest);
                 _log?.Invoke($"Every document of '{_definition.Container}' has been seen: '{_definition.Name}' is completed.");
             }
 
             return latest;
         }, "checkpoint", _cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The worker that ends the run says where its controller stood, as a single run does
+    /// (Get-MigrationStatus shows it).</summary>
+    private void RecordConcurrency(TrackingDocument document)
+    {
+        document.Concurrency = _gate.Limit;
+        document.ConcurrencyReason = _gate.ConcurrencyReason;
     }
 
     /// <summary>Ends the run for every worker (while it still runs); with <paramref name="onlyIfLast"/>,
@@ -583,6 +592,7 @@ internal sealed class DistributedRun
             }
 
             end(latest);
+            RecordConcurrency(latest);
             latest.Lease = null;
             return latest;
         }, "end of the run", ct)).ConfigureAwait(false);
