@@ -43,6 +43,13 @@ BeforeAll {
         Start-Runner "$barrier `$s = $Command -Distributed -LeaseDuration $($script:Lease) -Verbose -ErrorVariable ev`n`$ev | ForEach-Object { 'INNER: ' + `$_.Exception.InnerException }`n`$s | Select-Object Name, Status, Outcome, Processed, @{ n = 'ReturnedAt'; e = { [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds() } } | ConvertTo-Json | Set-Content `"$Log.json`"" $Log
     }
     function Get-WorkerResult([string] $Log) { Get-Content "$Log.json" -Raw | ConvertFrom-Json }
+    # Waits for a worker; one that does not return in time fails the test with what it said and
+    # what the tracking document holds (a stuck worker is explained by its -Verbose lines).
+    function Wait-Worker($Process, [string] $Log, [string] $Name, [int] $Seconds = 240) {
+        if (-not $Process.WaitForExit($Seconds * 1000)) {
+            throw "Worker $(Split-Path -Leaf $Log) did not return in $Seconds s.`nIts log:`n$(Get-Content $Log -Raw -ErrorAction SilentlyContinue)`nTracking: $($script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'"))"
+        }
+    }
     function Stop-Worker([string] $Log) { & kill -9 ([int](Get-Content "$Log.pid")) }
 }
 
@@ -66,7 +73,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         # Each worker at a budget, as workers sharing an account are: the run then lasts long
         # enough for the processor's balancing (a range per lease-acquire interval) to matter.
         $workers = $logs | ForEach-Object { Start-Worker $_ "Start-SchemaMigration -Name dist-three -Container dist8 -Operation @{ AddField = 'd3'; Value = 1 } -MaxRUPerSecond 800" -Together 3 }
-        $workers | ForEach-Object { $_.WaitForExit(240000) | Should -BeTrue }
+        for ($i = 0; $i -lt 3; $i++) { Wait-Worker $workers[$i] $logs[$i] 'dist-three' }
 
         foreach ($log in $logs) {
             $result = Get-WorkerResult $log
@@ -108,8 +115,8 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         $workerC = Start-Worker $c $command
         $null = $script:Kit.Split($script:Database, 'dist4', $null)
         $app | Select-Object -Skip 100 | ForEach-Object { $n = [int]$_.Substring(1); $script:Kit.PatchField($script:Database, 'dist4', $_, "p$($n % 200)", 'app', 'kept') }
-        $workerB.WaitForExit(240000) | Should -BeTrue
-        $workerC.WaitForExit(240000) | Should -BeTrue
+        Wait-Worker $workerB $b 'dist-chaos'
+        Wait-Worker $workerC $c 'dist-chaos'
 
         (Get-WorkerResult $b).Status | Should -Be 'completed' -Because (Get-Content $b -Raw)
         (Get-WorkerResult $c).Status | Should -Be 'completed' -Because (Get-Content $c -Raw)
