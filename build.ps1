@@ -30,7 +30,8 @@
                       and connect subtracted); B over -LargeDocuments (docs/s, peak memory,
                       tracking requests per document) against its run over -Documents; RU/s
                       against -MaxRUPerSecond; fairness under a 429 storm on one range;
-                      distributed runs of 1 and 3 workers; the ms that the module's own load
+                      distributed runs of 1 and 3 workers beside one process, over -Documents
+                      and -DistributedDocuments (CPU before the first document shown); the ms that the module's own load
                       context adds to Import-Module; the journal's cost (B without and with
                       before-images: docs/s, RU and stored bytes per document) and the undo's
                       docs/s beside the migration's. Table, goals and JSON (with the commit,
@@ -72,6 +73,9 @@ param(
 
     # Bench: documents of the scale run (B at its defaults, compared with its run over -Documents).
     [int] $LargeDocuments = 200000,
+
+    # Bench: the second size of the distributed comparison (the first is -Documents).
+    [int] $DistributedDocuments = 60000,
 
     # The local server: partition key ranges of every new container (tests/LocalCosmos/README.md).
     [ValidateRange(1, 64)]
@@ -635,40 +639,78 @@ function Invoke-Bench {
             hotSlowdown = [math]::Round($storm[$hot] / $calm[$hot] - 1, 3)
         }
 
-        Write-Host '==> distributed: 1 and 3 workers at loopback, beside the single-process run' -ForegroundColor Cyan
-        $distributed = [ordered]@{}
-        foreach ($count in 1, 3) {
-            $container = "dist$count"
-            $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$Documents")
+        # Each size: one process, then 1 and 3 -Distributed workers, on fresh copies of the same
+        # documents, timed alike (first command to last return), -Repeat rounds; a round's ratios
+        # are its own runs side by side, and their medians are reported. Every worker is a pwsh
+        # process of its own, and pays pwsh's start, the import, the connection and the JIT again:
+        # at -Documents that fixed cost is a large share of a run; at -DistributedDocuments, the
+        # size where a distributed run is worth having, it is not. Both are reported.
+        function Measure-Distributed([int] $Size, [int] $Count, [int] $Round) {
+            $container = "dist$Count-$Size-$Round"
+            $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$Size")
             $before = Get-TrackingRequests
-            $clock = [System.Diagnostics.Stopwatch]::StartNew()
-            $processes = 1..$count | ForEach-Object {
-                Start-Process -FilePath dotnet -PassThru -RedirectStandardOutput (Join-Path $Output "dist$count-$_.json") -ArgumentList @(
+            $processes = 1..$Count | ForEach-Object {
+                Start-Process -FilePath dotnet -PassThru -RedirectStandardOutput (Join-Path $Output "dist$Count-$_.json") -ArgumentList @(
                     'pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1'), $ModuleOut, $endpoint, $EmulatorKey, $database, $container, 'fd', '0', '0', '-Distributed')
             }
             $processes | ForEach-Object { $_.WaitForExit() }
-            # The run's time: from the first worker's command to the last worker's return (each
-            # pwsh's own start-up is not the engine's; B is timed the same way).
-            $workers = 1..$count | ForEach-Object { Get-Content (Join-Path $Output "dist$count-$_.json") -Raw | ConvertFrom-Json }
+            $workers = 1..$Count | ForEach-Object { Get-Content (Join-Path $Output "dist$Count-$_.json") -Raw | ConvertFrom-Json }
             $seconds = (($workers | Measure-Object returnedAt -Maximum).Maximum - ($workers | Measure-Object startedAt -Minimum).Minimum) / 1000
             $tracking = $kit.ReadAllJson($database, 'migrations', "SELECT * FROM c WHERE c.id = 'bench-$container-fd'") | ConvertFrom-Json
-            if ($tracking.status -ne 'completed' -or $tracking.processed -ne $Documents) { throw "distributed run over $count worker(s) ended $($tracking.status) with $($tracking.processed) documents" }
+            if ($tracking.status -ne 'completed' -or $tracking.processed -ne $Size) { throw "distributed run over $Count worker(s) ended $($tracking.status) with $($tracking.processed) documents" }
             $changed = $kit.Count($database, $container, 'IS_DEFINED(c.fd)')
-            $distributed["$count"] = [ordered]@{
-                workers = $count; seconds = [math]::Round($seconds, 2); docsPerSecond = [math]::Round($Documents / $seconds, 1)
+            # Each run's documents go when it is measured: the server holds everything in memory,
+            # and a fuller server would slow the runs that come later.
+            $kit.DeleteContainer($database, $container)
+            [ordered]@{
+                workers = $Count; seconds = [math]::Round($seconds, 2); docsPerSecond = [math]::Round($Size / $seconds, 1)
                 # Counts are a contract: processed against the documents that carry the change.
                 exact = ($tracking.processed -eq $changed -and @($workers | Where-Object documents -NE $tracking.processed).Count -eq 0)
                 returnLatencyMs = ($workers | Measure-Object returnedAt -Maximum).Maximum - $tracking.completedAt
                 # Documents the change feed delivered per document changed: beyond 1, the run's own writes coming back.
-                deliveredPerDocument = [math]::Round($tracking.scanned / $Documents, 3)
-                ownWritesShareOfReads = [math]::Round([math]::Max(0, $tracking.scanned - $Documents) / [math]::Max(1, $tracking.scanned), 3)
-                ruPerDocument = [math]::Round($tracking.requestCharge / $Documents, 3)
-                trackingPerDocument = [math]::Round(((Get-TrackingRequests) - $before) / $Documents, 4)
+                deliveredPerDocument = [math]::Round($tracking.scanned / $Size, 3)
+                ownWritesShareOfReads = [math]::Round([math]::Max(0, $tracking.scanned - $Size) / [math]::Max(1, $tracking.scanned), 3)
+                ruPerDocument = [math]::Round($tracking.requestCharge / $Size, 3)
+                trackingPerDocument = [math]::Round(((Get-TrackingRequests) - $before) / $Size, 4)
                 shares = @($tracking.workers.PSObject.Properties | ForEach-Object { $_.Value.processed })
+                # CPU of every worker, and what they spent before their first document.
+                cpuSeconds = [math]::Round(($workers | Measure-Object cpuSeconds -Sum).Sum, 2)
+                cpuBeforeRun = [math]::Round(($workers | Measure-Object cpuBeforeRun -Sum).Sum, 2)
             }
         }
-        $single = $results.conditions | Where-Object condition -EQ 'loopback'
-        $distributed.single = [ordered]@{ docsPerSecond = $single.B; ruPerDocument = [math]::Round((Get-Median ($single.runsB | ForEach-Object { $_.requestCharge / $_.documents })), 3) }
+        $distributed = [ordered]@{ sizes = @() }
+        foreach ($size in @($Documents, $DistributedDocuments | Select-Object -Unique)) {
+            Write-Host "==> distributed: 1 and 3 workers at loopback over $size documents, beside one process ($Repeat rounds)" -ForegroundColor Cyan
+            $rounds = foreach ($round in 1..$Repeat) {
+                $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, "one$size-$round", "$size")
+                $one = Invoke-Module "one$size-$round" 'fd'
+                $kit.DeleteContainer($database, "one$size-$round")
+                $runs = [ordered]@{
+                    single = [ordered]@{ seconds = $one.seconds; docsPerSecond = $one.docsPerSecond; ruPerDocument = [math]::Round($one.requestCharge / $size, 3)
+                        cpuSeconds = $one.cpuSeconds; cpuBeforeRun = $one.cpuBeforeRun; jitMethodsBeforeRun = $one.jitMethodsBeforeRun; jitMethods = $one.jitMethods }
+                }
+                foreach ($count in 1, 3) {
+                    $run = Measure-Distributed $size $count $round
+                    $run.ratio = [math]::Round($one.seconds / $run.seconds, 2)
+                    $runs["$count"] = $run
+                }
+                $runs
+            }
+            $row = [ordered]@{ documents = $size; rounds = @($rounds) }
+            $row.single = [ordered]@{ docsPerSecond = Get-Median @($rounds | ForEach-Object { $_.single.docsPerSecond }); cpuSeconds = Get-Median @($rounds | ForEach-Object { $_.single.cpuSeconds })
+                cpuBeforeRun = Get-Median @($rounds | ForEach-Object { $_.single.cpuBeforeRun }); ruPerDocument = Get-Median @($rounds | ForEach-Object { $_.single.ruPerDocument }) }
+            foreach ($count in '1', '3') {
+                $of = @($rounds | ForEach-Object { $_[$count] })
+                $row[$count] = [ordered]@{
+                    docsPerSecond = Get-Median @($of.docsPerSecond); ratio = Get-Median @($of.ratio); ratios = @($of.ratio)
+                    exact = @($of | Where-Object { -not $_.exact }).Count -eq 0
+                    returnLatencyMs = ($of.returnLatencyMs | Measure-Object -Maximum).Maximum
+                    ownWritesShareOfReads = Get-Median @($of.ownWritesShareOfReads); ruPerDocument = Get-Median @($of.ruPerDocument)
+                    cpuSeconds = Get-Median @($of.cpuSeconds); cpuBeforeRun = Get-Median @($of.cpuBeforeRun); shares = $of[-1].shares
+                }
+            }
+            $distributed.sizes += $row
+        }
         $results.distributed = $distributed
 
         Write-Host '==> RU budget: 5 RU per request, -MaxRUPerSecond 2000' -ForegroundColor Cyan
@@ -742,6 +784,11 @@ function Invoke-Bench {
         ruBudget = $results.ruBudget.ratio -ge 0.9 -and $results.ruBudget.ratio -le 1.05
         fairness = $results.fairness.othersSlowdown -lt 0.2
     }
+    foreach ($row in $results.distributed.sizes) {
+        $results.goals["distributed1At$($row.documents)"] = $row['1'].ratio -ge 0.9
+        $results.goals["distributed3At$($row.documents)"] = $row['3'].ratio -ge 0.8
+        $results.goals["distributedExactAt$($row.documents)"] = $row['1'].exact -and $row['3'].exact
+    }
     $benchDir = Join-Path $Output 'bench'
     New-Item -ItemType Directory -Path $benchDir -Force | Out-Null
     $file = Join-Path $benchDir "bench-$(Get-Date -Format 'yyyyMMdd-HHmmss').json"
@@ -766,11 +813,21 @@ function Invoke-Bench {
     }
     $f = $results.fairness
     Write-Host ("Fairness, 30 % 429 on range {0}'s writes: the other three finished in {1} s (calm {2} s, slowdown {3:P1}); the hot one slowed {4:P1}" -f $f.hotRange, $f.othersStormSeconds, $f.othersCalmSeconds, $f.othersSlowdown, $f.hotSlowdown)
-    $d = $results.distributed
-    Write-Host ("Distributed at loopback: 1 worker {0} docs/s, {1} RU/doc; 3 workers {2} docs/s, {3} RU/doc, shares {4}; single process {5} docs/s, {6} RU/doc" -f $d['1'].docsPerSecond, $d['1'].ruPerDocument, $d['3'].docsPerSecond, $d['3'].ruPerDocument, ($d['3'].shares -join '/'), $d.single.docsPerSecond, $d.single.ruPerDocument)
-    Write-Host ("Distributed against one process: 1 worker x{0}, 3 workers x{1} (goals 0.9 and 0.8); counts exact {2}/{3}; workers returned within {4} / {5} ms of completion; the run's own writes were {6} / {7} of the feed's deliveries" -f
-        [math]::Round($d['1'].docsPerSecond / $d.single.docsPerSecond, 2), [math]::Round($d['3'].docsPerSecond / $d.single.docsPerSecond, 2), $d['1'].exact, $d['3'].exact,
-        $d['1'].returnLatencyMs, $d['3'].returnLatencyMs, $d['1'].ownWritesShareOfReads, $d['3'].ownWritesShareOfReads)
+    Write-Host "Distributed at loopback against one process (same documents, timed alike, medians of $Repeat rounds; CPU of all processes, and before their first document; return ms: the worst):"
+    $results.distributed.sizes | ForEach-Object {
+        [pscustomobject]@{
+            documents = $_.documents
+            'one docs/s' = $_.single.docsPerSecond; '1 worker' = $_['1'].docsPerSecond; '3 workers' = $_['3'].docsPerSecond
+            'x1 | x3 (0.9 | 0.8)' = '{0} | {1} (rounds {2} | {3})' -f $_['1'].ratio, $_['3'].ratio, ($_['1'].ratios -join ' '), ($_['3'].ratios -join ' ')
+            'CPU s one|1|3' = '{0} | {1} | {2}' -f $_.single.cpuSeconds, $_['1'].cpuSeconds, $_['3'].cpuSeconds
+            'before 1st doc' = '{0} | {1} | {2}' -f $_.single.cpuBeforeRun, $_['1'].cpuBeforeRun, $_['3'].cpuBeforeRun
+            exact = '{0} | {1}' -f $_['1'].exact, $_['3'].exact
+            'return ms' = '{0} | {1}' -f $_['1'].returnLatencyMs, $_['3'].returnLatencyMs
+            'own writes of reads' = '{0} | {1}' -f $_['1'].ownWritesShareOfReads, $_['3'].ownWritesShareOfReads
+            'RU/doc one|1|3' = '{0} | {1} | {2}' -f $_.single.ruPerDocument, $_['1'].ruPerDocument, $_['3'].ruPerDocument
+            shares = $_['3'].shares -join '/'
+        }
+    } | Format-List | Out-Host
     Write-Host ("RU budget 2000 RU/s: measured {0} RU/s ({1:P1})" -f $results.ruBudget.measuredRUPerSecond, $results.ruBudget.ratio)
     Write-Host "Journal (before-images), medians of $Repeat runs each at the module's defaults: B without, B with, U undoing the runs with"
     $results.journal | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'B docs/s'; e = { $_.withoutDocsPerSecond } }, @{ n = '+journal'; e = { $_.withDocsPerSecond } }, @{ n = 'undo'; e = { $_.undoDocsPerSecond } },

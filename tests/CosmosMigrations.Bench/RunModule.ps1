@@ -15,6 +15,11 @@ if ($MaxRUPerSecond -gt 0) { $run.MaxRUPerSecond = $MaxRUPerSecond }
 function Get-ServerRequests { (Invoke-RestMethod -Uri "$($Endpoint)_harness/stats" -SkipCertificateCheck).requests }
 $catchUp = $null
 if ($Mode -eq 'catchup') { $requestsAtStart = Get-ServerRequests }
+# What this process spent before its first document (pwsh, the module's import, the connection):
+# a per-process cost that every distributed worker pays again.
+$process = [System.Diagnostics.Process]::GetCurrentProcess()
+$cpuBeforeRun = $process.TotalProcessorTime.TotalSeconds
+$jitMethodsBeforeRun = [System.Runtime.JitInfo]::GetCompiledMethodCount($false)
 $clock = [System.Diagnostics.Stopwatch]::StartNew()
 $startedAt = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds()
 $status = if ($Mode -eq 'undo') {
@@ -42,7 +47,7 @@ if ($Mode -eq 'catchup') {
     }
     else { [ordered]@{ seconds = 0; share = 0; requests = 0; requestShare = 0; runRequests = $requestsAtEnd - $requestsAtStart } }
 }
-$process = [System.Diagnostics.Process]::GetCurrentProcess()
+$process.Refresh()
 [ordered]@{
     mode              = "module-$Mode"
     startedAt         = $startedAt
@@ -58,6 +63,8 @@ $process = [System.Diagnostics.Process]::GetCurrentProcess()
     concurrency       = $status.Concurrency
     concurrencyReason = $status.ConcurrencyReason
     cpuSeconds        = [math]::Round($process.TotalProcessorTime.TotalSeconds, 3)
+    cpuBeforeRun      = [math]::Round($cpuBeforeRun, 3)
+    jitMethodsBeforeRun = $jitMethodsBeforeRun
     peakWorkingSetMiB = [math]::Round($process.PeakWorkingSet64 / 1MB, 1)
     # What the runtime did besides the work: allocation, collections, JIT (as the raw SDK's run reports them).
     allocatedMiB      = [math]::Round([GC]::GetTotalAllocatedBytes($false) / 1MB, 1)
