@@ -50,6 +50,31 @@ Describe 'Connect-CosmosMigration' {
         finally { Remove-Item env:COSMOS_DATABASE }
     }
 
+    It 'keeps a connection the user holds usable after connecting again' {
+        $first = Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -SkipCertificateCheck -PassThru
+        # A new default connection: the one held in $first must not be closed under the user.
+        Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -SkipCertificateCheck
+        $script:Kit.CreateContainer($script:Database, 'held')
+        $script:Kit.Seed($script:Database, 'held', 20, 2)
+        $status = Start-SchemaMigration -Context $first -Name 'held-context' -Container 'held' -Operation @{ AddField = 'held'; Value = 1 } -ErrorAction Stop
+        $status.Status | Should -Be 'completed'
+        $status.Processed | Should -Be 20
+        (Get-MigrationStatus -Context $first -Name 'held-context').Processed | Should -Be 20
+    }
+
+    It 'fails with ContextClosed, not a raw ObjectDisposedException, on a connection that was closed' {
+        $closed = Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -SkipCertificateCheck -PassThru
+        Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -SkipCertificateCheck
+        $closed.Dispose()
+        $failure = { Get-MigrationStatus -Context $closed -ErrorAction Stop } | Should -Throw -PassThru
+        $failure.FullyQualifiedErrorId | Should -BeLike 'ContextClosed,*'
+        $failure.CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $failure.TargetObject | Should -Be $script:Endpoint
+        $failure.ErrorDetails.RecommendedAction | Should -BeLike '*Connect-CosmosMigration*'
+        # The session's default connection is a new one, and works.
+        { Get-MigrationStatus -ErrorAction Stop } | Should -Not -Throw
+    }
+
     It 'fails with <Id> for <Case>' -ForEach @(
         @{ Case = 'a missing database'; Id = 'DatabaseNotFound'; Category = 'ObjectNotFound'; Endpoint = $null; Database = 'no-such-db' }
         @{ Case = 'an unreachable endpoint'; Id = 'EndpointUnreachable'; Category = 'ConnectionError'; Endpoint = 'https://127.0.0.1:1/'; Database = 'x' }

@@ -621,7 +621,17 @@ public sealed class MigrationConnection : IDisposable
         }
     }
 
-    public void Dispose() => Client.Dispose();
+    /// <summary>Handed to the user (Connect-CosmosMigration -PassThru): a later connection does not
+    /// close it, since the user may still pass it as -Context.</summary>
+    internal bool HeldByUser { get; set; }
+
+    internal bool IsDisposed { get; private set; }
+
+    public void Dispose()
+    {
+        IsDisposed = true;
+        Client.Dispose();
+    }
 
     public override string ToString() => $"{Endpoint} / {DatabaseName}";
 }

@@ -118,8 +118,10 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
 
             var previous = Session.Default;
             Session.Default = connection;
-            if (previous is not null && !ReferenceEquals(previous, connection))
+            if (previous is not null && !ReferenceEquals(previous, connection) && !previous.HeldByUser)
             {
+                // Only a connection nobody else holds is closed: one given out by -PassThru stays
+                // usable as -Context (its client goes with the last reference to it).
                 previous.Dispose();
             }
 
@@ -127,6 +129,7 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
             WriteVerbose($"Connected to {connection.Endpoint}, database '{connection.DatabaseName}' ({how}{(connection.Principal is { } who ? " as " + who : "")}, {connection.ConnectionMode} mode).");
             if (PassThru)
             {
+                connection.HeldByUser = true;
                 WriteObject(connection);
             }
         }

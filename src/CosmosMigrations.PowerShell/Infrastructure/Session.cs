@@ -24,10 +24,21 @@ public static class Session
         }
     }
 
-    internal static MigrationConnection Resolve(MigrationConnection? explicitContext) =>
-        explicitContext ?? Default ?? throw new MigrationException(MigrationErrorKind.InvalidState, "NotConnected",
+    internal static MigrationConnection Resolve(MigrationConnection? explicitContext)
+    {
+        var connection = explicitContext ?? Default ?? throw new MigrationException(MigrationErrorKind.InvalidState, "NotConnected",
             "There is no connection to Cosmos DB in this session.", null,
             "Run Connect-CosmosMigration first (or pass -Context).");
+        if (connection.IsDisposed)
+        {
+            // A closed client would fail deep in the SDK with ObjectDisposedException.
+            throw new MigrationException(MigrationErrorKind.InvalidState, "ContextClosed",
+                $"The connection to {connection.Endpoint} (database '{connection.DatabaseName}') is closed.", connection.Endpoint,
+                "Run Connect-CosmosMigration again, and pass its new connection (-PassThru) as -Context.");
+        }
+
+        return connection;
+    }
 
     private sealed class Holder
     {
