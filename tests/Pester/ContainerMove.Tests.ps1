@@ -234,3 +234,75 @@ Describe 'Start-ContainerMove and Complete-ContainerMove' {
         { $script:Kit.ContainerJson($script:Database, 'never') } | Should -Throw
     }
 }
+
+Describe 'Undo-SchemaMigration of a move' {
+    BeforeAll {
+        $script:Kit.CreateContainer($script:Database, 'undo-src', '/pk')
+        $script:Kit.Seed($script:Database, 'undo-src', 400, 20, 0, $null)
+        $script:UndoSource = $script:Kit.ReadAllJson($script:Database, 'undo-src', 'SELECT c.id, c._etag FROM c') | Sort-Object
+    }
+
+    It 'before the cut-over: -WhatIf deletes nothing; then the target it created, its leases and its state are removed, and the source is untouched' {
+        $copied = Start-ContainerMove -Name undo-move -Container undo-src -Target undo-dst -PartitionKey /email -Confirm:$false
+        $copied.Status | Should -Be 'copied'
+        $script:Kit.Count($script:Database, 'undo-dst') | Should -Be 400
+        $script:Kit.Count($script:Database, 'migrations-leases', "STARTSWITH(c.id, 'undo-move|')") | Should -BeGreaterThan 0
+        $before = Get-MigrationStatus -Name undo-move
+        $before.Undoable | Should -BeTrue
+        $before.UndoBlocker | Should -BeNullOrEmpty
+
+        $tracking = Get-Tracking undo-move
+        Undo-SchemaMigration -Name undo-move -WhatIf | Should -BeNullOrEmpty
+        $script:Kit.Count($script:Database, 'undo-dst') | Should -Be 400 -Because '-WhatIf deletes nothing'
+        (Get-Tracking undo-move)._etag | Should -Be $tracking._etag -Because '-WhatIf writes no tracking document either'
+
+        $undone = Undo-SchemaMigration -Name undo-move -Confirm:$false
+        $undone.Status | Should -Be 'undone'
+        $undone.Target | Should -Be 'undo-dst'
+        $undone.Message | Should -Match "Deleted the target 'undo-dst' \(400 document\(s\) copied\)"
+        $undone.Message | Should -Match "'undo-src' is untouched"
+        { $script:Kit.ContainerJson($script:Database, 'undo-dst') } | Should -Throw
+        $script:Kit.Count($script:Database, 'migrations-leases', "STARTSWITH(c.id, 'undo-move|')") | Should -Be 0
+        Get-Tracking undo-move | Should -BeNullOrEmpty
+        Get-MigrationStatus -Name undo-move -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        ($script:Kit.ReadAllJson($script:Database, 'undo-src', 'SELECT c.id, c._etag FROM c') | Sort-Object) | Should -Be $script:UndoSource
+
+        # Undone is gone: the same move starts anew.
+        (Start-ContainerMove -Name undo-move -Container undo-src -Target undo-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
+        $script:Kit.Count($script:Database, 'undo-dst') | Should -Be 400
+    }
+
+    It 'stops a following move first, then removes it' {
+        $follower = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+            Start-ContainerMove -Name undo-follow -Container undo-src -Target undo-follow-dst -PartitionKey /email -Follow -Confirm:$false
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        Wait-Until { (Get-MigrationStatus -Name undo-follow -ErrorAction SilentlyContinue).Phase -eq 'following' } 90 | Should -BeTrue
+
+        $undone = Undo-SchemaMigration -Name undo-follow -Confirm:$false
+        $undone.Status | Should -Be 'undone'
+        $follower | Wait-Job -Timeout 90 | Out-Null
+        $follower.State | Should -Be 'Completed' -Because 'the follower returns once the undo stopped it'
+        $follower | Remove-Job -Force
+        { $script:Kit.ContainerJson($script:Database, 'undo-follow-dst') } | Should -Throw
+        Get-Tracking undo-follow | Should -BeNullOrEmpty
+        $script:Kit.Count($script:Database, 'migrations-leases', "STARTSWITH(c.id, 'undo-follow|')") | Should -Be 0
+    }
+
+    It 'refuses a completed move with MoveCompleted, and deletes nothing' {
+        (Complete-ContainerMove -Name undo-move -Confirm:$false).Status | Should -Be 'completed'
+        (Get-MigrationStatus -Name undo-move).Undoable | Should -BeFalse
+        (Get-MigrationStatus -Name undo-move).UndoBlocker | Should -Match 'completed'
+        $result = Undo-SchemaMigration -Name undo-move -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $result | Should -BeNullOrEmpty
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'MoveCompleted,CosmosMigrations.PowerShell.Commands.UndoSchemaMigrationCommand'
+        $failed[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $failed[0].TargetObject | Should -Be 'undo-move'
+        $failed[0].ErrorDetails.RecommendedAction | Should -Match 'undo-src'
+        $script:Kit.Count($script:Database, 'undo-dst') | Should -Be 400
+        (Get-MigrationStatus -Name undo-move).Status | Should -Be 'completed'
+    }
+}

@@ -63,7 +63,7 @@ public sealed class MoveCompletion
             return new RunResult(done);
         }
 
-        await StopFollowersAsync(name, options.LeaseDuration, cancellationToken).ConfigureAwait(false);
+        await StopFollowersAsync(_connection, name, options.LeaseDuration, Log, cancellationToken).ConfigureAwait(false);
 
         // Drain: the copy once more, to zero lag (a followed move completed above; a copied one reopens).
         var operations = MoveRunner.ParseOperations(name, record.Source, (record.Operations ?? new JArray()).Select(o => PlainJson.ToPlain(o)).ToList());
@@ -113,17 +113,17 @@ public sealed class MoveCompletion
     }
 
     /// <summary>A running move is asked to stop; a following one then completes its run. Waits
-    /// until no worker runs it (at most two leases).</summary>
-    private async Task StopFollowersAsync(string name, TimeSpan lease, CancellationToken cancellationToken)
+    /// until no worker runs it (at most two leases). The cut-over and an undo both begin with it.</summary>
+    internal static async Task StopFollowersAsync(MigrationConnection connection, string name, TimeSpan lease, Action<string>? log, CancellationToken cancellationToken)
     {
-        var store = _connection.TrackingStore;
+        var store = connection.TrackingStore;
         var current = await store.GetAsync(name, cancellationToken).ConfigureAwait(false);
         if (current?.Status != TrackingStatus.Running)
         {
             return;
         }
 
-        Log?.Invoke($"Asking the processes that follow '{name}' to stop.");
+        log?.Invoke($"Asking the processes that follow '{name}' to stop.");
         await store.PatchAsync(name, new[] { PatchOperation.Set("/stopRequested", true) }, cancellationToken).ConfigureAwait(false);
         var deadline = DateTime.UtcNow + lease + lease;
         while (DateTime.UtcNow < deadline)

@@ -50,6 +50,9 @@ public static class MovePhase
     public const string Completing = "completing";
     public const string Completed = "completed";
 
+    /// <summary>Undo-SchemaMigration is removing the target and the move's state.</summary>
+    public const string Undoing = "undoing";
+
     /// <summary>The phase to show: a running move without a phase yet is copying; a move whose
     /// copy run completed is copied until Complete-ContainerMove verified it.</summary>
     public static string? Of(TrackingDocument document)

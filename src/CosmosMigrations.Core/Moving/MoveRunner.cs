@@ -62,6 +62,13 @@ public sealed class MoveRunner
                 request.Name, "Choose another -Name, or start the move with the container, target and key it was started with.");
         }
 
+        if (tracked is not null && tracked.Phase == MovePhase.Undoing)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidState, "MoveBeingUndone",
+                $"The move '{request.Name}' is being undone: its target and state are being removed.", request.Name,
+                "Run Undo-SchemaMigration -Name " + request.Name + " again to finish the undo, then start the move anew.");
+        }
+
         if (tracked is not null && MovePhase.Of(tracked) == MovePhase.Completed)
         {
             var done = MigrationStatus.FromTracking(tracked);

@@ -137,13 +137,14 @@ public sealed class MigrationStatus
         var end = completed ?? (document.UpdatedAt > 0 ? Clock.FromMs(document.UpdatedAt) : null);
         var now = Clock.NowMs();
         var live = MigrationLifecycle.HasLiveLease(document, now);
-        var blocker = MigrationLifecycle.UndoBlocker(document, now);
+        var move = Moving.MoveRecord.Of(document);
+        var blocker = move is null ? MigrationLifecycle.UndoBlocker(document, now) : Moving.MoveUndo.Blocker(document, move);
         return new MigrationStatus
         {
             Name = document.Name,
             Container = document.Container,
             Status = Moving.MovePhase.StatusOf(document),
-            Target = Moving.MoveRecord.Of(document)?.Target,
+            Target = move?.Target,
             Processed = document.Processed,
             Scanned = document.Scanned,
             Failed = document.FailureCount ?? document.Failures?.Count ?? 0,
