@@ -71,7 +71,7 @@ public sealed class MoveCompletion
         var drain = await new MoveRunner(_connection) { Log = Log, Warn = Warn }.StartAsync(
             new MoveRequest(name, record.Source, record.Target, record.PartitionKey, record.Filter,
                 (record.Operations ?? new JArray()).Select(o => PlainJson.ToPlain(o)).ToList(),
-                new RunOptions { MaxRUPerSecond = options.MaxRUPerSecond, LeaseDuration = options.LeaseDuration }),
+                new RunOptions { MaxRUPerSecond = options.MaxRUPerSecond, LeaseDuration = options.LeaseDuration }, Distributed: true),
             progress, cancellationToken).ConfigureAwait(false);
         if (drain.Error is not null || drain.Status.Status != MovePhase.Copied)
         {

@@ -18,7 +18,7 @@ namespace CosmosMigrations.Moving;
 
 /// <summary>What Start-ContainerMove is given.</summary>
 public sealed record MoveRequest(string Name, string Container, string Target, IReadOnlyList<string> PartitionKey, string? Filter,
-    IReadOnlyList<object?> Operations, RunOptions Options, int? Throughput = null, int? AutoscaleMaxThroughput = null);
+    IReadOnlyList<object?> Operations, RunOptions Options, int? Throughput = null, int? AutoscaleMaxThroughput = null, bool Distributed = false);
 
 /// <summary>Moves a container to a new partition key: creates the target with the source's settings
 /// and the new key, then copies through the distributed engine (the change feed processor,
@@ -42,6 +42,10 @@ public sealed class MoveRunner
 
     public async Task<RunResult> StartAsync(MoveRequest request, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
+        // Every move runs on the distributed engine (-Distributed only decides whether it joins
+        // other processes): the options are checked as such, before anything is written.
+        request.Options.Distributed = true;
+        request.Options.Validate();
         var operations = ParseOperations(request.Name, request.Container, request.Operations);
         var (source, properties, key, filter) = await PrepareAsync(request.Container, request.PartitionKey, request.Filter, cancellationToken).ConfigureAwait(false);
         ResourceName.Validate(request.Target, "target container");
@@ -69,6 +73,15 @@ public sealed class MoveRunner
                 "Run Undo-SchemaMigration -Name " + request.Name + " again to finish the undo, then start the move anew.");
         }
 
+        if (!request.Distributed && tracked is { Status: TrackingStatus.Running }
+            && MigrationLifecycle.LiveWorkers(tracked, Clock.NowMs(), request.Options.LeaseDuration) is { Count: > 0 } workers)
+        {
+            // The engine would join them; a process asked to copy alone does not, as a single run would not.
+            throw new MigrationException(MigrationErrorKind.AlreadyRunning, "MoveAlreadyRunning",
+                $"The move '{request.Name}' is being copied by {string.Join(", ", workers)}.", request.Name,
+                "Add -Distributed to share the copy with them, or wait for them (Get-MigrationStatus -Name " + request.Name + ").");
+        }
+
         if (tracked is not null && MovePhase.Of(tracked) == MovePhase.Completed)
         {
             var done = MigrationStatus.FromTracking(tracked);
@@ -89,7 +102,6 @@ public sealed class MoveRunner
 
         var definition = Definition(request.Name, request.Container, request.Target, key, filter, operations);
         var options = request.Options;
-        options.Distributed = true;
         options.Journal = false;
         options.Writes = new MoveWrites(source, target, operations, filter);
         Log?.Invoke($"Moving '{request.Container}' to '{request.Target}' (partition key {key}){(filter is null ? "" : $", documents where {filter}")}: copying through the change feed.");
