@@ -127,3 +127,34 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
         (Get-UserContent mvk2) | Should -Be (Get-UserContent mvk)
     }
 }
+
+Describe 'A split of a source range mid-copy' -Skip:(-not $script:IsHarness) {
+    It 'copies the children''s documents: the target equals the source after the cut-over' {
+        $total = 5000
+        $script:Kit.CreateContainer($script:Database, 'mvs', '/pk')
+        $script:Kit.Seed($script:Database, 'mvs', $total, 100, 0, $null)
+        $ranges = Get-RangeCount 'mvs'
+        $mover = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+            Start-ContainerMove -Name mv-split -Container mvs -Target mvs2 -PartitionKey /email -MaxRUPerSecond 400 -LeaseDuration 00:00:06 -Confirm:$false
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        Wait-Until { (Get-Tracking 'mv-split').processed -gt 500 } 90 | Should -BeTrue
+        (Get-Tracking 'mv-split').processed | Should -BeLessThan $total -Because 'the split comes mid-copy'
+        1..2 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mvs', $null) }
+        Get-RangeCount 'mvs' | Should -Be ($ranges + 2)
+        # The application writes to the children too.
+        $script:Kit.Seed($script:Database, 'mvs', 100, 100, $total, $null)
+
+        $status = $mover | Wait-Job -Timeout 180 | Receive-Job
+        $mover.State | Should -Be 'Completed'
+        $status.Status | Should -Be 'copied'
+        $status.Processed | Should -BeGreaterOrEqual ($total + 100)
+
+        $done = Complete-ContainerMove -Name mv-split -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $script:Kit.Count($script:Database, 'mvs2') | Should -Be ($total + 100)
+        (Get-UserContent mvs2) | Should -Be (Get-UserContent mvs)
+    }
+}
