@@ -306,3 +306,67 @@ Describe 'Undo-SchemaMigration of a move' {
         (Get-MigrationStatus -Name undo-move).Status | Should -Be 'completed'
     }
 }
+
+Describe 'A move''s status' {
+    It 'shows the phase, the lag, the rate and the time remaining while copying; lag 0 once copied and completed' {
+        $script:Kit.CreateContainer($script:Database, 'status-src', '/pk')
+        $script:Kit.Seed($script:Database, 'status-src', 4000, 40, 0, $null)
+        $mover = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+            Start-ContainerMove -Name status-move -Container status-src -Target status-dst -PartitionKey /email -MaxRUPerSecond 150 -Confirm:$false
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        # Two rate samples are five seconds apart: the rate shows after the second.
+        Wait-Until { $s = Get-MigrationStatus -Name status-move -ErrorAction SilentlyContinue; $s.DocumentsPerSecond -gt 0 -and $s.Lag -gt 0 } 90 | Should -BeTrue
+        $copying = Get-MigrationStatus -Name status-move
+        $copying.Status | Should -Be 'running'
+        $copying.Phase | Should -Be 'copying'
+        $copying.Target | Should -Be 'status-dst'
+        $copying.Lag | Should -BeGreaterThan 0
+        $copying.Lag | Should -BeLessOrEqual (4000 - $copying.Scanned + 400) -Because 'the lag is what the copy has not read yet (within a batch per range of the count)'
+        $copying.DocumentsPerSecond | Should -BeLessThan 400 -Because 'the copy runs at 150 RU/s'
+        $copying.Remaining | Should -Not -BeNullOrEmpty
+        [math]::Abs($copying.Remaining.TotalSeconds - [math]::Ceiling($copying.Lag / $copying.DocumentsPerSecond)) | Should -BeLessOrEqual 1 -Because 'the time remaining is the lag at the rate'
+        ($copying | Format-List | Out-String -Width 200) | Should -Match 'Lag\s+: \d+'
+
+        $copied = $mover | Wait-Job -Timeout 120 | Receive-Job
+        $copied.Status | Should -Be 'copied'
+        $copied.Lag | Should -Be 0
+        $copied.Remaining | Should -Be ([TimeSpan]::Zero)
+        $status = Get-MigrationStatus -Name status-move
+        $status.Phase | Should -Be 'copied'
+        $status.Lag | Should -Be 0
+        @(Get-MigrationStatus -Status copied).Name | Should -Contain 'status-move'
+
+        (Complete-ContainerMove -Name status-move -Confirm:$false).Status | Should -Be 'completed'
+        $done = Get-MigrationStatus -Name status-move
+        $done.Phase | Should -Be 'completed'
+        $done.Lag | Should -Be 0
+        @(Get-MigrationStatus -Status copied).Name | Should -Not -Contain 'status-move'
+    }
+
+    It 'a copied move is not rewritten by <Case>: refused with MigrationIsAMove, still copied, the source untouched' -ForEach @(
+        @{ Case = 'Start-SchemaMigration -Force on its name and source'; Command = { Start-SchemaMigration -Name reopen-move -Container status-src -Operation @{ AddField = 'oops'; Value = 1 } -Force -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'StartSchemaMigrationCommand' }
+        @{ Case = 'Start-SchemaMigration by name'; Command = { Get-MigrationStatus -Name reopen-move | Start-SchemaMigration -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'StartSchemaMigrationCommand' }
+        @{ Case = 'Invoke-Backfill'; Command = { Invoke-Backfill -Name reopen-move -Container status-src -Operation @{ AddField = 'oops'; Value = 1 } -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'InvokeBackfillCommand' }
+        @{ Case = 'Reset-SchemaMigration'; Command = { Reset-SchemaMigration -Name reopen-move -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'ResetSchemaMigrationCommand' }
+    ) {
+        if (-not (Get-Tracking reopen-move)) {
+            (Start-ContainerMove -Name reopen-move -Container status-src -Target reopen-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
+        }
+        $tracking = Get-Tracking reopen-move
+        $source = $script:Kit.ReadAllJson($script:Database, 'status-src', 'SELECT c.id, c._etag FROM c') | Sort-Object
+
+        $failed = $null
+        $result = . $Command
+        $result | Should -BeNullOrEmpty
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be "MigrationIsAMove,CosmosMigrations.PowerShell.Commands.$Cmdlet"
+        $failed[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $failed[0].ErrorDetails.RecommendedAction | Should -Match 'Start-ContainerMove -Name reopen-move'
+        (Get-Tracking reopen-move)._etag | Should -Be $tracking._etag -Because 'the move''s tracking document is not rewritten'
+        (Get-MigrationStatus -Name reopen-move).Status | Should -Be 'copied'
+        ($script:Kit.ReadAllJson($script:Database, 'status-src', 'SELECT c.id, c._etag FROM c') | Sort-Object) | Should -Be $source
+    }
+}

@@ -108,6 +108,7 @@ public sealed class MoveRunner
         var runner = new MigrationRunner(_connection) { Log = Log, Warn = Warn };
         using var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var recording = RecordWhenStartedAsync(request.Name, record, running.Token);
+        var sampling = SampleRateAsync(request.Name, running.Token);
         RunResult result;
         try
         {
@@ -117,6 +118,7 @@ public sealed class MoveRunner
         {
             running.Cancel();
             await recording.ConfigureAwait(false);
+            await sampling.ConfigureAwait(false);
         }
 
         var latest = await store.UpdateAsync(request.Name, document =>
@@ -145,6 +147,7 @@ public sealed class MoveRunner
         }
 
         var status = MigrationStatus.FromTracking(latest);
+        await MoveLiveStatus.AddAsync(_connection, status, latest, cancellationToken).ConfigureAwait(false);
         status.Outcome = result.Status.Outcome;
         status.Throttled = result.Status.Throttled;
         status.Concurrency = result.Status.Concurrency;
@@ -186,6 +189,32 @@ public sealed class MoveRunner
         catch (MigrationException ex)
         {
             Log?.Invoke($"Could not record the move in '{name}' yet ({CosmosErrors.FirstLine(ex.Message)}); it is recorded when the copy returns.");
+        }
+    }
+
+    /// <summary>Samples the copy's progress for its rate (<see cref="MoveLiveStatus"/>) while it
+    /// runs: one conditioned write every few seconds, shared by the move's workers.</summary>
+    private async Task SampleRateAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(MoveLiveStatus.SampleInterval, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await _connection.TrackingStore.UpdateAsync(name, document => document is not null && MoveLiveStatus.Sample(document, Clock.NowMs()) ? document : null,
+                        "move rate", cancellationToken).ConfigureAwait(false);
+                }
+                catch (MigrationException ex)
+                {
+                    Log?.Invoke($"Could not sample the copy's rate this time ({CosmosErrors.FirstLine(ex.Message)}).");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run ended.
         }
     }
 

@@ -114,6 +114,11 @@ public sealed class MigrationStatus
     /// after having seen every document.</summary>
     public string? Phase { get; set; }
 
+    /// <summary>A move's lag: the documents of the source's change feed not yet copied, as the
+    /// change feed estimator reads them from the move's leases when the status is read (0 once
+    /// completed; null for other migrations, or when the leases cannot be read).</summary>
+    public long? Lag { get; set; }
+
     /// <summary>A move's target container (Start-ContainerMove); null for other migrations.</summary>
     public string? Target { get; set; }
 
