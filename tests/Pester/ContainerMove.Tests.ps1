@@ -370,3 +370,34 @@ Describe 'A move''s status' {
         ($script:Kit.ReadAllJson($script:Database, 'status-src', 'SELECT c.id, c._etag FROM c') | Sort-Object) | Should -Be $source
     }
 }
+
+Describe 'Complete-ContainerMove -Sample' {
+    It 'compares the counts and documents drawn at random: finds a document that differs, then completes once it is equal' {
+        $script:Kit.CreateContainer($script:Database, 'sample-src', '/pk')
+        $script:Kit.Seed($script:Database, 'sample-src', 600, 20, 0, $null)
+        (Start-ContainerMove -Name sample-move -Container sample-src -Target sample-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
+        $copy = $script:Kit.ReadAllJson($script:Database, 'sample-dst', "SELECT c.email, c.name FROM c WHERE c.id = 'd5'") | ConvertFrom-Json
+        $script:Kit.PatchField($script:Database, 'sample-dst', 'd5', $copy.email, 'name', 'tampered')
+
+        # A sample as large as the container takes every document: the tampered one is found.
+        $failed = $null
+        $status = Complete-ContainerMove -Name sample-move -Sample 1000 -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $status.Status | Should -Be 'copied'
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'MoveVerificationFailed,CosmosMigrations.PowerShell.Commands.CompleteContainerMoveCommand'
+        $failed[0].Exception.Message | Should -Match '600 document\(s\) against 600; 600 document\(s\) sampled at random, 1 differ \(e\.g\. d5\)'
+
+        $script:Kit.PatchField($script:Database, 'sample-dst', 'd5', $copy.email, 'name', $copy.name)
+        $done = Complete-ContainerMove -Name sample-move -Sample 50 -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $done.Message | Should -Match 'same 600 document\(s\) .*50 document\(s\) sampled at random, all equal'
+        $record = (Get-Tracking sample-move).move
+        $record.sampled | Should -Be 50
+        $record.verifiedDocuments | Should -Be 600
+        $record.PSObject.Properties.Name | Should -Not -Contain 'digest'
+    }
+
+    It 'refuses a sample out of range before anything runs' {
+        { Complete-ContainerMove -Name sample-move -Sample 0 -Confirm:$false } | Should -Throw -ErrorId 'ParameterArgumentValidationError,CosmosMigrations.PowerShell.Commands.CompleteContainerMoveCommand'
+    }
+}

@@ -10,16 +10,24 @@ using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Running;
 using CosmosMigrations.Scanning;
+using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 
-/// <summary>What Complete-ContainerMove found and did.</summary>
-public sealed record MoveVerification(long SourceDocuments, long TargetDocuments, string SourceDigest, string TargetDigest, long Deleted)
+/// <summary>What Complete-ContainerMove found and did: the counts and digests of both sides, or,
+/// with a sample, the counts and the sampled documents that differ.</summary>
+public sealed record MoveVerification(long SourceDocuments, long TargetDocuments, string SourceDigest, string TargetDigest, long Deleted,
+    int? Sampled = null, IReadOnlyList<string>? SampleMismatches = null)
 {
-    public bool Equal => SourceDocuments == TargetDocuments && SourceDigest == TargetDigest;
+    public bool Equal => SourceDocuments == TargetDocuments && (Sampled is null ? SourceDigest == TargetDigest : SampleMismatches is { Count: 0 });
+
+    /// <summary>How the content was compared, for messages.</summary>
+    public string Describe() => Sampled is { } sampled
+        ? $"{sampled} document(s) sampled at random{(SampleMismatches is { Count: > 0 } bad ? $", {bad.Count} differ (e.g. {string.Join(", ", bad.Take(5))})" : ", all equal")}"
+        : $"digest {TargetDigest}";
 }
 
 /// <summary>The cut-over of a move, run once the application stopped writing to the source:
@@ -48,7 +56,7 @@ public sealed class MoveCompletion
 
     public Action<string>? Warn { get; set; }
 
-    public async Task<RunResult> CompleteAsync(string name, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
+    public async Task<RunResult> CompleteAsync(string name, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken, int? sample = null)
     {
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
         var store = _connection.TrackingStore;
@@ -91,24 +99,36 @@ public sealed class MoveCompletion
 
         var deleted = await ReconcileDeletesAsync(source, target, record.Filter, sender, cancellationToken).ConfigureAwait(false);
         Log?.Invoke($"Reconciled deletes: {deleted} document(s) gone from '{record.Source}' removed from '{record.Target}'.");
-        var sourceDigest = await DigestAsync(source, record.Filter, writes, sender, cancellationToken).ConfigureAwait(false);
-        var targetDigest = await DigestAsync(target, null, null, sender, cancellationToken).ConfigureAwait(false);
-        var verification = new MoveVerification(sourceDigest.Documents, targetDigest.Documents, sourceDigest.ToString(), targetDigest.ToString(), deleted);
-        Log?.Invoke($"Verified: source {verification.SourceDigest}, target {verification.TargetDigest}.");
+        MoveVerification verification;
+        if (sample is { } size)
+        {
+            verification = await SampleAsync(source, target, record.Filter, writes, size, deleted, sender, cancellationToken).ConfigureAwait(false);
+            Log?.Invoke($"Verified: {verification.SourceDocuments} document(s) in the source, {verification.TargetDocuments} in the target; {verification.Describe()}.");
+        }
+        else
+        {
+            var sourceDigest = await DigestAsync(source, record.Filter, writes, sender, cancellationToken).ConfigureAwait(false);
+            var targetDigest = await DigestAsync(target, null, null, sender, cancellationToken).ConfigureAwait(false);
+            verification = new MoveVerification(sourceDigest.Documents, targetDigest.Documents, sourceDigest.ToString(), targetDigest.ToString(), deleted);
+            Log?.Invoke($"Verified: source {verification.SourceDigest}, target {verification.TargetDigest}.");
+        }
 
         var latest = await SetPhaseAsync(name, verification.Equal ? MovePhase.Completed : MovePhase.Copied, r =>
         {
             r.DeletesReconciled = (r.DeletesReconciled ?? 0) + deleted;
-            r.Digest = verification.TargetDigest;
+            r.Digest = verification.Sampled is null ? verification.TargetDigest : null;
+            r.Sampled = verification.Sampled;
             r.VerifiedDocuments = verification.TargetDocuments;
         }, cancellationToken).ConfigureAwait(false);
         var status = MigrationStatus.FromTracking(latest!);
         status.Outcome = verification.Equal ? nameof(RunOutcome.Completed) : nameof(RunOutcome.Failed);
         status.Message = verification.Equal
-            ? $"'{record.Target}' holds the same {verification.TargetDocuments} document(s) as '{record.Source}' (digest {verification.TargetDigest}); {deleted} delete(s) reconciled. Point the application at '{record.Target}'; '{record.Source}' is left as it is."
+            ? $"'{record.Target}' holds the same {verification.TargetDocuments} document(s) as '{record.Source}' ({verification.Describe()}); {deleted} delete(s) reconciled. Point the application at '{record.Target}'; '{record.Source}' is left as it is."
             : null;
         return new RunResult(status, verification.Equal ? null : new MigrationException(MigrationErrorKind.RequirementNotMet, "MoveVerificationFailed",
-            $"'{record.Target}' differs from '{record.Source}': {verification.TargetDocuments} document(s), digest {verification.TargetDigest}, against {verification.SourceDocuments}, digest {verification.SourceDigest}.",
+            verification.Sampled is null
+                ? $"'{record.Target}' differs from '{record.Source}': {verification.TargetDocuments} document(s), digest {verification.TargetDigest}, against {verification.SourceDocuments}, digest {verification.SourceDigest}."
+                : $"'{record.Target}' differs from '{record.Source}': {verification.TargetDocuments} document(s) against {verification.SourceDocuments}; {verification.Describe()}.",
             name, "Make sure the application no longer writes to the source, then run Complete-ContainerMove again."));
     }
 
@@ -192,6 +212,74 @@ public sealed class MoveCompletion
         }
 
         return deleted;
+    }
+
+    /// <summary>-Sample: both sides counted by the service (COUNT), and <paramref name="size"/>
+    /// source documents drawn uniformly at random in one pass (reservoir sampling: at most that many
+    /// documents in memory), each reshaped as the copy wrote it and compared with the target's
+    /// document of that id and new key, read by a point read. The target is not scanned.</summary>
+    internal static async Task<MoveVerification> SampleAsync(TargetContainer source, TargetContainer target, string? filter, MoveWrites reshape, int size, long deleted,
+        ResilientSender sender, CancellationToken cancellationToken)
+    {
+        var sourceCount = await CountAsync(source, filter, sender, cancellationToken).ConfigureAwait(false);
+        var targetCount = await CountAsync(target, null, sender, cancellationToken).ConfigureAwait(false);
+        var random = new Random();
+        var reservoir = new List<JObject>(Math.Min(size, 100_000));
+        long seen = 0;
+        var query = new QueryDefinition(filter is null ? "SELECT * FROM c" : $"SELECT * FROM c WHERE {filter}");
+        using (var reader = new PageReader(source.Container, null, query, null, 500, sender))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) is { } page)
+            {
+                foreach (var document in page.Documents)
+                {
+                    seen++;
+                    if (reservoir.Count < size)
+                    {
+                        reservoir.Add(document);
+                    }
+                    else if (random.NextDouble() * seen < size)
+                    {
+                        reservoir[random.Next(size)] = document;
+                    }
+                }
+            }
+        }
+
+        var mismatches = new List<string>();
+        foreach (var document in reservoir)
+        {
+            var expected = await reshape.ReshapeAsync(document, cancellationToken).ConfigureAwait(false);
+            var id = (string?)expected["id"] ?? "";
+            var copy = await DocumentWriter.ReadDocumentAsync(target, sender, id, target.PartitionKey.Read(expected), cancellationToken).ConfigureAwait(false);
+            if (copy is null || ContentDigest.HashOf(copy) != ContentDigest.HashOf(expected))
+            {
+                mismatches.Add(id);
+            }
+        }
+
+        return new MoveVerification(sourceCount, targetCount, "", "", deleted, reservoir.Count, mismatches);
+    }
+
+    private static async Task<long> CountAsync(TargetContainer container, string? filter, ResilientSender sender, CancellationToken cancellationToken)
+    {
+        long count = 0;
+        var query = new QueryDefinition($"SELECT VALUE COUNT(1) FROM c{(filter is null ? "" : $" WHERE {filter}")}");
+        await sender.RunAsync(async ct =>
+        {
+            count = 0;
+            using var iterator = container.Container.GetItemQueryIterator<long>(query);
+            while (iterator.HasMoreResults)
+            {
+                var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
+                sender.Gate?.Record(response.RequestCharge);
+                count += response.Sum();
+            }
+
+            return true;
+        }, new GiveUp("TransientFailuresExhausted", $"Counting the documents of '{container.Name}' kept failing.", container.Name,
+            "The service is throttling or unavailable: run Complete-ContainerMove again."), cancellationToken).ConfigureAwait(false);
+        return count;
     }
 
     /// <summary>The digest of a container's documents (under the filter), each reshaped first when

@@ -23,6 +23,12 @@ public sealed class CompleteContainerMoveCommand : ConnectedCmdlet
     [ValidateRange(1, 10_000_000)]
     public double MaxRUPerSecond { get; set; }
 
+    /// <summary>Compare this many documents drawn at random (point reads of the target) instead of
+    /// a digest of every document on both sides; the counts are compared either way.</summary>
+    [Parameter]
+    [ValidateRange(1, 100_000)]
+    public int Sample { get; set; }
+
     protected override void ProcessRecord(MigrationConnection connection)
     {
         if (!ShouldProcess(Name!, "Drain, reconcile deletes in the target, verify and complete the move"))
@@ -35,7 +41,7 @@ public sealed class CompleteContainerMoveCommand : ConnectedCmdlet
         var activity = $"Completing move {Name}";
         var id = Math.Abs(StringComparer.Ordinal.GetHashCode(activity) % 100000) + 1;
         var progress = new Progress(this, id, activity);
-        var result = RunAsync(ct => completion.CompleteAsync(Name!, options, progress, ct));
+        var result = RunAsync(ct => completion.CompleteAsync(Name!, options, progress, ct, Sample > 0 ? Sample : null));
         WriteProgress(new ProgressRecord(id, activity, "Done") { RecordType = ProgressRecordType.Completed });
         WriteObject(result.Status);
         if (result.Error is not null)
