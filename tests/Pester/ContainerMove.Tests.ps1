@@ -349,7 +349,7 @@ Describe 'A move''s status' {
     It 'a copied move is not rewritten by <Case>: refused with MigrationIsAMove, still copied, the source untouched' -ForEach @(
         @{ Case = 'Start-SchemaMigration -Force on its name and source'; Command = { Start-SchemaMigration -Name reopen-move -Container status-src -Operation @{ AddField = 'oops'; Value = 1 } -Force -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'StartSchemaMigrationCommand' }
         @{ Case = 'Start-SchemaMigration by name'; Command = { Get-MigrationStatus -Name reopen-move | Start-SchemaMigration -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'StartSchemaMigrationCommand' }
-        @{ Case = 'Invoke-Backfill'; Command = { Invoke-Backfill -Name reopen-move -Container status-src -Operation @{ AddField = 'oops'; Value = 1 } -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'InvokeBackfillCommand' }
+        @{ Case = 'Invoke-Backfill'; Command = { Invoke-Backfill -Name reopen-move -Container status-src -Filter 'true' -Set @{ oops = 1 } -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'InvokeBackfillCommand' }
         @{ Case = 'Reset-SchemaMigration'; Command = { Reset-SchemaMigration -Name reopen-move -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'ResetSchemaMigrationCommand' }
     ) {
         if (-not (Get-Tracking reopen-move)) {
@@ -399,5 +399,51 @@ Describe 'Complete-ContainerMove -Sample' {
 
     It 'refuses a sample out of range before anything runs' {
         { Complete-ContainerMove -Name sample-move -Sample 0 -Confirm:$false } | Should -Throw -ErrorId 'ParameterArgumentValidationError,CosmosMigrations.PowerShell.Commands.CompleteContainerMoveCommand'
+    }
+}
+
+Describe 'Complete-ContainerMove -ReverseSync' {
+    It 'after the cut-over, copies what is written to the target back into the source until stopped, and nothing else' {
+        $script:Kit.CreateContainer($script:Database, 'rev-src', '/pk')
+        $script:Kit.Seed($script:Database, 'rev-src', 300, 10, 0, $null)
+        (Start-ContainerMove -Name rev-move -Container rev-src -Target rev-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
+        $window = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+            Complete-ContainerMove -Name rev-move -ReverseSync -LeaseDuration 00:00:06 -Confirm:$false
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        Wait-Until { (Get-MigrationStatus -Name rev-move-reverse -ErrorAction SilentlyContinue).Status -eq 'running' } 90 | Should -BeTrue
+        (Get-MigrationStatus -Name rev-move).Status | Should -Be 'completed'
+        $before = $script:Kit.ReadAllJson($script:Database, 'rev-src', "SELECT c.id, c._etag FROM c WHERE c.id != 'd10'") | Sort-Object
+        # The feed's start time has a resolution of seconds: the application's writes come later.
+        Start-Sleep -Seconds 2
+
+        # The new application version writes to the target.
+        $d10 = $script:Kit.ReadAllJson($script:Database, 'rev-dst', "SELECT c.email FROM c WHERE c.id = 'd10'") | ConvertFrom-Json
+        $script:Kit.PatchField($script:Database, 'rev-dst', 'd10', $d10.email, 'name', 'Written after the cut-over')
+        $script:Kit.Upsert($script:Database, 'rev-dst', '{"id":"new1","pk":"p1","email":"new1@example.com","name":"New after the cut-over"}')
+        Wait-Until { $script:Kit.Count($script:Database, 'rev-src', "c.id = 'd10' AND c.name = 'Written after the cut-over'") -eq 1 -and $script:Kit.Count($script:Database, 'rev-src', "c.id = 'new1' AND c.pk = 'p1'") -eq 1 } 60 | Should -BeTrue
+
+        Stop-SchemaMigration -Name rev-move-reverse
+        $out = @($window | Wait-Job -Timeout 90 | Receive-Job)
+        $window.State | Should -Be 'Completed' -Because 'the reverse sync returns once stopped'
+        $out[0].Name | Should -Be 'rev-move'
+        $out[0].Status | Should -Be 'completed'
+        $out[1].Name | Should -Be 'rev-move-reverse'
+        $out[1].Target | Should -Be 'rev-src'
+        $out[1].Status | Should -Be 'cancelled'
+        $out[1].StopReason | Should -Be 'StopRequested'
+        (Get-Tracking rev-move-reverse).move.createdTarget | Should -BeFalse
+        $script:Kit.Count($script:Database, 'rev-src') | Should -Be 301
+        ($script:Kit.ReadAllJson($script:Database, 'rev-src', "SELECT c.id, c._etag FROM c WHERE c.id != 'd10' AND c.id != 'new1'") | Sort-Object) | Should -Be $before -Because 'only what was written to the target after the cut-over is written back'
+    }
+
+    It 'refuses -ReverseSync for a move that does not exist, and starts nothing' {
+        $failed = $null
+        $result = Complete-ContainerMove -Name no-such-move -ReverseSync -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $result | Should -BeNullOrEmpty
+        $failed[0].FullyQualifiedErrorId | Should -Be 'MigrationNotFound,CosmosMigrations.PowerShell.Commands.CompleteContainerMoveCommand'
+        Get-MigrationStatus -Name no-such-move-reverse -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 }

@@ -132,6 +132,39 @@ public sealed class MoveCompletion
             name, "Make sure the application no longer writes to the source, then run Complete-ContainerMove again."));
     }
 
+    /// <summary>The name of a move's reverse sync (a move of its own, from the target back into the source).</summary>
+    public static string ReverseName(string name) => name + "-reverse";
+
+    /// <summary>-ReverseSync, after the cut-over: a rollback window. What the application writes to
+    /// the target from the cut-over on is copied back into the source, under the source's key, by a
+    /// move of its own (<see cref="ReverseName"/>: tracked, leased, resumable, shared with
+    /// -Distributed processes), reading the target's change feed from the cut-over's time (so the
+    /// source's documents are not all written again), following until Stop-SchemaMigration on its
+    /// name. It writes into the source, which it did not create: an undo of it leaves the source.</summary>
+    public async Task<RunResult> ReverseSyncAsync(string name, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var tracked = await _connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        var record = MoveRecord.Of(tracked) ?? throw new MigrationException(MigrationErrorKind.InvalidArgument, "MigrationNotAMove",
+            $"'{name}' is a migration of '{tracked.Container}', not a move.", name, "Complete-ContainerMove completes what Start-ContainerMove started.");
+        if (MovePhase.Of(tracked) != MovePhase.Completed)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidState, "MoveNotCompleted",
+                $"The move '{name}' is {MovePhase.Of(tracked)}: a reverse sync begins after the cut-over.", name, "Complete the move first (Complete-ContainerMove without -ReverseSync reports why it could not).");
+        }
+
+        var source = await _connection.GetContainerAsync(record.Source, cancellationToken, refresh: true).ConfigureAwait(false);
+        var properties = (await source.Container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
+        var sourceKey = properties.PartitionKeyPaths is { Count: > 0 } ? properties.PartitionKeyPaths.ToList() : new List<string> { properties.PartitionKeyPath };
+        // From a second before the cut-over's end (the feed's start time has a resolution of seconds):
+        // a document the drain copied then is written back with the same content, nothing is missed.
+        var cutOver = Clock.FromMs(tracked.CompletedAt ?? tracked.UpdatedAt).UtcDateTime.AddSeconds(-1);
+        var reverse = ReverseName(name);
+        Log?.Invoke($"Reverse sync '{reverse}': copying what is written to '{record.Target}' since {cutOver:u} back into '{record.Source}' until Stop-SchemaMigration -Name {reverse}.");
+        var request = new MoveRequest(reverse, record.Target, record.Source, sourceKey, null, Array.Empty<object?>(),
+            new RunOptions { Follow = true, MaxRUPerSecond = options.MaxRUPerSecond, LeaseDuration = options.LeaseDuration, FeedStartTime = cutOver }, Distributed: true, IntoExisting: true);
+        return await new MoveRunner(_connection) { Log = Log, Warn = Warn }.StartAsync(request, progress, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>A running move is asked to stop; a following one then completes its run. Waits
     /// until no worker runs it (at most two leases). The cut-over and an undo both begin with it.</summary>
     internal static async Task StopFollowersAsync(MigrationConnection connection, string name, TimeSpan lease, Action<string>? log, CancellationToken cancellationToken)

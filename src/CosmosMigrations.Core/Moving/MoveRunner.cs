@@ -18,7 +18,8 @@ namespace CosmosMigrations.Moving;
 
 /// <summary>What Start-ContainerMove is given.</summary>
 public sealed record MoveRequest(string Name, string Container, string Target, IReadOnlyList<string> PartitionKey, string? Filter,
-    IReadOnlyList<object?> Operations, RunOptions Options, int? Throughput = null, int? AutoscaleMaxThroughput = null, bool Distributed = false);
+    IReadOnlyList<object?> Operations, RunOptions Options, int? Throughput = null, int? AutoscaleMaxThroughput = null, bool Distributed = false,
+    bool IntoExisting = false);
 
 /// <summary>Moves a container to a new partition key: creates the target with the source's settings
 /// and the new key, then copies through the distributed engine (the change feed processor,
@@ -278,6 +279,12 @@ public sealed class MoveRunner
             if (record is not null)
             {
                 return record.CreatedTarget;
+            }
+
+            if (request.IntoExisting)
+            {
+                // A reverse sync writes back into the move's source, which holds its documents.
+                return false;
             }
 
             using var count = container.GetItemQueryIterator<long>(new QueryDefinition("SELECT VALUE COUNT(1) FROM c"));
