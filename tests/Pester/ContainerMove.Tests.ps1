@@ -407,6 +407,9 @@ Describe 'Complete-ContainerMove -ReverseSync' {
         $script:Kit.CreateContainer($script:Database, 'rev-src', '/pk')
         $script:Kit.Seed($script:Database, 'rev-src', 300, 10, 0, $null)
         (Start-ContainerMove -Name rev-move -Container rev-src -Target rev-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
+        # The reverse sync reads the target from a second before the cut-over (seconds resolution):
+        # the copy's own writes are older than that.
+        Start-Sleep -Seconds 2
         $window = Start-ThreadJob -ScriptBlock {
             param($module, $endpoint, $key, $database)
             Import-Module $module

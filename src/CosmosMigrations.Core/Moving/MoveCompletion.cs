@@ -56,7 +56,7 @@ public sealed class MoveCompletion
 
     public Action<string>? Warn { get; set; }
 
-    public async Task<RunResult> CompleteAsync(string name, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken, int? sample = null)
+    public async Task<RunResult> CompleteAsync(string name, RunOptions options, int? sample, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
         var store = _connection.TrackingStore;

@@ -48,7 +48,7 @@ public sealed class CompleteContainerMoveCommand : ConnectedCmdlet
         var activity = $"Completing move {Name}";
         var id = Math.Abs(StringComparer.Ordinal.GetHashCode(activity) % 100000) + 1;
         var progress = new Progress(this, id, activity);
-        var result = RunAsync(ct => completion.CompleteAsync(Name!, options, progress, ct, Sample > 0 ? Sample : null));
+        var result = RunAsync(ct => completion.CompleteAsync(Name!, options, Sample > 0 ? Sample : null, progress, ct));
         WriteProgress(new ProgressRecord(id, activity, "Done") { RecordType = ProgressRecordType.Completed });
         WriteObject(result.Status);
         if (result.Error is not null)
