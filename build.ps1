@@ -725,7 +725,7 @@ function Invoke-Bench {
         $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunMove.ps1') $ModuleOut $endpoint $EmulatorKey $database 'move' | Select-Object -Last 1
         if ($LASTEXITCODE -ne 0) { throw "bench move failed: $line" }
         $results.move = $line | ConvertFrom-Json
-        if ($results.move.verifiedDocuments -ne $Documents) { throw "the move verified $($results.move.verifiedDocuments) documents, not $Documents: $line" }
+        if ($results.move.verifiedDocuments -ne $Documents) { throw "the move verified $($results.move.verifiedDocuments) documents, not $($Documents): $line" }
 
         Write-Host '==> Import-Module: the module''s own load context against a plain binary module' -ForegroundColor Cyan
         $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/MeasureImport.ps1') $ModuleOut $endpoint $EmulatorKey $database | Select-Object -Last 1
