@@ -425,8 +425,9 @@ Describe 'Complete-ContainerMove -ReverseSync' {
         # The new application version writes to the target.
         $d10 = $script:Kit.ReadAllJson($script:Database, 'rev-dst', "SELECT c.email FROM c WHERE c.id = 'd10'") | ConvertFrom-Json
         $script:Kit.PatchField($script:Database, 'rev-dst', 'd10', $d10.email, 'name', 'Written after the cut-over')
-        $script:Kit.Upsert($script:Database, 'rev-dst', '{"id":"new1","pk":"p1","email":"new1@example.com","name":"New after the cut-over"}')
-        Wait-Until { $script:Kit.Count($script:Database, 'rev-src', "c.id = 'd10' AND c.name = 'Written after the cut-over'") -eq 1 -and $script:Kit.Count($script:Database, 'rev-src', "c.id = 'new1' AND c.pk = 'p1'") -eq 1 } 60 | Should -BeTrue
+        # (The kit's upsert takes the partition key from pk: here pk and email, the target's key, agree.)
+        $script:Kit.Upsert($script:Database, 'rev-dst', '{"id":"new1","pk":"new1@example.com","email":"new1@example.com","name":"New after the cut-over"}')
+        Wait-Until { $script:Kit.Count($script:Database, 'rev-src', "c.id = 'd10' AND c.name = 'Written after the cut-over'") -eq 1 -and $script:Kit.Count($script:Database, 'rev-src', "c.id = 'new1'") -eq 1 } 60 | Should -BeTrue
 
         Stop-SchemaMigration -Name rev-move-reverse
         $out = @($window | Wait-Job -Timeout 90 | Receive-Job)

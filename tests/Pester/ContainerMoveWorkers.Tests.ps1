@@ -41,7 +41,7 @@ BeforeAll {
 AfterAll { $script:Kit.DeleteDatabase($script:Database) }
 
 Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
-    It 'two workers on 8 ranges: each copies a share, their counts add up to the run's, and the target holds exactly the source's documents' {
+    It 'two workers on 8 ranges: each copies a share, their counts add up to the run total, and the target holds exactly the documents of the source' {
         $total = 10000
         $script:Kit.CreateContainer($script:Database, 'mv8', '/pk')
         $script:Kit.Seed($script:Database, 'mv8', $total, 200, 0, $null)
