@@ -760,6 +760,15 @@ function Invoke-Bench {
             }
         }
 
+        # M: a move of -Documents documents to a new partition key, one run (copy, then cut-over).
+        Write-Host "==> move: $Documents documents to a new partition key (Start-ContainerMove, then Complete-ContainerMove)" -ForegroundColor Cyan
+        Set-Harness @{}
+        $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'move', "$Documents")
+        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunMove.ps1') $ModuleOut $endpoint $EmulatorKey $database 'move' | Select-Object -Last 1
+        if ($LASTEXITCODE -ne 0) { throw "bench move failed: $line" }
+        $results.move = $line | ConvertFrom-Json
+        if ($results.move.verifiedDocuments -ne $Documents) { throw "the move verified $($results.move.verifiedDocuments) documents, not $($Documents): $line" }
+
         Write-Host '==> Import-Module: the module''s own load context against a plain binary module' -ForegroundColor Cyan
         $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/MeasureImport.ps1') $ModuleOut $endpoint $EmulatorKey $database | Select-Object -Last 1
         if ($LASTEXITCODE -ne 0) { throw "import measurement failed: $line" }
@@ -835,6 +844,9 @@ function Invoke-Bench {
         @{ n = 'req/doc B|+j|undo'; e = { '{0} | {1} | {2}' -f $_.requestsPerDocumentWithout, $_.requestsPerDocumentWith, $_.requestsPerDocumentUndo } },
         @{ n = 'records|entries'; e = { '{0} | {1}' -f $_.records, $_.entries } }, @{ n = 'bytes entry|doc'; e = { '{0} | {1}' -f $_.journalBytesPerDocument, $_.documentBytes } } | Out-Host
 
+    $m = $results.move
+    Write-Host ("Move of {0:N0} documents to a new key: copy {1} s ({2} docs/s, {3} RU/doc, {4} requests); cut-over {5} s, of which verification (a digest of both sides) {6} s" -f
+        $m.verifiedDocuments, $m.copySeconds, $m.copyDocsPerSecond, $m.copyRUPerDocument, $m.copyRequests, $m.completeSeconds, $m.verifySeconds)
     Write-Host ("Import-Module: {0} ms in the module's own load context, {1} ms as a plain binary module (+{2} ms); first commands {3} / {4} ms (medians of {5})" -f
         $results.import.importMsIsolated, $results.import.importMsPlain, $results.import.importMsAdded, $results.import.firstCommandsMsIsolated, $results.import.firstCommandsMsPlain, $results.import.rounds)
     Write-Host ('Goals: ' + (($results.goals.GetEnumerator() | ForEach-Object { "$($_.Key) $(if ($_.Value) { 'met' } else { 'NOT met' })" }) -join '; '))

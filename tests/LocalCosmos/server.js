@@ -349,7 +349,10 @@ function changeFeed(collection, scope, req, res, maxItemCount) {
   }
   if (docs.length === 0) {
     res.statusCode = 304;
-    res.setHeader("etag", `"${Math.max(from, 0)}"`);
+    // Read from a start time (If-Modified-Since) with nothing since, the continuation is the
+    // range's current LSN, as the service answers: 0 made the next read (If-None-Match "0", which
+    // drops the start time) deliver the whole range (a move's reverse sync rewrote every document).
+    res.setHeader("etag", `"${ts !== null ? current : Math.max(from, 0)}"`);
     res.setHeader("x-ms-item-count", "0"); // the SDK parses it on a 304 too
     return null;
   }

@@ -234,3 +234,221 @@ Describe 'Start-ContainerMove and Complete-ContainerMove' {
         { $script:Kit.ContainerJson($script:Database, 'never') } | Should -Throw
     }
 }
+
+Describe 'Undo-SchemaMigration of a move' {
+    BeforeAll {
+        $script:Kit.CreateContainer($script:Database, 'undo-src', '/pk')
+        $script:Kit.Seed($script:Database, 'undo-src', 400, 20, 0, $null)
+        $script:UndoSource = $script:Kit.ReadAllJson($script:Database, 'undo-src', 'SELECT c.id, c._etag FROM c') | Sort-Object
+    }
+
+    It 'before the cut-over: -WhatIf deletes nothing; then the target it created, its leases and its state are removed, and the source is untouched' {
+        $copied = Start-ContainerMove -Name undo-move -Container undo-src -Target undo-dst -PartitionKey /email -Confirm:$false
+        $copied.Status | Should -Be 'copied'
+        $script:Kit.Count($script:Database, 'undo-dst') | Should -Be 400
+        $script:Kit.Count($script:Database, 'migrations-leases', "STARTSWITH(c.id, 'undo-move|')") | Should -BeGreaterThan 0
+        $before = Get-MigrationStatus -Name undo-move
+        $before.Undoable | Should -BeTrue
+        $before.UndoBlocker | Should -BeNullOrEmpty
+
+        $tracking = Get-Tracking undo-move
+        Undo-SchemaMigration -Name undo-move -WhatIf | Should -BeNullOrEmpty
+        $script:Kit.Count($script:Database, 'undo-dst') | Should -Be 400 -Because '-WhatIf deletes nothing'
+        (Get-Tracking undo-move)._etag | Should -Be $tracking._etag -Because '-WhatIf writes no tracking document either'
+
+        $undone = Undo-SchemaMigration -Name undo-move -Confirm:$false
+        $undone.Status | Should -Be 'undone'
+        $undone.Target | Should -Be 'undo-dst'
+        $undone.Message | Should -Match "Deleted the target 'undo-dst' \(400 document\(s\) copied\)"
+        $undone.Message | Should -Match "'undo-src' is untouched"
+        { $script:Kit.ContainerJson($script:Database, 'undo-dst') } | Should -Throw
+        $script:Kit.Count($script:Database, 'migrations-leases', "STARTSWITH(c.id, 'undo-move|')") | Should -Be 0
+        Get-Tracking undo-move | Should -BeNullOrEmpty
+        Get-MigrationStatus -Name undo-move -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        ($script:Kit.ReadAllJson($script:Database, 'undo-src', 'SELECT c.id, c._etag FROM c') | Sort-Object) | Should -Be $script:UndoSource
+
+        # Undone is gone: the same move starts anew.
+        (Start-ContainerMove -Name undo-move -Container undo-src -Target undo-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
+        $script:Kit.Count($script:Database, 'undo-dst') | Should -Be 400
+    }
+
+    It 'stops a following move first, then removes it' {
+        $follower = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+            Start-ContainerMove -Name undo-follow -Container undo-src -Target undo-follow-dst -PartitionKey /email -Follow -Confirm:$false
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        Wait-Until { (Get-MigrationStatus -Name undo-follow -ErrorAction SilentlyContinue).Phase -eq 'following' } 90 | Should -BeTrue
+
+        $undone = Undo-SchemaMigration -Name undo-follow -Confirm:$false
+        $undone.Status | Should -Be 'undone'
+        $follower | Wait-Job -Timeout 90 | Out-Null
+        $follower.State | Should -Be 'Completed' -Because 'the follower returns once the undo stopped it'
+        $follower | Remove-Job -Force
+        { $script:Kit.ContainerJson($script:Database, 'undo-follow-dst') } | Should -Throw
+        Get-Tracking undo-follow | Should -BeNullOrEmpty
+        $script:Kit.Count($script:Database, 'migrations-leases', "STARTSWITH(c.id, 'undo-follow|')") | Should -Be 0
+    }
+
+    It 'refuses a completed move with MoveCompleted, and deletes nothing' {
+        (Complete-ContainerMove -Name undo-move -Confirm:$false).Status | Should -Be 'completed'
+        (Get-MigrationStatus -Name undo-move).Undoable | Should -BeFalse
+        (Get-MigrationStatus -Name undo-move).UndoBlocker | Should -Match 'completed'
+        $result = Undo-SchemaMigration -Name undo-move -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $result | Should -BeNullOrEmpty
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'MoveCompleted,CosmosMigrations.PowerShell.Commands.UndoSchemaMigrationCommand'
+        $failed[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $failed[0].TargetObject | Should -Be 'undo-move'
+        $failed[0].ErrorDetails.RecommendedAction | Should -Match 'undo-src'
+        $script:Kit.Count($script:Database, 'undo-dst') | Should -Be 400
+        (Get-MigrationStatus -Name undo-move).Status | Should -Be 'completed'
+    }
+}
+
+Describe 'A move''s status' {
+    It 'shows the phase, the lag, the rate and the time remaining while copying; lag 0 once copied and completed' {
+        $script:Kit.CreateContainer($script:Database, 'status-src', '/pk')
+        $script:Kit.Seed($script:Database, 'status-src', 4000, 40, 0, $null)
+        $mover = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+            Start-ContainerMove -Name status-move -Container status-src -Target status-dst -PartitionKey /email -MaxRUPerSecond 150 -Confirm:$false
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        # Two rate samples are five seconds apart: the rate shows after the second.
+        Wait-Until { $s = Get-MigrationStatus -Name status-move -ErrorAction SilentlyContinue; $s.DocumentsPerSecond -gt 0 -and $s.Lag -gt 0 } 90 | Should -BeTrue
+        $copying = Get-MigrationStatus -Name status-move
+        $copying.Status | Should -Be 'running'
+        $copying.Phase | Should -Be 'copying'
+        $copying.Target | Should -Be 'status-dst'
+        $copying.Lag | Should -BeGreaterThan 0
+        $copying.Lag | Should -BeLessOrEqual (4000 - $copying.Scanned + 400) -Because 'the lag is what the copy has not read yet (within a batch per range of the count)'
+        $copying.DocumentsPerSecond | Should -BeLessThan 400 -Because 'the copy runs at 150 RU/s'
+        $copying.Remaining | Should -Not -BeNullOrEmpty
+        [math]::Abs($copying.Remaining.TotalSeconds - [math]::Ceiling($copying.Lag / $copying.DocumentsPerSecond)) | Should -BeLessOrEqual 1 -Because 'the time remaining is the lag at the rate'
+        ($copying | Format-List | Out-String -Width 200) | Should -Match 'Lag\s+: \d+'
+
+        $copied = $mover | Wait-Job -Timeout 120 | Receive-Job
+        $copied.Status | Should -Be 'copied'
+        $copied.Lag | Should -Be 0
+        $copied.Remaining | Should -Be ([TimeSpan]::Zero)
+        $status = Get-MigrationStatus -Name status-move
+        $status.Phase | Should -Be 'copied'
+        $status.Lag | Should -Be 0
+        @(Get-MigrationStatus -Status copied).Name | Should -Contain 'status-move'
+
+        (Complete-ContainerMove -Name status-move -Confirm:$false).Status | Should -Be 'completed'
+        $done = Get-MigrationStatus -Name status-move
+        $done.Phase | Should -Be 'completed'
+        $done.Lag | Should -Be 0
+        @(Get-MigrationStatus -Status copied).Name | Should -Not -Contain 'status-move'
+    }
+
+    It 'a copied move is not rewritten by <Case>: refused with MigrationIsAMove, still copied, the source untouched' -ForEach @(
+        @{ Case = 'Start-SchemaMigration -Force on its name and source'; Command = { Start-SchemaMigration -Name reopen-move -Container status-src -Operation @{ AddField = 'oops'; Value = 1 } -Force -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'StartSchemaMigrationCommand' }
+        @{ Case = 'Start-SchemaMigration by name'; Command = { Get-MigrationStatus -Name reopen-move | Start-SchemaMigration -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'StartSchemaMigrationCommand' }
+        @{ Case = 'Invoke-Backfill'; Command = { Invoke-Backfill -Name reopen-move -Container status-src -Filter 'true' -Set @{ oops = 1 } -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'InvokeBackfillCommand' }
+        @{ Case = 'Reset-SchemaMigration'; Command = { Reset-SchemaMigration -Name reopen-move -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue }; Cmdlet = 'ResetSchemaMigrationCommand' }
+    ) {
+        if (-not (Get-Tracking reopen-move)) {
+            (Start-ContainerMove -Name reopen-move -Container status-src -Target reopen-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
+        }
+        $tracking = Get-Tracking reopen-move
+        $source = $script:Kit.ReadAllJson($script:Database, 'status-src', 'SELECT c.id, c._etag FROM c') | Sort-Object
+
+        $failed = $null
+        $result = . $Command
+        $result | Should -BeNullOrEmpty
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be "MigrationIsAMove,CosmosMigrations.PowerShell.Commands.$Cmdlet"
+        $failed[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $failed[0].ErrorDetails.RecommendedAction | Should -Match 'Start-ContainerMove -Name reopen-move'
+        (Get-Tracking reopen-move)._etag | Should -Be $tracking._etag -Because 'the move''s tracking document is not rewritten'
+        (Get-MigrationStatus -Name reopen-move).Status | Should -Be 'copied'
+        ($script:Kit.ReadAllJson($script:Database, 'status-src', 'SELECT c.id, c._etag FROM c') | Sort-Object) | Should -Be $source
+    }
+}
+
+Describe 'Complete-ContainerMove -Sample' {
+    It 'compares the counts and documents drawn at random: finds a document that differs, then completes once it is equal' {
+        $script:Kit.CreateContainer($script:Database, 'sample-src', '/pk')
+        $script:Kit.Seed($script:Database, 'sample-src', 600, 20, 0, $null)
+        (Start-ContainerMove -Name sample-move -Container sample-src -Target sample-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
+        $copy = $script:Kit.ReadAllJson($script:Database, 'sample-dst', "SELECT c.email, c.name FROM c WHERE c.id = 'd5'") | ConvertFrom-Json
+        $script:Kit.PatchField($script:Database, 'sample-dst', 'd5', $copy.email, 'name', 'tampered')
+
+        # A sample as large as the container takes every document: the tampered one is found.
+        $failed = $null
+        $status = Complete-ContainerMove -Name sample-move -Sample 1000 -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $status.Status | Should -Be 'copied'
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'MoveVerificationFailed,CosmosMigrations.PowerShell.Commands.CompleteContainerMoveCommand'
+        $failed[0].Exception.Message | Should -Match '600 document\(s\) against 600; 600 document\(s\) sampled at random, 1 differ \(e\.g\. d5\)'
+
+        $script:Kit.PatchField($script:Database, 'sample-dst', 'd5', $copy.email, 'name', $copy.name)
+        $done = Complete-ContainerMove -Name sample-move -Sample 50 -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $done.Message | Should -Match 'same 600 document\(s\) .*50 document\(s\) sampled at random, all equal'
+        $record = (Get-Tracking sample-move).move
+        $record.sampled | Should -Be 50
+        $record.verifiedDocuments | Should -Be 600
+        $record.PSObject.Properties.Name | Should -Not -Contain 'digest'
+    }
+
+    It 'refuses a sample out of range before anything runs' {
+        { Complete-ContainerMove -Name sample-move -Sample 0 -Confirm:$false } | Should -Throw -ErrorId 'ParameterArgumentValidationError,CosmosMigrations.PowerShell.Commands.CompleteContainerMoveCommand'
+    }
+}
+
+Describe 'Complete-ContainerMove -ReverseSync' {
+    It 'after the cut-over, copies what is written to the target back into the source until stopped, and nothing else' {
+        $script:Kit.CreateContainer($script:Database, 'rev-src', '/pk')
+        $script:Kit.Seed($script:Database, 'rev-src', 300, 10, 0, $null)
+        (Start-ContainerMove -Name rev-move -Container rev-src -Target rev-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
+        # The reverse sync reads the target from a second before the cut-over (seconds resolution):
+        # the copy's own writes are older than that.
+        Start-Sleep -Seconds 2
+        $window = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+            Complete-ContainerMove -Name rev-move -ReverseSync -LeaseDuration 00:00:06 -Confirm:$false
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        Wait-Until { (Get-MigrationStatus -Name rev-move-reverse -ErrorAction SilentlyContinue).Status -eq 'running' } 90 | Should -BeTrue
+        (Get-MigrationStatus -Name rev-move).Status | Should -Be 'completed'
+        $before = $script:Kit.ReadAllJson($script:Database, 'rev-src', "SELECT c.id, c._etag FROM c WHERE c.id != 'd10'") | Sort-Object
+        # The feed's start time has a resolution of seconds: the application's writes come later.
+        Start-Sleep -Seconds 2
+
+        # The new application version writes to the target.
+        $d10 = $script:Kit.ReadAllJson($script:Database, 'rev-dst', "SELECT c.email FROM c WHERE c.id = 'd10'") | ConvertFrom-Json
+        $script:Kit.PatchField($script:Database, 'rev-dst', 'd10', $d10.email, 'name', 'Written after the cut-over')
+        # (The kit's upsert takes the partition key from pk: here pk and email, the target's key, agree.)
+        $script:Kit.Upsert($script:Database, 'rev-dst', '{"id":"new1","pk":"new1@example.com","email":"new1@example.com","name":"New after the cut-over"}')
+        Wait-Until { $script:Kit.Count($script:Database, 'rev-src', "c.id = 'd10' AND c.name = 'Written after the cut-over'") -eq 1 -and $script:Kit.Count($script:Database, 'rev-src', "c.id = 'new1'") -eq 1 } 60 | Should -BeTrue
+
+        Stop-SchemaMigration -Name rev-move-reverse
+        $out = @($window | Wait-Job -Timeout 90 | Receive-Job)
+        $window.State | Should -Be 'Completed' -Because 'the reverse sync returns once stopped'
+        $out[0].Name | Should -Be 'rev-move'
+        $out[0].Status | Should -Be 'completed'
+        $out[1].Name | Should -Be 'rev-move-reverse'
+        $out[1].Target | Should -Be 'rev-src'
+        # Stopped while following it ends copied; before its catch-up watch saw every range read
+        # (a feed read from a start time keeps the watch's placeholder lag), cancelled: both resume.
+        $out[1].Status | Should -BeIn @('copied', 'cancelled')
+        (Get-Tracking rev-move-reverse).move.createdTarget | Should -BeFalse
+        $script:Kit.Count($script:Database, 'rev-src') | Should -Be 301
+        ($script:Kit.ReadAllJson($script:Database, 'rev-src', "SELECT c.id, c._etag FROM c WHERE c.id != 'd10' AND c.id != 'new1'") | Sort-Object) | Should -Be $before -Because 'only what was written to the target after the cut-over is written back'
+    }
+
+    It 'refuses -ReverseSync for a move that does not exist, and starts nothing' {
+        $failed = $null
+        $result = Complete-ContainerMove -Name no-such-move -ReverseSync -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $result | Should -BeNullOrEmpty
+        $failed[0].FullyQualifiedErrorId | Should -Be 'MigrationNotFound,CosmosMigrations.PowerShell.Commands.CompleteContainerMoveCommand'
+        Get-MigrationStatus -Name no-such-move-reverse -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+}

@@ -73,7 +73,7 @@ internal sealed class DistributedRun
         _cancellationToken = cancellationToken;
         _counters = new ProgressCounters(definition.Name, definition.Steps.Count) { Budget = options.MaxRUPerSecond, EstimateSkipped = true };
         _time = options.Time;
-        _view = new RunOptionsView(options.LeaseDuration, options.FailureListCap, options.MaxFailures, options.BatchSize, options.Time);
+        _view = new RunOptionsView(options.LeaseDuration, options.FailureListCap, options.MaxFailures, options.BatchSize, options.Time, options.FeedStartTime);
         // A heartbeat six times per lease: a worker is dead for the others after a lease without one.
         _beat = TimeSpan.FromMilliseconds(Math.Max(250, Math.Min(5000, options.LeaseDuration.TotalMilliseconds / 6)));
     }

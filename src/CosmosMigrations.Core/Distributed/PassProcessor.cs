@@ -112,7 +112,7 @@ internal sealed class PassProcessor
         _target.Container.GetChangeFeedProcessorBuilder(processorName, (Container.ChangeFeedStreamHandler)HandleAsync)
             .WithInstanceName(_worker)
             .WithLeaseContainer(leases)
-            .WithStartTime(DateTime.MinValue.ToUniversalTime())
+            .WithStartTime(_options.FeedStartTime ?? DateTime.MinValue.ToUniversalTime())
             .WithMaxItems(_options.BatchSize)
             .WithPollInterval(TimeSpan.FromMilliseconds(Math.Min(1000, leaseDuration.TotalMilliseconds / 6)))
             .WithLeaseConfiguration(
@@ -366,4 +366,4 @@ internal sealed class PassProcessor
 }
 
 /// <summary>The few run options a distributed worker's parts need.</summary>
-internal sealed record RunOptionsView(TimeSpan LeaseDuration, int FailureListCap, int MaxFailures, int BatchSize, TimeProvider Time);
+internal sealed record RunOptionsView(TimeSpan LeaseDuration, int FailureListCap, int MaxFailures, int BatchSize, TimeProvider Time, DateTime? FeedStartTime = null);

@@ -10,16 +10,24 @@ using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Running;
 using CosmosMigrations.Scanning;
+using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 
-/// <summary>What Complete-ContainerMove found and did.</summary>
-public sealed record MoveVerification(long SourceDocuments, long TargetDocuments, string SourceDigest, string TargetDigest, long Deleted)
+/// <summary>What Complete-ContainerMove found and did: the counts and digests of both sides, or,
+/// with a sample, the counts and the sampled documents that differ.</summary>
+public sealed record MoveVerification(long SourceDocuments, long TargetDocuments, string SourceDigest, string TargetDigest, long Deleted,
+    int? Sampled = null, IReadOnlyList<string>? SampleMismatches = null)
 {
-    public bool Equal => SourceDocuments == TargetDocuments && SourceDigest == TargetDigest;
+    public bool Equal => SourceDocuments == TargetDocuments && (Sampled is null ? SourceDigest == TargetDigest : SampleMismatches is { Count: 0 });
+
+    /// <summary>How the content was compared, for messages.</summary>
+    public string Describe() => Sampled is { } sampled
+        ? $"{sampled} document(s) sampled at random{(SampleMismatches is { Count: > 0 } bad ? $", {bad.Count} differ (e.g. {string.Join(", ", bad.Take(5))})" : ", all equal")}"
+        : $"digest {TargetDigest}";
 }
 
 /// <summary>The cut-over of a move, run once the application stopped writing to the source:
@@ -48,7 +56,7 @@ public sealed class MoveCompletion
 
     public Action<string>? Warn { get; set; }
 
-    public async Task<RunResult> CompleteAsync(string name, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
+    public async Task<RunResult> CompleteAsync(string name, RunOptions options, int? sample, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
         var store = _connection.TrackingStore;
@@ -63,7 +71,7 @@ public sealed class MoveCompletion
             return new RunResult(done);
         }
 
-        await StopFollowersAsync(name, options.LeaseDuration, cancellationToken).ConfigureAwait(false);
+        await StopFollowersAsync(_connection, name, options.LeaseDuration, Log, cancellationToken).ConfigureAwait(false);
 
         // Drain: the copy once more, to zero lag (a followed move completed above; a copied one reopens).
         var operations = MoveRunner.ParseOperations(name, record.Source, (record.Operations ?? new JArray()).Select(o => PlainJson.ToPlain(o)).ToList());
@@ -71,7 +79,7 @@ public sealed class MoveCompletion
         var drain = await new MoveRunner(_connection) { Log = Log, Warn = Warn }.StartAsync(
             new MoveRequest(name, record.Source, record.Target, record.PartitionKey, record.Filter,
                 (record.Operations ?? new JArray()).Select(o => PlainJson.ToPlain(o)).ToList(),
-                new RunOptions { MaxRUPerSecond = options.MaxRUPerSecond, LeaseDuration = options.LeaseDuration }),
+                new RunOptions { MaxRUPerSecond = options.MaxRUPerSecond, LeaseDuration = options.LeaseDuration }, Distributed: true),
             progress, cancellationToken).ConfigureAwait(false);
         if (drain.Error is not null || drain.Status.Status != MovePhase.Copied)
         {
@@ -91,39 +99,84 @@ public sealed class MoveCompletion
 
         var deleted = await ReconcileDeletesAsync(source, target, record.Filter, sender, cancellationToken).ConfigureAwait(false);
         Log?.Invoke($"Reconciled deletes: {deleted} document(s) gone from '{record.Source}' removed from '{record.Target}'.");
-        var sourceDigest = await DigestAsync(source, record.Filter, writes, sender, cancellationToken).ConfigureAwait(false);
-        var targetDigest = await DigestAsync(target, null, null, sender, cancellationToken).ConfigureAwait(false);
-        var verification = new MoveVerification(sourceDigest.Documents, targetDigest.Documents, sourceDigest.ToString(), targetDigest.ToString(), deleted);
-        Log?.Invoke($"Verified: source {verification.SourceDigest}, target {verification.TargetDigest}.");
+        MoveVerification verification;
+        if (sample is { } size)
+        {
+            verification = await SampleAsync(source, target, record.Filter, writes, size, deleted, sender, cancellationToken).ConfigureAwait(false);
+            Log?.Invoke($"Verified: {verification.SourceDocuments} document(s) in the source, {verification.TargetDocuments} in the target; {verification.Describe()}.");
+        }
+        else
+        {
+            var sourceDigest = await DigestAsync(source, record.Filter, writes, sender, cancellationToken).ConfigureAwait(false);
+            var targetDigest = await DigestAsync(target, null, null, sender, cancellationToken).ConfigureAwait(false);
+            verification = new MoveVerification(sourceDigest.Documents, targetDigest.Documents, sourceDigest.ToString(), targetDigest.ToString(), deleted);
+            Log?.Invoke($"Verified: source {verification.SourceDigest}, target {verification.TargetDigest}.");
+        }
 
         var latest = await SetPhaseAsync(name, verification.Equal ? MovePhase.Completed : MovePhase.Copied, r =>
         {
             r.DeletesReconciled = (r.DeletesReconciled ?? 0) + deleted;
-            r.Digest = verification.TargetDigest;
+            r.Digest = verification.Sampled is null ? verification.TargetDigest : null;
+            r.Sampled = verification.Sampled;
             r.VerifiedDocuments = verification.TargetDocuments;
         }, cancellationToken).ConfigureAwait(false);
         var status = MigrationStatus.FromTracking(latest!);
         status.Outcome = verification.Equal ? nameof(RunOutcome.Completed) : nameof(RunOutcome.Failed);
         status.Message = verification.Equal
-            ? $"'{record.Target}' holds the same {verification.TargetDocuments} document(s) as '{record.Source}' (digest {verification.TargetDigest}); {deleted} delete(s) reconciled. Point the application at '{record.Target}'; '{record.Source}' is left as it is."
+            ? $"'{record.Target}' holds the same {verification.TargetDocuments} document(s) as '{record.Source}' ({verification.Describe()}); {deleted} delete(s) reconciled. Point the application at '{record.Target}'; '{record.Source}' is left as it is."
             : null;
         return new RunResult(status, verification.Equal ? null : new MigrationException(MigrationErrorKind.RequirementNotMet, "MoveVerificationFailed",
-            $"'{record.Target}' differs from '{record.Source}': {verification.TargetDocuments} document(s), digest {verification.TargetDigest}, against {verification.SourceDocuments}, digest {verification.SourceDigest}.",
+            verification.Sampled is null
+                ? $"'{record.Target}' differs from '{record.Source}': {verification.TargetDocuments} document(s), digest {verification.TargetDigest}, against {verification.SourceDocuments}, digest {verification.SourceDigest}."
+                : $"'{record.Target}' differs from '{record.Source}': {verification.TargetDocuments} document(s) against {verification.SourceDocuments}; {verification.Describe()}.",
             name, "Make sure the application no longer writes to the source, then run Complete-ContainerMove again."));
     }
 
-    /// <summary>A running move is asked to stop; a following one then completes its run. Waits
-    /// until no worker runs it (at most two leases).</summary>
-    private async Task StopFollowersAsync(string name, TimeSpan lease, CancellationToken cancellationToken)
+    /// <summary>The name of a move's reverse sync (a move of its own, from the target back into the source).</summary>
+    public static string ReverseName(string name) => name + "-reverse";
+
+    /// <summary>-ReverseSync, after the cut-over: a rollback window. What the application writes to
+    /// the target from the cut-over on is copied back into the source, under the source's key, by a
+    /// move of its own (<see cref="ReverseName"/>: tracked, leased, resumable, shared with
+    /// -Distributed processes), reading the target's change feed from the cut-over's time (so the
+    /// source's documents are not all written again), following until Stop-SchemaMigration on its
+    /// name. It writes into the source, which it did not create: an undo of it leaves the source.</summary>
+    public async Task<RunResult> ReverseSyncAsync(string name, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
-        var store = _connection.TrackingStore;
+        var tracked = await _connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        var record = MoveRecord.Of(tracked) ?? throw new MigrationException(MigrationErrorKind.InvalidArgument, "MigrationNotAMove",
+            $"'{name}' is a migration of '{tracked.Container}', not a move.", name, "Complete-ContainerMove completes what Start-ContainerMove started.");
+        if (MovePhase.Of(tracked) != MovePhase.Completed)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidState, "MoveNotCompleted",
+                $"The move '{name}' is {MovePhase.Of(tracked)}: a reverse sync begins after the cut-over.", name, "Complete the move first (Complete-ContainerMove without -ReverseSync reports why it could not).");
+        }
+
+        var source = await _connection.GetContainerAsync(record.Source, cancellationToken, refresh: true).ConfigureAwait(false);
+        var properties = (await source.Container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false)).Resource;
+        var sourceKey = properties.PartitionKeyPaths is { Count: > 0 } ? properties.PartitionKeyPaths.ToList() : new List<string> { properties.PartitionKeyPath };
+        // From a second before the cut-over's end (the feed's start time has a resolution of seconds):
+        // a document the drain copied then is written back with the same content, nothing is missed.
+        var cutOver = Clock.FromMs(tracked.CompletedAt ?? tracked.UpdatedAt).UtcDateTime.AddSeconds(-1);
+        var reverse = ReverseName(name);
+        Log?.Invoke($"Reverse sync '{reverse}': copying what is written to '{record.Target}' since {cutOver:u} back into '{record.Source}' until Stop-SchemaMigration -Name {reverse}.");
+        var request = new MoveRequest(reverse, record.Target, record.Source, sourceKey, null, Array.Empty<object?>(),
+            new RunOptions { Follow = true, MaxRUPerSecond = options.MaxRUPerSecond, LeaseDuration = options.LeaseDuration, FeedStartTime = cutOver }, Distributed: true, IntoExisting: true);
+        return await new MoveRunner(_connection) { Log = Log, Warn = Warn }.StartAsync(request, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A running move is asked to stop; a following one then completes its run. Waits
+    /// until no worker runs it (at most two leases). The cut-over and an undo both begin with it.</summary>
+    internal static async Task StopFollowersAsync(MigrationConnection connection, string name, TimeSpan lease, Action<string>? log, CancellationToken cancellationToken)
+    {
+        var store = connection.TrackingStore;
         var current = await store.GetAsync(name, cancellationToken).ConfigureAwait(false);
         if (current?.Status != TrackingStatus.Running)
         {
             return;
         }
 
-        Log?.Invoke($"Asking the processes that follow '{name}' to stop.");
+        log?.Invoke($"Asking the processes that follow '{name}' to stop.");
         await store.PatchAsync(name, new[] { PatchOperation.Set("/stopRequested", true) }, cancellationToken).ConfigureAwait(false);
         var deadline = DateTime.UtcNow + lease + lease;
         while (DateTime.UtcNow < deadline)
@@ -192,6 +245,74 @@ public sealed class MoveCompletion
         }
 
         return deleted;
+    }
+
+    /// <summary>-Sample: both sides counted by the service (COUNT), and <paramref name="size"/>
+    /// source documents drawn uniformly at random in one pass (reservoir sampling: at most that many
+    /// documents in memory), each reshaped as the copy wrote it and compared with the target's
+    /// document of that id and new key, read by a point read. The target is not scanned.</summary>
+    internal static async Task<MoveVerification> SampleAsync(TargetContainer source, TargetContainer target, string? filter, MoveWrites reshape, int size, long deleted,
+        ResilientSender sender, CancellationToken cancellationToken)
+    {
+        var sourceCount = await CountAsync(source, filter, sender, cancellationToken).ConfigureAwait(false);
+        var targetCount = await CountAsync(target, null, sender, cancellationToken).ConfigureAwait(false);
+        var random = new Random();
+        var reservoir = new List<JObject>(Math.Min(size, 100_000));
+        long seen = 0;
+        var query = new QueryDefinition(filter is null ? "SELECT * FROM c" : $"SELECT * FROM c WHERE {filter}");
+        using (var reader = new PageReader(source.Container, null, query, null, 500, sender))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) is { } page)
+            {
+                foreach (var document in page.Documents)
+                {
+                    seen++;
+                    if (reservoir.Count < size)
+                    {
+                        reservoir.Add(document);
+                    }
+                    else if (random.NextDouble() * seen < size)
+                    {
+                        reservoir[random.Next(size)] = document;
+                    }
+                }
+            }
+        }
+
+        var mismatches = new List<string>();
+        foreach (var document in reservoir)
+        {
+            var expected = await reshape.ReshapeAsync(document, cancellationToken).ConfigureAwait(false);
+            var id = (string?)expected["id"] ?? "";
+            var copy = await DocumentWriter.ReadDocumentAsync(target, sender, id, target.PartitionKey.Read(expected), cancellationToken).ConfigureAwait(false);
+            if (copy is null || ContentDigest.HashOf(copy) != ContentDigest.HashOf(expected))
+            {
+                mismatches.Add(id);
+            }
+        }
+
+        return new MoveVerification(sourceCount, targetCount, "", "", deleted, reservoir.Count, mismatches);
+    }
+
+    private static async Task<long> CountAsync(TargetContainer container, string? filter, ResilientSender sender, CancellationToken cancellationToken)
+    {
+        long count = 0;
+        var query = new QueryDefinition($"SELECT VALUE COUNT(1) FROM c{(filter is null ? "" : $" WHERE {filter}")}");
+        await sender.RunAsync(async ct =>
+        {
+            count = 0;
+            using var iterator = container.Container.GetItemQueryIterator<long>(query);
+            while (iterator.HasMoreResults)
+            {
+                var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
+                sender.Gate?.Record(response.RequestCharge);
+                count += response.Sum();
+            }
+
+            return true;
+        }, new GiveUp("TransientFailuresExhausted", $"Counting the documents of '{container.Name}' kept failing.", container.Name,
+            "The service is throttling or unavailable: run Complete-ContainerMove again."), cancellationToken).ConfigureAwait(false);
+        return count;
     }
 
     /// <summary>The digest of a container's documents (under the filter), each reshaped first when

@@ -31,14 +31,38 @@ public sealed class MoveRecord
 
     [JsonProperty("verifiedDocuments", NullValueHandling = NullValueHandling.Ignore)] public long? VerifiedDocuments { get; set; }
 
+    /// <summary>With Complete-ContainerMove -Sample: how many documents were compared (no digest then).</summary>
+    [JsonProperty("sampled", NullValueHandling = NullValueHandling.Ignore)] public int? Sampled { get; set; }
+
+    /// <summary>The last two samples of the tracking document's <c>scanned</c>, a few seconds apart
+    /// (<see cref="MoveLiveStatus"/>): the copy's rate, readable by any process.</summary>
+    [JsonProperty("rateSamples", NullValueHandling = NullValueHandling.Ignore)] public List<RateSample>? RateSamples { get; set; }
+
     public static MoveRecord? Of(TrackingDocument? document) =>
         document?.Extra is { } extra && extra.TryGetValue(Field, out var token) && token is JObject obj ? obj.ToObject<MoveRecord>() : null;
+
+    /// <summary>A schema migration command (Start-SchemaMigration, Invoke-Backfill, Reset-SchemaMigration)
+    /// given a move's name: refused, since its run would rewrite the move's status (and write to
+    /// its source) without its target.</summary>
+    public static Errors.MigrationException IsAMove(string name, MoveRecord record, string command) =>
+        new(Errors.MigrationErrorKind.InvalidState, "MigrationIsAMove",
+            $"'{name}' is the move of '{record.Source}' to '{record.Target}' by {string.Join(", ", record.PartitionKey)}: {command} does not run or change a move.", name,
+            $"Resume it with Start-ContainerMove -Name {name} -Container {record.Source} -Target {record.Target} -PartitionKey {string.Join(",", record.PartitionKey)}; cut over with Complete-ContainerMove; remove it before the cut-over with Undo-SchemaMigration.");
 
     public void WriteTo(TrackingDocument document)
     {
         document.Extra ??= new Dictionary<string, JToken>();
         document.Extra[Field] = JObject.FromObject(this);
     }
+}
+
+/// <summary>The documents a move's copy had read from the source's change feed (all of its
+/// workers), at a moment (ms since the epoch).</summary>
+public sealed class RateSample
+{
+    [JsonProperty("at")] public long At { get; set; }
+
+    [JsonProperty("scanned")] public long Scanned { get; set; }
 }
 
 /// <summary>The phases of a move, as its tracking document's <c>phase</c> and its status show them.</summary>
@@ -49,6 +73,9 @@ public static class MovePhase
     public const string Copied = "copied";
     public const string Completing = "completing";
     public const string Completed = "completed";
+
+    /// <summary>Undo-SchemaMigration is removing the target and the move's state.</summary>
+    public const string Undoing = "undoing";
 
     /// <summary>The phase to show: a running move without a phase yet is copying; a move whose
     /// copy run completed is copied until Complete-ContainerMove verified it.</summary>

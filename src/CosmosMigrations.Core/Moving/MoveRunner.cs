@@ -18,7 +18,8 @@ namespace CosmosMigrations.Moving;
 
 /// <summary>What Start-ContainerMove is given.</summary>
 public sealed record MoveRequest(string Name, string Container, string Target, IReadOnlyList<string> PartitionKey, string? Filter,
-    IReadOnlyList<object?> Operations, RunOptions Options, int? Throughput = null, int? AutoscaleMaxThroughput = null);
+    IReadOnlyList<object?> Operations, RunOptions Options, int? Throughput = null, int? AutoscaleMaxThroughput = null, bool Distributed = false,
+    bool IntoExisting = false);
 
 /// <summary>Moves a container to a new partition key: creates the target with the source's settings
 /// and the new key, then copies through the distributed engine (the change feed processor,
@@ -42,6 +43,10 @@ public sealed class MoveRunner
 
     public async Task<RunResult> StartAsync(MoveRequest request, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
+        // Every move runs on the distributed engine (-Distributed only decides whether it joins
+        // other processes): the options are checked as such, before anything is written.
+        request.Options.Distributed = true;
+        request.Options.Validate();
         var operations = ParseOperations(request.Name, request.Container, request.Operations);
         var (source, properties, key, filter) = await PrepareAsync(request.Container, request.PartitionKey, request.Filter, cancellationToken).ConfigureAwait(false);
         ResourceName.Validate(request.Target, "target container");
@@ -60,6 +65,22 @@ public sealed class MoveRunner
             throw new MigrationException(MigrationErrorKind.InvalidArgument, "MigrationNameInUse",
                 $"'{request.Name}' already tracks {(record is null ? $"a migration of '{tracked.Container}'" : $"the move of '{record.Source}' to '{record.Target}' by {string.Join(", ", record.PartitionKey)}")}.",
                 request.Name, "Choose another -Name, or start the move with the container, target and key it was started with.");
+        }
+
+        if (tracked is not null && tracked.Phase == MovePhase.Undoing)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidState, "MoveBeingUndone",
+                $"The move '{request.Name}' is being undone: its target and state are being removed.", request.Name,
+                "Run Undo-SchemaMigration -Name " + request.Name + " again to finish the undo, then start the move anew.");
+        }
+
+        if (!request.Distributed && tracked is { Status: TrackingStatus.Running }
+            && MigrationLifecycle.LiveWorkers(tracked, Clock.NowMs(), request.Options.LeaseDuration) is { Count: > 0 } workers)
+        {
+            // The engine would join them; a process asked to copy alone does not, as a single run would not.
+            throw new MigrationException(MigrationErrorKind.AlreadyRunning, "MoveAlreadyRunning",
+                $"The move '{request.Name}' is being copied by {string.Join(", ", workers)}.", request.Name,
+                "Add -Distributed to share the copy with them, or wait for them (Get-MigrationStatus -Name " + request.Name + ").");
         }
 
         if (tracked is not null && MovePhase.Of(tracked) == MovePhase.Completed)
@@ -82,13 +103,13 @@ public sealed class MoveRunner
 
         var definition = Definition(request.Name, request.Container, request.Target, key, filter, operations);
         var options = request.Options;
-        options.Distributed = true;
         options.Journal = false;
         options.Writes = new MoveWrites(source, target, operations, filter);
         Log?.Invoke($"Moving '{request.Container}' to '{request.Target}' (partition key {key}){(filter is null ? "" : $", documents where {filter}")}: copying through the change feed.");
         var runner = new MigrationRunner(_connection) { Log = Log, Warn = Warn };
         using var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var recording = RecordWhenStartedAsync(request.Name, record, running.Token);
+        var sampling = SampleRateAsync(request.Name, running.Token);
         RunResult result;
         try
         {
@@ -98,6 +119,7 @@ public sealed class MoveRunner
         {
             running.Cancel();
             await recording.ConfigureAwait(false);
+            await sampling.ConfigureAwait(false);
         }
 
         var latest = await store.UpdateAsync(request.Name, document =>
@@ -126,6 +148,7 @@ public sealed class MoveRunner
         }
 
         var status = MigrationStatus.FromTracking(latest);
+        await MoveLiveStatus.AddAsync(_connection, status, latest, cancellationToken).ConfigureAwait(false);
         status.Outcome = result.Status.Outcome;
         status.Throttled = result.Status.Throttled;
         status.Concurrency = result.Status.Concurrency;
@@ -167,6 +190,32 @@ public sealed class MoveRunner
         catch (MigrationException ex)
         {
             Log?.Invoke($"Could not record the move in '{name}' yet ({CosmosErrors.FirstLine(ex.Message)}); it is recorded when the copy returns.");
+        }
+    }
+
+    /// <summary>Samples the copy's progress for its rate (<see cref="MoveLiveStatus"/>) while it
+    /// runs: one conditioned write every few seconds, shared by the move's workers.</summary>
+    private async Task SampleRateAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(MoveLiveStatus.SampleInterval, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await _connection.TrackingStore.UpdateAsync(name, document => document is not null && MoveLiveStatus.Sample(document, Clock.NowMs()) ? document : null,
+                        "move rate", cancellationToken).ConfigureAwait(false);
+                }
+                catch (MigrationException ex)
+                {
+                    Log?.Invoke($"Could not sample the copy's rate this time ({CosmosErrors.FirstLine(ex.Message)}).");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run ended.
         }
     }
 
@@ -230,6 +279,12 @@ public sealed class MoveRunner
             if (record is not null)
             {
                 return record.CreatedTarget;
+            }
+
+            if (request.IntoExisting)
+            {
+                // A reverse sync writes back into the move's source, which holds its documents.
+                return false;
             }
 
             using var count = container.GetItemQueryIterator<long>(new QueryDefinition("SELECT VALUE COUNT(1) FROM c"));

@@ -114,6 +114,11 @@ public sealed class MigrationStatus
     /// after having seen every document.</summary>
     public string? Phase { get; set; }
 
+    /// <summary>A move's lag: the documents of the source's change feed not yet copied, as the
+    /// change feed estimator reads them from the move's leases when the status is read (0 once
+    /// completed; null for other migrations, or when the leases cannot be read).</summary>
+    public long? Lag { get; set; }
+
     /// <summary>A move's target container (Start-ContainerMove); null for other migrations.</summary>
     public string? Target { get; set; }
 
@@ -137,13 +142,14 @@ public sealed class MigrationStatus
         var end = completed ?? (document.UpdatedAt > 0 ? Clock.FromMs(document.UpdatedAt) : null);
         var now = Clock.NowMs();
         var live = MigrationLifecycle.HasLiveLease(document, now);
-        var blocker = MigrationLifecycle.UndoBlocker(document, now);
+        var move = Moving.MoveRecord.Of(document);
+        var blocker = move is null ? MigrationLifecycle.UndoBlocker(document, now) : Moving.MoveUndo.Blocker(document, move);
         return new MigrationStatus
         {
             Name = document.Name,
             Container = document.Container,
             Status = Moving.MovePhase.StatusOf(document),
-            Target = Moving.MoveRecord.Of(document)?.Target,
+            Target = move?.Target,
             Processed = document.Processed,
             Scanned = document.Scanned,
             Failed = document.FailureCount ?? document.Failures?.Count ?? 0,

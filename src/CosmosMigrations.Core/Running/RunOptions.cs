@@ -48,6 +48,10 @@ public sealed class RunOptions
     /// what the application writes until Stop-SchemaMigration.</summary>
     public bool Follow { get; set; }
 
+    /// <summary>Where a distributed pass's change feed begins (null: its beginning). A move's
+    /// reverse sync reads only what was written after its cut-over.</summary>
+    public DateTime? FeedStartTime { get; set; }
+
     /// <summary>Where a distributed pass's writes go (null: in place; a move: its target).</summary>
     public Steps.IPassWrites? Writes { get; set; }
 

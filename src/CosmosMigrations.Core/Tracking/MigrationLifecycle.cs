@@ -41,7 +41,8 @@ public sealed record StartRequest(
     bool Strict = false,
     JournalRequest? Journal = null,
     string? Worker = null,
-    Definitions.StoredDefinition? Definition = null)
+    Definitions.StoredDefinition? Definition = null,
+    bool Move = false)
 {
     /// <summary>A worker of a distributed run (named after its host, process and run).</summary>
     public bool Distributed => Worker is not null;
@@ -178,6 +179,12 @@ public sealed class MigrationLifecycle
             throw new MigrationException(MigrationErrorKind.InvalidState, "MigrationNameInUse",
                 $"Migration '{request.Name}' is already tracked for container '{existing.Container}', not '{request.Container}'.",
                 request.Name, "Give this migration its own name: names identify migrations across the whole database.");
+        }
+
+        if (!request.Move && Moving.MoveRecord.Of(existing) is { } move)
+        {
+            // A plain run would rewrite the move's status (a copied move reopened, its phase lost) and write to its source.
+            throw Moving.MoveRecord.IsAMove(request.Name, move, "a schema migration run");
         }
 
         string? warning = null;
@@ -577,6 +584,12 @@ public sealed class MigrationLifecycle
     public async Task<TrackingDocument> GetResettableAsync(string name, CancellationToken cancellationToken)
     {
         var current = await _store.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        if (Moving.MoveRecord.Of(current) is { } move)
+        {
+            // Deleting only its state would leave its target behind, refused by the next start (TargetNotEmpty).
+            throw Moving.MoveRecord.IsAMove(name, move, "Reset-SchemaMigration");
+        }
+
         if (current.Status is not (TrackingStatus.Failed or TrackingStatus.Cancelled))
         {
             throw new MigrationException(MigrationErrorKind.InvalidState, "MigrationNotResettable",

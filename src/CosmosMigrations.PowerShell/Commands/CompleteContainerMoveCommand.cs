@@ -23,6 +23,19 @@ public sealed class CompleteContainerMoveCommand : ConnectedCmdlet
     [ValidateRange(1, 10_000_000)]
     public double MaxRUPerSecond { get; set; }
 
+    /// <summary>Compare this many documents drawn at random (point reads of the target) instead of
+    /// a digest of every document on both sides; the counts are compared either way.</summary>
+    [Parameter]
+    [ValidateRange(1, 100_000)]
+    public int Sample { get; set; }
+
+    /// <summary>After the cut-over, keep copying the target's changes back into the source until stopped.</summary>
+    [Parameter]
+    public SwitchParameter ReverseSync { get; set; }
+
+    [Parameter]
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
+
     protected override void ProcessRecord(MigrationConnection connection)
     {
         if (!ShouldProcess(Name!, "Drain, reconcile deletes in the target, verify and complete the move"))
@@ -31,16 +44,28 @@ public sealed class CompleteContainerMoveCommand : ConnectedCmdlet
         }
 
         var completion = new MoveCompletion(connection) { Log = Verbose, Warn = Warning };
-        var options = new RunOptions { MaxRUPerSecond = MaxRUPerSecond > 0 ? MaxRUPerSecond : null };
+        var options = new RunOptions { MaxRUPerSecond = MaxRUPerSecond > 0 ? MaxRUPerSecond : null, LeaseDuration = LeaseDuration };
         var activity = $"Completing move {Name}";
         var id = Math.Abs(StringComparer.Ordinal.GetHashCode(activity) % 100000) + 1;
         var progress = new Progress(this, id, activity);
-        var result = RunAsync(ct => completion.CompleteAsync(Name!, options, progress, ct));
+        var result = RunAsync(ct => completion.CompleteAsync(Name!, options, Sample > 0 ? Sample : null, progress, ct));
         WriteProgress(new ProgressRecord(id, activity, "Done") { RecordType = ProgressRecordType.Completed });
         WriteObject(result.Status);
         if (result.Error is not null)
         {
             WriteError(ErrorRecords.From(result.Error));
+            return;
+        }
+
+        if (ReverseSync && result.Status.Status == Tracking.TrackingStatus.Completed)
+        {
+            // The rollback window: this command now follows the target until Stop-SchemaMigration.
+            var reverse = RunAsync(ct => completion.ReverseSyncAsync(Name!, options, progress, ct));
+            WriteObject(reverse.Status);
+            if (reverse.Error is not null)
+            {
+                WriteError(ErrorRecords.From(reverse.Error));
+            }
         }
     }
 

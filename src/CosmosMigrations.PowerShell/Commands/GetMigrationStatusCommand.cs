@@ -5,6 +5,7 @@ using System.Management.Automation;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Moving;
 using CosmosMigrations.PowerShell.Infrastructure;
 using CosmosMigrations.Tracking;
 
@@ -23,7 +24,7 @@ public sealed class GetMigrationStatusCommand : ConnectedCmdlet
     public string[] Name { get; set; } = { "*" };
 
     [Parameter]
-    [ValidateSet("running", "completed", "failed", "cancelled", "undone", "pending", IgnoreCase = true)]
+    [ValidateSet("running", "completed", "failed", "cancelled", "undone", "pending", "copied", IgnoreCase = true)]
     public string[]? Status { get; set; }
 
     [Parameter]
@@ -81,7 +82,17 @@ public sealed class GetMigrationStatusCommand : ConnectedCmdlet
         }
         else
         {
-            result.AddRange(byName.Values.OrderBy(d => d.Name, StringComparer.Ordinal).Select(d => MigrationStatus.FromTracking(d)));
+            foreach (var document in byName.Values.OrderBy(d => d.Name, StringComparer.Ordinal))
+            {
+                var status = MigrationStatus.FromTracking(document);
+                if (patterns.Any(p => p.IsMatch(status.Name)))
+                {
+                    // A move's lag is read from its leases now (nothing for other migrations).
+                    RunAsync(ct => MoveLiveStatus.AddAsync(connection, status, document, ct));
+                }
+
+                result.Add(status);
+            }
         }
 
         return result.Where(s => patterns.Any(p => p.IsMatch(s.Name)))
@@ -109,10 +120,16 @@ public sealed class GetMigrationStatusCommand : ConnectedCmdlet
             foreach (var status in running)
             {
                 var record = new ProgressRecord(Math.Abs(StringComparer.Ordinal.GetHashCode(status.Name) % 100000) + 1, $"Migration {status.Name} ({status.Owner ?? "lease expired"})",
-                    $"{status.Scanned:N0} read, {status.Processed:N0} changed, {status.RequestCharge:N0} RU");
+                    $"{status.Scanned:N0} read, {status.Processed:N0} changed, {status.RequestCharge:N0} RU" +
+                    (status.Lag is { } lag ? $" · lag {lag:N0}{(status.DocumentsPerSecond is { } rate ? $", {rate:N0} docs/s" : "")}" : ""));
                 if (status.PercentComplete is { } percent)
                 {
                     record.PercentComplete = (int)percent;
+                }
+
+                if (status.Remaining is { } remaining)
+                {
+                    record.SecondsRemaining = (int)Math.Min(int.MaxValue, remaining.TotalSeconds);
                 }
 
                 WriteProgress(record);

@@ -48,6 +48,13 @@ public sealed class StartContainerMoveCommand : ConnectedCmdlet
     [Parameter]
     public SwitchParameter Follow { get; set; }
 
+    /// <summary>Join the processes already copying this move instead of refusing to.</summary>
+    [Parameter]
+    public SwitchParameter Distributed { get; set; }
+
+    [Parameter]
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
+
     [Parameter]
     [ValidateRange(1, 10_000_000)]
     public double MaxRUPerSecond { get; set; }
@@ -77,9 +84,9 @@ public sealed class StartContainerMoveCommand : ConnectedCmdlet
             return;
         }
 
-        var options = new RunOptions { MaxRUPerSecond = Budget, Follow = Follow, MaxDuration = MaxDuration > TimeSpan.Zero ? MaxDuration : null };
+        var options = new RunOptions { MaxRUPerSecond = Budget, Follow = Follow, MaxDuration = MaxDuration > TimeSpan.Zero ? MaxDuration : null, LeaseDuration = LeaseDuration };
         var request = new MoveRequest(Name!, Container!, Target!, PartitionKey!, Filter, operations, options,
-            ParameterSetName == "Manual" ? Throughput : null, ParameterSetName == "Autoscale" ? AutoscaleMaxThroughput : null);
+            ParameterSetName == "Manual" ? Throughput : null, ParameterSetName == "Autoscale" ? AutoscaleMaxThroughput : null, Distributed);
         var runner = new MoveRunner(connection) { Log = Verbose, Warn = Warning };
         var activity = $"Move {Name}: {Container} -> {Target}";
         var id = Math.Abs(StringComparer.Ordinal.GetHashCode(activity) % 100000) + 1;

@@ -142,6 +142,11 @@ public sealed class StartSchemaMigrationCommand : ForwardRunCommandBase
         Connected(connection =>
         {
             var tracked = RunAsync(ct => connection.TrackingStore.GetRequiredAsync(name, ct));
+            if (Moving.MoveRecord.Of(tracked) is { } move)
+            {
+                throw Moving.MoveRecord.IsAMove(name, move, "Start-SchemaMigration");
+            }
+
             if (tracked.Definition is null)
             {
                 throw tracked.Source is { Length: > 0 } source

@@ -5,6 +5,7 @@ using System.Management.Automation;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Moving;
 using CosmosMigrations.PowerShell.Infrastructure;
 using CosmosMigrations.Tracking;
 
@@ -42,6 +43,12 @@ public sealed class UndoSchemaMigrationCommand : MigrationRunCommandBase
             Connected(connection =>
             {
                 var tracked = RunAsync(ct => connection.TrackingStore.GetRequiredAsync(Name!, ct));
+                if (MoveUndo.Check(tracked) is { } move)
+                {
+                    UndoMove(connection, move);
+                    return;
+                }
+
                 RunEach(connection, new[] { Item(tracked.Name, tracked.Container, tracked.Processed, fileContainer: null) });
             });
             return;
@@ -105,6 +112,23 @@ public sealed class UndoSchemaMigrationCommand : MigrationRunCommandBase
 
             RunEach(connection, items);
         });
+    }
+
+    /// <summary>A move before its cut-over: its target (when the move created it), leases and
+    /// tracking state are deleted; -WhatIf reads nothing more and deletes nothing.</summary>
+    private void UndoMove(MigrationConnection connection, MoveRecord move)
+    {
+        var target = move.CreatedTarget ? $"container '{move.Target}' (move '{Name}' of '{move.Source}')" : $"move '{Name}' of '{move.Source}' to '{move.Target}'";
+        var action = move.CreatedTarget
+            ? "Undo the move: delete the target container it created with every document copied, its change feed leases and its tracking state"
+            : "Undo the move: delete its change feed leases and its tracking state (the target was not created by the move and stays)";
+        if (!ShouldProcess(target, action))
+        {
+            return;
+        }
+
+        var undo = new MoveUndo(connection) { Log = Verbose };
+        WriteObject(RunAsync(ct => undo.UndoAsync(Name!, LeaseDuration, ct)));
     }
 
     /// <summary>One undo: by name, or for a file (whose container must be the one it ran on).</summary>

@@ -1,0 +1,160 @@
+# A move shared by worker processes (-Distributed), one of them SIGKILLed mid-copy, and a split of
+# a source range mid-copy: the cut-over's verification, and the tests' own comparison of both
+# sides, find the target equal to the source, with exactly the source's documents. (Processed
+# counts writes: a batch delivered again after a range changes hands is written, and counted,
+# again, so it is at least the number of documents, not equal to it.)
+BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $script:Database = New-TestDatabase
+    Connect-Test $script:Database
+    $script:Lease = '00:00:06'
+
+    function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
+
+    # The user content of a container's documents, one canonical line each, sorted.
+    function Get-UserContent([string] $Container) {
+        $script:Kit.ReadAllJson($script:Database, $Container) | ForEach-Object {
+            $document = $_ | ConvertFrom-Json -AsHashtable
+            foreach ($system in '_rid', '_self', '_etag', '_ts', '_attachments', '_lsn') { $document.Remove($system) }
+            $sorted = [ordered]@{}
+            foreach ($key in ($document.Keys | Sort-Object)) { $sorted[$key] = $document[$key] }
+            $sorted | ConvertTo-Json -Compress -Depth 10
+        } | Sort-Object
+    }
+
+    # A process running one move with -Distributed; its status lands in "$Log.json". With
+    # -Together N, it waits (module loaded, connected) until N workers are ready.
+    function Start-MoveWorker([string] $Log, [string] $Move, [int] $Together = 0) {
+        $barrier = if ($Together) { "New-Item `"$Log.ready`" | Out-Null`nwhile (@(Get-ChildItem `"$(Split-Path $Log)/*.ready`").Count -lt $Together) { Start-Sleep -Milliseconds 20 }`n" } else { '' }
+        Start-Runner "$barrier `$s = $Move -Distributed -LeaseDuration $($script:Lease) -Confirm:`$false -Verbose`n`$s | Select-Object Name, Status, Phase, Processed | ConvertTo-Json | Set-Content `"$Log.json`"" $Log
+    }
+    function Get-WorkerResult([string] $Log) { Get-Content "$Log.json" -Raw | ConvertFrom-Json }
+    function Wait-MoveWorker($Process, [string] $Log, [string] $Name, [int] $Seconds = 240) {
+        if (-not $Process.WaitForExit($Seconds * 1000)) {
+            throw "Worker $(Split-Path -Leaf $Log) did not return in $Seconds s.`nIts log:`n$(Get-Content $Log -Raw -ErrorAction SilentlyContinue)`nTracking: $($script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'"))"
+        }
+    }
+}
+
+AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+
+Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
+    It 'two workers on 8 ranges: each copies a share, their counts add up to the run total, and the target holds exactly the documents of the source' {
+        $total = 10000
+        $script:Kit.CreateContainer($script:Database, 'mv8', '/pk')
+        $script:Kit.Seed($script:Database, 'mv8', $total, 200, 0, $null)
+        1..4 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mv8', $null) }
+        Get-RangeCount 'mv8' | Should -Be 8
+
+        $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'two')
+        $logs = 1..2 | ForEach-Object { Join-Path $folder "two-$_.log" }
+        # At a budget each, so that the copy lasts long enough for the ranges to be balanced.
+        $workers = $logs | ForEach-Object { Start-MoveWorker $_ 'Start-ContainerMove -Name mv-two -Container mv8 -Target mv8-by-email -PartitionKey /email -MaxRUPerSecond 400' -Together 2 }
+        for ($i = 0; $i -lt 2; $i++) { Wait-MoveWorker $workers[$i] $logs[$i] 'mv-two' }
+
+        foreach ($log in $logs) {
+            $result = Get-WorkerResult $log
+            $result.Status | Should -Be 'copied' -Because (Get-Content $log -Raw)
+        }
+        # Processed counts writes: a batch delivered again after a range changed hands is written again.
+        $tracking = Get-Tracking 'mv-two'
+        $tracking.processed | Should -BeGreaterOrEqual $total
+        $shares = @($tracking.workers.PSObject.Properties.Value)
+        $shares.Count | Should -Be 2
+        $shares | ForEach-Object { $_.processed | Should -BeGreaterThan 0 -Because "every worker took a share of the ranges ($($tracking.workers | ConvertTo-Json -Compress))" }
+        ($shares | Measure-Object processed -Sum).Sum | Should -Be $tracking.processed
+        (Get-MigrationStatus -Name mv-two).Workers.Count | Should -Be 2
+
+        $done = Complete-ContainerMove -Name mv-two -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        (Get-Tracking 'mv-two').move.verifiedDocuments | Should -Be $total
+        $script:Kit.Count($script:Database, 'mv8-by-email') | Should -Be $total
+        (Get-UserContent mv8-by-email) | Should -Be (Get-UserContent mv8)
+    }
+
+    It 'refuses a second process without -Distributed while workers copy, and writes nothing' {
+        $script:Kit.CreateContainer($script:Database, 'mvx', '/pk')
+        $script:Kit.Seed($script:Database, 'mvx', 3000, 60, 0, $null)
+        $log = Join-Path $TestDrive 'alone.log'
+        $worker = Start-MoveWorker $log 'Start-ContainerMove -Name mv-alone -Container mvx -Target mvx2 -PartitionKey /email -MaxRUPerSecond 200'
+        Wait-Until { (Get-Tracking 'mv-alone').status -eq 'running' -and (Get-Tracking 'mv-alone').processed -gt 0 } 90 | Should -BeTrue
+        $tracking = Get-Tracking 'mv-alone'
+
+        $result = Start-ContainerMove -Name mv-alone -Container mvx -Target mvx2 -PartitionKey /email -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $result | Should -BeNullOrEmpty
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'MoveAlreadyRunning,CosmosMigrations.PowerShell.Commands.StartContainerMoveCommand'
+        $failed[0].Exception.Message | Should -Match 'being copied by'
+        $failed[0].ErrorDetails.RecommendedAction | Should -Match '-Distributed'
+        @((Get-Tracking 'mv-alone').workers.PSObject.Properties).Count | Should -Be @($tracking.workers.PSObject.Properties).Count -Because 'the refused process did not join'
+
+        Wait-MoveWorker $worker $log 'mv-alone'
+        (Get-WorkerResult $log).Status | Should -Be 'copied' -Because (Get-Content $log -Raw)
+        (Complete-ContainerMove -Name mv-alone -Confirm:$false).Status | Should -Be 'completed'
+        $script:Kit.Count($script:Database, 'mvx2') | Should -Be 3000
+    }
+
+    It 'a worker SIGKILLed mid-copy: the other takes its ranges over, the count stays exact, and the target equals the source after the cut-over' {
+        $total = 8000
+        $script:Kit.CreateContainer($script:Database, 'mvk', '/pk')
+        $script:Kit.Seed($script:Database, 'mvk', $total, 160, 0, $null)
+        Get-RangeCount 'mvk' | Should -BeGreaterThan 1
+        $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'kill')
+        $a = Join-Path $folder 'kill-a.log'; $b = Join-Path $folder 'kill-b.log'
+        $move = 'Start-ContainerMove -Name mv-kill -Container mvk -Target mvk2 -PartitionKey /email -MaxRUPerSecond 400'
+        $null = Start-MoveWorker $a $move -Together 2
+        $workerB = Start-MoveWorker $b $move -Together 2
+        if (-not (Wait-Until { (Get-Tracking 'mv-kill').processed -gt 1000 } 90)) {
+            throw "The workers did not pass 1,000 documents in 90 s.`nWorker a: $(Get-Content $a -Raw -ErrorAction SilentlyContinue)`nWorker b: $(Get-Content $b -Raw -ErrorAction SilentlyContinue)"
+        }
+        (Get-Tracking 'mv-kill').processed | Should -BeLessThan $total -Because 'the kill comes mid-copy'
+        & kill -9 ([int](Get-Content "$a.pid"))
+        Wait-MoveWorker $workerB $b 'mv-kill'
+
+        (Get-WorkerResult $b).Status | Should -Be 'copied' -Because (Get-Content $b -Raw)
+        $tracking = Get-Tracking 'mv-kill'
+        $tracking.processed | Should -BeGreaterOrEqual $total -Because 'the killed worker''s unfinished batch was copied again by the worker that took its range over'
+        @($tracking.pending.PSObject.Properties).Count | Should -Be 0 -Because 'no batch is left open'
+
+        $done = Complete-ContainerMove -Name mv-kill -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $done.Message | Should -Match "same $total document"
+        (Get-Tracking 'mv-kill').move.verifiedDocuments | Should -Be $total
+        $script:Kit.Count($script:Database, 'mvk2') | Should -Be $total
+        $script:Kit.Count($script:Database, 'mvk') | Should -Be $total
+        (Get-UserContent mvk2) | Should -Be (Get-UserContent mvk)
+    }
+}
+
+Describe 'A split of a source range mid-copy' -Skip:(-not $script:IsHarness) {
+    It 'copies the children''s documents: the target equals the source after the cut-over' {
+        $total = 5000
+        $script:Kit.CreateContainer($script:Database, 'mvs', '/pk')
+        $script:Kit.Seed($script:Database, 'mvs', $total, 100, 0, $null)
+        $ranges = Get-RangeCount 'mvs'
+        $mover = Start-ThreadJob -ScriptBlock {
+            param($module, $endpoint, $key, $database)
+            Import-Module $module
+            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+            Start-ContainerMove -Name mv-split -Container mvs -Target mvs2 -PartitionKey /email -MaxRUPerSecond 400 -LeaseDuration 00:00:06 -Confirm:$false
+        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        Wait-Until { (Get-Tracking 'mv-split').processed -gt 500 } 90 | Should -BeTrue
+        (Get-Tracking 'mv-split').processed | Should -BeLessThan $total -Because 'the split comes mid-copy'
+        1..2 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mvs', $null) }
+        Get-RangeCount 'mvs' | Should -Be ($ranges + 2)
+        # The application writes to the children too.
+        $script:Kit.Seed($script:Database, 'mvs', 100, 100, $total, $null)
+
+        $status = $mover | Wait-Job -Timeout 180 | Receive-Job
+        $mover.State | Should -Be 'Completed'
+        $status.Status | Should -Be 'copied'
+        $status.Processed | Should -BeGreaterOrEqual ($total + 100)
+
+        $done = Complete-ContainerMove -Name mv-split -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $script:Kit.Count($script:Database, 'mvs2') | Should -Be ($total + 100)
+        (Get-UserContent mvs2) | Should -Be (Get-UserContent mvs)
+    }
+}
