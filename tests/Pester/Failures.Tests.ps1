@@ -25,12 +25,84 @@ Describe 'A document that cannot be migrated' {
     }
 
     It 'is recorded and skipped with -MaxFailures, and the run completes' {
-        $result = Invoke-Backfill -Container items -Name picky -ScriptBlock $script:Picky -BatchSize 50 -MaxFailures 5
-        $result.Status | Should -Be 'completed'
+        $result = Invoke-Backfill -Container items -Name picky -ScriptBlock $script:Picky -BatchSize 50 -MaxFailures 5 -WarningVariable warned -WarningAction SilentlyContinue
+        # Completed, but not clean: the two documents wait in the failure store (issue 27).
+        $result.Status | Should -Be 'completedWithFailures'
         $result.Failed | Should -Be 2
+        $result.FailedByClass.Transform | Should -Be 2
+        "$warned" | Should -Match "Get-MigrationFailure -Name 'picky'"
         @($result.Failures.Id | Sort-Object) | Should -Be @('d13', 'd250')
         $result.Failures[0].Error | Should -Match 'cannot handle'
         $script:Kit.Count($script:Database, 'items', 'c.done = true') | Should -Be 398
+    }
+}
+
+Describe 'The failure store' {
+    BeforeAll {
+        # 10,000 documents, 1 % of them (d7, d107, …, d9907) poison for the transform.
+        $script:Kit.CreateContainer($script:Database, 'poison', '/pk')
+        $script:Kit.Seed($script:Database, 'poison', 10000, 8, 0, $null)
+        $script:Poisonous = { param($doc) if ([int]$doc.id.Substring(1) % 100 -eq 7) { throw "poison $($doc.id)" }; if ($doc.clean) { return $null }; $doc.clean = $true; $doc }
+    }
+
+    It 'a run with 1 % poison completes with failures at -MaxFailureRate 0.02, every failed document in the store with its class and before-image' {
+        $result = Invoke-Backfill -Container poison -Name poison-rate -ScriptBlock $script:Poisonous -BatchSize 200 -MaxFailureRate 0.02 -WarningAction SilentlyContinue
+        $result.Status | Should -Be 'completedWithFailures'
+        $result.Processed | Should -Be 9900 -Because 'a failed document is not counted as changed'
+        $result.Failed | Should -Be 100
+        $result.FailedByClass.Transform | Should -Be 100
+        $result.FailedByClass.Refused + $result.FailedByClass.Exhausted | Should -Be 0
+        $script:Kit.Count($script:Database, 'poison', 'c.clean = true') | Should -Be 9900
+
+        $failures = @(Get-MigrationFailure -Name poison-rate)
+        $failures.Count | Should -Be 100
+        @($failures.Id | Sort-Object -Unique).Count | Should -Be 100
+        $failures | ForEach-Object {
+            $_.GetType().FullName | Should -Be 'CosmosMigrations.MigrationFailure'
+            [int]$_.Id.Substring(1) % 100 | Should -Be 7
+            $_.Name | Should -Be 'poison-rate'
+            $_.Step | Should -Be 1
+            $_.Class | Should -Be 'Transform'
+            $_.Error | Should -Match "poison $($_.Id)"
+            $_.Attempts | Should -Be 1
+            $_.PartitionKey | Should -Match '^\["p\d"\]$'
+            $_.BeforeImage.id | Should -Be $_.Id
+            $_.BeforeImage.Contains('clean') | Should -BeFalse -Because 'the image is the document before the step'
+            $_.BeforeImage.Contains('_rid') | Should -BeFalse
+            $_.At | Should -BeGreaterThan ([DateTimeOffset]::UtcNow.AddMinutes(-10))
+        }
+        @(Get-MigrationFailure -Name poison-rate -First 7).Count | Should -Be 7
+        @(Get-MigrationFailure -Name poison-rate -Class Refused, Exhausted).Count | Should -Be 0
+        @(Get-MigrationFailure -Name poison-rate -Class Transform -First 150).Count | Should -Be 100
+        (Get-MigrationStatus -Name poison-rate).Status | Should -Be 'completedWithFailures'
+        (Get-MigrationStatus -Status completedWithFailures).Name | Should -Contain 'poison-rate'
+        (Get-MigrationStatus -Name poison-rate | Get-MigrationFailure -First 1).Name | Should -Be 'poison-rate'
+        $tracking = Get-Tracking poison-rate
+        $tracking.failed.transform | Should -Be 100
+        $tracking.failureCount | Should -Be 100
+        # The status table says it too.
+        (Get-MigrationStatus -Name poison-rate | Format-Table | Out-String) | Should -Match 'completedWithFailures, 100 failed'
+        (Get-MigrationFailure -Name poison-rate -First 1 | Format-Table | Out-String) | Should -Match 'Transform'
+    }
+
+    It 'the same run fails at -MaxFailureRate 0.005 with a clear error, its failures kept' {
+        $doubled = { param($doc) if ([int]$doc.id.Substring(1) % 100 -eq 7) { throw "poison $($doc.id)" }; if ($doc.twice) { return $null }; $doc.twice = $true; $doc }
+        $result = Invoke-Backfill -Container poison -Name poison-strict -ScriptBlock $doubled -BatchSize 200 -MaxFailureRate 0.005 -ErrorVariable failure -ErrorAction SilentlyContinue
+        $result.Status | Should -Be 'failed'
+        $failure[0].FullyQualifiedErrorId | Should -BeLike 'FailureRateExceeded,*'
+        $failure[0].Exception.Message | Should -Match '\d+ of \d+ document\(s\) seen could not be migrated \(\d+(\.\d+)? %\), more than -MaxFailureRate 0\.005 allows'
+        $failure[0].ErrorDetails.RecommendedAction | Should -Match 'Get-MigrationFailure -Name poison-strict'
+        $result.Scanned | Should -BeLessThan 10000 -Because 'a share past the limit stops the run once enough documents were seen'
+        $stored = @(Get-MigrationFailure -Name poison-strict)
+        $stored.Count | Should -Be $result.Failed
+        $stored.Count | Should -BeGreaterThan 10
+    }
+
+    It 'a -Force rerun starts a new set of failures' {
+        $rerun = Invoke-Backfill -Container items -Name picky -ScriptBlock $script:Picky -BatchSize 50 -MaxFailures 5 -Force -WarningAction SilentlyContinue
+        $rerun.Status | Should -Be 'completedWithFailures'
+        $rerun.Failed | Should -Be 2 -Because 'the documents failing again are this run''s failures, counted once'
+        @(Get-MigrationFailure -Name picky).Count | Should -Be 2
     }
 }
 

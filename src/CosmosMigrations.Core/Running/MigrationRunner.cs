@@ -99,6 +99,8 @@ public sealed class MigrationRunner
             Warn?.Invoke($"'{definition.Name}' already changed documents without before-images (-NoJournal, or before the journal existed): it cannot be undone, so this run keeps none either.");
         }
 
+        // Failed documents go to the failure store, created at the first failure.
+        var failures = definition.Steps.OfType<DocumentPass>().Any() ? FailureStoreOf(SideSender(sender)) : null;
         if (leases is not null)
         {
             if (start.Outcome is StartOutcome.Started or StartOutcome.Rerun)
@@ -106,14 +108,18 @@ public sealed class MigrationRunner
                 await ProcessorLeases.DeleteAsync(leases, definition.Name, start.Document.Generation, cancellationToken).ConfigureAwait(false);
             }
 
-            return await new DistributedRun(_connection, definition, options, target, leases, sender.Gate!, DistributedRun.WorkerName(_owner), _owner, progress, Log, cancellationToken, journal)
+            return await new DistributedRun(_connection, definition, options, target, leases, sender.Gate!, DistributedRun.WorkerName(_owner), _owner, progress, Log, cancellationToken, journal, failures)
                 .ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
         }
 
         var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration, options.Time);
-        var run = new MigrationRun(definition, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken, journal);
+        var run = new MigrationRun(definition, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken, journal, failures);
         return await run.ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
     }
+
+    /// <summary>The failure store of this connection, opened (and created) at its first use.</summary>
+    public Failures.FailureStore FailureStoreOf(ResilientSender sender, bool create = true) =>
+        new(_connection.FailureContainerName, ct => _connection.GetFailureContainerAsync(create, ct), sender);
 
     /// <summary>A dry run: reads and plans every selected document, writes nothing (no tracking
     /// document either), and reports how many would change with a few before/after samples.</summary>

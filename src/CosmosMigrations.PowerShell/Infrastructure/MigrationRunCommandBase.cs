@@ -203,7 +203,13 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
                 return false;
             }
 
-            if (result.Status.Status != item.Done)
+            if (result.Status.Status == Tracking.TrackingStatus.CompletedWithFailures)
+            {
+                WriteWarning($"'{item.Name}': {result.Status.Failed} document(s) could not be migrated and were set aside ({result.Status.FailedByClass}). " +
+                    $"See them with Get-MigrationFailure -Name '{item.Name}'; once fixed, run it again with -RetryFailures.");
+            }
+
+            if (result.Status.Status != item.Done && !(item.Done == Tracking.TrackingStatus.Completed && result.Status.Status == Tracking.TrackingStatus.CompletedWithFailures))
             {
                 WriteVerbose($"'{item.Name}' is {result.Status.Status} ({result.Status.StopReason}); later migrations wait for it.");
                 return false;
