@@ -98,11 +98,93 @@ Describe 'The failure store' {
         $stored.Count | Should -BeGreaterThan 10
     }
 
+    It 'a fixed transform run with -RetryFailures converts every failed document and empties the store: completed' {
+        $fixed = { param($doc) if ($doc.clean) { return $null }; $doc.clean = $true; $doc }
+        $retry = Invoke-Backfill -Container poison -Name poison-rate -ScriptBlock $fixed -RetryFailures
+        $retry.Status | Should -Be 'completed'
+        $retry.Processed | Should -Be 10000 -Because 'the 100 retried documents are counted once, beside the 9,900'
+        $retry.Failed | Should -Be 0
+        $retry.FailedByClass.Transform | Should -Be 0
+        $retry.Message | Should -Match 'Retried 100 failed'
+        $script:Kit.Count($script:Database, 'poison', 'c.clean = true') | Should -Be 10000
+        @(Get-MigrationFailure -Name poison-rate).Count | Should -Be 0
+        $script:Kit.Count($script:Database, 'migrations-failures', "c.migration = 'poison-rate'") | Should -Be 0 -Because 'what succeeds leaves the store'
+        (Get-Tracking poison-rate).retryIntent | Should -BeNullOrEmpty
+        # Nothing left: a second retry has nothing to do.
+        (Invoke-Backfill -Container poison -Name poison-rate -ScriptBlock $fixed -RetryFailures).Outcome | Should -Be 'Skipped'
+    }
+
+    It 'undo covers the documents a retry changed' {
+        $undone = Undo-SchemaMigration -Name poison-rate -Confirm:$false
+        $undone.Status | Should -Be 'undone'
+        # The 100 documents the retry changed are restored (poison-strict, which ran in between,
+        # failed on them, so they are no conflicts).
+        $script:Kit.Count($script:Database, 'poison', "IS_DEFINED(c.clean) AND (ENDSWITH(c.id, '07') OR c.id = 'd7')") | Should -Be 0
+        # Every other document is restored too, but for those poison-strict changed since (conflicts, left alone).
+        $script:Kit.Count($script:Database, 'poison', 'IS_DEFINED(c.clean)') | Should -Be $undone.Conflicts
+    }
+
+    It 'a retry needs a run that went through its steps' {
+        $doubled = { param($doc) if ($doc.twice) { return $null }; $doc.twice = $true; $doc }
+        $null = Invoke-Backfill -Container poison -Name poison-strict -ScriptBlock $doubled -RetryFailures -ErrorVariable refused -ErrorAction SilentlyContinue
+        $refused[0].FullyQualifiedErrorId | Should -BeLike 'RetryNeedsFinishedRun,*'
+        $refused[0].ErrorDetails.RecommendedAction | Should -Match 'without -RetryFailures'
+    }
+
+    It 'an item pushed past 2 MB is classed Refused, and stays Refused on a retry that still pushes it' {
+        $script:Kit.CreateContainer($script:Database, 'huge', '/pk')
+        $script:Kit.Seed($script:Database, 'huge', 20, 2, 0, $null)
+        $grow = { param($doc) if ($doc.grown) { return $null }; if ($doc.id -eq 'd5') { $doc.blob = 'x' * (2MB + 10) }; $doc.grown = $true; $doc }
+        $result = Invoke-Backfill -Container huge -Name grow -ScriptBlock $grow -MaxFailures 1 -WarningAction SilentlyContinue
+        $result.Status | Should -Be 'completedWithFailures'
+        $result.Processed | Should -Be 19
+        $result.FailedByClass.Refused | Should -Be 1
+        $refused = Get-MigrationFailure -Name grow -Class Refused
+        $refused.Id | Should -Be 'd5'
+        $refused.Error | Should -Match 'HTTP 413'
+        $refused.BeforeImage.Contains('blob') | Should -BeFalse -Because 'the image is the document as read, before the transform grew it'
+        $again = Invoke-Backfill -Container huge -Name grow -ScriptBlock $grow -MaxFailures 1 -RetryFailures -WarningAction SilentlyContinue
+        $again.Status | Should -Be 'completedWithFailures'
+        $again.Failed | Should -Be 1
+        (Get-MigrationFailure -Name grow).Attempts | Should -Be 2
+    }
+
     It 'a -Force rerun starts a new set of failures' {
         $rerun = Invoke-Backfill -Container items -Name picky -ScriptBlock $script:Picky -BatchSize 50 -MaxFailures 5 -Force -WarningAction SilentlyContinue
         $rerun.Status | Should -Be 'completedWithFailures'
         $rerun.Failed | Should -Be 2 -Because 'the documents failing again are this run''s failures, counted once'
         @(Get-MigrationFailure -Name picky).Count | Should -Be 2
+    }
+}
+
+Describe 'A poison document under -Distributed -Follow' {
+    It 'is set aside, and its feed range keeps converting what the application writes' {
+        $script:Kit.CreateContainer($script:Database, 'live', '/pk')
+        $script:Kit.Seed($script:Database, 'live', 200, 4, 0, $null)
+        $log = Join-Path $TestDrive 'live.log'
+        $worker = Start-Runner "`$s = Start-SchemaMigration -Name live-poison -Container live -Operation @{ Transform = { param(`$doc) if (`$doc.poison) { throw 'poison' }; if (`$doc.lv) { return `$null }; `$doc.lv = 1; `$doc } } -Distributed -Follow -MaxFailures 10 -LeaseDuration 00:00:06 -WarningAction SilentlyContinue`n`$s | Select-Object Name, Status, Processed, Failed | ConvertTo-Json | Set-Content `"$log.json`"" $log
+        try {
+            Wait-Until { (Get-MigrationStatus -Name live-poison).Phase -eq 'following' } 120 | Should -BeTrue -Because (Get-Content $log -Raw -ErrorAction SilentlyContinue)
+            # The application writes a document the transform cannot handle, in partition p1, then
+            # more documents in the old shape in every partition, p1 included.
+            $script:Kit.Upsert($script:Database, 'live', '{"id":"bad1","pk":"p1","poison":true}')
+            Wait-Until { @(Get-MigrationFailure -Name live-poison).Count -eq 1 } 30 | Should -BeTrue
+            $script:Kit.Seed($script:Database, 'live', 40, 4, 200, $null)
+            Wait-Until { $script:Kit.Count($script:Database, 'live', 'NOT IS_DEFINED(c.lv) AND NOT IS_DEFINED(c.poison)') -eq 0 } 30 | Should -BeTrue -Because 'the poison document does not hold its range'
+            $failure = Get-MigrationFailure -Name live-poison
+            $failure.Id | Should -Be 'bad1'
+            $failure.Class | Should -Be 'Transform'
+            $failure.BeforeImage.poison | Should -BeTrue
+            (Get-MigrationStatus -Name live-poison).Failed | Should -Be 1
+        }
+        finally {
+            Stop-SchemaMigration -Name live-poison -ErrorAction SilentlyContinue
+            $worker.WaitForExit(60000) | Should -BeTrue
+        }
+        $result = Get-Content "$log.json" -Raw | ConvertFrom-Json
+        $result.Status | Should -Be 'completedWithFailures'
+        $result.Processed | Should -Be 240
+        $result.Failed | Should -Be 1
     }
 }
 

@@ -153,6 +153,7 @@ internal sealed class DistributedRun
             switch (document.Status)
             {
                 case TrackingStatus.Completed:
+                case TrackingStatus.CompletedWithFailures:
                     return (RunEnding.Finished(start), null, null);
                 case TrackingStatus.Cancelled:
                     return (RunOutcome.Stopped, null, null);

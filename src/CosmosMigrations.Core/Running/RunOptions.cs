@@ -94,6 +94,13 @@ public sealed class RunOptions
         Check(MaxFailures >= 0, "MaxFailures", "0 or more");
         Check(MaxFailureRate is null or (> 0 and <= 1), "MaxFailureRate", "above 0 and at most 1");
         Check(JournalRetention is null || (JournalRetention >= TimeSpan.FromSeconds(1) && JournalRetention.Value.TotalSeconds <= int.MaxValue), "JournalRetention", "at least one second");
+        if (RetryFailures && Distributed)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "RetryNotDistributed",
+                "-RetryFailures reads the failed documents back one by one in this process: it cannot be distributed.", "RetryFailures",
+                "Leave -Distributed (and -Follow) out of the retry.");
+        }
+
         if (Follow && !Distributed)
         {
             throw new MigrationException(MigrationErrorKind.InvalidArgument, "FollowNeedsDistributed",

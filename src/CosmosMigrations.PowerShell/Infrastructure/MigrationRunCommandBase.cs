@@ -125,6 +125,13 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
             // Options that cannot work together are an error before anything is read or written.
             var options = BuildOptions(null);
             options.Validate();
+            if (options.RetryFailures && IsWhatIf)
+            {
+                throw new MigrationException(MigrationErrorKind.InvalidArgument, "RetryWhatIf",
+                    "-RetryFailures writes the failed documents it retries: it has no dry run.", "RetryFailures",
+                    "See what would be retried with Get-MigrationFailure; then run -RetryFailures without -WhatIf.");
+            }
+
             if (options.Distributed && IsWhatIf)
             {
                 throw new MigrationException(MigrationErrorKind.InvalidArgument, "DistributedWhatIf",
