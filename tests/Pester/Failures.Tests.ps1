@@ -157,6 +157,35 @@ Describe 'The failure store' {
     }
 }
 
+Describe 'A retry killed mid-way' {
+    It 'leaves exact counts, and the next retry finishes' {
+        $script:Kit.CreateContainer($script:Database, 'killed', '/pk')
+        $script:Kit.Seed($script:Database, 'killed', 3000, 6, 0, $null)
+        $first = Invoke-Backfill -Container killed -Name killed-retry -ScriptBlock { param($doc) if ([int]$doc.id.Substring(1) % 10 -eq 3) { throw 'later' }; if ($doc.k) { return $null }; $doc.k = 1; $doc } -MaxFailureRate 0.2 -WarningAction SilentlyContinue
+        $first.Status, $first.Processed, $first.Failed | Should -Be 'completedWithFailures', 2700, 300
+
+        # The retry, slowed down (20 ms a document) so that it is killed half-way, in small batches.
+        $log = Join-Path $TestDrive 'killed.log'
+        $worker = Start-Runner "Invoke-Backfill -Container killed -Name killed-retry -ScriptBlock { param(`$doc) Start-Sleep -Milliseconds 20; if (`$doc.k) { return `$null }; `$doc.k = 1; `$doc } -RetryFailures -BatchSize 10 -LeaseDuration 00:00:05" $log
+        Wait-Until { (Get-Tracking killed-retry).processed -ge 2760 } 120 | Should -BeTrue -Because (Get-Content $log -Raw -ErrorAction SilentlyContinue)
+        Wait-Until { Test-Path "$log.pid" } 10 | Should -BeTrue
+        Stop-Process -Id ([int](Get-Content "$log.pid")) -Force
+        $worker.WaitForExit(30000) | Should -BeTrue
+        $killed = Get-Tracking killed-retry
+        $killed.status | Should -Be 'running' -Because 'a killed retry leaves its lease to expire'
+        $killed.processed | Should -BeLessThan 3000 -Because 'it was killed before the end'
+        ($killed.processed + $killed.failureCount) | Should -BeLessOrEqual 3000
+
+        Start-Sleep -Seconds 6
+        $done = Invoke-Backfill -Container killed -Name killed-retry -ScriptBlock { param($doc) if ($doc.k) { return $null }; $doc.k = 1; $doc } -RetryFailures
+        $done.Status | Should -Be 'completed'
+        $done.Processed | Should -Be 3000 -Because 'the killed batch is counted once, by the next retry'
+        $done.Failed | Should -Be 0
+        $script:Kit.Count($script:Database, 'killed', 'c.k = 1') | Should -Be 3000
+        $script:Kit.Count($script:Database, 'migrations-failures', "c.migration = 'killed-retry'") | Should -Be 0
+    }
+}
+
 Describe 'A poison document under -Distributed -Follow' {
     It 'is set aside, and its feed range keeps converting what the application writes' {
         $script:Kit.CreateContainer($script:Database, 'live', '/pk')
