@@ -14,6 +14,7 @@
         'Start-SchemaMigration'
         'Invoke-Backfill'
         'Get-MigrationStatus'
+        'Get-MigrationFailure'
         'Stop-SchemaMigration'
         'Reset-SchemaMigration'
         'Undo-SchemaMigration'

@@ -10,9 +10,11 @@
     the Automation account's managed identity; COSMOS_IDENTITY_CLIENT_ID names a user-assigned
     one). With COSMOS_CONNECTION_STRING, or COSMOS_ENDPOINT and COSMOS_KEY, it uses the key. Runs Start-SchemaMigration -Path with -MaxDuration, so a
     run that the time slice cuts stops at a page boundary and the next run resumes. Writes one
-    JSON line per migration and a summary line. Exits 1 when a migration failed, 0 otherwise
-    (a migration cut by the time slice is not a failure: it reports Status cancelled, StopReason
-    MaxDuration).
+    JSON line per migration (with its failed documents by class) and a summary line. Exit codes:
+    1 when a migration failed (including past -MaxFailureRate); 2 when none failed but some
+    completed with failures (documents set aside in the failure store: see them with
+    Get-MigrationFailure, retry them with -RetryFailures once fixed); 0 otherwise (a migration
+    cut by the time slice is not a failure: it reports Status cancelled, StopReason MaxDuration).
 
 .EXAMPLE
     ./Invoke-MigrationRunbook.ps1 -MigrationsPath ./migrations -Database appdb -TimeSlice 00:25:00
@@ -24,6 +26,8 @@ param(
     [TimeSpan] $TimeSlice = '00:25:00',
     [double] $MaxRUPerSecond = 0,
     [int] $BatchSize = 100,
+    # The share of documents that may fail and be set aside (0: none may fail).
+    [double] $MaxFailureRate = 0,
     [string] $ModulePath = 'CosmosMigrations'
 )
 
@@ -42,6 +46,7 @@ else {
 
 $run = @{ Path = $MigrationsPath; MaxDuration = $TimeSlice; BatchSize = $BatchSize; ErrorAction = 'Continue'; ErrorVariable = 'runErrors' }
 if ($MaxRUPerSecond -gt 0) { $run.MaxRUPerSecond = $MaxRUPerSecond }
+if ($MaxFailureRate -gt 0) { $run.MaxFailureRate = $MaxFailureRate }
 $results = @(Start-SchemaMigration @run)
 
 foreach ($result in $results) {
@@ -53,6 +58,8 @@ foreach ($result in $results) {
         outcome       = $result.Outcome
         processed     = $result.Processed
         scanned       = $result.Scanned
+        failed        = $result.Failed
+        failedByClass = [ordered]@{ transform = $result.FailedByClass.Transform; refused = $result.FailedByClass.Refused; exhausted = $result.FailedByClass.Exhausted }
         requestCharge = $result.RequestCharge
         startedAt     = if ($result.StartedAt) { $result.StartedAt.ToString('o') }
         completedAt   = if ($result.CompletedAt) { $result.CompletedAt.ToString('o') }
@@ -62,13 +69,16 @@ foreach ($result in $results) {
 }
 
 $all = @(Get-MigrationStatus -Path $MigrationsPath)
-$failed = @($results | Where-Object Status -EQ 'failed').Count + @($runErrors | Where-Object { $_.FullyQualifiedErrorId -notlike 'DocumentMigrationFailed*' -and $_.FullyQualifiedErrorId -notlike 'RequirementNotMet*' }).Count
+$failed = @($results | Where-Object Status -EQ 'failed').Count + @($runErrors | Where-Object { $_.FullyQualifiedErrorId -notlike 'DocumentMigrationFailed*' -and $_.FullyQualifiedErrorId -notlike 'FailureRateExceeded*' -and $_.FullyQualifiedErrorId -notlike 'RequirementNotMet*' }).Count
+$withFailures = @($results | Where-Object Status -EQ 'completedWithFailures').Count
 [ordered]@{
     summary   = $true
-    completed = @($all | Where-Object Status -EQ 'completed').Count
-    remaining = @($all | Where-Object Status -NE 'completed').Count
-    failed    = $failed
+    completed             = @($all | Where-Object Status -In 'completed', 'completedWithFailures').Count
+    completedWithFailures = @($all | Where-Object Status -EQ 'completedWithFailures').Count
+    remaining             = @($all | Where-Object Status -NotIn 'completed', 'completedWithFailures').Count
+    failed                = $failed
 } | ConvertTo-Json -Compress
 
 if ($failed -gt 0) { exit 1 }
+if ($withFailures -gt 0) { exit 2 }
 exit 0

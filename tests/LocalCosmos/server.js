@@ -772,6 +772,12 @@ function createHandler(account, key = EMULATOR_KEY) {
       if (faults.rateDelay > 0 && random() < faults.rateDelay) { stats.injected.delay += 1; await delay(faults.delayMs); }
 
       if (!route) { res.statusCode = 400; send(req, res, { code: "BadRequest", message: "no route" }); return; }
+      if (isTooLargeItem(req)) {
+        await readBody(req).catch(() => {});
+        res.statusCode = 413;
+        send(req, res, { code: "RequestEntityTooLarge", message: "Request size is too large" });
+        return;
+      }
       const handler = route[1];
       let body;
       try {
@@ -788,6 +794,16 @@ function createHandler(account, key = EMULATOR_KEY) {
       if (!res.headersSent) { res.statusCode = 500; res.end(); }
     }
   };
+}
+
+// The service refuses an item larger than 2 MB (413, "Request size is too large"); the package
+// stored anything. Item creates, upserts and replaces only (a query's body is its text).
+const MAX_ITEM_BYTES = 2 * 1024 * 1024;
+function isTooLargeItem(req) {
+  const path = (req.url || "").split("?")[0];
+  const query = /query\+json/.test(String(req.headers["content-type"] || "")) || isTrue(req, "x-ms-cosmos-is-query-plan-request");
+  return (req.method === "PUT" || req.method === "POST") && !query && /\/docs(\/[^/]+)?\/?$/.test(path)
+    && Number(req.headers["content-length"] || 0) > MAX_ITEM_BYTES;
 }
 
 function resolveRoute(req) {

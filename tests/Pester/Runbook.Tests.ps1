@@ -6,10 +6,10 @@ BeforeAll {
     $script:Kit.SeedUsers($script:Database, 'users', 3000, 10)
     $script:Runbook = Join-Path $script:Root 'examples/runbook/Invoke-MigrationRunbook.ps1'
 
-    function Invoke-Runbook([string] $Folder, [string] $TimeSlice, [int] $BatchSize = 100) {
+    function Invoke-Runbook([string] $Folder, [string] $TimeSlice, [int] $BatchSize = 100, [double] $MaxFailureRate = 0) {
         $env:COSMOS_CONNECTION_STRING = "AccountEndpoint=$($script:Endpoint);AccountKey=$($script:Key);DisableServerCertificateValidation=True"
         try {
-            $output = & dotnet pwsh -NoProfile -NonInteractive -File $script:Runbook -MigrationsPath $Folder -Database $script:Database -TimeSlice $TimeSlice -BatchSize $BatchSize -ModulePath $script:ModulePath 2>&1
+            $output = & dotnet pwsh -NoProfile -NonInteractive -File $script:Runbook -MigrationsPath $Folder -Database $script:Database -TimeSlice $TimeSlice -BatchSize $BatchSize -MaxFailureRate $MaxFailureRate -ModulePath $script:ModulePath 2>&1
             [pscustomobject]@{ ExitCode = $LASTEXITCODE; Lines = @($output | ForEach-Object { "$_" }) }
         }
         finally { Remove-Item env:COSMOS_CONNECTION_STRING }
@@ -48,5 +48,22 @@ Describe 'The runbook' {
         $result = Invoke-Runbook $folder '00:10:00'
         $result.ExitCode | Should -Be 1
         ($result.Lines | Where-Object { $_ -like '{"name":"rb-require"*' } | ConvertFrom-Json).status | Should -Be 'failed'
+    }
+
+    It 'exits 2 when a migration completed with failures, with the failures by class in its JSON' {
+        $folder = Join-Path $TestDrive 'some-bad'
+        New-Item -ItemType Directory $folder | Out-Null
+        Set-Content (Join-Path $folder '0001_convert.psd1') "@{ Name = 'rb-convert'; Container = 'users'; Operations = @( @{ Transform = 'convert.ps1' } ) }"
+        # One user in a hundred cannot be converted.
+        Set-Content (Join-Path $folder 'convert.ps1') 'param($doc) if ([int]$doc.id.Substring(1) % 100 -eq 0) { throw "cannot convert $($doc.id)" }; if ($doc.converted) { return $null }; $doc.converted = $true; $doc'
+        $result = Invoke-Runbook $folder '00:10:00' -MaxFailureRate 0.05
+        $result.ExitCode | Should -Be 2 -Because ($result.Lines -join "`n")
+        $line = $result.Lines | Where-Object { $_ -like '{"name":"rb-convert"*' } | ConvertFrom-Json
+        $line.status | Should -Be 'completedWithFailures'
+        $line.failed | Should -Be 30
+        $line.failedByClass.transform | Should -Be 30
+        $summary = $result.Lines | Where-Object { $_ -like '{"summary"*' } | ConvertFrom-Json
+        $summary.completedWithFailures | Should -Be 1
+        $summary.failed | Should -Be 0
     }
 }

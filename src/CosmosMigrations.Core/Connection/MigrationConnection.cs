@@ -517,6 +517,47 @@ public sealed class MigrationConnection : IDisposable
         return journal;
     }
 
+    /// <summary>The failure store beside this connection's tracking container ("migrations-failures"
+    /// beside "migrations"): documents that migrations could not change.</summary>
+    public string FailureContainerName => TrackingContainerName + "-failures";
+
+    private TargetContainer? _failures;
+
+    /// <summary>The failure store's container, created when <paramref name="create"/> and missing
+    /// (<see cref="Failures.FailureStore.NewContainerProperties"/>); null when missing and not to be created.</summary>
+    public async Task<TargetContainer?> GetFailureContainerAsync(bool create, CancellationToken cancellationToken)
+    {
+        if (_failures is { } cached)
+        {
+            return cached;
+        }
+
+        var name = FailureContainerName;
+        ResourceName.Validate(name, "failure store container");
+        var container = Database.GetContainer(name);
+        try
+        {
+            await container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound && !create)
+        {
+            return null;
+        }
+        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            try
+            {
+                await CreateContainerIfMissingAsync(Failures.FailureStore.NewContainerProperties(name), cancellationToken).ConfigureAwait(false);
+            }
+            catch (CosmosException refused) when (refused.StatusCode == HttpStatusCode.Forbidden && Settings.UsesToken)
+            {
+                throw ContainerNotCreatable(refused, name, Failures.FailureStore.PartitionKeyPath + " --ttl -1", "FailureStoreMissing", "the failure store container", "");
+            }
+        }
+
+        return _failures = new TargetContainer(name, container, new PartitionKeyReader(new[] { Failures.FailureStore.PartitionKeyPath }));
+    }
+
     public async Task<IReadOnlyList<string>> ListContainersAsync(CancellationToken cancellationToken)
     {
         var names = new List<string>();

@@ -11,6 +11,7 @@ using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
 using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Distributed;
 
@@ -43,6 +44,7 @@ internal sealed class DistributedRun
     private readonly TimeSpan _beat;
     private readonly TimeProvider _time;
     private readonly RunJournal _journal;
+    private readonly Failures.FailureStore? _failures;
     private readonly WorkerCounts _workerCounts = new();
     private readonly object _chargeSync = new();
     private double _chargeReported;
@@ -56,9 +58,10 @@ internal sealed class DistributedRun
 
     public DistributedRun(MigrationConnection connection, MigrationDefinition definition, RunOptions options, TargetContainer target, Container leases,
         RequestGate gate, string worker, LeaseOwner owner, IProgress<MigrationProgress>? progress, Action<string>? log, CancellationToken cancellationToken,
-        RunJournal? journal = null)
+        RunJournal? journal = null, Failures.FailureStore? failures = null)
     {
         _journal = journal ?? RunJournal.None;
+        _failures = failures;
         _connection = connection;
         _store = connection.TrackingStore;
         _definition = definition;
@@ -150,6 +153,7 @@ internal sealed class DistributedRun
             switch (document.Status)
             {
                 case TrackingStatus.Completed:
+                case TrackingStatus.CompletedWithFailures:
                     return (RunEnding.Finished(start), null, null);
                 case TrackingStatus.Cancelled:
                     return (RunOutcome.Stopped, null, null);
@@ -240,7 +244,7 @@ internal sealed class DistributedRun
 
         using var settle = new CancellationTokenSource();
         using var settleAfterCancel = _cancellationToken.Register(() => settle.CancelAfter(SettleGrace));
-        var handler = new PassProcessor(_target, pass, _gate, ledger, _store, _definition.Name, _workerCounts, _view, _worker, failedIds, RecordFailuresAsync,
+        var handler = new PassProcessor(_target, pass, _gate, ledger, _store, _definition.Name, _workerCounts, _view, _worker, failedIds, (failed, documents, ct) => RecordFailuresAsync(step, failed, documents, ct),
             _log, _cancellationToken, settle.Token, _journal.Store, step, _options.Writes);
         var processor = handler.Build(processorName, _leases, _options.LeaseDuration);
         var watch = new CatchUpWatch(_target.Container, _leases, processorName);
@@ -423,25 +427,75 @@ internal sealed class DistributedRun
         }
     }
 
-    /// <summary>Records documents that could not be migrated (the list capped as in a single run)
-    /// and returns the migration's failure count.</summary>
-    private async Task<long> RecordFailuresAsync(IReadOnlyList<WriteOutcome> failed, CancellationToken cancellationToken)
+    /// <summary>Records documents that could not be migrated: an entry each in the failure store
+    /// (with its document as delivered), then one patch of the migration's counts (documents new to
+    /// the store only, so a batch delivered again counts nothing twice) and the capped list; returns
+    /// whether the failures are past the run's thresholds.</summary>
+    private async Task<bool> RecordFailuresAsync(int step, IReadOnlyList<WriteOutcome> failed, IReadOnlyList<JObject> documents, CancellationToken cancellationToken)
     {
         var current = await _store.GetAsync(_definition.Name, cancellationToken).ConfigureAwait(false);
+        var counted = failed.ToList();
+        var byClass = new FailureCounts();
+        if (_failures is not null)
+        {
+            var byId = new Dictionary<string, JObject>(StringComparer.Ordinal);
+            foreach (var document in documents)
+            {
+                byId[(string?)document["id"] ?? ""] = document;
+            }
+
+            var recorded = await Task.WhenAll(failed.Select(f =>
+            {
+                var entry = Failures.FailureEntry.For(_definition.Name, step, byId.TryGetValue(f.Id, out var d) ? d : new JObject { ["id"] = f.Id }, _target.PartitionKey,
+                    f.Class ?? Failures.FailureClass.Transform, f.Error ?? "", current?.FailureEpoch ?? 0, _time.NowMs(), current?.Journal?.Ttl);
+                entry.Attempts = f.Attempts;
+                return _failures.RecordAsync(entry, cancellationToken);
+            })).ConfigureAwait(false);
+            counted = failed.Where((_, i) => recorded[i].New).ToList();
+            foreach (var f in counted)
+            {
+                byClass.Add(f.Class ?? Failures.FailureClass.Transform, 1);
+            }
+        }
+
+        if (counted.Count == 0)
+        {
+            return RunEnding.TooMany(current?.FailureCount ?? 0, current?.Scanned ?? 0, _options, final: false);
+        }
+
         var room = Math.Max(0, _options.FailureListCap - (current?.Failures?.Count ?? 0));
-        var operations = new List<PatchOperation> { PatchOperation.Increment("/failureCount", failed.Count) };
+        var operations = new List<PatchOperation> { PatchOperation.Increment("/failureCount", counted.Count) };
         if (current?.Failures is null && room > 0)
         {
             operations.Add(PatchOperation.Set("/failures", new List<DocumentFailure>()));
         }
 
-        foreach (var failure in failed.Take(Math.Min(room, 8)))
+        foreach (var failure in counted.Take(Math.Min(room, 6)))
         {
             operations.Add(PatchOperation.Add("/failures/-", new DocumentFailure { Id = failure.Id, PartitionKey = failure.PartitionKey, Error = failure.Error ?? "" }));
         }
 
+        if (_failures is not null)
+        {
+            // A patch takes at most 10 operations: the classes go as one set when new, else as up to three increments.
+            if (current?.Failed is null)
+            {
+                operations.Add(PatchOperation.Set("/failed", byClass));
+            }
+            else
+            {
+                foreach (var (path, value) in new[] { ("/failed/transform", byClass.Transform), ("/failed/refused", byClass.Refused), ("/failed/exhausted", byClass.Exhausted) })
+                {
+                    if (value > 0)
+                    {
+                        operations.Add(PatchOperation.Increment(path, value));
+                    }
+                }
+            }
+        }
+
         await _store.PatchAsync(_definition.Name, operations, cancellationToken).ConfigureAwait(false);
-        return (current?.FailureCount ?? 0) + failed.Count;
+        return RunEnding.TooMany((current?.FailureCount ?? 0) + counted.Count, current?.Scanned ?? 0, _options, final: false);
     }
 
     /// <summary>A container step runs once, in the worker that takes the tracking document's lease

@@ -61,7 +61,7 @@ internal sealed class PassProcessor
     private readonly CancellationToken _settleToken;
     private readonly JournalStore? _journal;
     private readonly int _step;
-    private readonly Func<IReadOnlyList<WriteOutcome>, CancellationToken, Task<long>> _recordFailures;
+    private readonly Func<IReadOnlyList<WriteOutcome>, IReadOnlyList<JObject>, CancellationToken, Task<bool>> _recordFailures;
     // Batch numbers unique within the worker, also across the passes it runs (the ledger remembers them).
     private long _batches = Clock.NowMs() * 1000;
     private MigrationException? _failure;
@@ -72,7 +72,7 @@ internal sealed class PassProcessor
     /// worker's Ctrl+C; <paramref name="settleToken"/> outlives it by a grace period, so that a batch
     /// under way is finished and counted.</summary>
     public PassProcessor(TargetContainer target, DocumentPass pass, RequestGate gate, RangeLedger ledger, TrackingStore store, string migration, WorkerCounts counts,
-        RunOptionsView options, string worker, IEnumerable<string> failedIds, Func<IReadOnlyList<WriteOutcome>, CancellationToken, Task<long>> recordFailures,
+        RunOptionsView options, string worker, IEnumerable<string> failedIds, Func<IReadOnlyList<WriteOutcome>, IReadOnlyList<JObject>, CancellationToken, Task<bool>> recordFailures,
         Action<string>? log, CancellationToken runToken, CancellationToken settleToken, JournalStore? journal = null, int step = 0, IPassWrites? writes = null)
     {
         _recovery = new IntentRecovery(ledger, store, migration, worker, target, options.LeaseDuration, page => _inFlight.ContainsKey(page), log, options.Time);
@@ -289,7 +289,9 @@ internal sealed class PassProcessor
         var failed = outcomes.Where(o => o.Result == WriteResult.Failed).ToList();
         if (failed.Count > 0)
         {
-            await RecordFailuresAsync(failed).ConfigureAwait(false);
+            // Quarantined, not re-delivered: a failed document goes to the failure store and the
+            // batch is checkpointed, so a poison document never holds its range's lease.
+            await RecordFailuresAsync(failed, tried).ConfigureAwait(false);
         }
 
         if (unstarted > 0)
@@ -346,15 +348,21 @@ internal sealed class PassProcessor
         _counts.Add(counted, scanned);
     }
 
-    private async Task RecordFailuresAsync(List<WriteOutcome> failed)
+    private async Task RecordFailuresAsync(List<WriteOutcome> failed, List<JObject> documents)
     {
         lock (_failedIds)
         {
-            failed.ForEach(f => _failedIds.Add(f.Id));
+            // Bounded, as a single run's: past it, a document met again is tried again and counted once by the store.
+            failed.ForEach(f =>
+            {
+                if (_failedIds.Count < PageLedger.KnownFailureCap)
+                {
+                    _failedIds.Add(f.Id);
+                }
+            });
         }
 
-        var total = await _recordFailures(failed, _settleToken).ConfigureAwait(false);
-        if (total > _options.MaxFailures)
+        if (await _recordFailures(failed, documents, _settleToken).ConfigureAwait(false))
         {
             var first = failed[0];
             Interlocked.CompareExchange(ref _failure, RunEnding.TooManyFailures(first, failed.Count, _options.MaxFailures, "batch"), null);

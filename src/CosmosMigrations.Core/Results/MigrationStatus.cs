@@ -107,6 +107,9 @@ public sealed class MigrationStatus
 
     public IReadOnlyList<FailureRecord> Failures { get; set; } = Array.Empty<FailureRecord>();
 
+    /// <summary>The failed documents by class (in the failure store).</summary>
+    public FailedByClass FailedByClass { get; set; } = new(0, 0, 0);
+
     /// <summary>A distributed run's workers (empty for a single runner).</summary>
     public IReadOnlyList<WorkerStatus> Workers { get; set; } = Array.Empty<WorkerStatus>();
 
@@ -166,7 +169,7 @@ public sealed class MigrationStatus
                 : null,
             Error = document.Error,
             StopReason = document.StopReason,
-            PercentComplete = document.Status is TrackingStatus.Completed or TrackingStatus.Undone ? 100
+            PercentComplete = document.Status is TrackingStatus.Completed or TrackingStatus.CompletedWithFailures or TrackingStatus.Undone ? 100
                 : document.EstimatedTotal is > 0 ? Math.Min(99.9, Math.Round(100.0 * document.Scanned / document.EstimatedTotal.Value, 1)) : null,
             Description = document.Description,
             Checksum = document.Checksum,
@@ -175,6 +178,7 @@ public sealed class MigrationStatus
             Path = path ?? document.Source,
             Outcome = "Read",
             Failures = (document.Failures ?? new List<DocumentFailure>()).Select(f => new FailureRecord(f.Id, f.PartitionKey, f.Error)).ToList(),
+            FailedByClass = new FailedByClass(document.Failed?.Transform ?? 0, document.Failed?.Refused ?? 0, document.Failed?.Exhausted ?? 0),
             Workers = (document.Workers ?? new Dictionary<string, WorkerRecord>())
                 .OrderBy(w => w.Key, StringComparer.Ordinal)
                 .Select(w => new WorkerStatus(w.Key, w.Value.Processed, w.Value.Scanned, Clock.FromMs(w.Value.Heartbeat), w.Value.State))
@@ -221,6 +225,12 @@ public sealed class MigrationStatus
 public sealed record WorkerStatus(string Name, long Processed, long Scanned, DateTimeOffset Heartbeat, string State)
 {
     public override string ToString() => $"{Name} ({State}, {Processed} changed)";
+}
+
+/// <summary>Failed documents by class (<see cref="Failures.FailureClass"/>).</summary>
+public sealed record FailedByClass(long Transform, long Refused, long Exhausted)
+{
+    public override string ToString() => $"Transform {Transform}, Refused {Refused}, Exhausted {Exhausted}";
 }
 
 /// <summary>A document that could not be migrated.</summary>

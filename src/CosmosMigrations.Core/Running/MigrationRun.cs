@@ -40,7 +40,7 @@ internal sealed class MigrationRun
 
     public MigrationRun(MigrationDefinition definition, RunOptions options, TargetContainer target, ResilientSender sender, LeasedCheckpoint checkpoint,
         IProgress<MigrationProgress>? progress, Action<string>? log, Action<string>? warn, Func<int, Task>? afterCheckpoint, CancellationToken cancellationToken,
-        RunJournal? journal = null)
+        RunJournal? journal = null, Failures.FailureStore? failures = null)
     {
         _journal = journal ?? RunJournal.None;
         _definition = definition;
@@ -55,7 +55,7 @@ internal sealed class MigrationRun
         _chargeAtStart = checkpoint.Document.RequestCharge;
         _counters = new ProgressCounters(definition.Name, definition.Steps.Count) { Budget = options.MaxRUPerSecond, EstimateSkipped = options.NoEstimate };
         _stop = new StopSignal(options, _counters.Clock);
-        _ledger = new PageLedger(checkpoint, options, _stop, _counters, RequestCharge, Report, afterCheckpoint, log, _settle.Token);
+        _ledger = new PageLedger(checkpoint, options, _stop, _counters, RequestCharge, Report, afterCheckpoint, log, _settle.Token, failures) { PartitionKey = target.PartitionKey };
     }
 
     private TrackingDocument Document => _checkpoint.Document;
@@ -71,6 +71,11 @@ internal sealed class MigrationRun
         try
         {
             await RunStepsAsync(start).ConfigureAwait(false);
+            if (RunEnding.TooMany(Document.FailureCount ?? 0, Document.Scanned, _options, final: true) && Document.Undo is null)
+            {
+                throw RunEnding.RateExceeded(_definition.Name, Document.FailureCount ?? 0, Document.Scanned, _options);
+            }
+
             await FinishAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs())).ConfigureAwait(false);
             outcome = RunEnding.Finished(start);
         }
@@ -128,6 +133,7 @@ internal sealed class MigrationRun
             _stop.ThrowIfStopped();
             var step = _definition.Steps[index];
             _counters.Step = index;
+            _ledger.Step = index;
             _counters.Activity = step.Describe();
             _log?.Invoke($"Step {index + 1} of {_definition.Steps.Count}: {_counters.Activity}");
             switch (step)

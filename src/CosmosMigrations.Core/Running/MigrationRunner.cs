@@ -47,6 +47,11 @@ public sealed class MigrationRunner
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
         var sender = RunSender(options);
         await ValidateQueriesAsync(target, definition, SideSender(sender), cancellationToken).ConfigureAwait(false);
+        if (options.RetryFailures)
+        {
+            return await RetryAsync(definition, options, target, sender, progress, cancellationToken).ConfigureAwait(false);
+        }
+
         // A lease container that cannot be used is an error before anything is written.
         var leases = options.Distributed ? await _connection.EnsureLeaseContainerAsync(cancellationToken).ConfigureAwait(false) : null;
 
@@ -100,6 +105,8 @@ public sealed class MigrationRunner
             Warn?.Invoke($"'{definition.Name}' already changed documents without before-images (-NoJournal, or before the journal existed): it cannot be undone, so this run keeps none either.");
         }
 
+        // Failed documents go to the failure store, created at the first failure.
+        var failures = definition.Steps.OfType<DocumentPass>().Any() ? FailureStoreOf(SideSender(sender)) : null;
         if (leases is not null)
         {
             if (start.Outcome is StartOutcome.Started or StartOutcome.Rerun)
@@ -107,14 +114,68 @@ public sealed class MigrationRunner
                 await ProcessorLeases.DeleteAsync(leases, definition.Name, start.Document.Generation, cancellationToken).ConfigureAwait(false);
             }
 
-            return await new DistributedRun(_connection, definition, options, target, leases, sender.Gate!, DistributedRun.WorkerName(_owner), _owner, progress, Log, cancellationToken, journal)
+            return await new DistributedRun(_connection, definition, options, target, leases, sender.Gate!, DistributedRun.WorkerName(_owner), _owner, progress, Log, cancellationToken, journal, failures)
                 .ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
         }
 
         var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration, options.Time);
-        var run = new MigrationRun(definition, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken, journal);
+        var run = new MigrationRun(definition, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken, journal, failures);
         return await run.ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
     }
+
+    /// <summary>-RetryFailures: takes the lease of a migration that went through its steps and runs
+    /// them over its failed documents only (<see cref="Failures.FailureRetry"/>).</summary>
+    private async Task<RunResult> RetryAsync(MigrationDefinition definition, RunOptions options, TargetContainer target, ResilientSender sender, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var store = _connection.TrackingStore;
+        StartDecision? decision = null;
+        string? previousChecksum = null;
+        for (var attempt = 0; attempt < 10 && decision is null; attempt++)
+        {
+            var existing = await store.GetAsync(definition.Name, cancellationToken).ConfigureAwait(false);
+            previousChecksum = existing?.Checksum;
+            var decided = Failures.FailureRetry.Decide(existing, definition, _owner, options.LeaseDuration, Clock.NowMs());
+            if (decided.Outcome == StartOutcome.Skipped)
+            {
+                var skipped = MigrationStatus.FromTracking(decided.Document, definition.SourcePath);
+                skipped.Outcome = nameof(RunOutcome.Skipped);
+                skipped.Message = "No failed documents to retry.";
+                return new RunResult(skipped);
+            }
+
+            if (await store.TryReplaceAsync(decided.Document, cancellationToken).ConfigureAwait(false))
+            {
+                decision = decided;
+            }
+        }
+
+        if (decision is null)
+        {
+            throw new Errors.MigrationException(Errors.MigrationErrorKind.AlreadyRunning, "MigrationContended",
+                $"Migration '{definition.Name}' is being started by another runner at the same time.", definition.Name, "Let the other runner go on.");
+        }
+
+        if (previousChecksum is not null && previousChecksum != definition.Checksum)
+        {
+            Log?.Invoke($"'{definition.Name}' is retried with a changed definition (checksum {previousChecksum.Substring(0, Math.Min(12, previousChecksum.Length))} → {definition.Checksum.Substring(0, Math.Min(12, definition.Checksum.Length))}).");
+        }
+
+        JournalStore? journal = null;
+        if (options.Journal && decision.Document.Journal is { Complete: true } info)
+        {
+            var journalContainer = await _connection.GetJournalAsync(info.Container, create: true, cancellationToken).ConfigureAwait(false);
+            // A retried document may have an image already (a change the run made before it failed at a later step).
+            journal = new JournalStore(journalContainer, new JournalScope(info.Id, definition.Name, definition.Container), info.Ttl, SideSender(sender)) { LaterImages = true };
+        }
+
+        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, decision.Document, _owner, options.LeaseDuration, options.Time);
+        var retry = new Failures.FailureRetry(definition, options, target, sender, checkpoint, FailureStoreOf(SideSender(sender)), journal, progress, Log, cancellationToken);
+        return await retry.ExecuteAsync(null).ConfigureAwait(false);
+    }
+
+    /// <summary>The failure store of this connection, opened (and created) at its first use.</summary>
+    public Failures.FailureStore FailureStoreOf(ResilientSender sender, bool create = true) =>
+        new(_connection.FailureContainerName, ct => _connection.GetFailureContainerAsync(create, ct), sender);
 
     /// <summary>A dry run: reads and plans every selected document, writes nothing (no tracking
     /// document either), and reports how many would change with a few before/after samples.</summary>

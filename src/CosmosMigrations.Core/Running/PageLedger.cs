@@ -29,6 +29,15 @@ internal sealed class PageLedger
     private readonly Func<int, Task>? _afterCheckpoint;
     private readonly Action<string>? _log;
     private readonly HashSet<string> _failedIds = new(StringComparer.Ordinal);
+
+    /// <summary>Ids of documents failed in this run that later scans skip: bounded, so that memory
+    /// stays flat with millions of failures (past it, a document met again is tried again, and the
+    /// failure store counts it once).</summary>
+    public const int KnownFailureCap = 100_000;
+
+    private readonly Failures.FailureStore? _failures;
+    private readonly string _migration;
+    private int _step;
     private readonly CancellationToken _cancellationToken;
     private long _changedThisScan;
     private int _pages;
@@ -36,8 +45,10 @@ internal sealed class PageLedger
     private int _pagesOfDocuments;
 
     public PageLedger(LeasedCheckpoint checkpoint, RunOptions options, StopSignal stop, ProgressCounters counters, Func<double> requestCharge,
-        Action report, Func<int, Task>? afterCheckpoint, Action<string>? log, CancellationToken cancellationToken)
+        Action report, Func<int, Task>? afterCheckpoint, Action<string>? log, CancellationToken cancellationToken, Failures.FailureStore? failures = null)
     {
+        _failures = failures;
+        _migration = checkpoint.Document.Name;
         _checkpoint = checkpoint;
         _options = options;
         _stop = stop;
@@ -67,6 +78,13 @@ internal sealed class PageLedger
     public long ChangedThisScan => Interlocked.Read(ref _changedThisScan);
 
     public void StartScan() => Interlocked.Exchange(ref _changedThisScan, 0);
+
+    /// <summary>The step whose pages are being accounted for (what failure entries name).</summary>
+    public int Step
+    {
+        get => Volatile.Read(ref _step);
+        set => Volatile.Write(ref _step, value);
+    }
 
     /// <summary>Already recorded as failed in this migration: not tried (or counted) again.</summary>
     public bool IsKnownFailure(string id)
@@ -110,6 +128,8 @@ internal sealed class PageLedger
         var changed = outcomes.LongCount(o => o.Result == WriteResult.Changed);
         var failed = outcomes.Where(o => o.Result == WriteResult.Failed).ToList();
         var conflicts = outcomes.Where(o => o.Result == WriteResult.Conflict).ToList();
+        // Each failed document's entry is durable before the checkpoint moves past its page.
+        var recorded = _failures is null || failed.Count == 0 ? null : await RecordAsync(page, failed).ConfigureAwait(false);
         Interlocked.Add(ref _changedThisScan, changed);
         _counters.AddScanned(page.Documents.Count);
         MigrationException? fatal = null;
@@ -123,14 +143,23 @@ internal sealed class PageLedger
                 RecordConflicts(d, conflicts.Select(c => c.Id));
             }
 
-            foreach (var failure in failed)
+            for (var i = 0; i < failed.Count; i++)
             {
-                d.FailureCount = (d.FailureCount ?? 0) + 1;
+                var failure = failed[i];
                 lock (_failedIds)
                 {
-                    _failedIds.Add(failure.Id);
+                    if (_failedIds.Count < KnownFailureCap)
+                    {
+                        _failedIds.Add(failure.Id);
+                    }
                 }
 
+                if (recorded is not null && !Count(d, failure, recorded[i]))
+                {
+                    continue;
+                }
+
+                d.FailureCount = (d.FailureCount ?? 0) + 1;
                 d.Failures ??= new List<DocumentFailure>();
                 if (d.Failures.Count < _options.FailureListCap)
                 {
@@ -138,10 +167,12 @@ internal sealed class PageLedger
                 }
             }
 
-            if (failed.Count > 0 && d.FailureCount > _options.MaxFailures)
+            if (failed.Count > 0 && RunEnding.TooMany(d.FailureCount ?? 0, d.Scanned + page.Documents.Count, _options, final: false))
             {
                 var first = failed[0];
-                fatal = RunEnding.TooManyFailures(first, failed.Count, _options.MaxFailures, "page");
+                fatal = d.FailureCount > _options.MaxFailures
+                    ? RunEnding.TooManyFailures(first, failed.Count, _options.MaxFailures, "page")
+                    : RunEnding.RateExceeded(_migration, d.FailureCount ?? 0, d.Scanned + page.Documents.Count, _options);
                 return;
             }
 
@@ -170,6 +201,58 @@ internal sealed class PageLedger
         }
 
         _stop.AfterCheckpoint(_checkpoint.Document.StopRequested == true);
+    }
+
+    /// <summary>Writes the store's entries of a page's failed documents (side by side); returns what
+    /// each write found, in the order of <paramref name="failed"/>.</summary>
+    private async Task<Failures.RecordedFailure[]> RecordAsync(Page page, List<WriteOutcome> failed)
+    {
+        var documents = new Dictionary<string, JObject>(StringComparer.Ordinal);
+        foreach (var document in page.Documents)
+        {
+            documents[(string?)document["id"] ?? ""] = document;
+        }
+
+        var epoch = _checkpoint.Document.FailureEpoch ?? 0;
+        var ttl = _checkpoint.Document.Journal?.Ttl;
+        var step = Step;
+        return await Task.WhenAll(failed.Select(f =>
+        {
+            var document = documents.TryGetValue(f.Id, out var found) ? found : new JObject { ["id"] = f.Id };
+            var entry = Failures.FailureEntry.For(_migration, step, document, _partitionKey!, f.Class ?? Failures.FailureClass.Transform, f.Error ?? "", epoch, Clock.NowMs(), ttl);
+            entry.Attempts = f.Attempts;
+            return _failures!.RecordAsync(entry, _cancellationToken);
+        })).ConfigureAwait(false);
+    }
+
+    /// <summary>Counts one recorded failure by class: a document new to the store counts (returns
+    /// true); one already there only moves between classes when its class changed.</summary>
+    public static bool Count(TrackingDocument document, WriteOutcome failure, Failures.RecordedFailure recorded)
+    {
+        var failureClass = failure.Class ?? Failures.FailureClass.Transform;
+        document.Failed ??= new FailureCounts();
+        if (recorded.New)
+        {
+            document.Failed.Add(failureClass, 1);
+            return true;
+        }
+
+        if (recorded.PreviousClass is { } previous && previous != failureClass)
+        {
+            document.Failed.Add(previous, -1);
+            document.Failed.Add(failureClass, 1);
+        }
+
+        return false;
+    }
+
+    private Documents.PartitionKeyReader? _partitionKey;
+
+    /// <summary>The target's partition key (failure entries keep each document's key values).</summary>
+    public Documents.PartitionKeyReader? PartitionKey
+    {
+        get => _partitionKey;
+        set => _partitionKey = value;
     }
 
     /// <summary>Counts documents left alone because they changed since the migration (an undo).</summary>

@@ -27,6 +27,43 @@ internal static class RunEnding
             $" The checkpoint stays before this {unit}.",
             first.Id,
             maxFailures == 0
-                ? "Fix the document (or the migration), then start again: it resumes from the checkpoint. To record such documents and go on, pass -MaxFailures N."
-                : $"More than {maxFailures} document(s) failed (-MaxFailures); see the failures in Get-MigrationStatus, fix them, and start again.");
+                ? first.Class == Failures.FailureClass.Exhausted
+                    ? "The service kept failing transiently: lower -MaxDegreeOfParallelism or -MaxRUPerSecond, or raise the container's throughput, then start again (it resumes from the checkpoint). To set such documents aside and go on, pass -MaxFailures N or -MaxFailureRate r."
+                    : "Fix the document (or the migration), then start again: it resumes from the checkpoint. To record such documents and go on, pass -MaxFailures N or -MaxFailureRate r."
+                : $"Too many document(s) failed (-MaxFailures {maxFailures}, -MaxFailureRate); see them with Get-MigrationFailure, fix them, and start again or run -RetryFailures.");
+
+    /// <summary>Below this many documents seen, -MaxFailureRate is judged only at the end of the
+    /// run: the share of a few pages says little about the share of the container.</summary>
+    public const int MinimumRateSample = 1000;
+
+    /// <summary>Whether <paramref name="failed"/> documents out of <paramref name="seen"/> are past
+    /// the run's thresholds: more than -MaxFailures, or a larger share than -MaxFailureRate (judged
+    /// once enough documents were seen to say, or at the end of the run when <paramref name="final"/>).</summary>
+    public static bool TooMany(long failed, long seen, RunOptions options, bool final)
+    {
+        if (failed > options.MaxFailures)
+        {
+            return true;
+        }
+
+        if (options.MaxFailureRate is not { } rate || failed == 0)
+        {
+            return false;
+        }
+
+        var sample = Math.Max(MinimumRateSample, (long)Math.Ceiling(10 / Math.Max(rate, 1e-9)));
+        return (final || seen >= sample) && failed > rate * Math.Max(seen, 1);
+    }
+
+    /// <summary>The run's failures passed -MaxFailureRate (or -MaxFailures) by the end of the run:
+    /// it fails, its failures kept in the store for a retry.</summary>
+    public static MigrationException RateExceeded(string migration, long failed, long seen, RunOptions options) =>
+        new(MigrationErrorKind.DocumentFailed, "FailureRateExceeded",
+            $"Migration '{migration}': {failed} of {seen} document(s) seen could not be migrated ({Share(failed, seen)}), more than " +
+            (failed > options.MaxFailures ? $"-MaxFailures {options.MaxFailures} allows." : $"-MaxFailureRate {options.MaxFailureRate!.Value.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture)} allows."),
+            migration,
+            "See them with Get-MigrationFailure -Name " + migration + " (by class), fix the migration or the documents, then run it again with -RetryFailures.");
+
+    private static string Share(long failed, long seen) =>
+        (seen == 0 ? 0 : 100.0 * failed / seen).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture) + " %";
 }

@@ -36,6 +36,14 @@ public sealed class RunOptions
     /// <summary>Documents that may fail (recorded and skipped) before the run fails.</summary>
     public int MaxFailures { get; set; }
 
+    /// <summary>The share of the documents seen that may fail (recorded and skipped) before the run
+    /// fails (null: no share limit). A run given only a rate has no count limit.</summary>
+    public double? MaxFailureRate { get; set; }
+
+    /// <summary>Run the migration's steps over its failed documents only (the failure store), by
+    /// point reads, instead of scanning.</summary>
+    public bool RetryFailures { get; set; }
+
     /// <summary>Skip the COUNT at the start of each pass (it costs RU on a huge container):
     /// progress then has no percentage and no time remaining.</summary>
     public bool NoEstimate { get; set; }
@@ -88,7 +96,15 @@ public sealed class RunOptions
         Check(MaxDuration is null || MaxDuration > TimeSpan.Zero, "MaxDuration", "positive");
         Check(MaxBatches is null or >= 1, "MaxBatches", "at least 1");
         Check(MaxFailures >= 0, "MaxFailures", "0 or more");
+        Check(MaxFailureRate is null or (> 0 and <= 1), "MaxFailureRate", "above 0 and at most 1");
         Check(JournalRetention is null || (JournalRetention >= TimeSpan.FromSeconds(1) && JournalRetention.Value.TotalSeconds <= int.MaxValue), "JournalRetention", "at least one second");
+        if (RetryFailures && Distributed)
+        {
+            throw new MigrationException(MigrationErrorKind.InvalidArgument, "RetryNotDistributed",
+                "-RetryFailures reads the failed documents back one by one in this process: it cannot be distributed.", "RetryFailures",
+                "Leave -Distributed (and -Follow) out of the retry.");
+        }
+
         if (Follow && !Distributed)
         {
             throw new MigrationException(MigrationErrorKind.InvalidArgument, "FollowNeedsDistributed",

@@ -7,6 +7,7 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Failures;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
@@ -30,6 +31,15 @@ public sealed record WriteOutcome(WriteResult Result, string Id, string Partitio
 {
     /// <summary>The document's ETag after this write changed it (null when it did not).</summary>
     public string? ETagAfter { get; init; }
+
+    /// <summary>Why a failed write failed (null unless <see cref="WriteResult.Failed"/>).</summary>
+    public Failures.FailureClass? Class { get; init; }
+
+    /// <summary>Attempts the write made before it gave up (its conflict or transient retries).</summary>
+    public int Attempts { get; init; } = 1;
+
+    public static WriteOutcome Failure(string id, string partitionKey, string error, Failures.FailureClass failureClass, int attempts = 1) =>
+        new(WriteResult.Failed, id, partitionKey, error) { Class = failureClass, Attempts = attempts };
 }
 
 /// <summary>Applies a pass's operations to one document and writes the result safely against
@@ -206,7 +216,7 @@ public sealed class DocumentWriter : IPassWriter
                 if (_planned[i] is { } edit && _images.Problem(edit.Id) is { } problem)
                 {
                     _planned[i] = null;
-                    _outcomes[i] = new WriteOutcome(WriteResult.Failed, edit.Id, _writer._target.PartitionKey.Describe(_documents[i]), problem);
+                    _outcomes[i] = WriteOutcome.Failure(edit.Id, _writer._target.PartitionKey.Describe(_documents[i]), problem, FailureClass.Refused);
                 }
             }
         }
@@ -289,7 +299,7 @@ public sealed class DocumentWriter : IPassWriter
         }
         catch (DocumentOperationException ex)
         {
-            return (null, new WriteOutcome(WriteResult.Failed, id, _target.PartitionKey.Describe(document), ex.Message));
+            return (null, WriteOutcome.Failure(id, _target.PartitionKey.Describe(document), ex.Message, FailureClass.Transform));
         }
         catch (DocumentConflictException ex)
         {
@@ -303,7 +313,7 @@ public sealed class DocumentWriter : IPassWriter
 
         if (edit.NeedsReplace && !_target.PartitionKey.SameKey(edit.Original, edit.Current))
         {
-            return (null, new WriteOutcome(WriteResult.Failed, id, _target.PartitionKey.Describe(document), PartitionKeyChange));
+            return (null, WriteOutcome.Failure(id, _target.PartitionKey.Describe(document), PartitionKeyChange, FailureClass.Transform));
         }
 
         return edit.NeedsReplace && (_partialDocuments || _filterUnchecked) ? (null, null) : (edit, null);
@@ -316,6 +326,20 @@ public sealed class DocumentWriter : IPassWriter
     /// <paramref name="journal"/>, every plan not journaled with the page is journaled by it before
     /// it is sent (it returns why it could not be).</summary>
     private async Task<WriteOutcome> WriteOnceAsync(JObject document, DocumentEdit? planned, Func<DocumentEdit, Task<string?>>? journal, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await WriteGuardedAsync(document, planned, journal, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MigrationException ex) when (ex.Kind == MigrationErrorKind.Transient && !cancellationToken.IsCancellationRequested)
+        {
+            // The sender spent its retries on this document: the document is set aside (class
+            // Exhausted), and the run's thresholds decide whether the run goes on without it.
+            return WriteOutcome.Failure((string?)document["id"] ?? string.Empty, _target.PartitionKey.Describe(document), ex.Message, FailureClass.Exhausted, ResilientSender.MaxAttempts);
+        }
+    }
+
+    private async Task<WriteOutcome> WriteGuardedAsync(JObject document, DocumentEdit? planned, Func<DocumentEdit, Task<string?>>? journal, CancellationToken cancellationToken)
     {
         var id = (string?)document["id"] ?? string.Empty;
         var partitionKeyText = _target.PartitionKey.Describe(document);
@@ -331,7 +355,7 @@ public sealed class DocumentWriter : IPassWriter
             }
             catch (DocumentOperationException ex)
             {
-                return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, ex.Message);
+                return WriteOutcome.Failure(id, partitionKeyText, ex.Message, FailureClass.Transform, attempt + 1);
             }
             catch (DocumentConflictException ex)
             {
@@ -345,7 +369,7 @@ public sealed class DocumentWriter : IPassWriter
 
             if (edit.NeedsReplace && !_target.PartitionKey.SameKey(edit.Original, edit.Current))
             {
-                return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, PartitionKeyChange);
+                return WriteOutcome.Failure(id, partitionKeyText, PartitionKeyChange, FailureClass.Transform, attempt + 1);
             }
 
             var partitionKey = _target.PartitionKey.Read(document);
@@ -369,7 +393,7 @@ public sealed class DocumentWriter : IPassWriter
 
             if (journal is not null && !journaled && await journal(edit).ConfigureAwait(false) is { } unjournaled)
             {
-                return new WriteOutcome(WriteResult.Failed, id, partitionKeyText, unjournaled);
+                return WriteOutcome.Failure(id, partitionKeyText, unjournaled, FailureClass.Refused, attempt + 1);
             }
 
             var etagConditioned = edit.NeedsReplace || edit.DerivesFromDocument;
@@ -405,8 +429,9 @@ public sealed class DocumentWriter : IPassWriter
                     continue;
                 default:
                     var error = CosmosErrors.FromResponse(response);
-                    return new WriteOutcome(WriteResult.Failed, id, partitionKeyText,
-                        $"the service refused the write (HTTP {(int)response.StatusCode}: {CosmosErrors.FirstLine(error.ResponseBody ?? error.Message)})");
+                    return WriteOutcome.Failure(id, partitionKeyText,
+                        $"the service refused the write (HTTP {(int)response.StatusCode}/{error.SubStatusCode}: {CosmosErrors.FirstLine(error.ResponseBody ?? error.Message)})",
+                        FailureClasses.OfStatus(response.StatusCode), attempt + 1);
             }
         }
     }

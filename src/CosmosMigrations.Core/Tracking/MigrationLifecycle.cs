@@ -165,6 +165,7 @@ public sealed class MigrationLifecycle
                 Runs = 1,
                 UpdatedAt = now,
                 Journal = NewJournal(request.Name, request.Container, request.Journal),
+                FailureEpoch = now,
             };
             if (request.Distributed)
             {
@@ -190,7 +191,7 @@ public sealed class MigrationLifecycle
         string? warning = null;
         if (existing.Checksum is not null && existing.Checksum != request.Checksum)
         {
-            warning = $"Migration '{request.Name}' changed since it {(existing.Status == TrackingStatus.Completed ? "completed" : "started")} (checksum {Short(existing.Checksum)} → {Short(request.Checksum)}).";
+            warning = $"Migration '{request.Name}' changed since it {(IsCompleted(existing.Status) ? "completed" : "started")} (checksum {Short(existing.Checksum)} → {Short(request.Checksum)}).";
             if (request.Strict)
             {
                 throw new MigrationException(MigrationErrorKind.InvalidState, "ChecksumMismatch", warning, request.Name,
@@ -225,7 +226,7 @@ public sealed class MigrationLifecycle
             throw AlreadyRunning(existing, now);
         }
 
-        if (existing.Status == TrackingStatus.Completed && !request.Force)
+        if (IsCompleted(existing.Status) && !request.Force)
         {
             return new StartDecision(StartOutcome.Skipped, existing, warning);
         }
@@ -261,7 +262,7 @@ public sealed class MigrationLifecycle
             ResetProgress(existing);
             outcome = StartOutcome.Rerun;
         }
-        else if (existing.Status == TrackingStatus.Completed)
+        else if (IsCompleted(existing.Status))
         {
             JoinJournal(existing, request.Journal);
             ResetProgress(existing);
@@ -467,9 +468,15 @@ public sealed class MigrationLifecycle
             existing.Name,
             "Join them with -Distributed, wait for them to finish (Get-MigrationStatus -Watch), or stop them all with Stop-SchemaMigration.");
 
-    /// <summary>From the first document again: counters, failures, conflicts and workers cleared.</summary>
+    /// <summary>Went through every step: completed, with or without failures set aside.</summary>
+    public static bool IsCompleted(string status) => status is TrackingStatus.Completed or TrackingStatus.CompletedWithFailures;
+
+    /// <summary>From the first document again: counters, failures, conflicts and workers cleared
+    /// (the failure store's entries of the earlier run stay, under the old epoch).</summary>
     private static void ResetProgress(TrackingDocument document)
     {
+        document.Failed = null;
+        document.FailureEpoch = Clock.NowMs();
         document.Workers = null;
         document.Processed = 0;
         document.Scanned = 0;
@@ -618,7 +625,8 @@ public sealed class MigrationLifecycle
     /// An undo that restored everything leaves an empty journal behind.</summary>
     public static void Complete(TrackingDocument document, long now)
     {
-        document.Status = document.Undo is null ? TrackingStatus.Completed : TrackingStatus.Undone;
+        document.Status = document.Undo is not null ? TrackingStatus.Undone
+            : document.FailureCount is > 0 && Moving.MoveRecord.Of(document) is null ? TrackingStatus.CompletedWithFailures : TrackingStatus.Completed;
         document.CompletedAt = now;
         document.Cursor = null;
         document.EstimatedTotal = null;

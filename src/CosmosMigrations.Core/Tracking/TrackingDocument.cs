@@ -11,6 +11,10 @@ public static class TrackingStatus
 {
     public const string Running = "running";
     public const string Completed = "completed";
+
+    /// <summary>Went through every step, with documents that could not be migrated (in the failure
+    /// store) within -MaxFailures and -MaxFailureRate: done, but not clean.</summary>
+    public const string CompletedWithFailures = "completedWithFailures";
     public const string Failed = "failed";
     public const string Cancelled = "cancelled";
     public const string Undone = "undone";
@@ -57,8 +61,19 @@ public sealed class TrackingDocument
 
     [JsonProperty("failures")] public List<DocumentFailure>? Failures { get; set; }
 
-    /// <summary>Total failures seen (the list is capped).</summary>
+    /// <summary>Total failures seen (the list is capped): documents in the failure store now.</summary>
     [JsonProperty("failureCount")] public long? FailureCount { get; set; }
+
+    /// <summary>The same documents by class (<see cref="Failures.FailureClass"/>).</summary>
+    [JsonProperty("failed", NullValueHandling = NullValueHandling.Ignore)] public FailureCounts? Failed { get; set; }
+
+    /// <summary>Which run from the first document the failure store's entries belong to (epoch ms
+    /// of that start): entries of an earlier one (before a -Force rerun) are not this run's.</summary>
+    [JsonProperty("failureEpoch", NullValueHandling = NullValueHandling.Ignore)] public long? FailureEpoch { get; set; }
+
+    /// <summary>A -RetryFailures batch under way: its documents as read, recorded before their
+    /// writes, so that a retry killed between its writes and its count is counted by the next.</summary>
+    [JsonProperty("retryIntent", NullValueHandling = NullValueHandling.Ignore)] public List<RetryIntent>? RetryIntent { get; set; }
 
     /// <summary>Set by Stop-SchemaMigration; the runner reads it at every checkpoint.</summary>
     [JsonProperty("stopRequested")] public bool? StopRequested { get; set; }
@@ -231,6 +246,41 @@ public sealed class PageIntent
     [JsonProperty("worker", NullValueHandling = NullValueHandling.Ignore)] public string? Worker { get; set; }
 
     [JsonProperty("documents")] public List<JObject> Documents { get; set; } = new();
+}
+
+/// <summary>Documents in the failure store, by class.</summary>
+public sealed class FailureCounts
+{
+    [JsonProperty("transform")] public long Transform { get; set; }
+
+    [JsonProperty("refused")] public long Refused { get; set; }
+
+    [JsonProperty("exhausted")] public long Exhausted { get; set; }
+
+    public long Total => Transform + Refused + Exhausted;
+
+    public void Add(Failures.FailureClass failureClass, long delta)
+    {
+        switch (failureClass)
+        {
+            case Failures.FailureClass.Transform: Transform = Math.Max(0, Transform + delta); break;
+            case Failures.FailureClass.Refused: Refused = Math.Max(0, Refused + delta); break;
+            default: Exhausted = Math.Max(0, Exhausted + delta); break;
+        }
+    }
+}
+
+/// <summary>One document of a -RetryFailures batch: its failure entry, its class when the batch
+/// began, and its ETag as read.</summary>
+public sealed class RetryIntent
+{
+    [JsonProperty("entry")] public string Entry { get; set; } = "";
+
+    [JsonProperty("class")] public string Class { get; set; } = "";
+
+    [JsonProperty("key")] public JObject Key { get; set; } = new();
+
+    [JsonProperty("step")] public int Step { get; set; }
 }
 
 public sealed class DocumentFailure

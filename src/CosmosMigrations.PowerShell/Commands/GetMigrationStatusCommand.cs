@@ -24,7 +24,7 @@ public sealed class GetMigrationStatusCommand : ConnectedCmdlet
     public string[] Name { get; set; } = { "*" };
 
     [Parameter]
-    [ValidateSet("running", "completed", "failed", "cancelled", "undone", "pending", "copied", IgnoreCase = true)]
+    [ValidateSet("running", "completed", "completedWithFailures", "failed", "cancelled", "undone", "pending", "copied", IgnoreCase = true)]
     public string[]? Status { get; set; }
 
     [Parameter]

@@ -23,12 +23,32 @@ public abstract class ForwardRunCommandBase : MigrationRunCommandBase
     [Parameter]
     public TimeSpan JournalRetention { get; set; }
 
+    /// <summary>The share of the documents seen that may fail (set aside in the failure store)
+    /// before the run fails; alone, it sets no count limit.</summary>
+    [Parameter]
+    [ValidateRange(0.000001, 1.0)]
+    public double MaxFailureRate { get; set; }
+
+    /// <summary>Runs the migration over its failed documents only (the failure store).</summary>
+    [Parameter]
+    public SwitchParameter RetryFailures { get; set; }
+
     protected override RunOptions Configure(RunOptions options)
     {
         options.Distributed = Distributed;
         options.Follow = Follow;
         options.Journal = !NoJournal;
         options.JournalRetention = JournalRetention > TimeSpan.Zero ? JournalRetention : null;
+        if (MaxFailureRate > 0)
+        {
+            options.MaxFailureRate = MaxFailureRate;
+            if (!MyInvocation.BoundParameters.ContainsKey(nameof(MaxFailures)))
+            {
+                options.MaxFailures = int.MaxValue;
+            }
+        }
+
+        options.RetryFailures = RetryFailures;
         return options;
     }
 }

@@ -125,6 +125,13 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
             // Options that cannot work together are an error before anything is read or written.
             var options = BuildOptions(null);
             options.Validate();
+            if (options.RetryFailures && IsWhatIf)
+            {
+                throw new MigrationException(MigrationErrorKind.InvalidArgument, "RetryWhatIf",
+                    "-RetryFailures writes the failed documents it retries: it has no dry run.", "RetryFailures",
+                    "See what would be retried with Get-MigrationFailure; then run -RetryFailures without -WhatIf.");
+            }
+
             if (options.Distributed && IsWhatIf)
             {
                 throw new MigrationException(MigrationErrorKind.InvalidArgument, "DistributedWhatIf",
@@ -203,7 +210,13 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
                 return false;
             }
 
-            if (result.Status.Status != item.Done)
+            if (result.Status.Status == Tracking.TrackingStatus.CompletedWithFailures)
+            {
+                WriteWarning($"'{item.Name}': {result.Status.Failed} document(s) could not be migrated and were set aside ({result.Status.FailedByClass}). " +
+                    $"See them with Get-MigrationFailure -Name '{item.Name}'; once fixed, run it again with -RetryFailures.");
+            }
+
+            if (result.Status.Status != item.Done && !(item.Done == Tracking.TrackingStatus.Completed && result.Status.Status == Tracking.TrackingStatus.CompletedWithFailures))
             {
                 WriteVerbose($"'{item.Name}' is {result.Status.Status} ({result.Status.StopReason}); later migrations wait for it.");
                 return false;
