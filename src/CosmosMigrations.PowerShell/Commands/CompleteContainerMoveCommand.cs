@@ -46,10 +46,9 @@ public sealed class CompleteContainerMoveCommand : ConnectedCmdlet
         var completion = new MoveCompletion(connection) { Log = Verbose, Warn = Warning };
         var options = new RunOptions { MaxRUPerSecond = MaxRUPerSecond > 0 ? MaxRUPerSecond : null, LeaseDuration = LeaseDuration };
         var activity = $"Completing move {Name}";
-        var id = Math.Abs(StringComparer.Ordinal.GetHashCode(activity) % 100000) + 1;
-        var progress = new Progress(this, id, activity);
+        var progress = NewProgress<MigrationProgress>(activity, value => $"draining: {value.Processed.ToString("N0", CultureInfo.InvariantCulture)} copied");
         var result = RunAsync(ct => completion.CompleteAsync(Name!, options, Sample > 0 ? Sample : null, progress, ct));
-        WriteProgress(new ProgressRecord(id, activity, "Done") { RecordType = ProgressRecordType.Completed });
+        progress.Complete();
         WriteObject(result.Status);
         if (result.Error is not null)
         {
@@ -67,22 +66,5 @@ public sealed class CompleteContainerMoveCommand : ConnectedCmdlet
                 WriteError(ErrorRecords.From(reverse.Error));
             }
         }
-    }
-
-    private sealed class Progress : IProgress<MigrationProgress>
-    {
-        private readonly CompleteContainerMoveCommand _command;
-        private readonly int _id;
-        private readonly string _activity;
-
-        public Progress(CompleteContainerMoveCommand command, int id, string activity)
-        {
-            _command = command;
-            _id = id;
-            _activity = activity;
-        }
-
-        public void Report(MigrationProgress value) => _command.OnPipeline(() =>
-            _command.WriteProgress(new ProgressRecord(_id, _activity, $"draining: {value.Processed.ToString("N0", CultureInfo.InvariantCulture)} copied")));
     }
 }

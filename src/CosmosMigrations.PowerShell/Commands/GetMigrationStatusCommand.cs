@@ -119,7 +119,7 @@ public sealed class GetMigrationStatusCommand : ConnectedCmdlet
             var running = statuses.Where(s => s.Status == TrackingStatus.Running).ToList();
             foreach (var status in running)
             {
-                var record = new ProgressRecord(Math.Abs(StringComparer.Ordinal.GetHashCode(status.Name) % 100000) + 1, $"Migration {status.Name} ({status.Owner ?? "lease expired"})",
+                var record = new ProgressRecord(ActivityProgress.IdOf(status.Name), $"Migration {status.Name} ({status.Owner ?? "lease expired"})",
                     $"{status.Scanned:N0} read, {status.Processed:N0} changed, {status.RequestCharge:N0} RU" +
                     (status.Lag is { } lag ? $" · lag {lag:N0}{(status.DocumentsPerSecond is { } rate ? $", {rate:N0} docs/s" : "")}" : ""));
                 if (status.PercentComplete is { } percent)
@@ -144,7 +144,7 @@ public sealed class GetMigrationStatusCommand : ConnectedCmdlet
             var fresh = Read(connection).ToDictionary(s => s.Name, StringComparer.Ordinal);
             foreach (var finished in statuses.Where(s => s.Status == TrackingStatus.Running && fresh.TryGetValue(s.Name, out var f) && f.Status != TrackingStatus.Running))
             {
-                WriteProgress(new ProgressRecord(Math.Abs(StringComparer.Ordinal.GetHashCode(finished.Name) % 100000) + 1, $"Migration {finished.Name}", "Done") { RecordType = ProgressRecordType.Completed });
+                WriteProgress(new ProgressRecord(ActivityProgress.IdOf(finished.Name), $"Migration {finished.Name}", "Done") { RecordType = ProgressRecordType.Completed });
             }
 
             statuses = watched.Where(fresh.ContainsKey).Select(n => fresh[n]).ToList();

@@ -89,9 +89,10 @@ public sealed class StartContainerMoveCommand : ConnectedCmdlet
             ParameterSetName == "Manual" ? Throughput : null, ParameterSetName == "Autoscale" ? AutoscaleMaxThroughput : null, Distributed);
         var runner = new MoveRunner(connection) { Log = Verbose, Warn = Warning };
         var activity = $"Move {Name}: {Container} -> {Target}";
-        var id = Math.Abs(StringComparer.Ordinal.GetHashCode(activity) % 100000) + 1;
-        var result = RunAsync(ct => runner.StartAsync(request, new MoveProgress(this, id, activity), ct));
-        WriteProgress(new ProgressRecord(id, activity, "Done") { RecordType = ProgressRecordType.Completed });
+        var progress = NewProgress<MigrationProgress>(activity, value =>
+            $"{value.Activity}: {value.Processed.ToString("N0", CultureInfo.InvariantCulture)} copied · {value.RequestCharge.ToString("N0", CultureInfo.InvariantCulture)} RU");
+        var result = RunAsync(ct => runner.StartAsync(request, progress, ct));
+        progress.Complete();
         WriteObject(result.Status);
         if (result.Error is not null)
         {
@@ -113,25 +114,4 @@ public sealed class StartContainerMoveCommand : ConnectedCmdlet
 
             return (object?)copy;
         }).ToList();
-
-    private sealed class MoveProgress : IProgress<MigrationProgress>
-    {
-        private readonly StartContainerMoveCommand _command;
-        private readonly int _id;
-        private readonly string _activity;
-
-        public MoveProgress(StartContainerMoveCommand command, int id, string activity)
-        {
-            _command = command;
-            _id = id;
-            _activity = activity;
-        }
-
-        public void Report(MigrationProgress value) => _command.OnPipeline(() =>
-        {
-            var invariant = CultureInfo.InvariantCulture;
-            _command.WriteProgress(new ProgressRecord(_id, _activity,
-                $"{value.Activity}: {value.Processed.ToString("N0", invariant)} copied · {value.RequestCharge.ToString("N0", invariant)} RU"));
-        });
-    }
 }

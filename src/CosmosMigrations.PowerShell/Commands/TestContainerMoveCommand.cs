@@ -38,38 +38,14 @@ public sealed class TestContainerMoveCommand : ConnectedCmdlet
     {
         var options = new MovePreflightOptions(Container!, PartitionKey!, Filter, MaxRUPerSecond > 0 ? MaxRUPerSecond : null, SampleSize: SampleSize);
         var activity = $"Move preflight of {Container}";
-        var id = Math.Abs(StringComparer.Ordinal.GetHashCode(activity) % 100000) + 1;
-        var progress = new Progress(this, id, activity);
-        var result = RunAsync(ct => MovePreflightScan.RunAsync(connection, options, progress, Verbose, ct));
-        WriteProgress(new ProgressRecord(id, activity, "Done") { RecordType = ProgressRecordType.Completed });
-        WriteObject(result);
-    }
-
-    /// <summary>Reports from the Core's thread, written on the pipeline thread.</summary>
-    private sealed class Progress : IProgress<MovePreflightProgress>
-    {
-        private readonly TestContainerMoveCommand _command;
-        private readonly int _id;
-        private readonly string _activity;
-
-        public Progress(TestContainerMoveCommand command, int id, string activity)
-        {
-            _command = command;
-            _id = id;
-            _activity = activity;
-        }
-
-        public void Report(MovePreflightProgress value) => _command.OnPipeline(() =>
+        var progress = NewProgress<MovePreflightProgress>(activity, value =>
         {
             var invariant = CultureInfo.InvariantCulture;
             var of = value.Total is { } total ? $" of {total.ToString("N0", invariant)}" : "";
-            var record = new ProgressRecord(_id, _activity, $"{value.Documents.ToString("N0", invariant)}{of} documents read · {value.RequestCharge.ToString("N0", invariant)} RU");
-            if (value.Total is > 0)
-            {
-                record.PercentComplete = (int)Math.Min(100, value.Documents * 100 / value.Total.Value);
-            }
-
-            _command.WriteProgress(record);
-        });
+            return $"{value.Documents.ToString("N0", invariant)}{of} documents read · {value.RequestCharge.ToString("N0", invariant)} RU";
+        }, value => value.Total is > 0 ? (int)Math.Min(100, value.Documents * 100 / value.Total.Value) : null);
+        var result = RunAsync(ct => MovePreflightScan.RunAsync(connection, options, progress, Verbose, ct));
+        progress.Complete();
+        WriteObject(result);
     }
 }

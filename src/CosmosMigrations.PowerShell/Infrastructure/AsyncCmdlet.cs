@@ -80,6 +80,10 @@ public abstract class AsyncCmdlet : PSCmdlet, IDisposable
             return true;
         });
 
+    /// <summary>A progress bar for <paramref name="activity"/>, fed from the Core's threads.</summary>
+    private protected ActivityProgress<T> NewProgress<T>(string activity, Func<T, string> status, Func<T, int?>? percent = null) =>
+        new(this, OnPipeline, activity, status, percent);
+
     /// <summary>Runs <paramref name="action"/> on the pipeline thread (now, if this is it).</summary>
     protected void OnPipeline(Action action)
     {

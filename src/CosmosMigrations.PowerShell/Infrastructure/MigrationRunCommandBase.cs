@@ -253,9 +253,7 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
     private IProgress<MigrationProgress> Progress(string name) => new PipelineProgress(this, name);
 
     private void CompleteProgress(string name) =>
-        WriteProgress(new ProgressRecord(ActivityId(name), $"Migration {name}", "Done") { RecordType = ProgressRecordType.Completed });
-
-    private static int ActivityId(string name) => Math.Abs(StringComparer.Ordinal.GetHashCode(name) % 100000) + 1;
+        WriteProgress(new ProgressRecord(ActivityProgress.IdOf(name), $"Migration {name}", "Done") { RecordType = ProgressRecordType.Completed });
 
     /// <summary>Bridges a script block into a transform that the Core can call from any thread:
     /// each call runs on the pipeline thread with the document as an ordered hashtable.</summary>
@@ -351,7 +349,7 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
             var invariant = CultureInfo.InvariantCulture;
             if (p.StepPercent is { } stepPercent)
             {
-                return new ProgressRecord(ActivityId(_name), $"Migration {_name} — step {p.Step}/{p.StepCount}", $"{p.Activity}: {stepPercent} %")
+                return new ProgressRecord(ActivityProgress.IdOf(_name), $"Migration {_name} — step {p.Step}/{p.StepCount}", $"{p.Activity}: {stepPercent} %")
                 {
                     PercentComplete = Math.Max(0, Math.Min(100, stepPercent)),
                 };
@@ -362,7 +360,7 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
             var status = $"{p.ScannedThisRun.ToString("N0", invariant)}{of} read, {p.Processed.ToString("N0", invariant)} changed" +
                          (p.Failed > 0 ? $", {p.Failed} failed" : "") +
                          $" · {p.RequestCharge.ToString("N0", invariant)} RU ({p.RequestUnitsPerSecond.ToString("N0", invariant)} RU/s{perDocument}) · {p.DocumentsPerSecond.ToString("N0", invariant)} docs/s";
-            var record = new ProgressRecord(ActivityId(_name), $"Migration {_name} — step {p.Step}/{p.StepCount}: {p.Activity}", status);
+            var record = new ProgressRecord(ActivityProgress.IdOf(_name), $"Migration {_name} — step {p.Step}/{p.StepCount}: {p.Activity}", status);
             if (p.PercentComplete is { } percent)
             {
                 record.PercentComplete = percent;
