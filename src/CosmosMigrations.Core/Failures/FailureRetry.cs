@@ -128,62 +128,10 @@ internal sealed class FailureRetry
         using var heartbeatStop = CancellationTokenSource.CreateLinkedTokenSource(_cancellationToken);
         var heartbeat = LeaseRenewal.RunAsync(_options.Time, _options.LeaseDuration, () => _checkpoint.LastWriteMs, _checkpoint.RenewAsync, _log, heartbeatStop.Token);
         RunOutcome outcome;
-        MigrationException? error = null;
+        MigrationException? error;
         try
         {
-            await SettleAsync().ConfigureAwait(false);
-            await _store.DeleteResolvedAsync(_definition.Name, _cancellationToken).ConfigureAwait(false);
-            var batch = new List<FailureEntry>(_options.BatchSize);
-            await foreach (var entry in _store.ListAsync(_definition.Name, Document.FailureEpoch ?? 0, null, _options.BatchSize, _cancellationToken).ConfigureAwait(false))
-            {
-                // An entry this retry wrote back (failed again) may come again in the listing: once is enough.
-                if (entry.At >= _startedMs)
-                {
-                    continue;
-                }
-
-                batch.Add(entry);
-                if (batch.Count == _options.BatchSize)
-                {
-                    await RetryBatchAsync(batch).ConfigureAwait(false);
-                    batch.Clear();
-                }
-            }
-
-            if (batch.Count > 0)
-            {
-                await RetryBatchAsync(batch).ConfigureAwait(false);
-            }
-
-            if (RunEnding.TooMany(Document.FailureCount ?? 0, Document.Scanned, _options, final: true))
-            {
-                throw RunEnding.RateExceeded(_definition.Name, Document.FailureCount ?? 0, Document.Scanned, _options);
-            }
-
-            await FinishAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs())).ConfigureAwait(false);
-            outcome = RunOutcome.Resumed;
-        }
-        catch (StopRunException stop)
-        {
-            await FinishAsync(d => MigrationLifecycle.Cancel(d, stop.Reason)).ConfigureAwait(false);
-            outcome = RunOutcome.Stopped;
-        }
-        catch (OperationCanceledException) when (_cancellationToken.IsCancellationRequested)
-        {
-            await FinishAsync(d => MigrationLifecycle.Cancel(d, "Interrupted")).ConfigureAwait(false);
-            outcome = RunOutcome.Stopped;
-        }
-        catch (LeaseLostException lost)
-        {
-            error = lost.Error;
-            outcome = RunOutcome.LeaseLost;
-        }
-        catch (Exception ex)
-        {
-            error = RunEnding.Failure(ex, _definition.Name);
-            var message = error.Message;
-            await FinishAsync(d => MigrationLifecycle.Fail(d, message)).ConfigureAwait(false);
-            outcome = RunOutcome.Failed;
+            (outcome, error) = await RunEnding.EndAsync(RetryAllAsync, FinishAsync, () => Task.CompletedTask, _definition.Name, _cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -202,6 +150,42 @@ internal sealed class FailureRetry
         status.ChecksumMismatch = warning is not null;
         status.Message = $"Retried {Interlocked.Read(ref _retried)} failed document(s).";
         return new RunResult(status, error, warning);
+    }
+
+    /// <summary>Every entry of the store, a page at a time; the run completed when none is left over the thresholds.</summary>
+    private async Task<RunOutcome> RetryAllAsync()
+    {
+        await SettleAsync().ConfigureAwait(false);
+        await _store.DeleteResolvedAsync(_definition.Name, _cancellationToken).ConfigureAwait(false);
+        var batch = new List<FailureEntry>(_options.BatchSize);
+        await foreach (var entry in _store.ListAsync(_definition.Name, Document.FailureEpoch ?? 0, null, _options.BatchSize, _cancellationToken).ConfigureAwait(false))
+        {
+            // An entry this retry wrote back (failed again) may come again in the listing: once is enough.
+            if (entry.At >= _startedMs)
+            {
+                continue;
+            }
+
+            batch.Add(entry);
+            if (batch.Count == _options.BatchSize)
+            {
+                await RetryBatchAsync(batch).ConfigureAwait(false);
+                batch.Clear();
+            }
+        }
+
+        if (batch.Count > 0)
+        {
+            await RetryBatchAsync(batch).ConfigureAwait(false);
+        }
+
+        if (RunEnding.TooMany(Document.FailureCount ?? 0, Document.Scanned, _options, final: true))
+        {
+            throw RunEnding.RateExceeded(_definition.Name, Document.FailureCount ?? 0, Document.Scanned, _options);
+        }
+
+        await FinishAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs())).ConfigureAwait(false);
+        return RunOutcome.Resumed;
     }
 
     /// <summary>One page of entries: the documents read back, recorded as the batch's intent, each

@@ -67,42 +67,20 @@ internal sealed class MigrationRun
         // Ctrl+C stops the scans at once; the pages already writing get a grace period to finish.
         using var settleAfterCancel = _cancellationToken.Register(() => _settle.CancelAfter(SettleGrace));
         RunOutcome outcome;
-        MigrationException? error = null;
+        MigrationException? error;
         try
         {
-            await RunStepsAsync(start).ConfigureAwait(false);
-            if (RunEnding.TooMany(Document.FailureCount ?? 0, Document.Scanned, _options, final: true) && Document.Undo is null)
+            (outcome, error) = await RunEnding.EndAsync(async () =>
             {
-                throw RunEnding.RateExceeded(_definition.Name, Document.FailureCount ?? 0, Document.Scanned, _options);
-            }
+                await RunStepsAsync(start).ConfigureAwait(false);
+                if (RunEnding.TooMany(Document.FailureCount ?? 0, Document.Scanned, _options, final: true) && Document.Undo is null)
+                {
+                    throw RunEnding.RateExceeded(_definition.Name, Document.FailureCount ?? 0, Document.Scanned, _options);
+                }
 
-            await FinishAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs())).ConfigureAwait(false);
-            outcome = RunEnding.Finished(start);
-        }
-        catch (StopRunException stop)
-        {
-            await SettleOpenIntentsAsync().ConfigureAwait(false);
-            await FinishAsync(d => MigrationLifecycle.Cancel(d, stop.Reason)).ConfigureAwait(false);
-            outcome = RunOutcome.Stopped;
-        }
-        catch (OperationCanceledException) when (_cancellationToken.IsCancellationRequested)
-        {
-            await SettleOpenIntentsAsync().ConfigureAwait(false);
-            await FinishAsync(d => MigrationLifecycle.Cancel(d, "Interrupted")).ConfigureAwait(false);
-            outcome = RunOutcome.Stopped;
-        }
-        catch (LeaseLostException lost)
-        {
-            error = lost.Error;
-            outcome = RunOutcome.LeaseLost;
-        }
-        catch (Exception ex)
-        {
-            error = RunEnding.Failure(ex, _definition.Name);
-            var message = error.Message;
-            await SettleOpenIntentsAsync().ConfigureAwait(false);
-            await FinishAsync(d => MigrationLifecycle.Fail(d, message)).ConfigureAwait(false);
-            outcome = RunOutcome.Failed;
+                await FinishAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs())).ConfigureAwait(false);
+                return RunEnding.Finished(start);
+            }, FinishAsync, SettleOpenIntentsAsync, _definition.Name, _cancellationToken).ConfigureAwait(false);
         }
         finally
         {

@@ -1,4 +1,6 @@
 using System;
+using System.Threading;
+using System.Threading.Tasks;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
@@ -12,6 +14,43 @@ internal static class RunEnding
 {
     /// <summary>A run that reached the end: it began there, or went on from a checkpoint.</summary>
     public static RunOutcome Finished(StartOutcome start) => start == StartOutcome.Resumed ? RunOutcome.Resumed : RunOutcome.Completed;
+
+    /// <summary>Runs a single-process run's <paramref name="work"/> (which ends it when it reaches
+    /// the end) and ends it otherwise: stopped (-MaxDuration, -MaxBatches, Stop-SchemaMigration),
+    /// interrupted (Ctrl+C), its lease lost (nothing written: the run is another's now), or failed.
+    /// <paramref name="beforeEnding"/> runs before a stopped or failed run's end is recorded.</summary>
+    public static async Task<(RunOutcome Outcome, MigrationException? Error)> EndAsync(Func<Task<RunOutcome>> work,
+        Func<Action<TrackingDocument>, Task> finish, Func<Task> beforeEnding, string migration, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await work().ConfigureAwait(false), null);
+        }
+        catch (StopRunException stop)
+        {
+            await beforeEnding().ConfigureAwait(false);
+            await finish(d => MigrationLifecycle.Cancel(d, stop.Reason)).ConfigureAwait(false);
+            return (RunOutcome.Stopped, null);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            await beforeEnding().ConfigureAwait(false);
+            await finish(d => MigrationLifecycle.Cancel(d, "Interrupted")).ConfigureAwait(false);
+            return (RunOutcome.Stopped, null);
+        }
+        catch (LeaseLostException lost)
+        {
+            return (RunOutcome.LeaseLost, lost.Error);
+        }
+        catch (Exception ex)
+        {
+            var error = Failure(ex, migration);
+            var message = error.Message;
+            await beforeEnding().ConfigureAwait(false);
+            await finish(d => MigrationLifecycle.Fail(d, message)).ConfigureAwait(false);
+            return (RunOutcome.Failed, error);
+        }
+    }
 
     /// <summary>The error a failed run reports and records.</summary>
     public static MigrationException Failure(Exception error, string migration) =>
