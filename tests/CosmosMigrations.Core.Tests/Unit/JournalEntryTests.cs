@@ -177,15 +177,15 @@ public sealed class JournalEntryTests
     [InlineData("[1]", null)]
     public void Values_become_sql_literals_only_where_equality_is_exact(string json, string? literal)
     {
-        Assert.Equal(literal, JournalEntry.SqlValue(DocumentJson.Parse(json)));
+        Assert.Equal(literal, SqlEquality.Literal(DocumentJson.Parse(json)));
     }
 
     [Fact]
     public void A_null_written_by_the_migration_is_checked_with_IS_NULL()
     {
-        Assert.Equal("IS_NULL(c[\"a\"][\"b\"])", JournalEntry.SqlEquals(FieldPath.Parse("a.b"), JValue.CreateNull()));
-        Assert.Equal("c[\"a\"] = 1", JournalEntry.SqlEquals(FieldPath.Parse("a"), new JValue(1L)));
-        Assert.Null(JournalEntry.SqlEquals(FieldPath.Parse("a"), new JArray()));
+        Assert.Equal("IS_NULL(c[\"a\"][\"b\"])", SqlEquality.Condition(FieldPath.Parse("a.b"), JValue.CreateNull()));
+        Assert.Equal("c[\"a\"] = 1", SqlEquality.Condition(FieldPath.Parse("a"), new JValue(1L)));
+        Assert.Null(SqlEquality.Condition(FieldPath.Parse("a"), new JArray()));
     }
 
     [Fact]
