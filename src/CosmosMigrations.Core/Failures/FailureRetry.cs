@@ -107,6 +107,7 @@ internal sealed class FailureRetry
         existing.StartedAt = now;
         existing.Lease = new Lease { Owner = owner, ExpiresAt = now + (long)leaseDuration.TotalMilliseconds };
         existing.Error = null;
+        existing.ErrorId = null;
         existing.StopRequested = null;
         existing.StopReason = null;
         existing.CompletedAt = null;
@@ -179,9 +180,9 @@ internal sealed class FailureRetry
             await RetryBatchAsync(batch).ConfigureAwait(false);
         }
 
-        if (RunEnding.TooMany(Document.FailureCount ?? 0, Document.Scanned, _options, final: true))
+        if (RunEnding.PastThresholds(Document, _options, Document.Scanned) is { } past)
         {
-            throw RunEnding.RateExceeded(_definition.Name, Document.FailureCount ?? 0, Document.Scanned, _options);
+            throw past;
         }
 
         await FinishAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs())).ConfigureAwait(false);
