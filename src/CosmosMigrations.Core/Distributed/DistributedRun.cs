@@ -754,7 +754,7 @@ internal sealed class DistributedRun
             return;
         }
 
-        var snapshot = _counters.Snapshot(document.Scanned, document.Processed, document.FailureCount ?? 0, document.RequestCharge, _gate.TotalCharge);
+        var snapshot = _counters.Snapshot(document, document.RequestCharge, _gate.TotalCharge);
         var live = MigrationLifecycle.LiveWorkers(document, _time.NowMs(), _options.LeaseDuration).Count;
         snapshot.Activity = $"{_counters.Activity}: {live} worker(s){(document.Phase == Following ? ", following" : "")}";
         _progress.Report(snapshot);

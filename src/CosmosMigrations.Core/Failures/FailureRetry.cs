@@ -248,7 +248,7 @@ internal sealed class FailureRetry
         await Task.WhenAll(entries.Where((_, i) => results[i].Failure is null).Select(e => _store.DeleteAsync(e, _cancellationToken))).ConfigureAwait(false);
         Interlocked.Add(ref _retried, entries.Count);
         _counters.AddScanned(entries.Count);
-        _progress?.Report(_counters.Snapshot(Document.Scanned, Document.Processed, Document.FailureCount ?? 0, _chargeAtStart + _sender.Gate!.TotalCharge, _sender.Gate.TotalCharge));
+        _progress?.Report(_counters.Snapshot(Document, _chargeAtStart + _sender.Gate!.TotalCharge, _sender.Gate.TotalCharge));
         _stop.AfterCheckpoint(Document.StopRequested == true);
     }
 

@@ -215,7 +215,7 @@ internal sealed class MigrationRun
     private void Report() => _progress?.Report(Snapshot());
 
     private MigrationProgress Snapshot() =>
-        _counters.Snapshot(Document.Scanned, Document.Processed, Document.FailureCount ?? 0, RequestCharge(), _sender.Gate!.TotalCharge);
+        _counters.Snapshot(Document, RequestCharge(), _sender.Gate!.TotalCharge);
 }
 
 /// <summary>What a run does about before-images: whether it keeps them (a forward run without

@@ -105,7 +105,9 @@ public sealed class StartContainerMoveCommand : ConnectedCmdlet
         var runner = new MoveRunner(connection) { Log = Verbose, Warn = Warning };
         var activity = $"Move {Name}: {Container} -> {Target}";
         var progress = NewProgress<MigrationProgress>(activity, value =>
-            $"{value.Activity}: {value.Processed.ToString("N0", CultureInfo.InvariantCulture)} copied · {value.RequestCharge.ToString("N0", CultureInfo.InvariantCulture)} RU");
+            $"{value.Activity}: {value.Processed.ToString("N0", CultureInfo.InvariantCulture)} copied" +
+            (value.Failed > 0 ? $", {value.Failed.ToString("N0", CultureInfo.InvariantCulture)} failed ({value.FailedByClass})" : "") +
+            $" · {value.RequestCharge.ToString("N0", CultureInfo.InvariantCulture)} RU");
         var result = RunAsync(ct => runner.StartAsync(request, progress, ct));
         progress.Complete();
         WriteObject(result.Status);
