@@ -48,6 +48,10 @@ internal sealed class PassProcessor
     private readonly ConcurrentDictionary<long, bool> _inFlight = new();
     private readonly ConcurrentDictionary<string, RangeLedgerDocument> _known = new(StringComparer.Ordinal);
 
+    /// <summary>For a copy: the counted version a range inherits from the ledgers of the ranges it
+    /// came from (a split's parent), read when this worker acquires it.</summary>
+    private readonly ConcurrentDictionary<string, long> _inheritedLsn = new(StringComparer.Ordinal);
+
     /// <summary>The ETag each of this worker's recent writes left, by document id: the change feed
     /// delivers every write back, and a document still at the version this worker wrote needs no
     /// plan (a transform would run again only to find nothing to change). Bounded.</summary>
@@ -168,6 +172,10 @@ internal sealed class PassProcessor
         if (_acquired.TryRemove(token, out _))
         {
             await _recovery.SettleAsync(token, range, _planner, stopping.Token).ConfigureAwait(false);
+            if (_writes?.CountsByVersion == true)
+            {
+                await InheritCountedVersionAsync(token, range, stopping.Token).ConfigureAwait(false);
+            }
         }
 
         if (documents.Count == 0)
@@ -283,8 +291,14 @@ internal sealed class PassProcessor
             }
         }
 
-        var changedIds = outcomes.Where(o => o.Result == WriteResult.Changed).Select(o => o.Id).ToList();
-        await CountAsync(token, range, ledger, batch, changedIds, delivered).ConfigureAwait(false);
+        var changed = Enumerable.Range(0, outcomes.Length).Where(i => outcomes[i].Result == WriteResult.Changed).ToList();
+        var changedIds = changed.Select(i => outcomes[i].Id).ToList();
+        // Writes start in feed order and every started one has ended: the versions of
+        // tried[0..outcomes.Length) were all written.
+        var copied = _writes?.CountsByVersion == true
+            ? new CopiedVersions(changed.Select(i => VersionOf(tried[i])).ToList(), tried.Take(outcomes.Length).Select(VersionOf).Max())
+            : null;
+        await CountAsync(token, range, ledger, batch, changedIds, delivered, copied).ConfigureAwait(false);
 
         var failed = outcomes.Where(o => o.Result == WriteResult.Failed).ToList();
         if (failed.Count > 0)
@@ -318,7 +332,7 @@ internal sealed class PassProcessor
     /// <summary>Counts the batch and removes its intent in one ledger write. If another worker took
     /// the intent over meanwhile (it judged this one dead), it counted some of these documents
     /// already: only the others are counted here.</summary>
-    private async Task CountAsync(string token, string? range, RangeLedgerDocument? known, PageIntent batch, List<string> changedIds, int scanned)
+    private async Task CountAsync(string token, string? range, RangeLedgerDocument? known, PageIntent batch, List<string> changedIds, int scanned, CopiedVersions? copied)
     {
         long counted = changedIds.Count;
         if (batch.Documents.Count == 0 && changedIds.Count == 0)
@@ -331,7 +345,12 @@ internal sealed class PassProcessor
 
         _known[token] = await _ledger.UpdateAsync(token, range, l =>
         {
-            if (RangeLedger.Close(l, _worker, batch, changedIds, scanned) is not { } added)
+            if (copied is not null && _inheritedLsn.TryGetValue(token, out var inherited) && (l.CountedLsn is null || l.CountedLsn < inherited))
+            {
+                l.CountedLsn = inherited;
+            }
+
+            if (RangeLedger.Close(l, _worker, batch, changedIds, scanned, copied) is not { } added)
             {
                 counted = 0;
                 return false;
@@ -346,6 +365,23 @@ internal sealed class PassProcessor
             return true;
         }, _settleToken, known).ConfigureAwait(false);
         _counts.Add(counted, scanned);
+    }
+
+    private static long? VersionOf(JObject document) => document["_lsn"] is JValue { Type: JTokenType.Integer } lsn ? (long)lsn : null;
+
+    /// <summary>A split's child carries on from its parent's checkpoint, so the parent's last batch
+    /// may come again on the child: the versions the parent counted are not counted again there.</summary>
+    private async Task InheritCountedVersionAsync(string token, string? range, CancellationToken cancellationToken)
+    {
+        var inherited = (await _ledger.ListAsync(cancellationToken).ConfigureAwait(false))
+            .Where(l => l.LeaseToken != token && l.CountedLsn is not null && RangeLedger.Overlap(l.Range, range))
+            .Select(l => l.CountedLsn!.Value)
+            .DefaultIfEmpty(long.MinValue)
+            .Max();
+        if (inherited != long.MinValue)
+        {
+            _inheritedLsn[token] = inherited;
+        }
     }
 
     private async Task RecordFailuresAsync(List<WriteOutcome> failed, List<JObject> documents)

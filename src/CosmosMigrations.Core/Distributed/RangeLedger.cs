@@ -53,6 +53,11 @@ public sealed class RangeLedgerDocument
     /// although its answer was lost (a timeout, then a retry) is not counted a second time.</summary>
     [JsonProperty("closed", NullValueHandling = NullValueHandling.Ignore)] public List<string>? Closed { get; set; }
 
+    /// <summary>For a copy (<see cref="Steps.IPassWrites.CountsByVersion"/>): every source version
+    /// (<c>_lsn</c>) of this range at or below it was copied and counted, or set aside as failed.
+    /// A batch delivered again counts only the versions above it.</summary>
+    [JsonProperty("countedLsn", NullValueHandling = NullValueHandling.Ignore)] public long? CountedLsn { get; set; }
+
     [JsonProperty("updatedAt")] public long UpdatedAt { get; set; }
 
     [JsonProperty("_etag", NullValueHandling = NullValueHandling.Ignore)] public string? ETag { get; set; }
@@ -67,6 +72,12 @@ public sealed class RecoveredIntent
 
     [JsonProperty("ids")] public List<string> Ids { get; set; } = new();
 }
+
+/// <summary>What a copy's batch wrote, by source version (<c>_lsn</c>): the version of each changed
+/// document (in the order of the changed ids; null when the feed gave none), and the highest version
+/// of the documents it started. The feed delivers a range in version order and a batch starts its
+/// writes in that order, so every version of the batch up to <see cref="StartedThrough"/> was written.</summary>
+public sealed record CopiedVersions(IReadOnlyList<long?> Changed, long? StartedThrough);
 
 /// <summary>The range ledgers of one pass of one distributed run (see <see cref="RangeLedgerDocument"/>).</summary>
 internal sealed class RangeLedger
@@ -209,7 +220,10 @@ internal sealed class RangeLedger
     /// removes its intent. When another worker settled the intent meanwhile (it judged this one dead
     /// while it was only stalled), the documents it counted are not counted again. Returns what this
     /// batch adds (the ledger is changed in place), or null when this batch was counted already.</summary>
-    public static long? Close(RangeLedgerDocument ledger, string worker, PageIntent batch, IReadOnlyCollection<string> changedIds, long scanned)
+    /// <remarks>With <paramref name="copied"/> (a copy), a changed document counts only if its source
+    /// version is above the range's <see cref="RangeLedgerDocument.CountedLsn"/>, which then rises to
+    /// what the batch started: a copy cannot tell from the target that a delivery was written before.</remarks>
+    public static long? Close(RangeLedgerDocument ledger, string worker, PageIntent batch, IReadOnlyList<string> changedIds, long scanned, CopiedVersions? copied = null)
     {
         var key = worker + "#" + batch.Page.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (ledger.Closed?.Contains(key) == true)
@@ -225,7 +239,9 @@ internal sealed class RangeLedger
             ledger.Closed.RemoveRange(0, ledger.Closed.Count - ClosedCap);
         }
 
-        long counted = changedIds.Count;
+        var floor = ledger.CountedLsn;
+        var counts = Enumerable.Range(0, changedIds.Count)
+            .Where(i => copied is null || floor is null || copied.Changed[i] is not { } version || version > floor);
         if (ledger.Intent is { } open && open.Worker == worker && open.Page == batch.Page)
         {
             ledger.Intent = null;
@@ -233,7 +249,13 @@ internal sealed class RangeLedger
         else if (batch.Documents.Count > 0 && ledger.Recovered?.FirstOrDefault(r => r.Worker == worker && r.Page == batch.Page) is { } taken)
         {
             var already = new HashSet<string>(taken.Ids, StringComparer.Ordinal);
-            counted = changedIds.Count(id => !already.Contains(id));
+            counts = counts.Where(i => !already.Contains(changedIds[i]));
+        }
+
+        long counted = counts.Count();
+        if (copied?.StartedThrough is { } through && (floor is null || through > floor))
+        {
+            ledger.CountedLsn = through;
         }
 
         ledger.Processed += counted;

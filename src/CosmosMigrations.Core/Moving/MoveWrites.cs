@@ -20,7 +20,8 @@ namespace CosmosMigrations.Moving;
 /// <summary>A move's writes: each source document the change feed delivers is reshaped by the
 /// move's operations, stripped of its system properties and upserted into the target under the new
 /// key. An upsert of a document's latest version is idempotent, so a batch delivered again (after a
-/// kill, a lease handed over, a split) only writes the same content again. With a filter, a page
+/// kill, a lease handed over, a split) only writes the same content again, and is not counted
+/// again (<see cref="CountsByVersion"/>). With a filter, a page
 /// asks the source once which of its documents the filter selects (the change feed delivers all).</summary>
 public sealed class MoveWrites : IPassWrites
 {
@@ -42,6 +43,10 @@ public sealed class MoveWrites : IPassWrites
 
     /// <summary>A move keeps no before-images: it never changes the source, and its undo removes the target.</summary>
     public IPassWriter ForRange(ResilientSender sender, JournalStore? journal, int step) => new MoveWriter(this, sender);
+
+    /// <summary>A copy: a batch delivered again (a lease handed over, a kill between count and
+    /// checkpoint, a split) writes the same versions again, and they count once.</summary>
+    public bool CountsByVersion => true;
 
     /// <summary>The document as the target gets it: the operations applied, system properties left out.</summary>
     public async Task<JObject> ReshapeAsync(JObject document, CancellationToken cancellationToken)
@@ -72,8 +77,9 @@ public sealed class MoveWrites : IPassWrites
             _sender = sender;
         }
 
-        /// <summary>Always: a copy counts the writes it made, and a dead worker's batch is delivered
-        /// again and written (and counted) by the range's next owner.</summary>
+        /// <summary>Always: a copy writes every version it is given. What a dead worker copied is not
+        /// counted from its intent; its batch is delivered again, copied again, and counted then,
+        /// once per source version (<see cref="CountsByVersion"/>).</summary>
         public Task<bool> NeedsChangeAsync(JObject current, CancellationToken cancellationToken) => Task.FromResult(true);
 
         public WriteOutcome Skip(JObject item) => new(WriteResult.Unchanged, (string?)item["id"] ?? "", _writes._source.PartitionKey.Describe(item));

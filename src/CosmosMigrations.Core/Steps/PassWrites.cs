@@ -23,4 +23,10 @@ public interface IPassWrites
 
     /// <summary>The writer of one feed range, sending through its lane of the run's gate.</summary>
     IPassWriter ForRange(ResilientSender sender, JournalStore? journal, int step);
+
+    /// <summary>True when the writes are copies: a copy writes every version it is given and cannot
+    /// tell from a document that it was already copied, so its batches are counted by source
+    /// version (<see cref="Distributed.CopiedVersions"/>): each version once, however often the
+    /// feed delivers it.</summary>
+    bool CountsByVersion { get; }
 }

@@ -105,6 +105,79 @@ public sealed class ExactCountTests
         Assert.Equal(3, ledger.Processed);
     }
 
+    // A copy (a container move) writes every version it is given, so its counts go by source version.
+    private static CopiedVersions Copied(long? through, params long?[] changed) => new(changed, through);
+
+    [Fact]
+    public void A_copy_delivered_again_after_its_count_is_not_counted_again()
+    {
+        var ledger = new RangeLedgerDocument();
+        var first = Intent("a", 1, "d1", "d2", "d3");
+        ledger.Intent = first;
+        Assert.Equal(3L, RangeLedger.Close(ledger, "a", first, new[] { "d1", "d2", "d3" }, 3, Copied(12, 10, 11, 12)));
+
+        // a died between its count and the processor's checkpoint: b copies the same versions again.
+        var again = Intent("b", 1, "d1", "d2", "d3");
+        ledger.Intent = again;
+        Assert.Equal(0L, RangeLedger.Close(ledger, "b", again, new[] { "d1", "d2", "d3" }, 3, Copied(12, 10, 11, 12)));
+
+        Assert.Equal(3, ledger.Processed);
+        Assert.Equal(12, ledger.CountedLsn);
+    }
+
+    [Fact]
+    public void A_copy_that_lost_its_range_mid_batch_counts_what_it_wrote_and_the_new_owner_only_the_rest()
+    {
+        var ledger = new RangeLedgerDocument();
+        var mine = Intent("a", 7, "d1", "d2", "d3", "d4");
+        ledger.Intent = mine;
+        // a started d1 and d2 (versions 20, 21); d1 was refused (failed), d2 copied.
+        Assert.Equal(1L, RangeLedger.Close(ledger, "a", mine, new[] { "d2" }, 4, Copied(21, 21)));
+
+        var theirs = Intent("b", 1, "d1", "d2", "d3", "d4");
+        ledger.Intent = theirs;
+        Assert.Equal(2L, RangeLedger.Close(ledger, "b", theirs, new[] { "d1", "d2", "d3", "d4" }, 4, Copied(23, 20, 21, 22, 23)));
+
+        Assert.Equal(3, ledger.Processed);
+        Assert.Equal(23, ledger.CountedLsn);
+    }
+
+    [Fact]
+    public void A_stalled_copy_counts_nothing_its_ranges_new_owner_counted_and_the_other_order_adds_up_too()
+    {
+        // b judged a dead (a copy's takeover counts nothing from the intent: the batch comes again),
+        // copied the batch and counted it; a then wakes and ends the same batch.
+        var ledger = new RangeLedgerDocument();
+        var stalled = Intent("a", 3, "d1", "d2");
+        ledger.Intent = stalled;
+        Assert.True(RangeLedger.Settle(ledger, stalled, Array.Empty<string>()));
+        var theirs = Intent("b", 1, "d1", "d2");
+        ledger.Intent = theirs;
+        Assert.Equal(2L, RangeLedger.Close(ledger, "b", theirs, new[] { "d1", "d2" }, 2, Copied(31, 30, 31)));
+        Assert.Equal(0L, RangeLedger.Close(ledger, "a", stalled, new[] { "d1", "d2" }, 2, Copied(31, 30, 31)));
+        Assert.Equal(2, ledger.Processed);
+
+        // The other order: a ends first (its intent settled by b meanwhile), then b.
+        var other = new RangeLedgerDocument { Intent = Intent("a", 3, "d1", "d2") };
+        Assert.True(RangeLedger.Settle(other, other.Intent!, Array.Empty<string>()));
+        Assert.Equal(1L, RangeLedger.Close(other, "a", Intent("a", 3, "d1", "d2"), new[] { "d1" }, 2, Copied(30, 30)));
+        Assert.Equal(1L, RangeLedger.Close(other, "b", Intent("b", 1, "d1", "d2"), new[] { "d1", "d2" }, 2, Copied(31, 30, 31)));
+        Assert.Equal(2, other.Processed);
+    }
+
+    [Fact]
+    public void A_copy_counts_a_document_again_for_a_newer_version_and_without_versions_counts_as_before()
+    {
+        var ledger = new RangeLedgerDocument { CountedLsn = 40 };
+        var batch = Intent("a", 9, "d1", "d2");
+        ledger.Intent = batch;
+
+        // d1 was changed by the application since it was copied: a new version, a new change of the target.
+        // d2 comes from a feed that gave no version: counted, as a copy always was.
+        Assert.Equal(2L, RangeLedger.Close(ledger, "a", batch, new[] { "d1", "d2" }, 2, Copied(41, 41, null)));
+        Assert.Equal(41, ledger.CountedLsn);
+    }
+
     [Fact]
     public void An_intent_is_settled_once_however_many_try()
     {
