@@ -15,9 +15,14 @@
     completed with failures (documents set aside in the failure store: see them with
     Get-MigrationFailure, retry them with -RetryFailures once fixed); 0 otherwise (a migration
     cut by the time slice is not a failure: it reports Status cancelled, StopReason MaxDuration).
+    With -Distributed, several jobs share each migration; the same thresholds, JSON and exit codes
+    apply.
 
 .EXAMPLE
     ./Invoke-MigrationRunbook.ps1 -MigrationsPath ./migrations -Database appdb -TimeSlice 00:25:00
+
+.EXAMPLE
+    ./Invoke-MigrationRunbook.ps1 -MigrationsPath ./migrations -Database appdb -MaxFailureRate 0.01 -Distributed
 #>
 [CmdletBinding()]
 param(
@@ -28,6 +33,8 @@ param(
     [int] $BatchSize = 100,
     # The share of documents that may fail and be set aside (0: none may fail).
     [double] $MaxFailureRate = 0,
+    # Share each migration with every other job started with -Distributed (the change feed processor).
+    [switch] $Distributed,
     [string] $ModulePath = 'CosmosMigrations'
 )
 
@@ -47,6 +54,7 @@ else {
 $run = @{ Path = $MigrationsPath; MaxDuration = $TimeSlice; BatchSize = $BatchSize; ErrorAction = 'Continue'; ErrorVariable = 'runErrors' }
 if ($MaxRUPerSecond -gt 0) { $run.MaxRUPerSecond = $MaxRUPerSecond }
 if ($MaxFailureRate -gt 0) { $run.MaxFailureRate = $MaxFailureRate }
+if ($Distributed) { $run.Distributed = $true }
 $results = @(Start-SchemaMigration @run)
 
 foreach ($result in $results) {

@@ -1,4 +1,6 @@
 # Documents that cannot be migrated, time slices and Ctrl+C: each leaves a resumable migration.
+# -Skip is decided at discovery: the fault injection test needs to know it then.
+BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $script:Database = New-TestDatabase
@@ -288,5 +290,212 @@ Describe 'Ctrl+C' {
         $resumed.Status | Should -Be 'completed'
         $resumed.Processed | Should -Be 1000
         $script:Kit.Count($script:Database, $container, 'c.b = 1') | Should -Be 1000
+    }
+}
+
+Describe 'A distributed run and its thresholds' {
+    BeforeAll {
+        # 2,000 documents, 1 % of them (d7, d107, …, d1907) poison for the transform.
+        $script:Kit.CreateContainer($script:Database, 'dpoison', '/pk')
+        $script:Kit.Seed($script:Database, 'dpoison', 2000, 8, 0, $null)
+    }
+
+    It 'completes with failures below -MaxFailureRate, shown by class in its status and in Get-MigrationStatus' {
+        $result = Invoke-Backfill -Container dpoison -Name dist-rate -Distributed -LeaseDuration 00:00:06 -MaxFailureRate 0.02 -WarningVariable warned -WarningAction SilentlyContinue `
+            -ScriptBlock { param($doc) if ([int]$doc.id.Substring(1) % 100 -eq 7) { throw "poison $($doc.id)" }; if ($doc.dr) { return $null }; $doc.dr = 1; $doc }
+        $result.Status | Should -Be 'completedWithFailures'
+        $result.Processed | Should -Be 1980
+        $result.Failed | Should -Be 20
+        $result.FailedByClass.Transform | Should -Be 20
+        $result.FailedByClass.Refused + $result.FailedByClass.Exhausted | Should -Be 0
+        "$warned" | Should -Match "Get-MigrationFailure -Name 'dist-rate'"
+        $status = Get-MigrationStatus -Name dist-rate
+        $status.Status | Should -Be 'completedWithFailures'
+        $status.Failed | Should -Be 20
+        $status.FailedByClass.Transform | Should -Be 20
+        @(Get-MigrationFailure -Name dist-rate -Class Transform).Count | Should -Be 20
+        $script:Kit.Count($script:Database, 'dpoison', 'c.dr = 1') | Should -Be 1980
+    }
+
+    It 'fails past -MaxFailureRate on every worker with the error a single run fails with, its failures kept' {
+        $workers = foreach ($n in 1, 2) {
+            $log = Join-Path $TestDrive "dist-strict-$n.log"
+            $script = @'
+$s = Invoke-Backfill -Container dpoison -Name dist-strict -Distributed -LeaseDuration 00:00:06 -MaxFailureRate 0.005 -ErrorVariable ev -ErrorAction SilentlyContinue -ScriptBlock { param($doc) Start-Sleep -Milliseconds 2; if ([int]$doc.id.Substring(1) % 100 -eq 7) { throw "poison $($doc.id)" }; if ($doc.ds) { return $null }; $doc.ds = 1; $doc }
+[pscustomobject]@{ Status = $s.Status; Failed = $s.Failed; Transform = $s.FailedByClass.Transform; ErrorId = $ev[0].FullyQualifiedErrorId; Category = "$($ev[0].CategoryInfo.Category)"; Target = "$($ev[0].TargetObject)"; Action = $ev[0].ErrorDetails.RecommendedAction; Message = $ev[0].Exception.Message } | ConvertTo-Json | Set-Content "$log.json"
+'@
+            [pscustomobject]@{ Log = $log; Process = (Start-Runner $script $log) }
+        }
+        foreach ($worker in $workers) {
+            $worker.Process.WaitForExit(240000) | Should -BeTrue
+            Test-Path "$($worker.Log).json" | Should -BeTrue -Because (Get-Content $worker.Log -Raw -ErrorAction SilentlyContinue)
+            $result = Get-Content "$($worker.Log).json" -Raw | ConvertFrom-Json
+            $result.Status | Should -Be 'failed'
+            $result.ErrorId | Should -BeLike 'FailureRateExceeded,*'
+            $result.Category | Should -Be 'WriteError'
+            $result.Target | Should -Be 'dist-strict'
+            $result.Message | Should -Match "Migration 'dist-strict': \d+ of \d+ document\(s\) seen could not be migrated \(\d+(\.\d+)? %\), more than -MaxFailureRate 0\.005 allows"
+            $result.Action | Should -Match 'Get-MigrationFailure -Name dist-strict'
+            $result.Failed | Should -BeGreaterThan 10
+            $result.Transform | Should -Be $result.Failed
+        }
+        $status = Get-MigrationStatus -Name dist-strict
+        $status.Status | Should -Be 'failed'
+        $status.Error | Should -Match 'more than -MaxFailureRate 0\.005 allows'
+        (Get-Tracking dist-strict).errorId | Should -Be 'FailureRateExceeded'
+        @(Get-MigrationFailure -Name dist-strict).Count | Should -Be $status.Failed
+        $status.FailedByClass.Transform | Should -Be $status.Failed
+    }
+
+    It 'the runbook''s JSON shows a distributed run''s failures by class, and its exit codes follow them' {
+        $folder = Join-Path $TestDrive 'dist-runbook'
+        New-Item -ItemType Directory $folder | Out-Null
+        Set-Content (Join-Path $folder '0001_mark.psd1') "@{ Name = 'dist-runbook'; Container = 'dpoison'; Operations = @( @{ Transform = 'mark.ps1' } ) }"
+        Set-Content (Join-Path $folder 'mark.ps1') 'param($doc) if ([int]$doc.id.Substring(1) % 100 -eq 7) { throw "poison $($doc.id)" }; if ($doc.rb) { return $null }; $doc.rb = 1; $doc'
+        $runbook = Join-Path $script:Root 'examples/runbook/Invoke-MigrationRunbook.ps1'
+        $env:COSMOS_CONNECTION_STRING = "AccountEndpoint=$($script:Endpoint);AccountKey=$($script:Key);DisableServerCertificateValidation=True"
+        try {
+            $lines = @(& dotnet pwsh -NoProfile -NonInteractive -File $runbook -MigrationsPath $folder -Database $script:Database -TimeSlice 00:10:00 -MaxFailureRate 0.05 -Distributed -ModulePath $script:ModulePath 2>&1 | ForEach-Object { "$_" })
+            $exitCode = $LASTEXITCODE
+        }
+        finally { Remove-Item env:COSMOS_CONNECTION_STRING }
+        $exitCode | Should -Be 2 -Because ($lines -join "`n")
+        $line = $lines | Where-Object { $_ -like '{"name":"dist-runbook"*' } | ConvertFrom-Json
+        $line.status | Should -Be 'completedWithFailures'
+        $line.processed | Should -Be 1980
+        $line.failed | Should -Be 20
+        $line.failedByClass.transform | Should -Be 20
+        $line.failedByClass.refused + $line.failedByClass.exhausted | Should -Be 0
+        ($lines | Where-Object { $_ -like '{"summary"*' } | ConvertFrom-Json).completedWithFailures | Should -Be 1
+    }
+}
+
+Describe 'A document whose writes keep failing transiently' {
+    AfterEach { if ($script:IsHarness) { Set-Faults @{} } }
+
+    It 'is set aside as Exhausted once its retries are spent, with its attempts and error, and a retry converts it' -Skip:(-not $script:IsHarness) {
+        $script:Kit.CreateContainer($script:Database, 'exh', '/pk')
+        $script:Kit.Seed($script:Database, 'exh', 40, 4, 0, $null)
+        # Every write of d5 (a patch, or a replace) is answered 503: the service unavailable for that document only.
+        Set-Faults @{ rate503 = 1; pathPattern = '/colls/exh/docs/d5$'; methods = @('PATCH', 'PUT') }
+        $result = Invoke-Backfill -Container exh -Name exhausted -Set @{ e = 1 } -MaxFailures 1 -WarningAction SilentlyContinue
+        $result.Status | Should -Be 'completedWithFailures'
+        $result.Processed | Should -Be 39
+        $result.Failed | Should -Be 1
+        $result.FailedByClass.Exhausted | Should -Be 1
+        $result.FailedByClass.Transform + $result.FailedByClass.Refused | Should -Be 0
+        $entry = Get-MigrationFailure -Name exhausted
+        $entry.Id | Should -Be 'd5'
+        $entry.Class | Should -Be 'Exhausted'
+        $entry.Attempts | Should -Be 12 -Because 'the sender tries a transient failure 12 times before it gives up'
+        $entry.Error | Should -Match 'still failed after 12 attempts'
+        $entry.BeforeImage.id | Should -Be 'd5'
+        $entry.BeforeImage.Contains('e') | Should -BeFalse
+
+        Set-Faults @{}
+        $retry = Invoke-Backfill -Container exh -Name exhausted -Set @{ e = 1 } -RetryFailures
+        $retry.Status | Should -Be 'completed'
+        $retry.Processed | Should -Be 40
+        $retry.Failed | Should -Be 0
+        $script:Kit.Count($script:Database, 'exh', 'c.e = 1') | Should -Be 40
+        @(Get-MigrationFailure -Name exhausted).Count | Should -Be 0
+    }
+}
+
+Describe 'Failure entries of a migration whose state is reset or undone' {
+    It 'Reset-SchemaMigration removes them, and the next run records its own' {
+        $null = Invoke-Backfill -Container items -Name picky-reset -ScriptBlock $script:Picky -BatchSize 50 -ErrorAction SilentlyContinue
+        $failed = Get-MigrationStatus -Name picky-reset
+        $failed.Status | Should -Be 'failed'
+        $failed.Failed | Should -BeGreaterThan 0
+        $script:Kit.Count($script:Database, 'migrations-failures', "c.migration = 'picky-reset'") | Should -Be $failed.Failed
+        Reset-SchemaMigration -Name picky-reset -Confirm:$false -Verbose 4>&1 | Out-String | Should -Match "$($failed.Failed) failure store entr\(ies\)"
+        $script:Kit.Count($script:Database, 'migrations-failures', "c.migration = 'picky-reset'") | Should -Be 0
+        $again = Invoke-Backfill -Container items -Name picky-reset -ScriptBlock $script:Picky -BatchSize 50 -MaxFailures 5 -WarningAction SilentlyContinue
+        $again.Status | Should -Be 'completedWithFailures'
+        $again.Failed | Should -Be 2
+        $script:Kit.Count($script:Database, 'migrations-failures', "c.migration = 'picky-reset'") | Should -Be 2
+    }
+
+    It 'an undone migration leaves none' {
+        (Get-MigrationStatus -Name grow).Failed | Should -Be 1
+        $script:Kit.Count($script:Database, 'migrations-failures', "c.migration = 'grow'") | Should -Be 1
+        (Undo-SchemaMigration -Name grow -Confirm:$false).Status | Should -Be 'undone'
+        $script:Kit.Count($script:Database, 'migrations-failures', "c.migration = 'grow'") | Should -Be 0
+        $script:Kit.Count($script:Database, 'huge', 'IS_DEFINED(c.grown)') | Should -Be 0
+    }
+}
+
+Describe 'A move whose copy had failed documents' {
+    BeforeAll {
+        # 300 documents that move as they are; two whose level the move's map cannot convert
+        # (Transform), and one the move's added field pushes past 2 MB (Refused by the target).
+        $script:Kit.CreateContainer($script:Database, 'mvsrc', '/pk')
+        $script:Kit.Seed($script:Database, 'mvsrc', 300, 10, 0, $null)
+        $script:Kit.Upsert($script:Database, 'mvsrc', '{"id":"odd1","pk":"p1","name":"Odd 1","level":"odd"}')
+        $script:Kit.Upsert($script:Database, 'mvsrc', '{"id":"odd2","pk":"p2","name":"Odd 2","level":"weird"}')
+        $script:Kit.Upsert($script:Database, 'mvsrc', '{"id":"fine","pk":"p3","name":"Fine","level":"low"}')
+        $script:Kit.Upsert($script:Database, 'mvsrc', (@{ id = 'big'; pk = 'p4'; name = 'Big'; blob = 'x' * (2MB - 3000) } | ConvertTo-Json -Compress))
+        $script:MoveOperations = @(@{ ConvertField = 'level'; To = 'levelNo'; Map = @{ low = 1; high = 3 } }, @{ AddField = 'movedFrom'; Value = ('m' * 4000) })
+    }
+
+    It 'copies the rest, counts the failed documents by class, and keeps them in the store' {
+        $status = Start-ContainerMove -Name mvfail -Container mvsrc -Target mvtgt -PartitionKey /name -Operation $script:MoveOperations -MaxFailures 5 -Confirm:$false -WarningVariable warned -WarningAction SilentlyContinue
+        $status.Status | Should -Be 'copied'
+        $status.Failed | Should -Be 3
+        $status.FailedByClass.Transform | Should -Be 2
+        $status.FailedByClass.Refused | Should -Be 1
+        $status.Message | Should -Match 'but for 3 document\(s\) that could not be copied'
+        "$warned" | Should -Match "Get-MigrationFailure -Name 'mvfail'"
+        ($status | Format-Table | Out-String) | Should -Match 'copied \(copied\), 3 failed'
+        $script:Kit.Count($script:Database, 'mvtgt') | Should -Be 301
+        $failures = @(Get-MigrationFailure -Name mvfail)
+        @($failures.Id | Sort-Object) | Should -Be @('big', 'odd1', 'odd2')
+        ($failures | Where-Object Id -EQ 'odd1').Class | Should -Be 'Transform'
+        ($failures | Where-Object Id -EQ 'odd1').Error | Should -Match 'cannot be converted'
+        ($failures | Where-Object Id -EQ 'odd1').BeforeImage.level | Should -Be 'odd'
+        ($failures | Where-Object Id -EQ 'big').Class | Should -Be 'Refused'
+        ($failures | Where-Object Id -EQ 'big').Error | Should -Match 'HTTP 413'
+        (Get-MigrationStatus -Name mvfail).FailedByClass.Refused | Should -Be 1
+    }
+
+    It 'the cut-over copies them again, and refuses to complete while any is missing from the target' {
+        $failed = $null
+        $status = Complete-ContainerMove -Name mvfail -Confirm:$false -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -Be 'MoveHasFailedDocuments,CosmosMigrations.PowerShell.Commands.CompleteContainerMoveCommand'
+        $failed[0].CategoryInfo.Category | Should -Be 'InvalidResult'
+        $failed[0].TargetObject | Should -Be 'mvfail'
+        $failed[0].Exception.Message | Should -Match "3 document\(s\) of 'mvsrc' could not be copied to 'mvtgt' \(Transform 2, Refused 1, Exhausted 0\)"
+        $failed[0].ErrorDetails.RecommendedAction | Should -Match 'Get-MigrationFailure -Name mvfail'
+        $status.Status | Should -Be 'copied'
+        $status.Failed | Should -Be 3
+        (Get-MigrationStatus -Name mvfail).Status | Should -Be 'copied'
+        @(Get-MigrationFailure -Name mvfail | ForEach-Object Attempts | Sort-Object -Unique) | Should -Be @(2) -Because 'each was tried again'
+    }
+
+    It 'Undo-SchemaMigration of a move removes its failure entries with it' {
+        $status = Start-ContainerMove -Name mvundo -Container mvsrc -Target mvtgt2 -PartitionKey /name -Operation $script:MoveOperations -MaxFailures 5 -Confirm:$false -WarningAction SilentlyContinue
+        $status.Failed | Should -Be 3
+        $script:Kit.Count($script:Database, 'migrations-failures', "c.migration = 'mvundo'") | Should -Be 3
+        $undone = Undo-SchemaMigration -Name mvundo -Confirm:$false
+        $undone.Message | Should -Match '3 failure store entr\(ies\)'
+        $script:Kit.Count($script:Database, 'migrations-failures', "c.migration = 'mvundo'") | Should -Be 0
+    }
+
+    It 'once the documents are fixed in the source, the cut-over copies them and completes: the store empty, the target equal' {
+        # The application fixes one, deletes another, and shrinks the third.
+        $script:Kit.Upsert($script:Database, 'mvsrc', '{"id":"odd1","pk":"p1","name":"Odd 1","level":"high"}')
+        $script:Kit.Delete($script:Database, 'mvsrc', 'odd2', 'p2')
+        $script:Kit.Upsert($script:Database, 'mvsrc', '{"id":"big","pk":"p4","name":"Big","blob":"small now"}')
+        $done = Complete-ContainerMove -Name mvfail -Confirm:$false
+        $done.Status | Should -Be 'completed'
+        $done.Failed | Should -Be 0
+        $done.FailedByClass.Transform + $done.FailedByClass.Refused + $done.FailedByClass.Exhausted | Should -Be 0
+        @(Get-MigrationFailure -Name mvfail).Count | Should -Be 0
+        $script:Kit.Count($script:Database, 'migrations-failures', "c.migration = 'mvfail'") | Should -Be 0
+        $script:Kit.Count($script:Database, 'mvtgt') | Should -Be 303
+        $script:Kit.Count($script:Database, 'mvtgt', "c.id = 'odd1' AND c.levelNo = 3") | Should -Be 1
+        $script:Kit.Count($script:Database, 'mvtgt', "c.id = 'big' AND c.blob = 'small now'") | Should -Be 1
     }
 }

@@ -48,6 +48,7 @@ internal sealed class DistributedRun
     private readonly WorkerCounts _workerCounts = new();
     private readonly object _chargeSync = new();
     private double _chargeReported;
+    private MigrationException? _pastThresholds;
 
     /// <summary>How often an idle worker looks whether its pass is caught up (the estimator: one
     /// query of the leases and one change feed read a range).</summary>
@@ -125,7 +126,7 @@ internal sealed class DistributedRun
         {
             error = RunEnding.Failure(ex, _definition.Name);
             var message = error.Message;
-            await EndAsync(d => MigrationLifecycle.Fail(d, message), onlyIfLast: false).ConfigureAwait(false);
+            await EndAsync((d, _) => MigrationLifecycle.Fail(d, message, error.ErrorId), onlyIfLast: false).ConfigureAwait(false);
             outcome = RunOutcome.Failed;
         }
 
@@ -158,8 +159,8 @@ internal sealed class DistributedRun
                 case TrackingStatus.Cancelled:
                     return (RunOutcome.Stopped, null, null);
                 case TrackingStatus.Failed:
-                    return (RunOutcome.Failed, new MigrationException(MigrationErrorKind.ServiceError, "MigrationFailed", document.Error ?? $"Migration '{_definition.Name}' failed.", _definition.Name,
-                        "Fix the cause, then start it again: it resumes from its checkpoints."), null);
+                    // Every worker reports the error the run ended with (past -MaxFailureRate: the same as a single run's).
+                    return (RunOutcome.Failed, RunEnding.Recorded(document), null);
             }
 
             if (document.StopRequested == true)
@@ -168,11 +169,11 @@ internal sealed class DistributedRun
                 // the migration is done. Otherwise it is cancelled, resumable.
                 if (document.Phase == Following)
                 {
-                    await EndAsync(d => MigrationLifecycle.Complete(d, _time.NowMs()), onlyIfLast: false).ConfigureAwait(false);
+                    await EndAsync(Conclude, onlyIfLast: false).ConfigureAwait(false);
                 }
                 else
                 {
-                    await EndAsync(d => MigrationLifecycle.Cancel(d, "StopRequested"), onlyIfLast: false).ConfigureAwait(false);
+                    await EndAsync((d, _) => MigrationLifecycle.Cancel(d, "StopRequested"), onlyIfLast: false).ConfigureAwait(false);
                 }
 
                 continue;
@@ -181,7 +182,7 @@ internal sealed class DistributedRun
             var step = document.Cursor?.Step ?? 0;
             if (step >= _definition.Steps.Count)
             {
-                await EndAsync(d => MigrationLifecycle.Complete(d, _time.NowMs()), onlyIfLast: false).ConfigureAwait(false);
+                await EndAsync(Conclude, onlyIfLast: false).ConfigureAwait(false);
                 continue;
             }
 
@@ -258,7 +259,8 @@ internal sealed class DistributedRun
                 await Task.Delay(CatchUpTick, _time, _cancellationToken).ConfigureAwait(false);
                 if (handler.Failure is { } failure)
                 {
-                    throw failure;
+                    // The error by the rule a single run fails by (past -MaxFailures, or -MaxFailureRate).
+                    throw Volatile.Read(ref _pastThresholds) ?? failure;
                 }
 
                 // Between beats, only an idle worker (no batch for a tick) looks whether the pass is
@@ -460,7 +462,7 @@ internal sealed class DistributedRun
 
         if (counted.Count == 0)
         {
-            return RunEnding.TooMany(current?.FailureCount ?? 0, current?.Scanned ?? 0, _options, final: false);
+            return PastThresholds(failed, current?.FailureCount ?? 0, current?.Scanned ?? 0);
         }
 
         var room = Math.Max(0, _options.FailureListCap - (current?.Failures?.Count ?? 0));
@@ -495,7 +497,19 @@ internal sealed class DistributedRun
         }
 
         await _store.PatchAsync(_definition.Name, operations, cancellationToken).ConfigureAwait(false);
-        return RunEnding.TooMany((current?.FailureCount ?? 0) + counted.Count, current?.Scanned ?? 0, _options, final: false);
+        return PastThresholds(failed, (current?.FailureCount ?? 0) + counted.Count, current?.Scanned ?? 0);
+    }
+
+    /// <summary>Whether the run's failures are past its thresholds (the error kept for the run to fail with).</summary>
+    private bool PastThresholds(IReadOnlyList<WriteOutcome> failed, long failures, long seen)
+    {
+        if (RunEnding.PastThresholdsMidRun(_definition.Name, failed, failures, seen, _options, "batch") is not { } past)
+        {
+            return false;
+        }
+
+        Interlocked.CompareExchange(ref _pastThresholds, past, null);
+        return true;
     }
 
     /// <summary>A container step runs once, in the worker that takes the tracking document's lease
@@ -582,11 +596,20 @@ internal sealed class DistributedRun
     private async Task AdvanceAsync(int step, RangeLedger? ledger = null)
     {
         long? processed = null;
+        long passScanned = 0;
+        var last = step + 1 >= _definition.Steps.Count;
+        if (last)
+        {
+            // The end-of-run rule reads the documents seen: this worker's are written first.
+            await ReportCountsAsync().ConfigureAwait(false);
+        }
+
         if (ledger is not null)
         {
             var ledgers = await ledger.ListAsync(_cancellationToken).ConfigureAwait(false);
             var document = await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false);
             processed = (document?.Cursor?.BaseProcessed ?? 0) + ledgers.Sum(l => l.Processed);
+            passScanned = ledgers.Sum(l => l.Scanned);
         }
 
         await _store.UpdateAsync(_definition.Name, latest =>
@@ -604,11 +627,11 @@ internal sealed class DistributedRun
 
             latest.Cursor = new MigrationCursor { Step = step + 1, BaseProcessed = latest.Processed };
             latest.Lease = null;
-            if (step + 1 >= _definition.Steps.Count)
+            if (last)
             {
-                MigrationLifecycle.Complete(latest, _time.NowMs());
+                Conclude(latest, passScanned);
                 RecordConcurrency(latest);
-                _log?.Invoke($"Every document of '{_definition.Container}' has been seen: '{_definition.Name}' is completed.");
+                _log?.Invoke($"Every document of '{_definition.Container}' has been seen: '{_definition.Name}' is {latest.Status}.");
             }
 
             return latest;
@@ -623,9 +646,17 @@ internal sealed class DistributedRun
         document.ConcurrencyReason = _gate.ConcurrencyReason;
     }
 
+    /// <summary>The end of a run that went through its steps, by the rule every engine ends by
+    /// (<see cref="RunEnding.Conclude"/>): completed, or failed past -MaxFailures / -MaxFailureRate.
+    /// The documents seen are the migration's count, or the current pass's ledgers when they
+    /// already know more (the other workers' last batches, not yet reported on a beat).</summary>
+    private void Conclude(TrackingDocument document, long passScanned) =>
+        RunEnding.Conclude(document, _options, Math.Max(document.Scanned, passScanned), _time.NowMs());
+
     /// <summary>Ends the run for every worker (while it still runs); with <paramref name="onlyIfLast"/>,
-    /// only when no other worker lives. Mid-pass, the totals become the sum of the pass's ledgers.</summary>
-    private async Task EndAsync(Action<TrackingDocument> end, bool onlyIfLast)
+    /// only when no other worker lives. Mid-pass, the totals become the sum of the pass's ledgers;
+    /// <paramref name="end"/> is given the documents the pass's ledgers saw.</summary>
+    private async Task EndAsync(Action<TrackingDocument, long> end, bool onlyIfLast)
     {
         var totals = await BoundedAsync(PassTotalAsync).ConfigureAwait(false);
         await BoundedAsync(ct => _store.UpdateAsync(_definition.Name, latest =>
@@ -640,12 +671,14 @@ internal sealed class DistributedRun
                 return null;
             }
 
+            var passScanned = 0L;
             if (totals is { } pass && (latest.Cursor?.Step ?? 0) == pass.Step)
             {
                 latest.Processed = pass.Processed;
+                passScanned = pass.Scanned;
             }
 
-            end(latest);
+            end(latest, passScanned);
             RecordConcurrency(latest);
             latest.Lease = null;
             return latest;
@@ -654,7 +687,7 @@ internal sealed class DistributedRun
 
     /// <summary>The step and the migration's total while a document pass is under way (what came
     /// before it, plus its ranges' ledgers); null outside a pass.</summary>
-    private async Task<(int Step, long Processed)?> PassTotalAsync(CancellationToken cancellationToken)
+    private async Task<(int Step, long Processed, long Scanned)?> PassTotalAsync(CancellationToken cancellationToken)
     {
         var document = await _store.GetAsync(_definition.Name, cancellationToken).ConfigureAwait(false);
         var step = document?.Cursor?.Step ?? 0;
@@ -664,7 +697,7 @@ internal sealed class DistributedRun
         }
 
         var ledgers = await new RangeLedger(_leases, _definition.Name, document.Generation ?? 1, step).ListAsync(cancellationToken).ConfigureAwait(false);
-        return (step, before + ledgers.Sum(l => l.Processed));
+        return (step, before + ledgers.Sum(l => l.Processed), ledgers.Sum(l => l.Scanned));
     }
 
     /// <summary>This worker leaves: its record says so; if it was the last one of a run that goes
@@ -680,7 +713,7 @@ internal sealed class DistributedRun
             }, ct)).ConfigureAwait(false);
             if (reason is not null)
             {
-                await EndAsync(d => MigrationLifecycle.Cancel(d, reason), onlyIfLast: true).ConfigureAwait(false);
+                await EndAsync((d, _) => MigrationLifecycle.Cancel(d, reason), onlyIfLast: true).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is MigrationException or OperationCanceledException)
@@ -721,7 +754,7 @@ internal sealed class DistributedRun
             return;
         }
 
-        var snapshot = _counters.Snapshot(document.Scanned, document.Processed, document.FailureCount ?? 0, document.RequestCharge, _gate.TotalCharge);
+        var snapshot = _counters.Snapshot(document, document.RequestCharge, _gate.TotalCharge);
         var live = MigrationLifecycle.LiveWorkers(document, _time.NowMs(), _options.LeaseDuration).Count;
         snapshot.Activity = $"{_counters.Activity}: {live} worker(s){(document.Phase == Following ? ", following" : "")}";
         _progress.Report(snapshot);

@@ -107,6 +107,7 @@ internal sealed class FailureRetry
         existing.StartedAt = now;
         existing.Lease = new Lease { Owner = owner, ExpiresAt = now + (long)leaseDuration.TotalMilliseconds };
         existing.Error = null;
+        existing.ErrorId = null;
         existing.StopRequested = null;
         existing.StopReason = null;
         existing.CompletedAt = null;
@@ -179,9 +180,9 @@ internal sealed class FailureRetry
             await RetryBatchAsync(batch).ConfigureAwait(false);
         }
 
-        if (RunEnding.TooMany(Document.FailureCount ?? 0, Document.Scanned, _options, final: true))
+        if (RunEnding.PastThresholds(Document, _options, Document.Scanned) is { } past)
         {
-            throw RunEnding.RateExceeded(_definition.Name, Document.FailureCount ?? 0, Document.Scanned, _options);
+            throw past;
         }
 
         await FinishAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs())).ConfigureAwait(false);
@@ -247,7 +248,7 @@ internal sealed class FailureRetry
         await Task.WhenAll(entries.Where((_, i) => results[i].Failure is null).Select(e => _store.DeleteAsync(e, _cancellationToken))).ConfigureAwait(false);
         Interlocked.Add(ref _retried, entries.Count);
         _counters.AddScanned(entries.Count);
-        _progress?.Report(_counters.Snapshot(Document.Scanned, Document.Processed, Document.FailureCount ?? 0, _chargeAtStart + _sender.Gate!.TotalCharge, _sender.Gate.TotalCharge));
+        _progress?.Report(_counters.Snapshot(Document, _chargeAtStart + _sender.Gate!.TotalCharge, _sender.Gate.TotalCharge));
         _stop.AfterCheckpoint(Document.StopRequested == true);
     }
 

@@ -260,6 +260,37 @@ public sealed class FailureStore
         }
     }
 
+    /// <summary>Removes every entry of <paramref name="migration"/> whose epoch is
+    /// <paramref name="epoch"/> or older (its state was reset, or it was undone: no later run may
+    /// meet them). Streamed: a page of entry ids at a time, each deleted in its own partition, so
+    /// memory stays flat whatever the count. Returns how many were removed.</summary>
+    public async Task<long> DeleteMigrationAsync(string migration, long epoch, CancellationToken cancellationToken)
+    {
+        if (await OpenAsync(cancellationToken).ConfigureAwait(false) is not { } container)
+        {
+            return 0;
+        }
+
+        var query = new QueryDefinition("SELECT c.id, c.pk, c.documentId FROM c WHERE c.migration = @migration AND c.epoch <= @epoch")
+            .WithParameter("@migration", migration).WithParameter("@epoch", epoch);
+        long removed = 0;
+        using var reader = new Scanning.PageReader(container, null, query, null, 100, Sender);
+        while (!reader.Finished && await reader.ReadAsync(cancellationToken).ConfigureAwait(false) is { } page)
+        {
+            var entries = page.Documents.Select(d => d.ToObject<FailureEntry>(DocumentJson.Serializer)!).ToList();
+            removed += await DeleteAllAsync(entries, cancellationToken).ConfigureAwait(false);
+        }
+
+        return removed;
+    }
+
+    /// <summary>What Reset-SchemaMigration and an undo do once the migration's state is gone or
+    /// undone: <see cref="DeleteMigrationAsync"/> in the connection's store (nothing when it does
+    /// not exist).</summary>
+    public static Task<long> DeleteForMigrationAsync(MigrationConnection connection, string migration, long epoch, CancellationToken cancellationToken) =>
+        new FailureStore(connection.FailureContainerName, ct => connection.GetFailureContainerAsync(create: false, ct), ResilientSender.Ungated)
+            .DeleteMigrationAsync(migration, epoch, cancellationToken);
+
     /// <summary>Removes the entries of <paramref name="migration"/> that retries resolved (what a
     /// retry killed after its count left behind); returns how many.</summary>
     public async Task<int> DeleteResolvedAsync(string migration, CancellationToken cancellationToken)

@@ -79,7 +79,9 @@ public sealed class MoveCompletion
         var drain = await new MoveRunner(_connection) { Log = Log, Warn = Warn }.StartAsync(
             new MoveRequest(name, record.Source, record.Target, record.PartitionKey, record.Filter,
                 (record.Operations ?? new JArray()).Select(o => PlainJson.ToPlain(o)).ToList(),
-                new RunOptions { MaxRUPerSecond = options.MaxRUPerSecond, LeaseDuration = options.LeaseDuration }, Distributed: true),
+                // Documents that fail are recorded, never a reason to stop: the cut-over copies
+                // them again below, and refuses while any is missing.
+                new RunOptions { MaxRUPerSecond = options.MaxRUPerSecond, LeaseDuration = options.LeaseDuration, MaxFailures = int.MaxValue }, Distributed: true),
             progress, cancellationToken).ConfigureAwait(false);
         if (drain.Error is not null || drain.Status.Status != MovePhase.Copied)
         {
@@ -91,11 +93,26 @@ public sealed class MoveCompletion
             };
         }
 
-        await SetPhaseAsync(name, MovePhase.Completing, null, cancellationToken).ConfigureAwait(false);
         var source = await _connection.GetContainerAsync(record.Source, cancellationToken, refresh: true).ConfigureAwait(false);
         var target = await _connection.GetContainerAsync(record.Target, cancellationToken, refresh: true).ConfigureAwait(false);
         var sender = new ResilientSender(new RequestGate(8, options.MaxRUPerSecond));
         var writes = new MoveWrites(source, target, operations, record.Filter);
+
+        // The documents the copy could not write: copied now from the source, or the cut-over stops here.
+        var drained = await store.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        if (drained.FailureCount is > 0)
+        {
+            var retried = await MoveFailures.RetryAsync(_connection, drained, source, writes, sender, options.FailureListCap, cancellationToken).ConfigureAwait(false);
+            Log?.Invoke($"Failed documents of '{name}': {retried.Copied} copied now, {retried.Gone} gone from '{record.Source}', {retried.Remaining.Total} still failing.");
+            if (retried.Remaining.Total > 0)
+            {
+                var refused = MigrationStatus.FromTracking(await store.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false));
+                refused.Outcome = nameof(RunOutcome.Failed);
+                return new RunResult(refused, MoveFailures.Missing(name, record, retried.Remaining));
+            }
+        }
+
+        await SetPhaseAsync(name, MovePhase.Completing, null, cancellationToken).ConfigureAwait(false);
 
         var deleted = await ReconcileDeletesAsync(source, target, record.Filter, sender, cancellationToken).ConfigureAwait(false);
         Log?.Invoke($"Reconciled deletes: {deleted} document(s) gone from '{record.Source}' removed from '{record.Target}'.");

@@ -152,9 +152,12 @@ public sealed class MoveRunner
         status.Outcome = result.Status.Outcome;
         status.Throttled = result.Status.Throttled;
         status.Concurrency = result.Status.Concurrency;
-        status.Message = status.Status == MovePhase.Copied
-            ? $"'{request.Target}' has caught up with '{request.Container}' (lag 0). Start the move again to catch up later, or stop the application's writes and run Complete-ContainerMove -Name {request.Name}."
-            : result.Status.Message;
+        status.Message = status.Status != MovePhase.Copied ? result.Status.Message
+            : status.Failed > 0
+                ? $"'{request.Target}' has caught up with '{request.Container}' (lag 0) but for {status.Failed} document(s) that could not be copied ({status.FailedByClass}): " +
+                  $"Get-MigrationFailure -Name {request.Name} lists them. Fix them in '{request.Container}', then stop the application's writes and run Complete-ContainerMove -Name {request.Name}: " +
+                  "it copies them again first, and does not complete the move while any is missing."
+                : $"'{request.Target}' has caught up with '{request.Container}' (lag 0). Start the move again to catch up later, or stop the application's writes and run Complete-ContainerMove -Name {request.Name}.";
         return result with { Status = status };
     }
 

@@ -59,6 +59,9 @@ public sealed class MoveUndo
         }
 
         var leases = await _connection.DeleteLeasesAsync(name, cancellationToken).ConfigureAwait(false);
+        // Before the tracking document goes (the phase keeps any start away): an undo interrupted
+        // here is run again, and removes what is left.
+        var failures = await Failures.FailureStore.DeleteForMigrationAsync(_connection, name, long.MaxValue, cancellationToken).ConfigureAwait(false);
         var last = await DeleteTrackingAsync(name, cancellationToken).ConfigureAwait(false) ?? marked!;
 
         var status = MigrationStatus.FromTracking(last);
@@ -72,7 +75,7 @@ public sealed class MoveUndo
                     ? $"The target '{record.Target}' was gone already"
                     : $"Deleted the target '{record.Target}' ({removedDocuments} document(s) copied)"
                 : $"Left the target '{record.Target}' in place: the move did not create it (it was empty); delete or empty it yourself")
-            + $"; deleted the move's tracking state and {leases} change feed lease(s). '{record.Source}' is untouched.";
+            + $"; deleted the move's tracking state, {leases} change feed lease(s) and {failures} failure store entr(ies). '{record.Source}' is untouched.";
         Log?.Invoke(status.Message);
         return status;
     }

@@ -7,6 +7,7 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Failures;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
@@ -142,32 +143,46 @@ public sealed class MoveWrites : IPassWrites
             }
             catch (DocumentOperationException ex)
             {
-                return new WriteOutcome(WriteResult.Failed, id, sourceKey, ex.Message);
+                return WriteOutcome.Failure(id, sourceKey, ex.Message, FailureClass.Transform);
             }
 
             if ((string?)copy["id"] is not { Length: > 0 } newId || newId != id)
             {
                 // The cut-over matches the two sides by id (deletes, verification).
-                return new WriteOutcome(WriteResult.Failed, id, sourceKey, "a move keeps each document's id; the operations changed or removed it");
+                return WriteOutcome.Failure(id, sourceKey, "a move keeps each document's id; the operations changed or removed it", FailureClass.Transform);
             }
 
             var target = _writes._target;
-            using var response = await _sender.SendAsync(async ct =>
+            ResponseMessage response;
+            try
             {
-                using var body = DocumentJson.ToStream(copy);
-                return await target.Container.UpsertItemStreamAsync(body, target.PartitionKey.Read(copy),
-                    new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct).ConfigureAwait(false);
-            }, $"Copying document '{id}'", cancellationToken).ConfigureAwait(false);
-            if (response.IsSuccessStatusCode)
+                response = await _sender.SendAsync(async ct =>
+                {
+                    using var body = DocumentJson.ToStream(copy);
+                    return await target.Container.UpsertItemStreamAsync(body, target.PartitionKey.Read(copy),
+                        new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct).ConfigureAwait(false);
+                }, $"Copying document '{id}'", cancellationToken).ConfigureAwait(false);
+            }
+            catch (MigrationException ex) when (ex.Kind == MigrationErrorKind.Transient && !cancellationToken.IsCancellationRequested)
             {
-                return new WriteOutcome(WriteResult.Changed, newId, sourceKey);
+                // The sender spent its retries on this document: set aside (class Exhausted) as a
+                // migration's write is, for the run's thresholds to judge.
+                return WriteOutcome.Failure(id, sourceKey, ex.Message, FailureClass.Exhausted, ResilientSender.MaxAttempts);
             }
 
-            var error = CosmosErrors.FromResponse(response);
-            var why = response.StatusCode == HttpStatusCode.Conflict
-                ? "the target refused it (409: a unique key of the target is already taken within its new logical partition)"
-                : $"the target refused it (HTTP {(int)response.StatusCode}: {CosmosErrors.FirstLine(error.ResponseBody ?? error.Message)})";
-            return new WriteOutcome(WriteResult.Failed, id, sourceKey, why);
+            using (response)
+            {
+                if (response.IsSuccessStatusCode)
+                {
+                    return new WriteOutcome(WriteResult.Changed, newId, sourceKey);
+                }
+
+                var error = CosmosErrors.FromResponse(response);
+                var why = response.StatusCode == HttpStatusCode.Conflict
+                    ? "the target refused it (409: a unique key of the target is already taken within its new logical partition)"
+                    : $"the target refused it (HTTP {(int)response.StatusCode}: {CosmosErrors.FirstLine(error.ResponseBody ?? error.Message)})";
+                return WriteOutcome.Failure(id, sourceKey, why, FailureClasses.OfStatus(response.StatusCode));
+            }
         }
 
         private sealed class CopyPage : PageWrites

@@ -19,6 +19,9 @@ public sealed class MigrationProgress
 
     public long Failed { get; set; }
 
+    /// <summary>The same documents by class (<see cref="Failures.FailureClass"/>).</summary>
+    public FailedByClass FailedByClass { get; set; } = new(0, 0, 0);
+
     /// <summary>Documents this run is expected to read, when a count was possible.</summary>
     public long? EstimatedTotal { get; set; }
 

@@ -73,9 +73,9 @@ internal sealed class MigrationRun
             (outcome, error) = await RunEnding.EndAsync(async () =>
             {
                 await RunStepsAsync(start).ConfigureAwait(false);
-                if (RunEnding.TooMany(Document.FailureCount ?? 0, Document.Scanned, _options, final: true) && Document.Undo is null)
+                if (RunEnding.PastThresholds(Document, _options, Document.Scanned) is { } past)
                 {
-                    throw RunEnding.RateExceeded(_definition.Name, Document.FailureCount ?? 0, Document.Scanned, _options);
+                    throw past;
                 }
 
                 await FinishAsync(d => MigrationLifecycle.Complete(d, Clock.NowMs())).ConfigureAwait(false);
@@ -215,7 +215,7 @@ internal sealed class MigrationRun
     private void Report() => _progress?.Report(Snapshot());
 
     private MigrationProgress Snapshot() =>
-        _counters.Snapshot(Document.Scanned, Document.Processed, Document.FailureCount ?? 0, RequestCharge(), _sender.Gate!.TotalCharge);
+        _counters.Snapshot(Document, RequestCharge(), _sender.Gate!.TotalCharge);
 }
 
 /// <summary>What a run does about before-images: whether it keeps them (a forward run without

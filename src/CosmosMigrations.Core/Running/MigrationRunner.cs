@@ -201,6 +201,8 @@ public sealed class MigrationRunner
         var start = await new MigrationLifecycle(_connection.TrackingStore).StartUndoAsync(request, cancellationToken).ConfigureAwait(false);
         if (start.Outcome == StartOutcome.Skipped)
         {
+            // An undo ended before its failure entries were removed leaves them to this one.
+            await RemoveUndoneFailuresAsync(start.Document, cancellationToken).ConfigureAwait(false);
             var skipped = MigrationStatus.FromTracking(start.Document);
             skipped.Outcome = nameof(RunOutcome.Skipped);
             skipped.Message = $"Already undone{(skipped.CompletedAt is null ? "" : " at " + skipped.CompletedAt.Value.ToString("u", CultureInfo.InvariantCulture))}; Start-SchemaMigration runs it again.";
@@ -216,7 +218,25 @@ public sealed class MigrationRunner
         Log?.Invoke($"Undoing '{name}' ({start.Document.Undo?.Migrated ?? 0} document(s) changed by the migration): {(plan.Steps.Count == 0 ? "nothing to restore" : string.Join("; ", plan.Steps.Select(s => s.Describe())))}.");
         var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration, options.Time);
         var run = new MigrationRun(plan, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken);
-        return await run.ExecuteAsync(start.Outcome, null).ConfigureAwait(false);
+        var result = await run.ExecuteAsync(start.Outcome, null).ConfigureAwait(false);
+        if (result.Status.Status == TrackingStatus.Undone)
+        {
+            await RemoveUndoneFailuresAsync(start.Document, cancellationToken).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    /// <summary>An undone migration leaves no failure entries: its runs' failed documents were never
+    /// changed, and a run again is a new run (entries up to the undo's epoch are removed; the undo's
+    /// own failures and conflicts are on its tracking document).</summary>
+    private async Task RemoveUndoneFailuresAsync(TrackingDocument undone, CancellationToken cancellationToken)
+    {
+        var removed = await Failures.FailureStore.DeleteForMigrationAsync(_connection, undone.Name, undone.FailureEpoch ?? 0, cancellationToken).ConfigureAwait(false);
+        if (removed > 0)
+        {
+            Log?.Invoke($"Removed {removed} failure store entr(ies) of '{undone.Name}' (undone).");
+        }
     }
 
     /// <summary>An undo's dry run: the same checks, then every journal entry judged against its

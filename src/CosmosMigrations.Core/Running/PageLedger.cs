@@ -167,12 +167,9 @@ internal sealed class PageLedger
                 }
             }
 
-            if (failed.Count > 0 && RunEnding.TooMany(d.FailureCount ?? 0, d.Scanned + page.Documents.Count, _options, final: false))
+            if (failed.Count > 0 && RunEnding.PastThresholdsMidRun(_migration, failed, d.FailureCount ?? 0, d.Scanned + page.Documents.Count, _options, "page") is { } past)
             {
-                var first = failed[0];
-                fatal = d.FailureCount > _options.MaxFailures
-                    ? RunEnding.TooManyFailures(first, failed.Count, _options.MaxFailures, "page")
-                    : RunEnding.RateExceeded(_migration, d.FailureCount ?? 0, d.Scanned + page.Documents.Count, _options);
+                fatal = past;
                 return;
             }
 

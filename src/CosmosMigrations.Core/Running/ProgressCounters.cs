@@ -42,6 +42,15 @@ internal sealed class ProgressCounters
     /// <summary>The estimate was skipped on purpose (-NoEstimate).</summary>
     public bool EstimateSkipped { get; set; }
 
+    /// <summary>A progress report with a migration's totals as its tracking document holds them
+    /// (its failures by class too), in every engine; <paramref name="chargeThisRun"/> gives the RU rate.</summary>
+    public MigrationProgress Snapshot(Tracking.TrackingDocument document, double requestCharge, double chargeThisRun)
+    {
+        var snapshot = Snapshot(document.Scanned, document.Processed, document.FailureCount ?? 0, requestCharge, chargeThisRun);
+        snapshot.FailedByClass = new FailedByClass(document.Failed?.Transform ?? 0, document.Failed?.Refused ?? 0, document.Failed?.Exhausted ?? 0);
+        return snapshot;
+    }
+
     /// <summary>A progress report with the caller's totals; <paramref name="chargeThisRun"/> gives the RU rate.</summary>
     public MigrationProgress Snapshot(long scanned, long processed, long failed, double requestCharge, double chargeThisRun)
     {

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Errors;
@@ -47,7 +48,7 @@ internal static class RunEnding
             var error = Failure(ex, migration);
             var message = error.Message;
             await beforeEnding().ConfigureAwait(false);
-            await finish(d => MigrationLifecycle.Fail(d, message)).ConfigureAwait(false);
+            await finish(d => MigrationLifecycle.Fail(d, message, error.ErrorId)).ConfigureAwait(false);
             return (RunOutcome.Failed, error);
         }
     }
@@ -94,14 +95,58 @@ internal static class RunEnding
         return (final || seen >= sample) && failed > rate * Math.Max(seen, 1);
     }
 
+    /// <summary>The stable id of <see cref="RateExceeded"/>.</summary>
+    public const string RateExceededId = "FailureRateExceeded";
+
     /// <summary>The run's failures passed -MaxFailureRate (or -MaxFailures) by the end of the run:
     /// it fails, its failures kept in the store for a retry.</summary>
     public static MigrationException RateExceeded(string migration, long failed, long seen, RunOptions options) =>
-        new(MigrationErrorKind.DocumentFailed, "FailureRateExceeded",
-            $"Migration '{migration}': {failed} of {seen} document(s) seen could not be migrated ({Share(failed, seen)}), more than " +
-            (failed > options.MaxFailures ? $"-MaxFailures {options.MaxFailures} allows." : $"-MaxFailureRate {options.MaxFailureRate!.Value.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture)} allows."),
-            migration,
+        RateExceededError(migration, $"Migration '{migration}': {failed} of {seen} document(s) seen could not be migrated ({Share(failed, seen)}), more than " +
+            (failed > options.MaxFailures ? $"-MaxFailures {options.MaxFailures} allows." : $"-MaxFailureRate {options.MaxFailureRate!.Value.ToString("0.####", System.Globalization.CultureInfo.InvariantCulture)} allows."));
+
+    private static MigrationException RateExceededError(string migration, string message) =>
+        new(MigrationErrorKind.DocumentFailed, RateExceededId, message, migration,
             "See them with Get-MigrationFailure -Name " + migration + " (by class), fix the migration or the documents, then run it again with -RetryFailures.");
+
+    /// <summary>The rule while a run goes on, the same in every engine: once <paramref name="failed"/>
+    /// documents of a <paramref name="unit"/> (a page, a change feed batch) brought the run's
+    /// failures past -MaxFailures, it fails naming the first of them; past -MaxFailureRate (once
+    /// enough documents were seen to say), with <see cref="RateExceeded"/>. Null while it may go on.</summary>
+    public static MigrationException? PastThresholdsMidRun(string migration, IReadOnlyList<WriteOutcome> failed, long failures, long seen, RunOptions options, string unit) =>
+        failed.Count == 0 || !TooMany(failures, seen, options, final: false) ? null
+            : failures > options.MaxFailures ? TooManyFailures(failed[0], failed.Count, options.MaxFailures, unit)
+            : RateExceeded(migration, failures, seen, options);
+
+    /// <summary>The end-of-run rule of every engine (a single run, a distributed run, a retry): a
+    /// run that went through its steps with more failures than -MaxFailures, or a larger share of
+    /// the <paramref name="seen"/> documents than -MaxFailureRate, fails with
+    /// <see cref="RateExceeded"/>; null when it may complete (an undo is never judged so).</summary>
+    public static MigrationException? PastThresholds(TrackingDocument document, RunOptions options, long seen) =>
+        document.Undo is null && TooMany(document.FailureCount ?? 0, seen, options, final: true)
+            ? RateExceeded(document.Name, document.FailureCount ?? 0, seen, options)
+            : null;
+
+    /// <summary>Ends, in <paramref name="document"/>, a run that went through its steps: failed by
+    /// <see cref="PastThresholds"/> (returned), else completed, with failures or without.</summary>
+    public static MigrationException? Conclude(TrackingDocument document, RunOptions options, long seen, long now)
+    {
+        if (PastThresholds(document, options, seen) is { } error)
+        {
+            MigrationLifecycle.Fail(document, error.Message, error.ErrorId);
+            return error;
+        }
+
+        MigrationLifecycle.Complete(document, now);
+        return null;
+    }
+
+    /// <summary>The error of a run another process failed, as that process reported it: the same id,
+    /// category and advice when the tracking document names a known end-of-run error.</summary>
+    public static MigrationException Recorded(TrackingDocument document) =>
+        document.ErrorId == RateExceededId && document.Error is { } message
+            ? RateExceededError(document.Name, message)
+            : new MigrationException(MigrationErrorKind.ServiceError, "MigrationFailed", document.Error ?? $"Migration '{document.Name}' failed.", document.Name,
+                "Fix the cause, then start it again: it resumes from its checkpoints.");
 
     private static string Share(long failed, long seen) =>
         (seen == 0 ? 0 : 100.0 * failed / seen).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture) + " %";

@@ -292,6 +292,7 @@ public sealed class MigrationLifecycle
         }
 
         existing.Error = null;
+        existing.ErrorId = null;
         existing.StopRequested = null;
         existing.StopReason = null;
         existing.Checksum = request.Checksum;
@@ -380,6 +381,7 @@ public sealed class MigrationLifecycle
         existing.CompletedAt = null;
         existing.Lease = NewLease(request.Owner, request.LeaseDuration, now);
         existing.Error = null;
+        existing.ErrorId = null;
         existing.StopRequested = null;
         existing.StopReason = null;
         existing.Runs++;
@@ -680,10 +682,11 @@ public sealed class MigrationLifecycle
     }
 
     /// <summary>The end of a run that failed (resumable once the cause is fixed).</summary>
-    public static void Fail(TrackingDocument document, string error)
+    public static void Fail(TrackingDocument document, string error, string? errorId = null)
     {
         document.Status = TrackingStatus.Failed;
         document.Error = error;
+        document.ErrorId = errorId;
     }
 
     private static void BecomeDistributed(TrackingDocument document, StartRequest request, long now, bool newGeneration)

@@ -37,6 +37,10 @@ public sealed class TrackingDocument
 
     [JsonProperty("error")] public string? Error { get; set; }
 
+    /// <summary>The stable id of <see cref="Error"/> (e.g. FailureRateExceeded), so that every
+    /// process of a distributed run reports the same error as the one that ended it.</summary>
+    [JsonProperty("errorId", NullValueHandling = NullValueHandling.Ignore)] public string? ErrorId { get; set; }
+
     [JsonProperty("processed")] public long Processed { get; set; }
 
     [JsonProperty("scanned")] public long Scanned { get; set; }

@@ -62,6 +62,17 @@ public sealed class StartContainerMoveCommand : ConnectedCmdlet
     [Parameter]
     public TimeSpan MaxDuration { get; set; }
 
+    /// <summary>How many documents may fail to copy (recorded in the failure store) before the move fails.</summary>
+    [Parameter]
+    [ValidateRange(0, int.MaxValue)]
+    public int MaxFailures { get; set; }
+
+    /// <summary>The share of the documents read that may fail to copy before the move fails; alone,
+    /// it sets no count limit.</summary>
+    [Parameter]
+    [ValidateRange(0.000001, 1.0)]
+    public double MaxFailureRate { get; set; }
+
     [Parameter(Mandatory = true, ParameterSetName = "Manual")]
     [ValidateRange(400, 1_000_000)]
     public int Throughput { get; set; }
@@ -84,19 +95,30 @@ public sealed class StartContainerMoveCommand : ConnectedCmdlet
             return;
         }
 
-        var options = new RunOptions { MaxRUPerSecond = Budget, Follow = Follow, MaxDuration = MaxDuration > TimeSpan.Zero ? MaxDuration : null, LeaseDuration = LeaseDuration };
+        var options = new RunOptions
+        {
+            MaxRUPerSecond = Budget, Follow = Follow, MaxDuration = MaxDuration > TimeSpan.Zero ? MaxDuration : null, LeaseDuration = LeaseDuration, MaxFailures = MaxFailures,
+        };
+        ForwardRunCommandBase.SetFailureRate(options, MaxFailureRate, MyInvocation.BoundParameters.ContainsKey(nameof(MaxFailures)));
         var request = new MoveRequest(Name!, Container!, Target!, PartitionKey!, Filter, operations, options,
             ParameterSetName == "Manual" ? Throughput : null, ParameterSetName == "Autoscale" ? AutoscaleMaxThroughput : null, Distributed);
         var runner = new MoveRunner(connection) { Log = Verbose, Warn = Warning };
         var activity = $"Move {Name}: {Container} -> {Target}";
         var progress = NewProgress<MigrationProgress>(activity, value =>
-            $"{value.Activity}: {value.Processed.ToString("N0", CultureInfo.InvariantCulture)} copied · {value.RequestCharge.ToString("N0", CultureInfo.InvariantCulture)} RU");
+            $"{value.Activity}: {value.Processed.ToString("N0", CultureInfo.InvariantCulture)} copied" +
+            (value.Failed > 0 ? $", {value.Failed.ToString("N0", CultureInfo.InvariantCulture)} failed ({value.FailedByClass})" : "") +
+            $" · {value.RequestCharge.ToString("N0", CultureInfo.InvariantCulture)} RU");
         var result = RunAsync(ct => runner.StartAsync(request, progress, ct));
         progress.Complete();
         WriteObject(result.Status);
         if (result.Error is not null)
         {
             WriteError(ErrorRecords.From(result.Error));
+        }
+        else if (result.Status.Failed > 0)
+        {
+            WriteWarning($"'{Name}': {result.Status.Failed} document(s) could not be copied ({result.Status.FailedByClass}). See them with Get-MigrationFailure -Name '{Name}'; " +
+                "Complete-ContainerMove copies them again and does not complete the move while any is missing.");
         }
     }
 

@@ -39,16 +39,21 @@ public abstract class ForwardRunCommandBase : MigrationRunCommandBase
         options.Follow = Follow;
         options.Journal = !NoJournal;
         options.JournalRetention = JournalRetention > TimeSpan.Zero ? JournalRetention : null;
-        if (MaxFailureRate > 0)
+        SetFailureRate(options, MaxFailureRate, MyInvocation.BoundParameters.ContainsKey(nameof(MaxFailures)));
+        options.RetryFailures = RetryFailures;
+        return options;
+    }
+
+    /// <summary>-MaxFailureRate (0: not given): alone, it sets no count limit.</summary>
+    internal static void SetFailureRate(RunOptions options, double rate, bool maxFailuresGiven)
+    {
+        if (rate > 0)
         {
-            options.MaxFailureRate = MaxFailureRate;
-            if (!MyInvocation.BoundParameters.ContainsKey(nameof(MaxFailures)))
+            options.MaxFailureRate = rate;
+            if (!maxFailuresGiven)
             {
                 options.MaxFailures = int.MaxValue;
             }
         }
-
-        options.RetryFailures = RetryFailures;
-        return options;
     }
 }

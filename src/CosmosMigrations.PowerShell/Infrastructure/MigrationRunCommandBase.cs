@@ -358,7 +358,7 @@ public abstract class MigrationRunCommandBase : ConnectedCmdlet
             var of = p.EstimatedTotal is { } total ? $" of ~{total.ToString("N0", invariant)}" : p.EstimateSkipped ? " (no total: -NoEstimate)" : "";
             var perDocument = p.RequestUnitsPerDocument is { } ruPerDocument ? $", {ruPerDocument.ToString("0.##", invariant)} RU/doc" : "";
             var status = $"{p.ScannedThisRun.ToString("N0", invariant)}{of} read, {p.Processed.ToString("N0", invariant)} changed" +
-                         (p.Failed > 0 ? $", {p.Failed} failed" : "") +
+                         (p.Failed > 0 ? $", {p.Failed} failed ({p.FailedByClass})" : "") +
                          $" · {p.RequestCharge.ToString("N0", invariant)} RU ({p.RequestUnitsPerSecond.ToString("N0", invariant)} RU/s{perDocument}) · {p.DocumentsPerSecond.ToString("N0", invariant)} docs/s";
             var record = new ProgressRecord(ActivityProgress.IdOf(_name), $"Migration {_name} — step {p.Step}/{p.StepCount}: {p.Activity}", status);
             if (p.PercentComplete is { } percent)

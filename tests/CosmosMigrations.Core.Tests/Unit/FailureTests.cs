@@ -138,4 +138,65 @@ public sealed class FailureTests
         Assert.Null(rerun.Document.Failed);
         Assert.NotNull(rerun.Document.FailureEpoch);
     }
+
+    [Fact]
+    public void The_end_of_run_rule_fails_a_run_past_its_rate_with_the_error_every_worker_reports_and_completes_one_below_it()
+    {
+        var options = new RunOptions { MaxFailures = int.MaxValue, MaxFailureRate = 0.005 };
+        var past = new TrackingDocument { Id = "m1", Name = "m1", Status = TrackingStatus.Running, FailureCount = 20, Scanned = 2000 };
+        var error = RunEnding.Conclude(past, options, past.Scanned, 5);
+
+        Assert.NotNull(error);
+        Assert.Equal("FailureRateExceeded", error!.ErrorId);
+        Assert.Equal(TrackingStatus.Failed, past.Status);
+        Assert.Equal(error.Message, past.Error);
+        Assert.Equal("FailureRateExceeded", past.ErrorId);
+        // Another worker, reading the tracking document, reports the same error.
+        var recorded = RunEnding.Recorded(past);
+        Assert.Equal(error.ErrorId, recorded.ErrorId);
+        Assert.Equal(error.Kind, recorded.Kind);
+        Assert.Equal(error.Message, recorded.Message);
+        Assert.Equal(error.RecommendedAction, recorded.RecommendedAction);
+        Assert.Equal("m1", recorded.Target);
+
+        var below = new TrackingDocument { Id = "m2", Name = "m2", Status = TrackingStatus.Running, FailureCount = 20, Scanned = 2000 };
+        Assert.Null(RunEnding.Conclude(below, new RunOptions { MaxFailures = int.MaxValue, MaxFailureRate = 0.02 }, below.Scanned, 5));
+        Assert.Equal(TrackingStatus.CompletedWithFailures, below.Status);
+
+        // The documents seen decide: more seen than the tracking document counted (a distributed
+        // run's ledgers) brings the share below the rate.
+        var counted = new TrackingDocument { Id = "m3", Name = "m3", Status = TrackingStatus.Running, FailureCount = 20, Scanned = 1500 };
+        Assert.NotNull(RunEnding.PastThresholds(counted, new RunOptions { MaxFailures = int.MaxValue, MaxFailureRate = 0.012 }, counted.Scanned));
+        Assert.Null(RunEnding.PastThresholds(counted, new RunOptions { MaxFailures = int.MaxValue, MaxFailureRate = 0.012 }, 2000));
+
+        // Any other recorded error keeps the generic id.
+        var other = new TrackingDocument { Id = "m4", Name = "m4", Status = TrackingStatus.Failed, Error = "boom", ErrorId = "DocumentMigrationFailed" };
+        Assert.Equal("MigrationFailed", RunEnding.Recorded(other).ErrorId);
+    }
+
+    [Fact]
+    public void The_rule_while_a_run_goes_on_names_the_first_document_past_the_count_and_the_share_past_the_rate()
+    {
+        var failed = new[] { WriteOutcome.Failure("d7", "[\"p1\"]", "poison", FailureClass.Transform), WriteOutcome.Failure("d8", "[\"p1\"]", "poison", FailureClass.Transform) };
+        var byCount = RunEnding.PastThresholdsMidRun("m1", failed, 2, 100, new RunOptions { MaxFailures = 1 }, "batch");
+        Assert.Equal("DocumentMigrationFailed", byCount!.ErrorId);
+        Assert.Contains("Document 'd7'", byCount.Message);
+        Assert.Contains("1 more document(s) of the same batch", byCount.Message);
+
+        var byRate = RunEnding.PastThresholdsMidRun("m1", failed, 30, 1000, new RunOptions { MaxFailures = int.MaxValue, MaxFailureRate = 0.01 }, "batch");
+        Assert.Equal("FailureRateExceeded", byRate!.ErrorId);
+        Assert.Null(RunEnding.PastThresholdsMidRun("m1", failed, 30, 999, new RunOptions { MaxFailures = int.MaxValue, MaxFailureRate = 0.01 }, "batch"));
+        Assert.Null(RunEnding.PastThresholdsMidRun("m1", Array.Empty<WriteOutcome>(), 30, 1000, new RunOptions { MaxFailures = int.MaxValue, MaxFailureRate = 0.01 }, "batch"));
+    }
+
+    [Fact]
+    public void Progress_shows_the_failures_by_class_as_the_tracking_document_counts_them()
+    {
+        var document = new TrackingDocument { Name = "m1", Scanned = 50, Processed = 40, FailureCount = 3, Failed = new FailureCounts { Transform = 2, Exhausted = 1 } };
+        var progress = new ProgressCounters("m1", 1).Snapshot(document, 10, 10);
+
+        Assert.Equal(3, progress.Failed);
+        Assert.Equal(new FailedByClass(2, 0, 1), progress.FailedByClass);
+        Assert.Equal(40, progress.Processed);
+    }
 }
