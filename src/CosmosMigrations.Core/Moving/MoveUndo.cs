@@ -59,6 +59,8 @@ public sealed class MoveUndo
         }
 
         var leases = await _connection.DeleteLeasesAsync(name, cancellationToken).ConfigureAwait(false);
+        leases += await MoveDeletes.ForgetAsync(_connection.Database.GetContainer(_connection.LeaseContainerName), name, cancellationToken).ConfigureAwait(false);
+
         var last = await DeleteTrackingAsync(name, cancellationToken).ConfigureAwait(false) ?? marked!;
 
         var status = MigrationStatus.FromTracking(last);
