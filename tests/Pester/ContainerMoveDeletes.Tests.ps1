@@ -126,7 +126,8 @@ Describe 'Complete-ContainerMove -ReverseSync and deletes' {
             Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
             Complete-ContainerMove -Name back-move -ReverseSync -LeaseDuration 00:00:06 -Confirm:$false
         } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
-        Wait-Until { (Get-MigrationStatus -Name back-move-reverse -ErrorAction SilentlyContinue).Status -eq 'running' } 90 | Should -BeTrue
+        # Running, and its record written (a moment after its tracking document).
+        Wait-Until { $reverse = Get-MigrationStatus -Name back-move-reverse -ErrorAction SilentlyContinue; $reverse.Status -eq 'running' -and $reverse.Deletes } 90 | Should -BeTrue
         (Get-MigrationStatus -Name back-move-reverse).Deletes | Should -Be 'AllVersionsAndDeletes feed'
 
         # The new application version deletes a document in the target.
