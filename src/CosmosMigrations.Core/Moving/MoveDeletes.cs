@@ -59,6 +59,7 @@ internal sealed class MoveDeletes
     private readonly string _worker;
     private readonly TimeSpan _leaseDuration;
     private readonly Action<string>? _log;
+    private readonly Func<JObject, CancellationToken, Task<JObject>> _reshape;
     private readonly ResilientSender _sender = ResilientSender.Ungated;
 
     /// <summary>Recent deletes, looked at again on the next passes: the copy may have read the
@@ -69,11 +70,14 @@ internal sealed class MoveDeletes
     private const int RecheckPasses = 2;
     private const int RecentCap = 1000;
 
-    private sealed record PendingDelete(string Id, JObject Keyed, double Crts, int PassesLeft);
+    private sealed record PendingDelete(string Id, JObject Keyed, bool Whole, double Crts, int PassesLeft);
 
+    /// <summary><paramref name="reshape"/> is the move's document as the copy writes it (its
+    /// operations applied): with a delete's previous version, it gives the copy's key.</summary>
     public MoveDeletes(Container leases, TargetContainer source, IReadOnlyList<string> sourcePaths, TargetContainer target, string move, string worker, TimeSpan leaseDuration,
-        Action<string>? log)
+        Func<JObject, CancellationToken, Task<JObject>> reshape, Action<string>? log)
     {
+        _reshape = reshape;
         _leases = leases;
         _source = source;
         _sourcePaths = sourcePaths;
@@ -144,18 +148,19 @@ internal sealed class MoveDeletes
 
     /// <summary>Follows the feed until <paramref name="cancellationToken"/> (the copy ended), while
     /// this worker owns the checkpoint; otherwise waits to take it over when its owner's lease ends.
-    /// Releases it when done.</summary>
-    public async Task FollowAsync(CancellationToken cancellationToken)
+    /// A pass under way when the copy ends is finished (so what it deleted is counted), unless
+    /// <paramref name="abort"/> (Ctrl+C) stops it.</summary>
+    public async Task FollowAsync(CancellationToken cancellationToken, CancellationToken abort)
     {
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var owned = await PassAsync(cancellationToken).ConfigureAwait(false);
+                var owned = await PassAsync(abort).ConfigureAwait(false);
                 await Task.Delay(owned ? PollInterval : _leaseDuration / 3, cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested || abort.IsCancellationRequested)
         {
             // The copy ended: DrainAsync reads what is left.
         }
@@ -218,7 +223,7 @@ internal sealed class MoveDeletes
             _recent.Clear();
             foreach (var pending in again)
             {
-                await DeleteCopiesAsync(pending.Id, pending.Keyed, pending.Crts, checkpoint, cancellationToken).ConfigureAwait(false);
+                await DeleteCopiesAsync(pending.Id, pending.Keyed, pending.Whole, pending.Crts, checkpoint, cancellationToken).ConfigureAwait(false);
                 if (pending.PassesLeft > 1)
                 {
                     _recent.Add(pending with { PassesLeft = pending.PassesLeft - 1 });
@@ -277,19 +282,21 @@ internal sealed class MoveDeletes
         }
 
         // The source key of the deleted version: its previous image, else the metadata's key.
-        var keyed = change["previous"] as JObject ?? KeyDocument(metadata["partitionKey"] as JObject);
+        var previous = change["previous"] as JObject;
+        var keyed = previous ?? KeyDocument(metadata["partitionKey"] as JObject);
         var crts = (double?)metadata["crts"] ?? 0;
         checkpoint.Seen++;
-        await DeleteCopiesAsync(id!, keyed, crts, checkpoint, cancellationToken).ConfigureAwait(false);
+        await DeleteCopiesAsync(id!, keyed, previous is not null, crts, checkpoint, cancellationToken).ConfigureAwait(false);
         if (_recent.Count < RecentCap)
         {
-            _recent.Add(new PendingDelete(id!, keyed, crts, RecheckPasses));
+            _recent.Add(new PendingDelete(id!, keyed, previous is not null, crts, RecheckPasses));
         }
     }
 
-    private async Task DeleteCopiesAsync(string id, JObject keyed, double crts, DeletesCheckpoint checkpoint, CancellationToken cancellationToken)
+    private async Task DeleteCopiesAsync(string id, JObject keyed, bool whole, double crts, DeletesCheckpoint checkpoint, CancellationToken cancellationToken)
     {
-        var candidates = await TargetCopiesAsync(id, keyed, cancellationToken).ConfigureAwait(false);
+        var candidates = (whole ? await CopyOfAsync(id, keyed, cancellationToken).ConfigureAwait(false) : null)
+            ?? await TargetCopiesAsync(id, keyed, cancellationToken).ConfigureAwait(false);
         if (candidates.Count == 0)
         {
             return; // not copied (yet, or the filter leaves it out)
@@ -322,6 +329,24 @@ internal sealed class MoveDeletes
                 throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "DeleteFailed", $"Deleting '{id}' from '{_target.Name}' failed.", id);
             }
         }
+    }
+
+    /// <summary>With the deleted version (the feed's previous image): its copy, read by a point
+    /// read under the key the copy gave it; null when the operations fail on it (then queried).</summary>
+    private async Task<List<JObject>?> CopyOfAsync(string id, JObject previous, CancellationToken cancellationToken)
+    {
+        PartitionKey key;
+        try
+        {
+            key = _target.PartitionKey.Read(await _reshape(previous, cancellationToken).ConfigureAwait(false));
+        }
+        catch (Operations.DocumentOperationException)
+        {
+            return null;
+        }
+
+        var copy = await Steps.DocumentWriter.ReadDocumentAsync(_target, _sender, id, key, cancellationToken).ConfigureAwait(false);
+        return copy is null ? new List<JObject>() : new List<JObject> { copy };
     }
 
     /// <summary>The target's documents of that id that are the copy of the deleted one: those

@@ -103,7 +103,7 @@ public sealed class MoveRunner
 
         // Deletes: followed from the source's all-versions-and-deletes feed where it serves one,
         // anchored before the copy reads anything (MoveDeletes); else reconciled at the cut-over.
-        var deletes = await DeletesOfAsync(request, source, properties, target, record, cancellationToken).ConfigureAwait(false);
+        var deletes = await DeletesOfAsync(request, source, properties, target, record, new MoveWrites(source, target, operations, filter), cancellationToken).ConfigureAwait(false);
         var definition = Definition(request.Name, request.Container, request.Target, key, filter, operations);
         var options = request.Options;
         options.Journal = false;
@@ -113,7 +113,7 @@ public sealed class MoveRunner
         using var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var recording = RecordWhenStartedAsync(request.Name, record, running.Token);
         var sampling = SampleRateAsync(request.Name, running.Token);
-        var following = deletes?.FollowAsync(running.Token) ?? Task.CompletedTask;
+        var following = deletes?.FollowAsync(running.Token, cancellationToken) ?? Task.CompletedTask;
         RunResult result;
         try
         {
@@ -221,7 +221,7 @@ public sealed class MoveRunner
     /// <summary>The move's delete follower when the source serves the all-versions-and-deletes feed
     /// (asked once, when the move first starts: the record keeps the answer), else null.</summary>
     private async Task<MoveDeletes?> DeletesOfAsync(MoveRequest request, TargetContainer source, ContainerProperties properties, TargetContainer target, MoveRecord record,
-        CancellationToken cancellationToken)
+        MoveWrites writes, CancellationToken cancellationToken)
     {
         if (record.Deletes == MoveDeleteModes.Reconciled)
         {
@@ -231,7 +231,7 @@ public sealed class MoveRunner
         var leases = await _connection.EnsureLeaseContainerAsync(cancellationToken).ConfigureAwait(false);
         var paths = properties.PartitionKeyPaths is { Count: > 0 } ? properties.PartitionKeyPaths.ToList() : new List<string> { properties.PartitionKeyPath };
         var worker = $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N").Substring(0, 6)}";
-        var deletes = new MoveDeletes(leases, source, paths, target, request.Name, worker, request.Options.LeaseDuration, Log);
+        var deletes = new MoveDeletes(leases, source, paths, target, request.Name, worker, request.Options.LeaseDuration, writes.ReshapeAsync, Log);
         var followed = await deletes.AnchorAsync(cancellationToken).ConfigureAwait(false);
         record.Deletes = followed ? MoveDeleteModes.AllVersionsFeed : MoveDeleteModes.Reconciled;
         return followed ? deletes : null;
