@@ -40,6 +40,7 @@ const path = require("path");
 const crypto = require("crypto");
 const { BadQuery, QuerySyntaxError, executeQuery, matchesCondition, queryPlan } = require("./queries");
 const { authorize } = require("./auth");
+const { ENABLE_MESSAGE, fullFidelityEnabled, keyObject, logOf, wireItem } = require("./changelog");
 const {
   MAX_EPK, PartitionMap, canonicalKey, definitionOf, keyValues, matchesKey, requestKeyValues, sameDefinition
 } = require("./partitioning");
@@ -96,10 +97,15 @@ Documents.prototype._set = function setWithLsn(data) {
   const range = map.rangeOf(epk);
   range.lsn += 1;
   if (!this._meta) this._meta = new Map();
+  // A replace keeps the document's _rid (the package replaces by a delete and a set), so a known
+  // _rid is a replace, whose previous version's LSN the all-versions feed reports.
+  const previous = this._meta.get(stored._rid);
   // Deleted first so that the map's order is write order: within a range, that is LSN order,
   // which lets a change feed read walk it instead of sorting the range on every read.
   this._meta.delete(stored._rid);
   this._meta.set(stored._rid, { epk, lsn: range.lsn });
+  const log = logOf(this, this._parent.read());
+  if (log) log.append({ lsn: range.lsn, epk, crts: Date.now() / 1000, operationType: previous ? "replace" : "create", previousLsn: previous ? previous.lsn : 0, document: stored });
   return stored;
 };
 const originalDelete = Items.prototype.delete;
@@ -107,10 +113,20 @@ Documents.prototype.delete = function deleteWithLsn(idOrRid, partition) {
   const existing = this._item("/id", idOrRid, partition).read();
   originalDelete.call(this, idOrRid, partition);
   if (this._replacing) return;
-  if (existing && this._meta) this._meta.delete(existing._rid);
+  if (existing && this._meta) {
+    // A delete takes the range's next LSN, as on the service (only the all-versions feed shows it).
+    const known = this._meta.get(existing._rid);
+    const map = partitionsOf(this);
+    const values = keyValues(map.definition, existing);
+    const epk = known ? known.epk : map.epkOf(values);
+    const range = map.rangeOf(epk);
+    range.lsn += 1;
+    this._meta.delete(existing._rid);
+    const log = logOf(this, this._parent.read());
+    if (log) log.append({ lsn: range.lsn, epk, crts: Date.now() / 1000, operationType: "delete", previousLsn: known ? known.lsn : 0, document: existing, key: keyObject(map.definition, values), timeToLiveExpired: !!this._expiring });
+  }
   forgetOrder(this);
 };
-
 // ---------------------------------------------------------------------------------------------
 // Fix 1b — query cost, continued. Every query sorts its input by `_rid` with a generic
 // comparator; the package hands it documents in Map order (a replace moves a document to the
@@ -301,9 +317,9 @@ function readDocuments(account, req, res, params) {
   const scope = requestScope(collection, req);
   if (scope.gone) return gone(res, scope.gone);
   const maxItemCount = parseInt(header(req, "x-ms-max-item-count") || "0", 10) || null;
-  if (String(header(req, "a-im") || "").toLowerCase() === "incremental feed") {
-    return changeFeed(collection, scope, req, res, maxItemCount);
-  }
+  const feedMode = String(header(req, "a-im") || "").toLowerCase();
+  if (feedMode === "incremental feed") return changeFeed(collection, scope, req, res, maxItemCount);
+  if (feedMode === "full-fidelity feed") return allVersionsFeed(collection, scope, req, res, maxItemCount);
   return pageHeaders(res, executeQuery(scope, "SELECT * FROM c", { maxItemCount, continuation: parseContinuation(req) }));
 }
 
@@ -359,6 +375,36 @@ function changeFeed(collection, scope, req, res, maxItemCount) {
   res.setHeader("etag", `"${docs[docs.length - 1][0]}"`);
   res.setHeader("x-ms-item-count", String(docs.length));
   return { Documents: docs.map(([lsn, d]) => ({ ...d, _lsn: lsn })), _count: docs.length };
+}
+
+// Fix 15 — the all-versions-and-deletes feed (changelog.js says what it holds and why): every
+// create, replace and delete of a scope since a continuation, in LSN order, on the same per-range
+// LSNs and continuations as the latest-version feed. Refused (400, the service's message) when the
+// container has not turned it on; from a start time or the beginning, as the service refuses them.
+function allVersionsFeed(collection, scope, req, res, maxItemCount) {
+  const data = collection.read();
+  if (!fullFidelityEnabled(data)) return badRequest(res, ENABLE_MESSAGE);
+  const current = scope.range.lsn;
+  res.setHeader("x-ms-session-token", `${scope.range.id}:-1#${current}`);
+  const ifNoneMatch = String(header(req, "if-none-match") || "").replace(/"/g, "");
+  const from = ifNoneMatch === "*" ? current : parseInt(ifNoneMatch, 10);
+  if (!Number.isInteger(from)) {
+    return badRequest(res, "The 'All Versions and Deletes' change feed starts from now or from a continuation; a start time or the beginning is not supported.");
+  }
+  const log = collection.documents._changeLog;
+  const limit = maxItemCount && maxItemCount > 0 ? maxItemCount : Infinity;
+  const definition = scope.map.definition;
+  const ofKey = scope.key === undefined ? null : (entry) => matchesKey(keyValues(definition, entry.document), scope.key);
+  const entries = log ? log.read(scope.min, scope.max, from, limit, ofKey) : [];
+  if (entries.length === 0) {
+    res.statusCode = 304;
+    res.setHeader("etag", `"${from}"`);
+    res.setHeader("x-ms-item-count", "0");
+    return null;
+  }
+  res.setHeader("etag", `"${entries[entries.length - 1].lsn}"`);
+  res.setHeader("x-ms-item-count", String(entries.length));
+  return { _rid: data._rid, Documents: entries.map(wireItem), _count: entries.length };
 }
 
 /// The request's partition key in the store's form (Fix 10). A point operation without the

@@ -26,7 +26,13 @@ function sweep(account, nowSeconds) {
         const ttl = effectiveTtl(item, data.defaultTtl);
         if (ttl > 0 && item._ts + ttl <= nowSeconds) expired.push(item);
       }
-      for (const item of expired) documents.delete(item.id, documents._getPartition(item));
+      // Marked as expiries: the all-versions feed reports them with timeToLiveExpired (changelog.js).
+      documents._expiring = true;
+      try {
+        for (const item of expired) documents.delete(item.id, documents._getPartition(item));
+      } finally {
+        documents._expiring = false;
+      }
     }
   }
 }

@@ -114,7 +114,17 @@ public sealed class MoveCompletion
 
         await SetPhaseAsync(name, MovePhase.Completing, null, cancellationToken).ConfigureAwait(false);
 
+        // With the all-versions-and-deletes feed, the drain above carried the deletes; the
+        // reconciliation still runs: it removes a version the copy wrote after its delete (the copy
+        // read it before), and is the whole story where the source has no such feed.
+        var followed = await MoveDeletes.ReadAsync(_connection.Database.GetContainer(_connection.LeaseContainerName), name, cancellationToken).ConfigureAwait(false);
         var deleted = await ReconcileDeletesAsync(source, target, record.Filter, sender, cancellationToken).ConfigureAwait(false);
+        if (followed is not null)
+        {
+            Log?.Invoke($"Deletes carried by the all-versions-and-deletes feed of '{record.Source}' before the cut-over: {followed.Deleted} document(s) removed from '{record.Target}'"
+                + (followed.Deleted > 0 ? $", {followed.LatencyMsTotal / followed.Deleted} ms after their delete on average (at most {followed.LatencyMsMax} ms)." : "."));
+        }
+
         Log?.Invoke($"Reconciled deletes: {deleted} document(s) gone from '{record.Source}' removed from '{record.Target}'.");
         MoveVerification verification;
         if (sample is { } size)
@@ -133,6 +143,8 @@ public sealed class MoveCompletion
         var latest = await SetPhaseAsync(name, verification.Equal ? MovePhase.Completed : MovePhase.Copied, r =>
         {
             r.DeletesReconciled = (r.DeletesReconciled ?? 0) + deleted;
+            r.DeletesCarried = followed?.Deleted ?? r.DeletesCarried;
+            r.Deletes ??= followed is null ? MoveDeleteModes.Reconciled : MoveDeleteModes.AllVersionsFeed;
             r.Digest = verification.Sampled is null ? verification.TargetDigest : null;
             r.Sampled = verification.Sampled;
             r.VerifiedDocuments = verification.TargetDocuments;
@@ -140,7 +152,7 @@ public sealed class MoveCompletion
         var status = MigrationStatus.FromTracking(latest!);
         status.Outcome = verification.Equal ? nameof(RunOutcome.Completed) : nameof(RunOutcome.Failed);
         status.Message = verification.Equal
-            ? $"'{record.Target}' holds the same {verification.TargetDocuments} document(s) as '{record.Source}' ({verification.Describe()}); {deleted} delete(s) reconciled. Point the application at '{record.Target}'; '{record.Source}' is left as it is."
+            ? $"'{record.Target}' holds the same {verification.TargetDocuments} document(s) as '{record.Source}' ({verification.Describe()}); {(followed is null ? "" : $"{followed.Deleted} delete(s) carried by the all-versions-and-deletes feed, ")}{deleted} delete(s) reconciled. Point the application at '{record.Target}'; '{record.Source}' is left as it is."
             : null;
         return new RunResult(status, verification.Equal ? null : new MigrationException(MigrationErrorKind.RequirementNotMet, "MoveVerificationFailed",
             verification.Sampled is null

@@ -25,6 +25,13 @@ public sealed class MoveRecord
 
     [JsonProperty("createdTarget")] public bool CreatedTarget { get; set; }
 
+    /// <summary>How the source's deletes reach the target (<see cref="MoveDeleteModes"/>): decided
+    /// once, when the move first starts, by asking the source for its all-versions-and-deletes feed.</summary>
+    [JsonProperty("deletes", NullValueHandling = NullValueHandling.Ignore)] public string? Deletes { get; set; }
+
+    /// <summary>Documents the all-versions-and-deletes feed deleted from the target before the cut-over.</summary>
+    [JsonProperty("deletesCarried", NullValueHandling = NullValueHandling.Ignore)] public long? DeletesCarried { get; set; }
+
     [JsonProperty("deletesReconciled", NullValueHandling = NullValueHandling.Ignore)] public long? DeletesReconciled { get; set; }
 
     [JsonProperty("digest", NullValueHandling = NullValueHandling.Ignore)] public string? Digest { get; set; }

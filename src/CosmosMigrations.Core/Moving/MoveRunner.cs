@@ -101,6 +101,9 @@ public sealed class MoveRunner
             await ReopenAsync(request.Name, cancellationToken).ConfigureAwait(false);
         }
 
+        // Deletes: followed from the source's all-versions-and-deletes feed where it serves one,
+        // anchored before the copy reads anything (MoveDeletes); else reconciled at the cut-over.
+        var deletes = await DeletesOfAsync(request, source, properties, target, record, new MoveWrites(source, target, operations, filter), cancellationToken).ConfigureAwait(false);
         var definition = Definition(request.Name, request.Container, request.Target, key, filter, operations);
         var options = request.Options;
         options.Journal = false;
@@ -110,6 +113,7 @@ public sealed class MoveRunner
         using var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var recording = RecordWhenStartedAsync(request.Name, record, running.Token);
         var sampling = SampleRateAsync(request.Name, running.Token);
+        var following = deletes?.FollowAsync(running.Token, cancellationToken) ?? Task.CompletedTask;
         RunResult result;
         try
         {
@@ -120,6 +124,21 @@ public sealed class MoveRunner
             running.Cancel();
             await recording.ConfigureAwait(false);
             await sampling.ConfigureAwait(false);
+            await following.ConfigureAwait(false);
+        }
+
+        if (deletes is not null)
+        {
+            // The copy returned (at zero lag, or stopped): the deletes up to now go too, then another
+            // process may take the feed over at once.
+            if (result.Error is null && !cancellationToken.IsCancellationRequested)
+            {
+                await deletes.DrainAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await deletes.ReleaseAsync(CancellationToken.None).ConfigureAwait(false);
+            }
         }
 
         var latest = await store.UpdateAsync(request.Name, document =>
@@ -129,10 +148,16 @@ public sealed class MoveRunner
                 return null;
             }
 
-            if (MoveRecord.Of(document) is null)
+            if (MoveRecord.Of(document) is not { } written)
             {
                 // Written once: a later writer (the cut-over) may have added to it since.
                 record.WriteTo(document);
+            }
+            else if (written.Deletes is null && record.Deletes is not null)
+            {
+                // A move recorded before deletes were followed: how they go from now on.
+                written.Deletes = record.Deletes;
+                written.WriteTo(document);
             }
 
             if (document.Status == TrackingStatus.Completed && document.Phase is null or MovePhase.Following)
@@ -194,6 +219,25 @@ public sealed class MoveRunner
         {
             Log?.Invoke($"Could not record the move in '{name}' yet ({CosmosErrors.FirstLine(ex.Message)}); it is recorded when the copy returns.");
         }
+    }
+
+    /// <summary>The move's delete follower when the source serves the all-versions-and-deletes feed
+    /// (asked once, when the move first starts: the record keeps the answer), else null.</summary>
+    private async Task<MoveDeletes?> DeletesOfAsync(MoveRequest request, TargetContainer source, ContainerProperties properties, TargetContainer target, MoveRecord record,
+        MoveWrites writes, CancellationToken cancellationToken)
+    {
+        if (record.Deletes == MoveDeleteModes.Reconciled)
+        {
+            return null;
+        }
+
+        var leases = await _connection.EnsureLeaseContainerAsync(cancellationToken).ConfigureAwait(false);
+        var paths = properties.PartitionKeyPaths is { Count: > 0 } ? properties.PartitionKeyPaths.ToList() : new List<string> { properties.PartitionKeyPath };
+        var worker = $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N").Substring(0, 6)}";
+        var deletes = new MoveDeletes(leases, source, paths, target, request.Name, worker, request.Options.LeaseDuration, writes.ReshapeAsync, Log);
+        var followed = await deletes.AnchorAsync(cancellationToken).ConfigureAwait(false);
+        record.Deletes = followed ? MoveDeleteModes.AllVersionsFeed : MoveDeleteModes.Reconciled;
+        return followed ? deletes : null;
     }
 
     /// <summary>Samples the copy's progress for its rate (<see cref="MoveLiveStatus"/>) while it

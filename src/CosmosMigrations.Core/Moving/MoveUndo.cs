@@ -62,6 +62,8 @@ public sealed class MoveUndo
         // Before the tracking document goes (the phase keeps any start away): an undo interrupted
         // here is run again, and removes what is left.
         var failures = await Failures.FailureStore.DeleteForMigrationAsync(_connection, name, long.MaxValue, cancellationToken).ConfigureAwait(false);
+        leases += await MoveDeletes.ForgetAsync(_connection.Database.GetContainer(_connection.LeaseContainerName), name, cancellationToken).ConfigureAwait(false);
+
         var last = await DeleteTrackingAsync(name, cancellationToken).ConfigureAwait(false) ?? marked!;
 
         var status = MigrationStatus.FromTracking(last);

@@ -125,6 +125,11 @@ public sealed class MigrationStatus
     /// <summary>A move's target container (Start-ContainerMove); null for other migrations.</summary>
     public string? Target { get; set; }
 
+    /// <summary>How a move carries the source's deletes into the target: "AllVersionsAndDeletes feed"
+    /// (while it copies, where the account serves that change feed) or "Reconciled at cut-over"; null
+    /// for other migrations and before the move's first start.</summary>
+    public string? Deletes { get; set; }
+
     private static string? DescribeBeforeImages(JournalInfo? journal)
     {
         if (journal?.Passes is not { Count: > 0 } passes)
@@ -153,6 +158,7 @@ public sealed class MigrationStatus
             Container = document.Container,
             Status = Moving.MovePhase.StatusOf(document),
             Target = move?.Target,
+            Deletes = move?.Deletes,
             Processed = document.Processed,
             Scanned = document.Scanned,
             Failed = document.FailureCount ?? document.Failures?.Count ?? 0,

@@ -83,6 +83,22 @@ public sealed class CosmosTestServer : IAsyncDisposable
             UseShellExecute = false,
         };
         var process = Process.Start(start)!;
+        // The shared server is never disposed: without this it outlived the test run, holding the
+        // files it inherited (the shared build lock of `flock … dotnet test` among them).
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // Exited meanwhile.
+            }
+        };
         var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
         var state = JObject.Parse(line ?? throw new InvalidOperationException("The harness printed nothing."));
         _ = process.StandardError.ReadToEndAsync();
