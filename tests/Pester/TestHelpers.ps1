@@ -36,6 +36,10 @@ function Set-Faults([hashtable] $Faults) { $null = $script:Kit.SetFaults(($Fault
 $script:Pwsh = (Get-Process -Id $PID).Path
 $script:PwshPrefix = @(if ((Split-Path $script:Pwsh -Leaf) -like 'dotnet*') { Join-Path $PSHOME 'pwsh.dll' })
 
+# A child pwsh run to its end, for a script whose output is what the test reads: its lines (every
+# stream, as text) are returned and its exit code is in $LASTEXITCODE.
+function Invoke-Pwsh { & $script:Pwsh @script:PwshPrefix -NoProfile -NonInteractive @args 2>&1 | ForEach-Object { "$_" } }
+
 # A migration's tracking document as stored (the test database's tracking container).
 function Get-Tracking([string] $Name) { $script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'") | ConvertFrom-Json }
 

@@ -76,13 +76,47 @@ public sealed class CosmosTestServer : IAsyncDisposable
         }
 
         // As build.ps1 starts it: several partition key ranges per container (tests/LocalCosmos/README.md).
-        var start = new ProcessStartInfo("node", $"\"{script}\" --port 0 --partitions {DefaultPartitions}")
+        var start = new ProcessStartInfo
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (OperatingSystem.IsWindows())
+        {
+            start.FileName = "node";
+        }
+        else
+        {
+            // Through sh, which closes every descriptor above stderr first (as build.ps1 does): a
+            // server that outlived this process kept the lock of 'flock … dotnet test' (inherited
+            // through the test host), and every build waiting on that lock waited for ever.
+            start.FileName = "sh";
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add("for fd in /proc/$$/fd/*; do n=${fd##*/}; [ \"$n\" -gt 2 ] && [ \"$n\" -lt 10 ] && eval \"exec $n>&-\"; done; exec node \"$@\"");
+            start.ArgumentList.Add("sh");
+        }
+
+        foreach (var argument in new[] { script, "--port", "0", "--partitions", $"{DefaultPartitions}" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         var process = Process.Start(start)!;
+        // The shared server goes with the test run: nothing else stops it.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        };
         var line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
         var state = JObject.Parse(line ?? throw new InvalidOperationException("The harness printed nothing."));
         _ = process.StandardError.ReadToEndAsync();
