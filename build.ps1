@@ -12,9 +12,13 @@
                       installs it) and output/CosmosMigrations.<version>.zip (top folder
                       CosmosMigrations, for Azure Automation), both without .pdb files, and
                       prints their sizes.
-    Test              builds and packages, starts the local Cosmos DB server (unless COSMOS_ENDPOINT and
-                      COSMOS_KEY name another one), runs xunit then Pester, stops the server,
-                      prints 'N passed, N failed' and exits non-zero on any failure.
+    Test              builds and packages (npm ci and the xunit build beside them), then runs xunit
+                      and Pester side by side in three lanes (xunit, and two Pester processes that
+                      take the files one at a time, longest first), each against a local Cosmos DB
+                      server of its own (unless COSMOS_ENDPOINT and COSMOS_KEY name another server:
+                      then one lane after the other against it; tools/Invoke-TestLane.ps1), stops
+                      the servers, prints 'N passed, N failed' and exits non-zero on any failure.
+                      Results: output/test-results (xunit.trx, pester/<file>.xml).
     Demo              starts the local server, seeds sample data, runs the sample migrations
                       with progress and shows Get-MigrationStatus; the server keeps running, and
                       the task says so, how to connect to it and how to stop it.
@@ -443,15 +447,23 @@ function Invoke-Tests {
     $external = [bool]($env:COSMOS_ENDPOINT -and $env:COSMOS_KEY)
     $install = if (-not $external) { Start-HarnessInstall }
     Invoke-Build
+    # The xunit tests build beside the packaging; before the lanes start, because the .NET 8 Pester
+    # test builds projects that share the Core's obj/.
+    Write-Host '==> Building the xunit tests (beside the packaging)' -ForegroundColor Cyan
+    $xunitBuild = Start-ThreadJob -ArgumentList $Root, $Configuration -ScriptBlock {
+        param($root, $configuration)
+        $output = & dotnet build (Join-Path $root 'tests/CosmosMigrations.Core.Tests/CosmosMigrations.Core.Tests.csproj') -c $configuration --nologo -v q 2>&1 | ForEach-Object { "$_" }
+        [pscustomobject]@{ Exit = $LASTEXITCODE; Output = $output -join "`n" }
+    }
     # The package too: tests/Pester/Package.Tests.ps1 installs it into a clean profile.
     Invoke-Package
+    $built = $xunitBuild | Wait-Job | Receive-Job
+    $xunitBuild | Remove-Job
+    if ($built.Exit -ne 0) { throw "The xunit tests did not build:`n$($built.Output)" }
     $pester = Get-PesterModule
     $results = Join-Path $Output 'test-results'
     Remove-Item $results -Recurse -Force -ErrorAction SilentlyContinue
     New-Item -ItemType Directory -Path $results -Force | Out-Null
-    # Built before the lanes start: the .NET 8 Pester test builds projects that share the Core's obj/.
-    Write-Host '==> Building the xunit tests' -ForegroundColor Cyan
-    Invoke-Native dotnet @('build', 'tests/CosmosMigrations.Core.Tests/CosmosMigrations.Core.Tests.csproj', '-c', $Configuration, '--nologo', '-v', 'q')
     Complete-HarnessInstall $install
 
     $queue = @(Get-PesterQueue $(if ($PesterPath) { $PesterPath } else { Join-Path $Root 'tests/Pester' }))
