@@ -78,6 +78,9 @@ public sealed class CosmosTestServer : IAsyncDisposable
         // As build.ps1 starts it: several partition key ranges per container (tests/LocalCosmos/README.md).
         var start = new ProcessStartInfo
         {
+            // Its standard input is a pipe from this process: the server stops when it closes
+            // (--exit-with-stdin), even if this process is killed.
+            RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -97,7 +100,7 @@ public sealed class CosmosTestServer : IAsyncDisposable
             start.ArgumentList.Add("sh");
         }
 
-        foreach (var argument in new[] { script, "--port", "0", "--partitions", $"{DefaultPartitions}" })
+        foreach (var argument in new[] { script, "--port", "0", "--partitions", $"{DefaultPartitions}", "--exit-with-stdin" })
         {
             start.ArgumentList.Add(argument);
         }
