@@ -12,9 +12,13 @@
                       installs it) and output/CosmosMigrations.<version>.zip (top folder
                       CosmosMigrations, for Azure Automation), both without .pdb files, and
                       prints their sizes.
-    Test              builds and packages, starts the local Cosmos DB server (unless COSMOS_ENDPOINT and
-                      COSMOS_KEY name another one), runs xunit then Pester, stops the server,
-                      prints 'N passed, N failed' and exits non-zero on any failure.
+    Test              builds and packages (npm ci and the xunit build beside them), then runs xunit
+                      and Pester side by side in three lanes (xunit, and two Pester processes that
+                      take the files one at a time, longest first), each against a local Cosmos DB
+                      server of its own (unless COSMOS_ENDPOINT and COSMOS_KEY name another server:
+                      then one lane after the other against it; tools/Invoke-TestLane.ps1), stops
+                      the servers, prints 'N passed, N failed' and exits non-zero on any failure.
+                      Results: output/test-results (xunit.trx, pester/<file>.xml).
     Demo              starts the local server, seeds sample data, runs the sample migrations
                       with progress and shows Get-MigrationStatus; the server keeps running, and
                       the task says so, how to connect to it and how to stop it.
@@ -61,7 +65,7 @@ param(
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
 
-    # Pester tests to run (a file or folder under tests/Pester); all by default.
+    # Pester tests to run (files or folders under tests/Pester, separated by commas); all by default.
     [string] $PesterPath,
 
     # Bench: documents of each condition (the same documents for A, B and C).
@@ -247,22 +251,49 @@ finally { Unregister-PSResourceRepository -Name CosmosMigrationsBuild }
     }
 }
 
-function Install-Harness {
-    # Installs from the committed lock file; a stamp with the lock file's hash says whether the
-    # installed packages are the locked ones.
-    $lock = Join-Path $HarnessDir 'package-lock.json'
+function Test-HarnessInstalled {
+    # A stamp with the lock file's hash says whether the installed packages are the locked ones.
     $stamp = Join-Path $HarnessDir 'node_modules/.installed-lock-hash'
-    $hash = (Get-FileHash $lock -Algorithm SHA256).Hash
-    if (-not (Test-Path $stamp) -or (Get-Content $stamp -Raw).Trim() -ne $hash) {
+    (Test-Path $stamp) -and (Get-Content $stamp -Raw).Trim() -eq (Get-FileHash (Join-Path $HarnessDir 'package-lock.json') -Algorithm SHA256).Hash
+}
+
+function Set-HarnessInstalled {
+    Set-Content -Path (Join-Path $HarnessDir 'node_modules/.installed-lock-hash') -Value (Get-FileHash (Join-Path $HarnessDir 'package-lock.json') -Algorithm SHA256).Hash
+}
+
+function Install-Harness {
+    # Installs from the committed lock file.
+    if (-not (Test-HarnessInstalled)) {
         Write-Host '==> Installing the local Cosmos DB server (npm ci)' -ForegroundColor Cyan
         Invoke-Native npm @('ci', '--no-audit', '--no-fund', '--loglevel=error') $HarnessDir
-        Set-Content -Path $stamp -Value $hash
+        Set-HarnessInstalled
     }
 }
 
-function Get-HarnessState {
-    if (-not (Test-Path $StateFile)) { return $null }
-    $state = Get-Content $StateFile -Raw | ConvertFrom-Json
+# npm ci beside the build (it waits on the network, the build on the CPU): a job whose result
+# Complete-HarnessInstall waits for. $null when the locked packages are installed already.
+function Start-HarnessInstall {
+    if (Test-HarnessInstalled) { return $null }
+    Write-Host '==> Installing the local Cosmos DB server (npm ci, beside the build)' -ForegroundColor Cyan
+    Start-ThreadJob -ArgumentList $HarnessDir -ScriptBlock {
+        param($directory)
+        Set-Location $directory
+        $output = & npm ci --no-audit --no-fund --loglevel=error 2>&1 | ForEach-Object { "$_" }
+        [pscustomobject]@{ Exit = $LASTEXITCODE; Output = $output -join "`n" }
+    }
+}
+
+function Complete-HarnessInstall($Job) {
+    if (-not $Job) { return }
+    $result = $Job | Wait-Job | Receive-Job
+    $Job | Remove-Job
+    if ($result.Exit -ne 0) { throw "'npm ci' failed with exit code $($result.Exit): $($result.Output)" }
+    Set-HarnessInstalled
+}
+
+function Get-HarnessState([string] $File = $StateFile) {
+    if (-not (Test-Path $File)) { return $null }
+    $state = Get-Content $File -Raw | ConvertFrom-Json
     $process = Get-Process -Id $state.pid -ErrorAction SilentlyContinue
     if (-not $process -or $process.ProcessName -ne 'node') { return $null }
     try {
@@ -272,8 +303,11 @@ function Get-HarnessState {
     catch { return $null }
 }
 
-function Start-LocalCosmos {
-    $state = Get-HarnessState
+# -Name: a server of the test run's own beside the one StartLocalCosmos names (output/localcosmos.json),
+# with its own state file and log (output/localcosmos-<Name>.json, .log).
+function Start-LocalCosmos([string] $Name) {
+    $stateFile = if ($Name) { Join-Path $Output "localcosmos-$Name.json" } else { $StateFile }
+    $state = Get-HarnessState $stateFile
     if ($state) {
         $running = if ($state.PSObject.Properties['partitions']) { [int]$state.partitions } else { 1 }
         if ($running -ne $Partitions) {
@@ -285,13 +319,13 @@ function Start-LocalCosmos {
 
     Install-Harness
     New-Item -ItemType Directory -Path $Output -Force | Out-Null
-    Remove-Item $StateFile -ErrorAction SilentlyContinue
-    $log = Join-Path $Output 'localcosmos.log'
+    Remove-Item $stateFile -ErrorAction SilentlyContinue
+    $log = Join-Path $Output "localcosmos$(if ($Name) { "-$Name" }).log"
     # Port 8081 is the emulator's; if it is taken, the server picks a free port and says which.
     # The server writes its own log: with -RedirectStandardOutput, this pwsh would pump its output
     # and, once gone, leave a broken pipe that kills the server at its next line.
     Remove-Item $log -ErrorAction SilentlyContinue
-    $arguments = @((Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--partitions', "$Partitions", '--state-file', $StateFile, '--log-file', $log)
+    $arguments = @((Join-Path $HarnessDir 'server.js'), '--port', '8081', '--port-fallback', '--partitions', "$Partitions", '--state-file', $stateFile, '--log-file', $log)
     if ($IsWindows) {
         $process = Start-Process -FilePath node -PassThru -ArgumentList $arguments
     }
@@ -307,9 +341,9 @@ function Start-LocalCosmos {
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
     while ([DateTime]::UtcNow -lt $deadline) {
         if ($process.HasExited) { throw "The local Cosmos DB server exited: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)" }
-        $state = Get-HarnessState
+        $state = Get-HarnessState $stateFile
         if ($state) {
-            Write-Host "Local Cosmos DB server: $($state.endpoint) (pid $($state.pid), $Partitions partition key ranges per container)"
+            Write-Host "Local Cosmos DB server$(if ($Name) { " $Name" }): $($state.endpoint) (pid $($state.pid), $Partitions partition key ranges per container)"
             return $state
         }
         Start-Sleep -Milliseconds 200
@@ -346,29 +380,17 @@ function Write-ServerNote($State) {
     Write-Host "The server keeps running (its data lives in memory); stop it with: dotnet pwsh ./build.ps1 -Task StopLocalCosmos"
 }
 
-function Stop-LocalCosmos {
-    if (-not (Test-Path $StateFile)) { Write-Host 'No local Cosmos DB server was started.'; return }
-    $state = Get-Content $StateFile -Raw | ConvertFrom-Json
+function Stop-LocalCosmos([string] $Name) {
+    $stateFile = if ($Name) { Join-Path $Output "localcosmos-$Name.json" } else { $StateFile }
+    if (-not (Test-Path $stateFile)) { Write-Host 'No local Cosmos DB server was started.'; return }
+    $state = Get-Content $stateFile -Raw | ConvertFrom-Json
     $process = Get-Process -Id $state.pid -ErrorAction SilentlyContinue
     # Only the node process we started (the pid could have been reused).
     if ($process -and $process.ProcessName -eq 'node') {
         Stop-Process -Id $state.pid -Force
-        Write-Host "Stopped the local Cosmos DB server (pid $($state.pid))."
+        Write-Host "Stopped the local Cosmos DB server$(if ($Name) { " $Name" }) (pid $($state.pid))."
     }
-    Remove-Item $StateFile -ErrorAction SilentlyContinue
-}
-
-function Use-TestServer {
-    # A real account or the official emulator, when named; else our local server.
-    if ($env:COSMOS_ENDPOINT -and $env:COSMOS_KEY) {
-        Write-Host "Testing against $env:COSMOS_ENDPOINT"
-        return $false
-    }
-    $state = Start-LocalCosmos
-    $env:COSMOS_ENDPOINT = $state.endpoint
-    $env:COSMOS_KEY = $EmulatorKey
-    $env:COSMOSMIGRATIONS_HARNESS = '1'
-    return $true
+    Remove-Item $stateFile -ErrorAction SilentlyContinue
 }
 
 function Get-PesterModule {
@@ -381,54 +403,110 @@ function Get-PesterModule {
     return $pester
 }
 
+# The Pester files that ran longest (output/test-results/pester/*.xml) start first, so that the two
+# lanes end within a short file of each other; the others follow by name. The order only balances.
+$PesterLongestFirst = @('ContainerMoveWorkers', 'Distributed', 'Reliability', 'Guides', 'ContainerMove', 'Undo', 'Failures',
+    'Isolation', 'Engine', 'Partitions', 'EntraId', 'Runbook', 'Readme', 'Operations', 'Net8', 'BadInput')
+# Files that run against the server StartLocalCosmos names (output/localcosmos.json): the README's
+# session starts it as printed and connects to it.
+$PesterOnPrimaryServer = @('Readme')
+
+function Get-PesterQueue([string] $Path) {
+    $files = foreach ($one in $Path -split ',') {
+        if (Test-Path $one -PathType Leaf) { Get-Item $one } else { Get-ChildItem $one -Recurse -Filter '*.Tests.ps1' }
+    }
+    $files | Sort-Object @{ e = { $i = [array]::IndexOf($PesterLongestFirst, $_.Name -replace '\.Tests\.ps1$'); if ($i -lt 0) { $PesterLongestFirst.Count } else { $i } } }, Name |
+        ForEach-Object { [ordered]@{ path = $_.FullName; primaryOnly = ($_.Name -replace '\.Tests\.ps1$') -in $PesterOnPrimaryServer } }
+}
+
+# Runs tools/Invoke-TestLane.ps1 once per lane, each in its own pwsh (side by side, or one after the
+# other), and prints their lines as they come, each after its lane's name.
+function Invoke-Lanes([object[]] $Lanes, [switch] $OneAfterAnother) {
+    $script = Join-Path $Root 'tools/Invoke-TestLane.ps1'
+    # pwsh.dll directly: 'dotnet pwsh' would first look for its tool manifest.
+    $pwsh = Join-Path $PSHOME 'pwsh.dll'
+    $jobs = [System.Collections.Generic.List[object]]::new()
+    $print = { param($job) Receive-Job $job -ErrorAction Continue | ForEach-Object { Write-Host "$($job.Name.PadRight(5))| $_" } }
+    foreach ($lane in $Lanes) {
+        $arguments = @($pwsh, '-NoProfile', '-NonInteractive', '-File', $script) + $lane.Arguments
+        $job = Start-ThreadJob -Name $lane.Name -ArgumentList (, $arguments) -ScriptBlock { param($a) & dotnet @a 2>&1 | ForEach-Object { "$_" } }
+        $jobs.Add($job)
+        if ($OneAfterAnother) { while ($job.State -in 'NotStarted', 'Running') { & $print $job; Start-Sleep -Milliseconds 500 }; & $print $job }
+    }
+    while (@($jobs | Where-Object State -In 'NotStarted', 'Running').Count) {
+        foreach ($job in $jobs) { & $print $job }
+        Start-Sleep -Milliseconds 500
+    }
+    foreach ($job in $jobs) { & $print $job; Remove-Job $job }
+}
+
 function Invoke-Tests {
+    # A real account or the official emulator when named: the lanes run one after the other against it.
+    # Else local servers, one for each lane (a fault one lane injects never reaches another), and the
+    # lanes side by side: xunit, and Pester in two processes.
+    $external = [bool]($env:COSMOS_ENDPOINT -and $env:COSMOS_KEY)
+    $task = [System.Diagnostics.Stopwatch]::StartNew()
+    $install = if (-not $external) { Start-HarnessInstall }
     Invoke-Build
+    # The xunit tests build beside the packaging; before the lanes start, because the .NET 8 Pester
+    # test builds projects that share the Core's obj/.
+    Write-Host '==> Building the xunit tests (beside the packaging)' -ForegroundColor Cyan
+    $xunitBuild = Start-ThreadJob -ArgumentList $Root, $Configuration -ScriptBlock {
+        param($root, $configuration)
+        $output = & dotnet build (Join-Path $root 'tests/CosmosMigrations.Core.Tests/CosmosMigrations.Core.Tests.csproj') -c $configuration --nologo -v q 2>&1 | ForEach-Object { "$_" }
+        [pscustomobject]@{ Exit = $LASTEXITCODE; Output = $output -join "`n" }
+    }
     # The package too: tests/Pester/Package.Tests.ps1 installs it into a clean profile.
     Invoke-Package
+    $built = $xunitBuild | Wait-Job | Receive-Job
+    $xunitBuild | Remove-Job
+    if ($built.Exit -ne 0) { throw "The xunit tests did not build:`n$($built.Output)" }
     $pester = Get-PesterModule
-    $started = Use-TestServer
     $results = Join-Path $Output 'test-results'
     Remove-Item $results -Recurse -Force -ErrorAction SilentlyContinue
     New-Item -ItemType Directory -Path $results -Force | Out-Null
+    Complete-HarnessInstall $install
+
+    $queue = @(Get-PesterQueue $(if ($PesterPath) { $PesterPath } else { Join-Path $Root 'tests/Pester' }))
+    $queueFile = Join-Path $results 'pester-queue.json'
+    ConvertTo-Json -InputObject $queue | Set-Content $queueFile
+    $pesterArguments = @('-Kind', 'Pester', '-Results', $results, '-Configuration', $Configuration, '-PesterModule', $pester, '-ModulePath', $ModuleOut, '-Queue', $queueFile)
+    $xunitArguments = @('-Kind', 'Xunit', '-Name', 'xunit', '-Results', $results, '-Configuration', $Configuration)
+    $servers = @()
+    $lanes = @()
     $passed = 0; $failed = 0
     try {
-        Write-Host '==> xunit' -ForegroundColor Cyan
-        & dotnet test tests/CosmosMigrations.Core.Tests/CosmosMigrations.Core.Tests.csproj -c $Configuration --nologo `
-            --logger "trx;LogFileName=$results/xunit.trx" --logger 'console;verbosity=minimal'
-        $xunitExit = $LASTEXITCODE
-        $trx = Get-ChildItem $results -Filter *.trx -Recurse | Select-Object -First 1
-        if ($trx) {
-            $counters = ([xml](Get-Content $trx.FullName -Raw)).TestRun.ResultSummary.Counters
-            $passed += [int]$counters.passed
-            $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+        if ($external) {
+            Write-Host "Testing against $env:COSMOS_ENDPOINT"
+            $on = @('-Endpoint', $env:COSMOS_ENDPOINT, '-Key', $env:COSMOS_KEY) + @(if ($env:COSMOSMIGRATIONS_HARNESS -eq '1') { '-Harness' })
+            $lanes = @(@{ Name = 'xunit'; Arguments = $xunitArguments + $on }, @{ Name = 'A'; Arguments = $pesterArguments + $on + @('-Name', 'A', '-Primary') })
         }
-        if ($xunitExit -ne 0 -and $failed -eq 0) { $failed++ }
-
-        Write-Host '==> Pester (a fresh pwsh importing the built module)' -ForegroundColor Cyan
-        $pesterTarget = if ($PesterPath) { $PesterPath } else { Join-Path $Root 'tests/Pester' }
-        $summary = Join-Path $results 'pester.json'
-        $script = @"
-`$ErrorActionPreference = 'Stop'
-Import-Module '$pester' -RequiredVersion 5.7.1
-`$config = New-PesterConfiguration
-`$config.Run.Path = '$pesterTarget'
-`$config.Run.PassThru = `$true
-`$config.Output.Verbosity = 'Normal'
-`$config.TestResult.Enabled = `$true
-`$config.TestResult.OutputPath = '$results/pester.xml'
-`$env:COSMOSMIGRATIONS_MODULE = '$ModuleOut'
-`$r = Invoke-Pester -Configuration `$config
-@{ passed = `$r.PassedCount; failed = `$r.FailedCount + `$r.FailedBlocksCount + `$r.FailedContainersCount } | ConvertTo-Json | Set-Content '$summary'
-"@
-        & dotnet pwsh -NoProfile -NonInteractive -Command $script
-        if (Test-Path $summary) {
-            $p = Get-Content $summary -Raw | ConvertFrom-Json
-            $passed += $p.passed; $failed += $p.failed
+        else {
+            $primary = Start-LocalCosmos; $servers += ''
+            $lanes += @{ Name = 'A'; Arguments = $pesterArguments + @('-Name', 'A', '-Primary', '-Endpoint', $primary.endpoint, '-Key', $EmulatorKey, '-Harness') }
+            if ($queue.Count -gt 1) {
+                $second = Start-LocalCosmos 'b'; $servers += 'b'
+                $lanes += @{ Name = 'B'; Arguments = $pesterArguments + @('-Name', 'B', '-Endpoint', $second.endpoint, '-Key', $EmulatorKey, '-Harness') }
+            }
+            $unit = Start-LocalCosmos 'xunit'; $servers += 'xunit'
+            $lanes += @{ Name = 'xunit'; Arguments = $xunitArguments + @('-Endpoint', $unit.endpoint, '-Key', $EmulatorKey, '-Harness') }
         }
-        else { $failed++ }
+        Write-Host "==> Tests: $(($lanes | ForEach-Object { if ($_.Name -eq 'xunit') { 'xunit' } else { "Pester lane $($_.Name)" } }) -join ', ') ($($queue.Count) Pester files)" -ForegroundColor Cyan
+        $before = $task.Elapsed
+        Invoke-Lanes $lanes -OneAfterAnother:$external
+        Write-Host "==> Lanes done in $([int]($task.Elapsed - $before).TotalSeconds) s (build, package and servers before them: $([int]$before.TotalSeconds) s)" -ForegroundColor Cyan
+        foreach ($lane in $lanes) {
+            $summary = Join-Path $results "$($lane.Name).json"
+            if (Test-Path $summary) {
+                $counts = Get-Content $summary -Raw | ConvertFrom-Json
+                Write-Host "    $($lane.Name): $($counts.passed) passed, $($counts.failed) failed"
+                $passed += $counts.passed; $failed += $counts.failed
+            }
+            else { Write-Host "    $($lane.Name): no result (the lane failed)"; $failed++ }
+        }
     }
     finally {
-        if ($started) { Stop-LocalCosmos }
+        foreach ($name in $servers) { Stop-LocalCosmos $name }
     }
     Write-Host ''
     Write-Host "$passed passed, $failed failed"

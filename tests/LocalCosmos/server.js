@@ -13,6 +13,8 @@
 //                       [--partitions 1] [--latency-ms 0] [--state-file path] [--log-file path]
 //                       [--key <base64 account key>] (default: the emulator's published key; every
 //                       master-key request's signature is verified with it, auth.js)
+//                       [--exit-with-stdin] (stops when its standard input closes: the xunit
+//                       suite's own server goes with the test run)
 // On start it prints one JSON line {"endpoint": ..., "pid": ..., "partitions": ...} (and writes
 // it to --state-file). --partitions N gives every new container N partition key ranges (a
 // container created with provisioned throughput gets ceil(RU/s / 10,000), as the service does).
@@ -865,7 +867,7 @@ function resolveRoute(req) {
 // Start
 // ---------------------------------------------------------------------------------------------
 function parseArgs(argv) {
-  const args = { port: 8081, host: "127.0.0.1", ssl: true, portFallback: false, latencyMs: 0, stateFile: null, logFile: null, partitions: 1, key: EMULATOR_KEY };
+  const args = { port: 8081, host: "127.0.0.1", ssl: true, portFallback: false, latencyMs: 0, stateFile: null, logFile: null, partitions: 1, key: EMULATOR_KEY, exitWithStdin: false };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     if (a === "--port" || a === "-p") args.port = parseInt(argv[++i], 10);
@@ -877,6 +879,7 @@ function parseArgs(argv) {
     else if (a === "--state-file") args.stateFile = argv[++i];
     else if (a === "--log-file") args.logFile = argv[++i];
     else if (a === "--key") args.key = argv[++i];
+    else if (a === "--exit-with-stdin") args.exitWithStdin = true;
     else { console.error(`unknown argument: ${a}`); process.exit(2); }
   }
   if (!Number.isInteger(args.partitions) || args.partitions < 1 || args.partitions > 64) {
@@ -932,6 +935,13 @@ function start(args, port) {
 if (require.main === module) {
   const args = parseArgs(process.argv.slice(2));
   if (args.logFile) logToFile(args.logFile);
+  // --exit-with-stdin: a server started by a test run goes with it, however it ends (even
+  // killed): the run's end closes the pipe on our standard input.
+  if (args.exitWithStdin) {
+    process.stdin.on("end", () => process.exit(0));
+    process.stdin.on("error", () => process.exit(0));
+    process.stdin.resume();
+  }
   start(args, args.port);
 }
 

@@ -24,17 +24,9 @@ BeforeAll {
         } | Sort-Object
     }
 
-    # A process running one move with -Distributed; its status lands in "$Log.json". With
-    # -Together N, it waits (module loaded, connected) until N workers are ready.
+    # A worker process running one move with -Distributed (Start-Runner); its status is its result.
     function Start-MoveWorker([string] $Log, [string] $Move, [int] $Together = 0) {
-        $barrier = if ($Together) { "New-Item `"$Log.ready`" | Out-Null`nwhile (@(Get-ChildItem `"$(Split-Path $Log)/*.ready`").Count -lt $Together) { Start-Sleep -Milliseconds 20 }`n" } else { '' }
-        Start-Runner "$barrier `$s = $Move -Distributed -LeaseDuration $($script:Lease) -Confirm:`$false -Verbose`n`$s | Select-Object Name, Status, Phase, Processed | ConvertTo-Json | Set-Content `"$Log.json`"" $Log
-    }
-    function Get-WorkerResult([string] $Log) { Get-Content "$Log.json" -Raw | ConvertFrom-Json }
-    function Wait-MoveWorker($Process, [string] $Log, [string] $Name, [int] $Seconds = 240) {
-        if (-not $Process.WaitForExit($Seconds * 1000)) {
-            throw "Worker $(Split-Path -Leaf $Log) did not return in $Seconds s.`nIts log:`n$(Get-Content $Log -Raw -ErrorAction SilentlyContinue)`nTracking: $($script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'"))"
-        }
+        Start-Runner "Set-RunnerResult ($Move -Distributed -LeaseDuration $($script:Lease) -Confirm:`$false -Verbose | Select-Object Name, Status, Phase, Processed)" $Log -Together $Together
     }
 }
 
@@ -42,7 +34,7 @@ AfterAll { $script:Kit.DeleteDatabase($script:Database) }
 
 Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
     It 'two workers on 8 ranges: each copies a share, their counts add up to the run total, and the target holds exactly the documents of the source' {
-        $total = 10000
+        $total = 6000
         $script:Kit.CreateContainer($script:Database, 'mv8', '/pk')
         $script:Kit.Seed($script:Database, 'mv8', $total, 200, 0, $null)
         1..4 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mv8', $null) }
@@ -50,12 +42,13 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
 
         $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'two')
         $logs = 1..2 | ForEach-Object { Join-Path $folder "two-$_.log" }
-        # At a budget each, so that the copy lasts long enough for the ranges to be balanced.
-        $workers = $logs | ForEach-Object { Start-MoveWorker $_ 'Start-ContainerMove -Name mv-two -Container mv8 -Target mv8-by-email -PartitionKey /email -MaxRUPerSecond 400' -Together 2 }
-        for ($i = 0; $i -lt 2; $i++) { Wait-MoveWorker $workers[$i] $logs[$i] 'mv-two' }
+        # At a budget each, so that the copy lasts long enough for the ranges to be balanced (the
+        # processor moves a range per lease-acquire interval, a second).
+        $workers = $logs | ForEach-Object { Start-MoveWorker $_ 'Start-ContainerMove -Name mv-two -Container mv8 -Target mv8-by-email -PartitionKey /email -MaxRUPerSecond 300' -Together 2 }
+        for ($i = 0; $i -lt 2; $i++) { Wait-Runner $workers[$i] $logs[$i] 'mv-two' }
 
         foreach ($log in $logs) {
-            $result = Get-WorkerResult $log
+            $result = Get-RunnerResult $log
             $result.Status | Should -Be 'copied' -Because (Get-Content $log -Raw)
         }
         # Exact although ranges changed hands while the workers balanced them: each source version counts once.
@@ -76,7 +69,8 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
 
     It 'refuses a second process without -Distributed while workers copy, and writes nothing' {
         $script:Kit.CreateContainer($script:Database, 'mvx', '/pk')
-        $script:Kit.Seed($script:Database, 'mvx', 3000, 60, 0, $null)
+        # 1,500 at 200 RU/s: the copy lasts seconds after it started, while the second process is refused.
+        $script:Kit.Seed($script:Database, 'mvx', 1500, 60, 0, $null)
         $log = Join-Path $TestDrive 'alone.log'
         $worker = Start-MoveWorker $log 'Start-ContainerMove -Name mv-alone -Container mvx -Target mvx2 -PartitionKey /email -MaxRUPerSecond 200'
         Wait-Until { (Get-Tracking 'mv-alone').status -eq 'running' -and (Get-Tracking 'mv-alone').processed -gt 0 } 90 | Should -BeTrue
@@ -90,16 +84,16 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
         $failed[0].ErrorDetails.RecommendedAction | Should -Match '-Distributed'
         @((Get-Tracking 'mv-alone').workers.PSObject.Properties).Count | Should -Be @($tracking.workers.PSObject.Properties).Count -Because 'the refused process did not join'
 
-        Wait-MoveWorker $worker $log 'mv-alone'
-        (Get-WorkerResult $log).Status | Should -Be 'copied' -Because (Get-Content $log -Raw)
+        Wait-Runner $worker $log 'mv-alone'
+        (Get-RunnerResult $log).Status | Should -Be 'copied' -Because (Get-Content $log -Raw)
         (Complete-ContainerMove -Name mv-alone -Confirm:$false).Status | Should -Be 'completed'
-        $script:Kit.Count($script:Database, 'mvx2') | Should -Be 3000
+        $script:Kit.Count($script:Database, 'mvx2') | Should -Be 1500
     }
 
     It 'a worker SIGKILLed mid-copy: the other takes its ranges over, the count stays exact, and the target equals the source after the cut-over' {
-        $total = 8000
+        $total = 5000
         $script:Kit.CreateContainer($script:Database, 'mvk', '/pk')
-        $script:Kit.Seed($script:Database, 'mvk', $total, 160, 0, $null)
+        $script:Kit.Seed($script:Database, 'mvk', $total, 100, 0, $null)
         Get-RangeCount 'mvk' | Should -BeGreaterThan 1
         $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'kill')
         $a = Join-Path $folder 'kill-a.log'; $b = Join-Path $folder 'kill-b.log'
@@ -110,10 +104,10 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
             throw "The workers did not pass 1,000 documents in 90 s.`nWorker a: $(Get-Content $a -Raw -ErrorAction SilentlyContinue)`nWorker b: $(Get-Content $b -Raw -ErrorAction SilentlyContinue)"
         }
         (Get-Tracking 'mv-kill').processed | Should -BeLessThan $total -Because 'the kill comes mid-copy'
-        & kill -9 ([int](Get-Content "$a.pid"))
-        Wait-MoveWorker $workerB $b 'mv-kill'
+        Stop-Runner $a
+        Wait-Runner $workerB $b 'mv-kill'
 
-        (Get-WorkerResult $b).Status | Should -Be 'copied' -Because (Get-Content $b -Raw)
+        (Get-RunnerResult $b).Status | Should -Be 'copied' -Because (Get-Content $b -Raw)
         $tracking = Get-Tracking 'mv-kill'
         $tracking.processed | Should -Be $total -Because 'the killed worker''s unfinished batch was copied again by the worker that took its range over, and counted once'
         @($tracking.pending.PSObject.Properties).Count | Should -Be 0 -Because 'no batch is left open'
@@ -130,7 +124,7 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
 
 Describe 'A split of a source range mid-copy' -Skip:(-not $script:IsHarness) {
     It 'copies the children''s documents: the target equals the source after the cut-over' {
-        $total = 5000
+        $total = 3000
         $script:Kit.CreateContainer($script:Database, 'mvs', '/pk')
         $script:Kit.Seed($script:Database, 'mvs', $total, 100, 0, $null)
         $ranges = Get-RangeCount 'mvs'

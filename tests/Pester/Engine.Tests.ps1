@@ -93,8 +93,7 @@ Describe 'Stopping and resuming' {
             Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
             Start-SchemaMigration -Name 'stoppable-add' -Container stoppable -Operation @{ AddField = 'z'; Value = 1 } -BatchSize 20 -MaxDegreeOfParallelism 2
         } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
-        $deadline = [DateTime]::UtcNow.AddSeconds(60)
-        while (-not (Get-MigrationStatus -Name 'stoppable-add' | Where-Object { $_.Status -eq 'running' -and $_.Processed -gt 0 }) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+        Wait-Until { Get-MigrationStatus -Name 'stoppable-add' | Where-Object { $_.Status -eq 'running' -and $_.Processed -gt 0 } } 60 | Should -BeTrue
 
         Stop-SchemaMigration -Name 'stoppable-add' -Confirm:$false
         $stopped = $child | Wait-Job -Timeout 60 | Receive-Job
@@ -113,31 +112,11 @@ Describe 'Stopping and resuming' {
         $script:Kit.CreateContainer($script:Database, 'crashy', '/pk')
         $script:Kit.Seed($script:Database, 'crashy', 2000, 8, 0, $null)
         $before = if ($script:IsHarness) { Get-HarnessStats }
-        $runner = Join-Path $TestDrive 'runner.ps1'
-        @'
-param($module, $endpoint, $key, $database, $log)
-$PID | Set-Content "$log.pid"
-& {
-    Import-Module $module
-    Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-    Start-SchemaMigration -Name crashy-transform -Container crashy -BatchSize 20 -MaxDegreeOfParallelism 2 -LeaseDuration 00:00:06 -Operation @{
-        Transform = { param($doc) if ($doc.migrated) { return $null }; $doc.migrated = $true; $doc }
-    }
-} *> $log
-'@ | Set-Content $runner
-        $pwsh = (Get-Process -Id $PID).Path
-        # Under 'dotnet pwsh' the process is dotnet itself: the child is started the same way.
-        # (The runner writes its own log: Start-Process's redirection crashes this process when the child is killed.)
         $log = Join-Path $TestDrive 'runner.log'
-        [string[]] $arguments = @('-NoProfile', '-NonInteractive', '-File', $runner, $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $log)
-        if ((Split-Path $pwsh -Leaf) -like 'dotnet*') { $arguments = @('pwsh') + $arguments }
-        $process = Start-Process -FilePath $pwsh -PassThru -ArgumentList $arguments -WorkingDirectory "$($script:Root)"
-        $deadline = [DateTime]::UtcNow.AddSeconds(60)
-        while (-not (Get-MigrationStatus -Name 'crashy-transform' | Where-Object { $_.Status -eq 'running' -and $_.Processed -ge 200 }) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+        $process = Start-Runner "Start-SchemaMigration -Name crashy-transform -Container crashy -BatchSize 20 -MaxDegreeOfParallelism 2 -LeaseDuration 00:00:06 -Operation @{ Transform = { param(`$doc) if (`$doc.migrated) { return `$null }; `$doc.migrated = `$true; `$doc } }" $log
+        Wait-Until { Get-MigrationStatus -Name 'crashy-transform' | Where-Object { $_.Status -eq 'running' -and $_.Processed -ge 200 } } 60 | Should -BeTrue -Because (Get-Content $log -Raw -ErrorAction SilentlyContinue)
         $process.HasExited | Should -BeFalse -Because "the runner should still be running (its output: $(Get-Content $log -Raw -ErrorAction SilentlyContinue))"
-        # The migrating process itself ('dotnet pwsh' runs pwsh as a child of the dotnet host).
-        $runnerPid = [int](Get-Content "$log.pid")
-        & kill -9 $runnerPid
+        Stop-Runner $log
         $process.Kill($true)
         $process.WaitForExit(10000) | Should -BeTrue
         $atKill = Get-MigrationStatus -Name 'crashy-transform'
@@ -149,7 +128,8 @@ $PID | Set-Content "$log.pid"
         $refused.FullyQualifiedErrorId | Should -BeLike 'MigrationAlreadyRunning,*'
         $refused.Exception.Message | Should -Match 'already running'
 
-        Start-Sleep -Seconds 7
+        # Refused until the killed runner's lease runs out, then resumed.
+        Wait-Until { -not (Get-MigrationStatus -Name crashy-transform).Owner } 30 | Should -BeTrue
         $resumed = Start-SchemaMigration -Name crashy-transform -Container crashy -Operation @{ Transform = { param($doc) if ($doc.migrated) { return $null }; $doc.migrated = $true; $doc } }
         $resumed.Status | Should -Be 'completed'
         $resumed.Outcome | Should -Be 'Resumed'

@@ -21,10 +21,9 @@ BeforeAll {
     # non-interactive pwsh with exactly $Environment changed; returns what happened, every stream's
     # text, and whether a context was left behind.
     function Invoke-SignInChild([string] $Connect, [hashtable] $Environment = @{}, [string] $Container, [string] $Field, [string] $Database = $script:Database) {
-        $file = Join-Path $TestDrive "signin-$([guid]::NewGuid().ToString('N')).ps1"
-        Set-Content $file @'
-$Values = Get-Content $args[0] -Raw | ConvertFrom-Json
-Import-Module $Values.Module
+        $log = Join-Path $TestDrive "signin-$([guid]::NewGuid().ToString('N')).log"
+        $body = @'
+$Values = Get-Content "$log.values.json" -Raw | ConvertFrom-Json
 $result = [ordered]@{ verbose = @() }
 $watch = [System.Diagnostics.Stopwatch]::StartNew()
 $DebugPreference = 'Continue'
@@ -63,21 +62,15 @@ $text = & {
 try { Get-MigrationStatus -ErrorAction Stop | Out-Null; $result.afterwards = 'connected' }
 catch { $result.afterwards = "$($_.FullyQualifiedErrorId)" }
 $result.text = (@($text) + @($Error | ForEach-Object { $_ | Format-List * -Force | Out-String; $_.Exception.ToString() })) -join "`n"
-'##RESULT##' + ($result | ConvertTo-Json -Depth 4 -Compress)
+Set-RunnerResult $result
 '@
-        @{ Module = $script:ModulePath; Endpoint = $script:Endpoint; Database = $Database; Connect = $Connect; Container = $Container; Field = $Field } |
-            ConvertTo-Json | Set-Content "$file.json"
+        @{ Endpoint = $script:Endpoint; Database = $Database; Connect = $Connect; Container = $Container; Field = $Field } |
+            ConvertTo-Json | Set-Content "$log.values.json"
         $childEnvironment = @{ COSMOS_KEY = $null; COSMOS_CONNECTION_STRING = $null; COSMOS_ENDPOINT = $null }
         foreach ($name in $script:IdentityVariables) { $childEnvironment[$name] = $null }
         foreach ($name in $Environment.Keys) { $childEnvironment[$name] = $Environment[$name] }
-        [string[]] $arguments = @('-NoProfile', '-NonInteractive', '-File', $file, "$file.json")
-        if ((Split-Path $script:Pwsh -Leaf) -like 'dotnet*') { $arguments = @('pwsh') + $arguments }
-        $process = Start-Process -FilePath $script:Pwsh -ArgumentList $arguments -Environment $childEnvironment -WorkingDirectory "$($script:Root)" `
-            -RedirectStandardOutput "$file.out" -RedirectStandardError "$file.err" -PassThru
-        $output = Wait-ChildOutput $process "$file.out" "$file.err" -Seconds 120 -Marker '##RESULT##'
-        $line = $output | Where-Object { $_.StartsWith('##RESULT##') } | Select-Object -Last 1
-        if (-not $line) { throw "The child pwsh failed (exit $($process.ExitCode)):`n$($output -join "`n")" }
-        $line.Substring(10) | ConvertFrom-Json
+        $process = Start-Runner $body $log -NoConnect -Environment $childEnvironment
+        Wait-RunnerResult $process $log -Seconds 120
     }
 
     # PATH for a child that must find no `az` and no `pwsh` but what a test puts first.

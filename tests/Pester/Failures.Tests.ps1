@@ -171,14 +171,15 @@ Describe 'A retry killed mid-way' {
         $worker = Start-Runner "Invoke-Backfill -Container killed -Name killed-retry -ScriptBlock { param(`$doc) Start-Sleep -Milliseconds 20; if (`$doc.k) { return `$null }; `$doc.k = 1; `$doc } -RetryFailures -BatchSize 10 -LeaseDuration 00:00:05" $log
         Wait-Until { (Get-Tracking killed-retry).processed -ge 2760 } 120 | Should -BeTrue -Because (Get-Content $log -Raw -ErrorAction SilentlyContinue)
         Wait-Until { Test-Path "$log.pid" } 10 | Should -BeTrue
-        Stop-Process -Id ([int](Get-Content "$log.pid")) -Force
+        Stop-Runner $log
         $worker.WaitForExit(30000) | Should -BeTrue
         $killed = Get-Tracking killed-retry
         $killed.status | Should -Be 'running' -Because 'a killed retry leaves its lease to expire'
         $killed.processed | Should -BeLessThan 3000 -Because 'it was killed before the end'
         ($killed.processed + $killed.failureCount) | Should -BeLessOrEqual 3000
 
-        Start-Sleep -Seconds 6
+        # The next retry once the killed one's lease ran out.
+        Wait-Until { -not (Get-MigrationStatus -Name killed-retry).Owner } 30 | Should -BeTrue
         $done = Invoke-Backfill -Container killed -Name killed-retry -ScriptBlock { param($doc) if ($doc.k) { return $null }; $doc.k = 1; $doc } -RetryFailures
         $done.Status | Should -Be 'completed'
         $done.Processed | Should -Be 3000 -Because 'the killed batch is counted once, by the next retry'
@@ -193,7 +194,7 @@ Describe 'A poison document under -Distributed -Follow' {
         $script:Kit.CreateContainer($script:Database, 'live', '/pk')
         $script:Kit.Seed($script:Database, 'live', 200, 4, 0, $null)
         $log = Join-Path $TestDrive 'live.log'
-        $worker = Start-Runner "`$s = Start-SchemaMigration -Name live-poison -Container live -Operation @{ Transform = { param(`$doc) if (`$doc.poison) { throw 'poison' }; if (`$doc.lv) { return `$null }; `$doc.lv = 1; `$doc } } -Distributed -Follow -MaxFailures 10 -LeaseDuration 00:00:06 -WarningAction SilentlyContinue`n`$s | Select-Object Name, Status, Processed, Failed | ConvertTo-Json | Set-Content `"$log.json`"" $log
+        $worker = Start-Runner "Set-RunnerResult (Start-SchemaMigration -Name live-poison -Container live -Operation @{ Transform = { param(`$doc) if (`$doc.poison) { throw 'poison' }; if (`$doc.lv) { return `$null }; `$doc.lv = 1; `$doc } } -Distributed -Follow -MaxFailures 10 -LeaseDuration 00:00:06 -WarningAction SilentlyContinue | Select-Object Name, Status, Processed, Failed)" $log
         try {
             Wait-Until { (Get-MigrationStatus -Name live-poison).Phase -eq 'following' } 120 | Should -BeTrue -Because (Get-Content $log -Raw -ErrorAction SilentlyContinue)
             # The application writes a document the transform cannot handle, in partition p1, then
@@ -212,7 +213,7 @@ Describe 'A poison document under -Distributed -Follow' {
             Stop-SchemaMigration -Name live-poison -ErrorAction SilentlyContinue
             $worker.WaitForExit(60000) | Should -BeTrue
         }
-        $result = Get-Content "$log.json" -Raw | ConvertFrom-Json
+        $result = Get-RunnerResult $log
         $result.Status | Should -Be 'completedWithFailures'
         $result.Processed | Should -Be 240
         $result.Failed | Should -Be 1
@@ -248,8 +249,7 @@ Describe 'Ctrl+C' {
             Start-SchemaMigration -Name interrupted -Container items -Operation @{ AddField = 'i'; Value = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1
         }).AddArgument($script:ModulePath).AddArgument($script:Endpoint).AddArgument($script:Key).AddArgument($script:Database)
         $handle = $ps.BeginInvoke()
-        $deadline = [DateTime]::UtcNow.AddSeconds(60)
-        while (-not (Get-MigrationStatus -Name interrupted | Where-Object Processed -GT 0) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+        Wait-Until { Get-MigrationStatus -Name interrupted | Where-Object Processed -GT 0 } 60 | Should -BeTrue
         $ps.Stop()
         $ps.Dispose()
 
@@ -278,8 +278,7 @@ Describe 'Ctrl+C' {
             Invoke-Backfill -Container $container -Name "$container-bf" -Filter 'NOT IS_DEFINED(c.b)' -Set @{ b = 1 } -BatchSize 10
         }).AddArgument($script:ModulePath).AddArgument($script:Endpoint).AddArgument($script:Key).AddArgument($script:Database).AddArgument($container)
         $handle = $ps.BeginInvoke()
-        $deadline = [DateTime]::UtcNow.AddSeconds(60)
-        while (-not (Get-MigrationStatus -Name "$container-bf" | Where-Object Processed -GE $Stop) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 10 }
+        Wait-Until { Get-MigrationStatus -Name "$container-bf" | Where-Object Processed -GE $Stop } 60 -Every 10 | Should -BeTrue
         $ps.Stop()
         $ps.Dispose()
 

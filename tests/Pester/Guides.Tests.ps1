@@ -45,7 +45,7 @@ Describe 'Guide <Name>' -ForEach $script:Guides {
         $saved = @{}
         foreach ($name in $names) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); [Environment]::SetEnvironmentVariable($name, $null) }
         try {
-            $output = & dotnet pwsh -NoProfile -NonInteractive -File $file 2>&1 | ForEach-Object { "$_" }
+            $output = Invoke-Pwsh -File $file
             $exit = $LASTEXITCODE
         }
         finally { foreach ($name in $names) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) } }

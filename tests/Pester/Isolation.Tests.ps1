@@ -37,7 +37,7 @@ BeforeAll {
     function Invoke-FreshPwsh([string] $Body, [hashtable] $Values) {
         $prologue = @'
 $ErrorActionPreference = 'Stop'
-$Values = Get-Content $args[0] -Raw | ConvertFrom-Json
+$Values = Get-Content "$log.values.json" -Raw | ConvertFrom-Json
 $script:IdentityListener = $null
 $result = [ordered]@{ steps = [ordered]@{} }
 function Add-AzAccountsAssemblies {
@@ -86,21 +86,17 @@ function Get-Loaded([string[]] $Names) {
         $epilogue = @'
 if ($script:IdentityListener) { $script:IdentityListener.Stop() }
 $result.loaded = Get-Loaded @('Azure.Core', 'Azure.Identity', 'Microsoft.Identity.Client', 'Newtonsoft.Json', 'Microsoft.Azure.Cosmos.Client', 'CosmosMigrations.Core', 'CosmosMigrations.Module')
-'##RESULT##' + ($result | ConvertTo-Json -Depth 8 -Compress)
+Set-RunnerResult $result
 '@
-        $file = Join-Path $TestDrive "child-$([guid]::NewGuid().ToString('N')).ps1"
-        Set-Content $file ($prologue, $Body, $epilogue -join "`n")
+        $log = Join-Path $TestDrive "child-$([guid]::NewGuid().ToString('N')).log"
         $Values.AzAssemblies = $script:AzAssemblies
         $Values.Module = $script:ModulePath
         $Values.Endpoint = $script:Endpoint
         $Values.Key = $script:Key
-        $Values | ConvertTo-Json | Set-Content "$file.json"
-        $process = Start-Process dotnet -ArgumentList 'pwsh', '-NoProfile', '-NonInteractive', '-File', $file, "$file.json" -PassThru -NoNewWindow `
-            -RedirectStandardOutput "$file.out" -RedirectStandardError "$file.err"
-        $output = Wait-ChildOutput $process "$file.out" "$file.err" -Seconds 180 -Marker '##RESULT##'
-        $line = $output | Where-Object { $_.StartsWith('##RESULT##') } | Select-Object -Last 1
-        if ($process.ExitCode -ne 0 -or -not $line) { throw "The child pwsh failed (exit $($process.ExitCode)):`n$($output -join "`n")" }
-        $line.Substring(10) | ConvertFrom-Json
+        $Values | ConvertTo-Json | Set-Content "$log.values.json"
+        # Nothing imported first: the body loads the module and the old assemblies in its own order.
+        $process = Start-Runner ($prologue, $Body, $epilogue -join "`n") $log -NoImport
+        Wait-RunnerResult $process $log -Seconds 180 -ExitZero
     }
 
     # The steps of one authentication mode, run after the module and the old assemblies are in.

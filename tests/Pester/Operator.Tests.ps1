@@ -34,8 +34,8 @@ Describe 'Get-MigrationStatus -Watch' {
             Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
             Invoke-Backfill -Container customers -Name watched -Set @{ w = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1
         } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
-        $deadline = [DateTime]::UtcNow.AddSeconds(30)
-        while (-not (Get-MigrationStatus -Name watched -Status running) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+        # Watched while it runs (a backfill that already finished returns at once as well).
+        $null = Wait-Until { Get-MigrationStatus -Name watched -Status running } 30 -Every 20
         $final = Get-MigrationStatus -Name watched -Watch -IntervalSec 1
         $final.Status | Should -Be 'completed'
         $final.Processed | Should -Be 600

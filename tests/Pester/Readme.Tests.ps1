@@ -70,7 +70,7 @@ if ($Error.Count) { $Error | ForEach-Object { Write-Host "ERROR: $_" }; exit 2 }
         $sessionFile = Join-Path $TestDrive 'session.ps1'
         Set-Content $runnerFile $runner
         Set-Content $sessionFile $session
-        $output = & dotnet pwsh -NoProfile -NonInteractive -File $runnerFile $script:Root $sessionFile 2>&1 | ForEach-Object { "$_" }
+        $output = Invoke-Pwsh -File $runnerFile $script:Root $sessionFile
         $LASTEXITCODE | Should -Be 0 -Because ($output -join "`n")
         $statements = [System.Management.Automation.Language.Parser]::ParseInput($session, [ref] $null, [ref] $null).EndBlock.Statements
         $statements.Count | Should -BeGreaterThan 10

@@ -24,11 +24,13 @@ Describe 'Crash suite' {
         $migration = "Start-SchemaMigration -Name crash-suite -Container crash -BatchSize 10 -MaxDegreeOfParallelism 1 -LeaseDuration 00:00:05 -Operation @{ Transform = { param(`$doc) if (`$doc.migrated) { return `$null }; `$doc.migrated = `$true; `$doc } }"
         $kills = 0
         for ($round = 1; $round -le 10; $round++) {
-            # The next runner may start only once the killed one's lease has expired.
+            # The next runner loads and connects while the killed one's lease runs out; it may
+            # start only once that lease has expired.
+            $log = Join-Path $TestDrive "crash-$round.log"
+            $process = Start-Runner $migration $log -Gate
             Wait-Until { -not (Get-MigrationStatus -Name crash-suite).Owner } 30 | Should -BeTrue
             $processedBefore = [long](Get-MigrationStatus -Name crash-suite).Processed
-            $log = Join-Path $TestDrive "crash-$round.log"
-            $process = Start-Runner $migration $log
+            Open-RunnerGate $log
             # The kill point is a random amount of progress, not of time: however fast the
             # machine, ten rounds of at most ~250 documents each cannot finish the 4,000.
             $killAfter = $processedBefore + $random.Next(20, 250)
@@ -38,7 +40,7 @@ Describe 'Crash suite' {
                 throw "round $round never reached its kill point: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)"
             }
             Start-Sleep -Milliseconds $random.Next(0, 40)
-            & kill -9 ([int](Get-Content "$log.pid"))
+            Stop-Runner $log
             $process.Kill($true)
             $kills++
             $state = Get-MigrationStatus -Name crash-suite

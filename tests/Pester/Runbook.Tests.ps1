@@ -9,8 +9,8 @@ BeforeAll {
     function Invoke-Runbook([string] $Folder, [string] $TimeSlice, [int] $BatchSize = 100, [double] $MaxFailureRate = 0) {
         $env:COSMOS_CONNECTION_STRING = "AccountEndpoint=$($script:Endpoint);AccountKey=$($script:Key);DisableServerCertificateValidation=True"
         try {
-            $output = & dotnet pwsh -NoProfile -NonInteractive -File $script:Runbook -MigrationsPath $Folder -Database $script:Database -TimeSlice $TimeSlice -BatchSize $BatchSize -MaxFailureRate $MaxFailureRate -ModulePath $script:ModulePath 2>&1
-            [pscustomobject]@{ ExitCode = $LASTEXITCODE; Lines = @($output | ForEach-Object { "$_" }) }
+            $output = Invoke-Pwsh -File $script:Runbook -MigrationsPath $Folder -Database $script:Database -TimeSlice $TimeSlice -BatchSize $BatchSize -MaxFailureRate $MaxFailureRate -ModulePath $script:ModulePath
+            [pscustomobject]@{ ExitCode = $LASTEXITCODE; Lines = @($output) }
         }
         finally { Remove-Item env:COSMOS_CONNECTION_STRING }
     }

@@ -31,46 +31,89 @@ function Get-MethodCount($Stats, [string] $Key, [string] $Container) {
 
 function Set-Faults([hashtable] $Faults) { $null = $script:Kit.SetFaults(($Faults | ConvertTo-Json -Compress)) }
 
-# Shared by the crash and partition suites.
+# The pwsh that child processes run: this one's. Under 'dotnet pwsh' this process is the dotnet
+# host, and the children run pwsh.dll with it directly ('dotnet pwsh' would first look for its tool).
 $script:Pwsh = (Get-Process -Id $PID).Path
+$script:PwshPrefix = @(if ((Split-Path $script:Pwsh -Leaf) -like 'dotnet*') { Join-Path $PSHOME 'pwsh.dll' })
+
+# A child pwsh run to its end, for a script whose output is what the test reads: its lines (every
+# stream, as text) are returned and its exit code is in $LASTEXITCODE.
+function Invoke-Pwsh { & $script:Pwsh @script:PwshPrefix -NoProfile -NonInteractive @args 2>&1 | ForEach-Object { "$_" } }
 
 # A migration's tracking document as stored (the test database's tracking container).
 function Get-Tracking([string] $Name) { $script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'") | ConvertFrom-Json }
 
-# A child pwsh that runs one migration and can be killed; it records its own PID.
-function Start-Runner([string] $Script, [string] $Log) {
+# The one launcher of child pwsh processes, for every Pester file. A child can be killed (SIGKILL),
+# which a thread job cannot, and starts from a clean process. It runs $Script with the module
+# imported and, unless -NoConnect, connected to the test database; it records its PID in "$Log.pid"
+# (the migrating process itself: under 'dotnet' the started process is the host) and writes every
+# stream to $Log (it writes its own log: Start-Process's redirection crashes this process when the
+# child is killed). Its result protocol: what $Script passes to Set-RunnerResult lands as JSON in
+# "$Log.json" (Get-RunnerResult).
+#   -Together N: the child waits, module loaded and connected, until N children of $Log's folder are
+#     ready, so that none arrives when the others are nearly done (pwsh takes seconds to start on a
+#     busy machine).
+#   -Gate: the child waits, loaded and connected, until Open-RunnerGate: its start-up overlaps a wait
+#     of the test (a lease running out), and the test still decides when it starts.
+#   -Environment: variables set in the child's environment ($null removes one).
+#   -NoImport: neither imports nor connects (the script loads what it needs in its own order);
+#   -NoConnect: imports only.
+function Start-Runner([string] $Script, [string] $Log, [int] $Together = 0, [switch] $Gate, [switch] $NoImport, [switch] $NoConnect, [hashtable] $Environment = @{}) {
     $file = "$Log.ps1"
-    Set-Content $file ("param(`$module, `$endpoint, `$key, `$database, `$log)`n`$PID | Set-Content `"`$log.pid`"`n& {`nImport-Module `$module`nConnect-CosmosMigration -Endpoint `$endpoint -Key `$key -Database `$database -SkipCertificateCheck`n$Script`n} *> `$log")
-    [string[]] $arguments = @('-NoProfile', '-NonInteractive', '-File', $file, $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $Log)
-    if ((Split-Path $script:Pwsh -Leaf) -like 'dotnet*') { $arguments = @('pwsh') + $arguments }
-    Start-Process -FilePath $script:Pwsh -PassThru -ArgumentList $arguments -WorkingDirectory "$($script:Root)"
+    $lines = @(
+        'param($module, $endpoint, $key, $database, $log)'
+        '$PID | Set-Content "$log.pid"'
+        'function Set-RunnerResult($Result) { ConvertTo-Json -InputObject $Result -Depth 8 | Set-Content "$log.json" }'
+        '& {'
+        if (-not $NoImport) { 'Import-Module $module' }
+        if (-not $NoImport -and -not $NoConnect) { 'Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck' }
+        if ($Together -or $Gate) { 'New-Item "$log.ready" | Out-Null' }
+        if ($Together) { "while (@(Get-ChildItem `"`$(Split-Path `$log)/*.ready`").Count -lt $Together) { Start-Sleep -Milliseconds 20 }" }
+        if ($Gate) { 'while (-not (Test-Path "$log.go")) { Start-Sleep -Milliseconds 20 }' }
+        $Script
+        '} *> $log'
+    )
+    Set-Content $file ($lines -join "`n")
+    [string[]] $arguments = $script:PwshPrefix + @('-NoProfile', '-NonInteractive', '-File', $file, $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $Log)
+    Start-Process -FilePath $script:Pwsh -PassThru -ArgumentList $arguments -WorkingDirectory "$($script:Root)" -Environment $Environment
 }
 
-function Wait-Until([scriptblock] $Condition, [int] $Seconds = 60) {
+# Lets a child started with -Gate go on (once it is ready; it waits for the gate either way).
+function Open-RunnerGate([string] $Log) { New-Item "$Log.go" | Out-Null }
+
+# The object the child passed to Set-RunnerResult.
+function Get-RunnerResult([string] $Log) { Get-Content "$Log.json" -Raw | ConvertFrom-Json }
+
+# Waits for a child; one that does not return in time is killed and fails the test with what it
+# said and, given -Name, what that migration's tracking document holds (a stuck worker is explained
+# by its -Verbose lines).
+function Wait-Runner($Process, [string] $Log, [string] $Name, [int] $Seconds = 240) {
+    if (-not $Process.WaitForExit($Seconds * 1000)) {
+        $tracking = if ($Name) { "`nTracking: $($script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'"))" }
+        $Process.Kill($true)
+        throw "Runner $(Split-Path -Leaf $Log) did not return in $Seconds s.`nIts log:`n$(Get-Content $Log -Raw -ErrorAction SilentlyContinue)$tracking"
+    }
+}
+
+# Waits for a child and returns its result; a child that exits without one (or, with -ExitZero,
+# with another exit code than 0) fails the test with its log.
+function Wait-RunnerResult($Process, [string] $Log, [int] $Seconds = 240, [switch] $ExitZero) {
+    Wait-Runner $Process $Log -Seconds $Seconds
+    if (-not (Test-Path "$Log.json") -or ($ExitZero -and $Process.ExitCode -ne 0)) {
+        throw "Runner $(Split-Path -Leaf $Log) exited with $($Process.ExitCode) and $(if (Test-Path "$Log.json") { 'a' } else { 'no' }) result. Its log:`n$(Get-Content $Log -Raw -ErrorAction SilentlyContinue)"
+    }
+    Get-RunnerResult $Log
+}
+
+# SIGKILLs the child's migrating process.
+function Stop-Runner([string] $Log) { & kill -9 ([int](Get-Content "$Log.pid")) }
+
+# True once $Condition holds, checked every $Every ms; false after $Seconds.
+function Wait-Until([scriptblock] $Condition, [int] $Seconds = 60, [int] $Every = 50) {
     $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
     while (-not (& $Condition)) {
         if ([DateTime]::UtcNow -gt $deadline) { return $false }
-        Start-Sleep -Milliseconds 50
+        Start-Sleep -Milliseconds $Every
     }
     return $true
-}
-
-# The output of a child started by Start-Process with -RedirectStandardOutput/-Error, once it
-# exited (throws after $Seconds). Start-Process copies a child's redirected streams to the files
-# asynchronously: WaitForExit(timeout) can return before the last lines are written, so this
-# also waits for the copy to finish, and then for the $Marker line if one is given (a child that
-# exited 0 with an empty file was a race, not a failure).
-function Wait-ChildOutput([System.Diagnostics.Process] $Process, [string] $OutFile, [string] $ErrFile, [int] $Seconds = 180, [string] $Marker) {
-    if (-not $Process.WaitForExit($Seconds * 1000)) {
-        $Process.Kill($true)
-        throw "The child did not finish within $Seconds s:`n$(Get-Content $OutFile, $ErrFile -Raw -ErrorAction SilentlyContinue)"
-    }
-    $Process.WaitForExit()
-    $deadline = [DateTime]::UtcNow.AddSeconds(10)
-    do {
-        $output = @(Get-Content $OutFile -ErrorAction SilentlyContinue) + @(Get-Content $ErrFile -ErrorAction SilentlyContinue)
-        if (-not $Marker -or ($output | Where-Object { $_.StartsWith($Marker) })) { break }
-        Start-Sleep -Milliseconds 200
-    } while ([DateTime]::UtcNow -lt $deadline)
-    $output
 }

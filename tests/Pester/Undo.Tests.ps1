@@ -7,7 +7,6 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $script:Database = New-TestDatabase
     Connect-Test $script:Database
-    $script:Pwsh = (Get-Process -Id $PID).Path
 
     # Documents of every shape: unicode (accents, CJK, emoji with joiners), escapes, nested objects
     # and arrays, nulls, numbers of every kind, an integer-like key, and fields absent here and there.
@@ -326,10 +325,12 @@ Describe 'A tracked, leased, resumable run' {
         $undo = 'Undo-SchemaMigration -Name crash-undo -BatchSize 10 -MaxDegreeOfParallelism 1 -LeaseDuration 00:00:05 -Confirm:$false'
         $kills = 0
         for ($round = 1; $round -le 4; $round++) {
+            # The next runner loads and connects while the killed one's lease runs out.
+            $log = Join-Path $TestDrive "undo-crash-$round.log"
+            $process = Start-Runner $undo $log -Gate
             Wait-Until { -not (Get-MigrationStatus -Name crash-undo).Owner } 30 | Should -BeTrue
             $processedBefore = if ((Get-Tracking crash-undo).undo) { [long](Get-MigrationStatus -Name crash-undo).Processed } else { 0 }
-            $log = Join-Path $TestDrive "undo-crash-$round.log"
-            $process = Start-Runner $undo $log
+            Open-RunnerGate $log
             $killAfter = $processedBefore + $random.Next(20, 250)
             $reached = Wait-Until { Get-MigrationStatus -Name crash-undo | Where-Object { $_.Owner -and $_.IsUndo -and $_.Processed -ge $killAfter } } 60
             if (-not $reached) {
@@ -337,7 +338,7 @@ Describe 'A tracked, leased, resumable run' {
                 throw "round $round never reached its kill point: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)"
             }
             Start-Sleep -Milliseconds $random.Next(0, 40)
-            & kill -9 ([int](Get-Content "$log.pid"))
+            Stop-Runner $log
             $process.Kill($true)
             $kills++
         }

@@ -76,12 +76,35 @@ public sealed class CosmosTestServer : IAsyncDisposable
         }
 
         // As build.ps1 starts it: several partition key ranges per container (tests/LocalCosmos/README.md).
-        var start = new ProcessStartInfo("node", $"\"{script}\" --port 0 --partitions {DefaultPartitions}")
+        var start = new ProcessStartInfo
         {
+            // Its standard input is a pipe from this process: the server stops when it closes
+            // (--exit-with-stdin), even if this process is killed.
+            RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (OperatingSystem.IsWindows())
+        {
+            start.FileName = "node";
+        }
+        else
+        {
+            // Through sh, which closes every descriptor above stderr first (as build.ps1 does): a
+            // server that outlived this process kept the lock of 'flock … dotnet test' (inherited
+            // through the test host), and every build waiting on that lock waited for ever.
+            start.FileName = "sh";
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add("for fd in /proc/$$/fd/*; do n=${fd##*/}; [ \"$n\" -gt 2 ] && [ \"$n\" -lt 10 ] && eval \"exec $n>&-\"; done; exec node \"$@\"");
+            start.ArgumentList.Add("sh");
+        }
+
+        foreach (var argument in new[] { script, "--port", "0", "--partitions", $"{DefaultPartitions}", "--exit-with-stdin" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         var process = Process.Start(start)!;
         // The shared server is never disposed: without this it outlived the test run, holding the
         // files it inherited (the shared build lock of `flock … dotnet test` among them).

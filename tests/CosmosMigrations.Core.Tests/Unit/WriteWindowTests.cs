@@ -15,7 +15,10 @@ public sealed class WriteWindowTests
     public async Task Starts_no_more_writes_than_the_limit_and_the_rest_as_places_free_up()
     {
         var limit = 3;
-        var window = new WriteWindow(() => limit);
+        // Each read of the limit is a decision of the window: a start waiting for a place reads it
+        // once, finds no place and waits; the test waits for that decision, never for a time.
+        var reads = 0;
+        var window = new WriteWindow(() => { Interlocked.Increment(ref reads); return limit; });
         var gates = new List<TaskCompletionSource<int>>();
         var inFlight = 0;
         var most = 0;
@@ -47,14 +50,17 @@ public sealed class WriteWindowTests
         });
 
         await WaitUntil(() => Count(gates) == 3);
-        await Task.Delay(50);
+        // The fourth start read the limit (three reads started the first three) and found no place.
+        await WaitUntil(() => Volatile.Read(ref reads) >= 4);
         Assert.Equal(3, Count(gates));
         Assert.False(launcher.IsCompleted);
 
-        // A lower limit holds new starts until the writes in flight are under it.
+        // A lower limit holds new starts until the writes in flight are under it: the place freed
+        // wakes the waiting start, which reads the limit again and waits on.
         limit = 1;
+        var before = Volatile.Read(ref reads);
         Complete(gates, 0);
-        await Task.Delay(50);
+        await WaitUntil(() => Volatile.Read(ref reads) > before);
         Assert.Equal(3, Count(gates));
         Complete(gates, 1);
         Complete(gates, 2);
@@ -76,7 +82,8 @@ public sealed class WriteWindowTests
     [Fact]
     public async Task Ranges_share_the_run_limit_and_a_place_freed_in_one_range_lets_another_start()
     {
-        var run = new WriteWindow(() => 3);
+        var runReads = 0;
+        var run = new WriteWindow(() => { Interlocked.Increment(ref runReads); return 3; });
         var first = run.ForRange(() => 3);
         var second = run.ForRange(() => 3);
         var gates = new List<TaskCompletionSource<int>>();
@@ -96,9 +103,10 @@ public sealed class WriteWindowTests
             _ = await first.StartAsync(Write(), CancellationToken.None);
         }
 
-        // The run is full: the second range waits although its own lane is empty.
+        // The run is full: the second range waits although its own lane is empty (its start read
+        // the run's limit, a fourth time, and found no place).
         var waiting = second.StartAsync(Write(), CancellationToken.None);
-        await Task.Delay(50);
+        await WaitUntil(() => Volatile.Read(ref runReads) >= 4);
         Assert.False(waiting.IsCompleted);
         Assert.Equal(3, Count(gates));
 
