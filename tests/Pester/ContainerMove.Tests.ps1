@@ -104,19 +104,6 @@ Describe 'Test-ContainerMove' {
 }
 
 Describe 'Start-ContainerMove and Complete-ContainerMove' {
-    BeforeAll {
-        # The user content of a container's documents, one canonical line each, sorted.
-        function Get-UserContent([string] $Container) {
-            $script:Kit.ReadAllJson($script:Database, $Container) | ForEach-Object {
-                $document = $_ | ConvertFrom-Json -AsHashtable
-                foreach ($system in '_rid', '_self', '_etag', '_ts', '_attachments', '_lsn') { $document.Remove($system) }
-                $sorted = [ordered]@{}
-                foreach ($key in ($document.Keys | Sort-Object)) { $sorted[$key] = $document[$key] }
-                $sorted | ConvertTo-Json -Compress -Depth 10
-            } | Sort-Object
-        }
-    }
-
     It 'moves a container under live inserts, updates and deletes: the target equals the source, with its settings, and the source is untouched' {
         $source = @{
             id = 'live'; partitionKey = @{ paths = @('/pk'); kind = 'Hash' }; defaultTtl = -1
@@ -196,12 +183,7 @@ Describe 'Start-ContainerMove and Complete-ContainerMove' {
     It 'follows the application writes with -Follow until Complete-ContainerMove stops it and cuts over' {
         $script:Kit.CreateContainer($script:Database, 'follow', '/pk')
         $script:Kit.Seed($script:Database, 'follow', 500, 20, 0, $null)
-        $follower = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
-            Start-ContainerMove -Name follow-move -Container follow -Target follow2 -PartitionKey /email -Follow -Confirm:$false
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $follower = Start-ConnectedJob 'Start-ContainerMove -Name follow-move -Container follow -Target follow2 -PartitionKey /email -Follow -Confirm:$false'
         Wait-Until { (Get-MigrationStatus -Name follow-move -ErrorAction SilentlyContinue).Phase -eq 'following' } 90 | Should -BeTrue
 
         # Written after every document was copied: the follower copies them while it follows.
@@ -275,12 +257,7 @@ Describe 'Undo-SchemaMigration of a move' {
     }
 
     It 'stops a following move first, then removes it' {
-        $follower = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
-            Start-ContainerMove -Name undo-follow -Container undo-src -Target undo-follow-dst -PartitionKey /email -Follow -Confirm:$false
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $follower = Start-ConnectedJob 'Start-ContainerMove -Name undo-follow -Container undo-src -Target undo-follow-dst -PartitionKey /email -Follow -Confirm:$false'
         Wait-Until { (Get-MigrationStatus -Name undo-follow -ErrorAction SilentlyContinue).Phase -eq 'following' } 90 | Should -BeTrue
 
         $undone = Undo-SchemaMigration -Name undo-follow -Confirm:$false
@@ -315,12 +292,7 @@ Describe 'A move''s status' {
         $total = 2000
         $script:Kit.CreateContainer($script:Database, 'status-src', '/pk')
         $script:Kit.Seed($script:Database, 'status-src', $total, 40, 0, $null)
-        $mover = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
-            Start-ContainerMove -Name status-move -Container status-src -Target status-dst -PartitionKey /email -MaxRUPerSecond 150 -Confirm:$false
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $mover = Start-ConnectedJob 'Start-ContainerMove -Name status-move -Container status-src -Target status-dst -PartitionKey /email -MaxRUPerSecond 150 -Confirm:$false'
         # Two rate samples are five seconds apart: the rate shows after the second.
         Wait-Until { $s = Get-MigrationStatus -Name status-move -ErrorAction SilentlyContinue; $s.DocumentsPerSecond -gt 0 -and $s.Lag -gt 0 } 90 | Should -BeTrue
         $copying = Get-MigrationStatus -Name status-move
@@ -414,12 +386,7 @@ Describe 'Complete-ContainerMove -ReverseSync' {
         # The reverse sync reads the target from a second before the cut-over (seconds resolution):
         # the copy's own writes are older than that.
         Start-Sleep -Seconds 2
-        $window = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
-            Complete-ContainerMove -Name rev-move -ReverseSync -LeaseDuration 00:00:06 -Confirm:$false
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $window = Start-ConnectedJob 'Complete-ContainerMove -Name rev-move -ReverseSync -LeaseDuration 00:00:06 -Confirm:$false'
         Wait-Until { (Get-MigrationStatus -Name rev-move-reverse -ErrorAction SilentlyContinue).Status -eq 'running' } 90 | Should -BeTrue
         (Get-MigrationStatus -Name rev-move).Status | Should -Be 'completed'
         $before = $script:Kit.ReadAllJson($script:Database, 'rev-src', "SELECT c.id, c._etag FROM c WHERE c.id != 'd10'") | Sort-Object

@@ -13,15 +13,6 @@ BeforeAll {
         $script:Kit.CreateContainerFromJson($script:Database, ($definition | ConvertTo-Json -Depth 5 -Compress))
     }
 
-    function Get-UserContent([string] $Container) {
-        $script:Kit.ReadAllJson($script:Database, $Container) | ForEach-Object {
-            $document = $_ | ConvertFrom-Json -AsHashtable
-            foreach ($system in '_rid', '_self', '_etag', '_ts', '_attachments', '_lsn') { $document.Remove($system) }
-            $sorted = [ordered]@{}
-            foreach ($key in ($document.Keys | Sort-Object)) { $sorted[$key] = $document[$key] }
-            $sorted | ConvertTo-Json -Compress -Depth 10
-        } | Sort-Object
-    }
 
     function Get-DeletesCheckpoint([string] $Move) {
         $script:Kit.ReadAllJson($script:Database, 'migrations-leases', "SELECT * FROM c WHERE c.id = '$Move|deletes'") | ConvertFrom-Json
@@ -34,12 +25,7 @@ Describe 'Start-ContainerMove and deletes' {
     It 'with the all-versions-and-deletes feed: deletes made while copying and while following reach the target before the cut-over' {
         New-AllVersionsContainer 'avad'
         $script:Kit.Seed($script:Database, 'avad', 2000, 40, 0, $null)
-        $follower = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
-            Start-ContainerMove -Name avad-move -Container avad -Target avad2 -PartitionKey /email -Follow -Confirm:$false
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $follower = Start-ConnectedJob 'Start-ContainerMove -Name avad-move -Container avad -Target avad2 -PartitionKey /email -Follow -Confirm:$false'
 
         # While it copies: 100 deletes.
         Wait-Until { (Get-MigrationStatus -Name avad-move -ErrorAction SilentlyContinue).Status -eq 'running' } 90 | Should -BeTrue
@@ -120,12 +106,7 @@ Describe 'Complete-ContainerMove -ReverseSync and deletes' {
         $script:Kit.Seed($script:Database, 'back', 100, 10, 0, $null)
         (Start-ContainerMove -Name back-move -Container back -Target back2 -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
         ($script:Kit.ContainerJson($script:Database, 'back2') | ConvertFrom-Json).changeFeedPolicy.retentionDuration | Should -Be 10 -Because 'the target gets the source''s change feed policy'
-        $window = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
-            Complete-ContainerMove -Name back-move -ReverseSync -LeaseDuration 00:00:06 -Confirm:$false
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $window = Start-ConnectedJob 'Complete-ContainerMove -Name back-move -ReverseSync -LeaseDuration 00:00:06 -Confirm:$false'
         # Running, and its record written (a moment after its tracking document).
         Wait-Until { $reverse = Get-MigrationStatus -Name back-move-reverse -ErrorAction SilentlyContinue; $reverse.Status -eq 'running' -and $reverse.Deletes } 90 | Should -BeTrue
         (Get-MigrationStatus -Name back-move-reverse).Deletes | Should -Be 'AllVersionsAndDeletes feed'

@@ -13,16 +13,6 @@ BeforeAll {
 
     function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
 
-    # The user content of a container's documents, one canonical line each, sorted.
-    function Get-UserContent([string] $Container) {
-        $script:Kit.ReadAllJson($script:Database, $Container) | ForEach-Object {
-            $document = $_ | ConvertFrom-Json -AsHashtable
-            foreach ($system in '_rid', '_self', '_etag', '_ts', '_attachments', '_lsn') { $document.Remove($system) }
-            $sorted = [ordered]@{}
-            foreach ($key in ($document.Keys | Sort-Object)) { $sorted[$key] = $document[$key] }
-            $sorted | ConvertTo-Json -Compress -Depth 10
-        } | Sort-Object
-    }
 
     # A worker process running one move with -Distributed (Start-Runner); its status is its result.
     function Start-MoveWorker([string] $Log, [string] $Move, [int] $Together = 0) {
@@ -128,12 +118,7 @@ Describe 'A split of a source range mid-copy' -Skip:(-not $script:IsHarness) {
         $script:Kit.CreateContainer($script:Database, 'mvs', '/pk')
         $script:Kit.Seed($script:Database, 'mvs', $total, 100, 0, $null)
         $ranges = Get-RangeCount 'mvs'
-        $mover = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
-            Start-ContainerMove -Name mv-split -Container mvs -Target mvs2 -PartitionKey /email -MaxRUPerSecond 400 -LeaseDuration 00:00:06 -Confirm:$false
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $mover = Start-ConnectedJob 'Start-ContainerMove -Name mv-split -Container mvs -Target mvs2 -PartitionKey /email -MaxRUPerSecond 400 -LeaseDuration 00:00:06 -Confirm:$false'
         Wait-Until { (Get-Tracking 'mv-split').processed -gt 500 } 90 | Should -BeTrue
         (Get-Tracking 'mv-split').processed | Should -BeLessThan $total -Because 'the split comes mid-copy'
         1..2 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mvs', $null) }

@@ -43,6 +43,29 @@ function Invoke-Pwsh { & $script:Pwsh @script:PwshPrefix -NoProfile -NonInteract
 # A migration's tracking document as stored (the test database's tracking container).
 function Get-Tracking([string] $Name) { $script:Kit.ReadAllJson($script:Database, 'migrations', "SELECT * FROM c WHERE c.id = '$Name'") | ConvertFrom-Json }
 
+# The user content of a container's documents (system properties left out), one canonical line
+# each, sorted: two containers holding the same documents give the same lines.
+function Get-UserContent([string] $Container) {
+    $script:Kit.ReadAllJson($script:Database, $Container) | ForEach-Object {
+        $document = $_ | ConvertFrom-Json -AsHashtable
+        foreach ($system in '_rid', '_self', '_etag', '_ts', '_attachments', '_lsn') { $document.Remove($system) }
+        $sorted = [ordered]@{}
+        foreach ($key in ($document.Keys | Sort-Object)) { $sorted[$key] = $document[$key] }
+        $sorted | ConvertTo-Json -Compress -Depth 10
+    } | Sort-Object
+}
+
+# A command of the module run in a thread job of this process, imported and connected as the tests
+# are: for a run that goes on while the test writes, splits or stops. Receive-Job gives its output.
+function Start-ConnectedJob([string] $Command) {
+    Start-ThreadJob -ScriptBlock {
+        param($module, $endpoint, $key, $database, $command)
+        Import-Module $module
+        Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+        & ([scriptblock]::Create($command))
+    } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $Command
+}
+
 # The one launcher of child pwsh processes, for every Pester file. A child can be killed (SIGKILL),
 # which a thread job cannot, and starts from a clean process. It runs $Script with the module
 # imported and, unless -NoConnect, connected to the test database; it records its PID in "$Log.pid"
