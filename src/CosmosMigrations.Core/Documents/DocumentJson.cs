@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Text;
@@ -73,13 +74,17 @@ public static class DocumentJson
         }
     }
 
-    public static MemoryStream ToStream(JToken token)
+    public static MemoryStream ToStream(JToken token) => ToStream(json => token.WriteTo(json));
+
+    /// <summary>UTF-8 JSON written by <paramref name="write"/> straight to a stream: a body made of
+    /// many small parts (a journal record) need not be built as a document first.</summary>
+    public static MemoryStream ToStream(Action<JsonWriter> write)
     {
         var stream = new MemoryStream();
         using (var writer = new StreamWriter(stream, Utf8, 4096, leaveOpen: true))
         using (var json = new JsonTextWriter(writer))
         {
-            token.WriteTo(json);
+            write(json);
         }
 
         stream.Position = 0;

@@ -202,6 +202,26 @@ public sealed partial class JournalEntry
     /// <summary>Absent equals absent; JSON values compare by content (numbers by value).</summary>
     private static bool Same(JToken? a, JToken? b) => a is null ? b is null : b is not null && JToken.DeepEquals(a, b);
 
+    /// <summary>Whether two entries record the same changes (paths and values, in order).</summary>
+    internal static bool SameChanges(IReadOnlyList<FieldChange> a, IReadOnlyList<FieldChange> b)
+    {
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < a.Count; i++)
+        {
+            if (!a[i].Path.Equals(b[i].Path) || !Same(a[i].Before, b[i].Before) || !Same(a[i].After, b[i].After)
+                || a[i].Index != b[i].Index || a[i].Previous != b[i].Previous)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     private static string Show(JToken? value) => value is null ? "absent" : Truncate(value.ToString(Newtonsoft.Json.Formatting.None));
 
     private static string Truncate(string text) => text.Length > 80 ? text.Substring(0, 80) + "…" : text;

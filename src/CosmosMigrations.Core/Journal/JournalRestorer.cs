@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
@@ -272,11 +273,11 @@ internal sealed class JournalRestorer : IItemWriter
     private async Task KeepAsync(JournalEntry entry, CancellationToken cancellationToken)
     {
         var id = "kept-" + _journal.Scope.PartitionKeyFor(_step, new JObject { ["id"] = entry.Id, ["key"] = entry.Key });
-        var record = PageRecord.Build(_journal.Scope, _step, id, PageJournal.NextOrder(), new[] { entry }, _journal.TtlSeconds);
-        var partitionKey = new PartitionKey((string)record["pk"]!);
+        var record = PageRecord.Serialize(_journal.Scope, _step, id, PageJournal.NextOrder(), new[] { entry }, _journal.TtlSeconds);
+        var partitionKey = new PartitionKey(record.PartitionKey);
         using var response = await _journal.SendAsync(async ct =>
         {
-            using var body = DocumentJson.ToStream(record);
+            using var body = new MemoryStream(record.Body, writable: false);
             return await _journal.Container.Container.UpsertItemStreamAsync(body, partitionKey, new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct).ConfigureAwait(false);
         }, $"Keeping the before-image of document '{entry.Id}' (left alone)", cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)

@@ -74,31 +74,24 @@ public sealed class PageJournal
 
     private async Task WriteAsync(int step, List<JournalEntry> entries, PageImages images, CancellationToken cancellationToken)
     {
-        var record = PageRecord.Build(Store.Scope, step, NewId(), NextOrder(), entries, Store.TtlSeconds, images.Late);
-        byte[] body;
-        using (var stream = DocumentJson.ToStream(record))
-        {
-            body = stream.ToArray();
-        }
-
-        if (body.Length > MaxRecordBytes && entries.Count > 1)
+        var record = PageRecord.Serialize(Store.Scope, step, NewId(), NextOrder(), entries, Store.TtlSeconds, images.Late);
+        if (record.Body.Length > MaxRecordBytes && entries.Count > 1)
         {
             await SplitAsync(step, entries, images, cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        var id = (string)record["id"]!;
-        var partitionKey = new PartitionKey((string)record["pk"]!);
+        var partitionKey = new PartitionKey(record.PartitionKey);
         var container = Store.Container.Container;
         // A stream per attempt: the SDK disposes the one it sent, and a retried request needs another.
         using var response = await Store.SendAsync(async ct =>
         {
-            using var stream = new MemoryStream(body, writable: false);
+            using var stream = new MemoryStream(record.Body, writable: false);
             return await container.CreateItemStreamAsync(stream, partitionKey, Quiet, ct).ConfigureAwait(false);
         }, $"Journaling a page of {entries.Count} document(s)", cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode)
         {
-            images.Add(new StoredRecord(id, partitionKey, (long)record["seq"]!, entries, images.Late));
+            images.Add(new StoredRecord(record.Id, partitionKey, record.Order, entries, images.Late));
             return;
         }
 
@@ -136,10 +129,10 @@ public sealed class PageJournal
         }
         else
         {
-            var json = PageRecord.Build(Store.Scope, step, record.Id, record.Order, remaining, Store.TtlSeconds, record.Late);
+            var rewritten = PageRecord.Serialize(Store.Scope, step, record.Id, record.Order, remaining, Store.TtlSeconds, record.Late);
             response = await Store.SendAsync(async ct =>
             {
-                using var body = DocumentJson.ToStream(json);
+                using var body = new MemoryStream(rewritten.Body, writable: false);
                 return await container.ReplaceItemStreamAsync(body, record.Id, record.PartitionKey, Quiet, ct).ConfigureAwait(false);
             }, $"Taking back {ids.Count} before-image(s) of changes not made", cancellationToken).ConfigureAwait(false);
         }
@@ -159,6 +152,9 @@ public sealed class PageJournal
 
     private static readonly ItemRequestOptions Quiet = new() { EnableContentResponseOnWrite = false };
 }
+
+/// <summary>A journal record ready to be written: its id, partition key, order and UTF-8 body.</summary>
+internal sealed record RecordBody(string Id, string PartitionKey, long Order, byte[] Body);
 
 /// <summary>A journal record as written: its identity, order and entries.</summary>
 internal sealed record StoredRecord(string Id, PartitionKey PartitionKey, long Order, IReadOnlyList<JournalEntry> Entries, bool Late);
@@ -213,70 +209,111 @@ public sealed class PageImages
 /// entry per document: its id, partition key values and before-image (or the index of its shape).</summary>
 public static class PageRecord
 {
-    public static JObject Build(JournalScope scope, int step, string id, long order, IReadOnlyList<JournalEntry> entries, int? ttl, bool late = false)
+    /// <summary>The record of <paramref name="entries"/>, written straight to its body: a page's
+    /// record is built once a page, so it is written without an intermediate document.</summary>
+    internal static RecordBody Serialize(JournalScope scope, int step, string id, long order, IReadOnlyList<JournalEntry> entries, int? ttl, bool late = false)
     {
-        var shapes = new JArray();
-        var shapeIndex = new Dictionary<string, int>(StringComparer.Ordinal);
-        var stored = new JArray();
-        foreach (var entry in entries)
+        var partitionKey = scope.PartitionKeyForRecord(step, id);
+        // Fields added where there were none: nothing of the document to keep; documents that got
+        // the same values share one description of the change (the first entry that had it).
+        var shapes = new List<JournalEntry>();
+        using var body = DocumentJson.ToStream(json =>
         {
-            var json = new JObject { ["id"] = entry.Id, ["key"] = entry.Key.DeepClone() };
-            if (entry.IsWhole)
+            json.WriteStartObject();
+            Property(json, "id", id);
+            Property(json, "pk", partitionKey);
+            Property(json, "journal", scope.JournalId);
+            Property(json, "migration", scope.Migration);
+            Property(json, "container", scope.Container);
+            json.WritePropertyName("step");
+            json.WriteValue(step);
+            json.WritePropertyName("seq");
+            json.WriteValue(order);
+            json.WritePropertyName("ids");
+            json.WriteStartArray();
+            foreach (var entry in entries)
             {
-                json["document"] = entry.Document!.DeepClone();
-                json["afterHash"] = entry.AfterHash;
+                json.WriteValue(entry.Id);
             }
-            else if (entry.Changes!.All(c => c.Before is null))
+
+            json.WriteEndArray();
+            json.WritePropertyName("entries");
+            json.WriteStartArray();
+            foreach (var entry in entries)
             {
-                // Fields added where there were none: nothing of the document to keep; documents
-                // that got the same values share one description of the change.
-                var changes = entry.ChangesJson();
-                var text = changes.ToString(Newtonsoft.Json.Formatting.None);
-                if (!shapeIndex.TryGetValue(text, out var index))
+                json.WriteStartObject();
+                Property(json, "id", entry.Id);
+                json.WritePropertyName("key");
+                entry.Key.WriteTo(json);
+                if (entry.IsWhole)
                 {
-                    index = shapes.Count;
-                    shapeIndex[text] = index;
-                    shapes.Add(changes);
+                    json.WritePropertyName("document");
+                    entry.Document!.WriteTo(json);
+                    Property(json, "afterHash", entry.AfterHash);
+                }
+                else if (entry.Changes!.All(c => c.Before is null))
+                {
+                    json.WritePropertyName("shape");
+                    json.WriteValue(ShapeOf(shapes, entry));
+                }
+                else
+                {
+                    json.WritePropertyName("changes");
+                    entry.ChangesJson().WriteTo(json);
                 }
 
-                json["shape"] = index;
+                json.WriteEndObject();
             }
-            else
+
+            json.WriteEndArray();
+            if (shapes.Count > 0)
             {
-                json["changes"] = entry.ChangesJson();
+                json.WritePropertyName("shapes");
+                json.WriteStartArray();
+                foreach (var shape in shapes)
+                {
+                    shape.ChangesJson().WriteTo(json);
+                }
+
+                json.WriteEndArray();
             }
 
-            stored.Add(json);
+            if (late)
+            {
+                json.WritePropertyName("late");
+                json.WriteValue(true);
+            }
+
+            if (ttl is { } seconds)
+            {
+                json.WritePropertyName("ttl");
+                json.WriteValue(seconds);
+            }
+
+            json.WriteEndObject();
+        });
+        return new RecordBody(id, partitionKey, order, body.ToArray());
+    }
+
+    private static void Property(Newtonsoft.Json.JsonWriter json, string name, string? value)
+    {
+        json.WritePropertyName(name);
+        json.WriteValue(value);
+    }
+
+    /// <summary>The index of the shape of <paramref name="entry"/>'s changes, added when new.</summary>
+    private static int ShapeOf(List<JournalEntry> shapes, JournalEntry entry)
+    {
+        for (var i = 0; i < shapes.Count; i++)
+        {
+            if (JournalEntry.SameChanges(shapes[i].Changes!, entry.Changes!))
+            {
+                return i;
+            }
         }
 
-        var record = new JObject
-        {
-            ["id"] = id,
-            ["pk"] = scope.PartitionKeyForRecord(step, id),
-            ["journal"] = scope.JournalId,
-            ["migration"] = scope.Migration,
-            ["container"] = scope.Container,
-            ["step"] = step,
-            ["seq"] = order,
-            ["ids"] = new JArray(entries.Select(e => e.Id)),
-            ["entries"] = stored,
-        };
-        if (shapes.Count > 0)
-        {
-            record["shapes"] = shapes;
-        }
-
-        if (late)
-        {
-            record["late"] = true;
-        }
-
-        if (ttl is { } seconds)
-        {
-            record["ttl"] = seconds;
-        }
-
-        return record;
+        shapes.Add(entry);
+        return shapes.Count - 1;
     }
 
     /// <summary>The entries of a stored record, each as a whole before-image.</summary>
