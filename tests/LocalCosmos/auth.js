@@ -20,6 +20,13 @@
 
 "use strict";
 
+const crypto = require("crypto");
+const { fail, pathOf } = require("./wire");
+
+// The emulator's published key (public knowledge): master-key signatures are verified with it
+// unless --key names another.
+const EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
 /// { type: "master" | "resource" | "aad" | "none", claims, malformed } of a request.
 function authorizationOf(req) {
   const raw = req.headers.authorization;
@@ -46,7 +53,7 @@ function authorizationOf(req) {
 
 /// The data-plane action a request needs, named as the service names it in its 403 message.
 function actionOf(req) {
-  const pathname = (req.url || "").split("?")[0];
+  const pathname = pathOf(req);
   const prefix = "Microsoft.DocumentDB/databaseAccounts";
   if (/\/docs(\/|$)/.test(pathname)) {
     const items = `${prefix}/sqlDatabases/containers/items`;
@@ -64,35 +71,26 @@ function actionOf(req) {
 }
 
 function resourceOf(req) {
-  const pathname = (req.url || "").split("?")[0].replace(/^\/+|\/+$/g, "");
+  const pathname = pathOf(req).replace(/^\/+|\/+$/g, "");
   return pathname ? `/${pathname}` : "/";
 }
 
 function forbidden(res, account, oid, action, resource) {
-  res.statusCode = 403;
   res.setHeader("x-ms-substatus", "5301");
-  return {
-    code: "Forbidden",
-    message: `Request blocked by Auth ${account} : Request is blocked because principal [${oid}] does not have required RBAC permissions to perform action [${action}] on resource [${resource}]. Learn more: https://aka.ms/cosmos-native-rbac.`
-  };
+  return fail(res, 403, "Forbidden", `Request blocked by Auth ${account} : Request is blocked because principal [${oid}] does not have required RBAC permissions to perform action [${action}] on resource [${resource}]. Learn more: https://aka.ms/cosmos-native-rbac.`);
 }
-
-const crypto = require("crypto");
 
 /// What a master-key signature covers: the resource type is the path's last type segment, the
 /// link the path up to the resource (a feed's link is its parent's), e.g. POST /dbs/d/colls/c/docs
 /// signs "docs" and "dbs/d/colls/c"; the account root signs "" and "".
 function signedResourceOf(req) {
-  const segments = (req.url || "").split("?")[0].split("/").filter(Boolean).map(s => { try { return decodeURIComponent(s); } catch (e) { return s; } });
+  const segments = pathOf(req).split("/").filter(Boolean).map(s => { try { return decodeURIComponent(s); } catch (e) { return s; } });
   if (segments.length === 0) return { type: "", link: "" };
   if (segments.length % 2 === 0) return { type: segments[segments.length - 2], link: segments.join("/") };
   return { type: segments[segments.length - 1], link: segments.slice(0, -1).join("/") };
 }
 
-function unauthorized(res, message) {
-  res.statusCode = 401;
-  return { code: "Unauthorized", message };
-}
+const unauthorized = (res, message) => fail(res, 401, "Unauthorized", message);
 
 /// A master-key request whose signature is not the key's: 401 as the service answers it.
 function verifyMasterKey(req, res, auth, key) {
@@ -119,14 +117,12 @@ function authorize(req, res, settings, account, key) {
   if (auth.type === "master") return verifyMasterKey(req, res, auth, key);
   if (auth.type !== "aad") return null;
   if (auth.malformed) {
-    res.statusCode = 401;
-    return { code: "Unauthorized", message: `Request blocked by Auth ${account} : the AAD token is malformed (expected type=aad&ver=1.0&sig=<JWT>).` };
+    return unauthorized(res, `Request blocked by Auth ${account} : the AAD token is malformed (expected type=aad&ver=1.0&sig=<JWT>).`);
   }
   const claims = auth.claims || {};
   const now = Math.floor(Date.now() / 1000);
   if (typeof claims.exp !== "number" || claims.exp <= now) {
-    res.statusCode = 401;
-    return { code: "Unauthorized", message: `Request blocked by Auth ${account} : The AAD token has expired (exp ${claims.exp}, now ${now}). Acquire a new token.` };
+    return unauthorized(res, `Request blocked by Auth ${account} : The AAD token has expired (exp ${claims.exp}, now ${now}). Acquire a new token.`);
   }
   const oid = claims.oid || claims.sub || "unknown";
   // `methods` (shared with the fault settings) narrows a denial to some operations, as a custom
@@ -136,10 +132,10 @@ function authorize(req, res, settings, account, key) {
   const action = actionOf(req);
   if (denied) return forbidden(res, account, oid, action || `${"Microsoft.DocumentDB/databaseAccounts"}/readMetadata`, resourceOf(req));
   if (action === null) {
-    const isContainer = /\/colls(\/|$)/.test((req.url || "").split("?")[0]);
+    const isContainer = /\/colls(\/|$)/.test(pathOf(req));
     return forbidden(res, account, oid, `Microsoft.DocumentDB/databaseAccounts/sqlDatabases/${isContainer ? "containers/" : ""}write`, resourceOf(req));
   }
   return null;
 }
 
-module.exports = { authorize, authorizationOf };
+module.exports = { EMULATOR_KEY, authorize, authorizationOf };

@@ -1,12 +1,13 @@
 // The all-versions-and-deletes (AVAD) change feed of the local Cosmos DB server.
 //
-// The latest-version feed (server.js, Fix 2) returns each changed document once, at its latest
-// version: a delete leaves nothing to return. The AVAD feed returns every change in LSN order:
-// each create and replace (an upsert or patch is one or the other) with the version it wrote, and
-// each delete (an explicit one or a TTL expiry) with the deleted document's id and key. On the
-// service it needs continuous backup and the account's opt-in, and a container without it answers
-// 400; the emulator's opt-in is the container's `changeFeedPolicy.retentionDuration`, and that is
-// the switch here too, so a test chooses per container whether a consumer gets the feed or the 400.
+// The latest-version feed (feeds.js, on the LSNs that store.js stamps) returns each changed
+// document once, at its latest version: a delete leaves nothing to return. The AVAD feed returns
+// every change in LSN order: each create and replace (an upsert or patch is one or the other) with
+// the version it wrote, and each delete (an explicit one or a TTL expiry) with the deleted
+// document's id and key. On the service it needs continuous backup and the account's opt-in, and
+// a container without it answers 400; the emulator's opt-in is the container's
+// `changeFeedPolicy.retentionDuration`, and that is the switch here too, so a test chooses per
+// container whether a consumer gets the feed or the 400.
 //
 // A container with the feed on keeps a change log: entries in write order, each with its range's
 // LSN (which a split's children inherit, so within one live range write order is LSN order, as in

@@ -12,6 +12,7 @@
 "use strict";
 
 const path = require("path");
+const { Memo } = require("./memo");
 
 const cosmosDist = path.dirname(require.resolve("@azure/cosmos")); // …/@azure/cosmos/dist/commonjs
 const fromCosmos = (file) => require(path.join(cosmosDist, file));
@@ -164,7 +165,7 @@ class PartitionMap {
     this.history = [];
     this.live = [];
     this.nextId = 0;
-    this.epkCache = new Map();
+    this.epkCache = new Memo(100000);
     const bounds = [MIN_EPK, ...initialBoundaries(definition, Math.max(1, count)), MAX_EPK];
     for (let i = 0; i + 1 < bounds.length; i += 1) this.live.push(this._newRange(bounds[i], bounds[i + 1], [], 0));
   }
@@ -180,14 +181,7 @@ class PartitionMap {
   get version() { return this.history.length; }
 
   epkOf(values) {
-    const key = canonicalKey(values);
-    let epk = this.epkCache.get(key);
-    if (epk === undefined) {
-      epk = effectivePartitionKey(this.definition, values);
-      if (this.epkCache.size > 100000) this.epkCache.clear();
-      this.epkCache.set(key, epk);
-    }
-    return epk;
+    return this.epkCache.get(canonicalKey(values), () => effectivePartitionKey(this.definition, values));
   }
 
   rangeById(id) { return this.live.find(r => r.id === id); }

@@ -12,10 +12,8 @@
 
 "use strict";
 
-const path = require("path");
-
-const packageDir = path.dirname(require.resolve("@vercel/cosmosdb-server/package.json"));
-const fromPackage = (m) => require(require.resolve(m, { paths: [packageDir] }));
+const { fromPackage } = require("./vendor");
+const { Memo } = require("./memo");
 
 // ---------------------------------------------------------------------------------------------
 // Fix 1 — query cost. The SQL engine compiles every query to JavaScript that builds its working
@@ -63,13 +61,9 @@ const executor = fromPackage("@zeit/cosmosdb-query/lib/executor");
 const aggregateFunctions = fromPackage("@zeit/cosmosdb-query/lib/aggregate-functions");
 const builtinFunctions = fromPackage("@zeit/cosmosdb-query/lib/builtin-functions");
 const queryHelpers = fromPackage("@zeit/cosmosdb-query/lib/helpers");
-const compiledCode = new Map();
+const compiledCode = new Memo(500);
 executor.default = (collection, { code, parameters, udf = {}, maxItemCount, continuation, compositeIndexes }) => {
-  let execute = compiledCode.get(code);
-  if (!execute) {
-    execute = new Function(`"use strict";return (${code})`)(); // eslint-disable-line no-new-func
-    compiledCode.set(code, execute);
-  }
+  const execute = compiledCode.get(code, () => new Function(`"use strict";return (${code})`)()); // eslint-disable-line no-new-func
   const params = {};
   (parameters || []).forEach(({ name, value }) => { params[name.slice(1)] = value; });
   return execute(aggregateFunctions, builtinFunctions, collection, queryHelpers, udf, params, maxItemCount, continuation, compositeIndexes);
@@ -85,24 +79,15 @@ class BadQuery extends Error {
 }
 
 // Compiling a query costs a few milliseconds; a paged scan sends the same text for every page.
-const compiledQueries = new Map();
-function remember(key, make) {
-  let value = compiledQueries.get(key);
-  if (!value) {
-    value = make();
-    if (compiledQueries.size >= 500) compiledQueries.delete(compiledQueries.keys().next().value);
-    compiledQueries.set(key, value);
-  }
-  return value;
-}
+const compiledQueries = new Memo(500);
 
 function compileQuery(sql) {
-  return remember(sql, () => createQuery(sql));
+  return compiledQueries.get(sql, () => createQuery(sql));
 }
 
 /// A query object for a syntax tree built here (the engine's Query compiles `ast` lazily).
 function queryOfAst(key, ast) {
-  return remember(key, () => {
+  return compiledQueries.get(key, () => {
     const query = createQuery("SELECT VALUE 1");
     query.ast = ast;
     query._code = null;
@@ -315,7 +300,7 @@ const MATERIALIZED_PREFIX = "+SKIP:";
 /// `scope.documents(from, to)` (its documents at those positions). Options as the engine's:
 /// parameters, udf, maxItemCount, continuation ({ token }), compositeIndexes.
 function executeQuery(scope, sql, options) {
-  const parts = remember(`${sql}\u0000clauses ${JSON.stringify(options.parameters || [])}`, () => clausesOf(sql, options.parameters));
+  const parts = compiledQueries.get(`${sql}\u0000clauses ${JSON.stringify(options.parameters || [])}`, () => clausesOf(sql, options.parameters));
   const query = compileQuery(parts.engineSql);
   if (!engineAggregates(query.ast.body.select)) return runNestedAggregates(parts.engineSql, query.ast, scope.documents(0, Infinity), options);
   if (parts.materialized) return runMaterialized(scope, query, parts, options);
