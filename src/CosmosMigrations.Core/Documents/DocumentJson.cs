@@ -40,19 +40,23 @@ public static class DocumentJson
         return copy;
     }
 
+    /// <summary>No line numbers on every token read: nothing reads them back, and they were an
+    /// object per token of every document of every page.</summary>
+    private static readonly JsonLoadSettings NoLineInfo = new() { LineInfoHandling = LineInfoHandling.Ignore };
+
     private static JsonTextReader NewReader(Stream stream) =>
         new(new StreamReader(stream, Utf8)) { DateParseHandling = DateParseHandling.None, FloatParseHandling = FloatParseHandling.Double, MaxDepth = 128 };
 
     public static JObject ReadObject(Stream stream)
     {
         using var reader = NewReader(stream);
-        return JObject.Load(reader);
+        return JObject.Load(reader, NoLineInfo);
     }
 
     public static JToken Parse(string json)
     {
         using var reader = new JsonTextReader(new StringReader(json)) { DateParseHandling = DateParseHandling.None, FloatParseHandling = FloatParseHandling.Double };
-        return JToken.Load(reader);
+        return JToken.Load(reader, NoLineInfo);
     }
 
     /// <summary>The items of one query or feed page (<c>{"Documents": [...]}</c>), read one at a time.</summary>
@@ -66,7 +70,7 @@ public static class DocumentJson
                 reader.Read();
                 while (reader.Read() && reader.TokenType != JsonToken.EndArray)
                 {
-                    yield return JToken.Load(reader);
+                    yield return JToken.Load(reader, NoLineInfo);
                 }
 
                 yield break;

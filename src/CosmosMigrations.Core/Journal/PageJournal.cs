@@ -62,7 +62,7 @@ public sealed class PageJournal
     /// step (a write retried after a conflict, a change-feed batch).</summary>
     public async Task<PageImages> RecordAsync(int step, IReadOnlyList<DocumentEdit> edits, PartitionKeyReader targetKey, CancellationToken cancellationToken, bool late = false)
     {
-        var images = new PageImages(this, step, late || Store.LaterImages);
+        var images = new PageImages(this, late || Store.LaterImages);
         if (edits.Count > 0)
         {
             var entries = edits.Select(e => JournalEntry.FromEdit(e, targetKey.Paths)).ToList();
@@ -91,7 +91,7 @@ public sealed class PageJournal
         }, $"Journaling a page of {entries.Count} document(s)", cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode)
         {
-            images.Add(new StoredRecord(record.Id, partitionKey, record.Order, entries, images.Late));
+            images.Add(new StoredRecord(record.Id, partitionKey, entries.Select(e => e.Id).ToArray(), record.Body));
             return;
         }
 
@@ -116,23 +116,30 @@ public sealed class PageJournal
     }
 
     /// <summary>Takes the images of <paramref name="ids"/> out of <paramref name="record"/>: the
-    /// record is written again without them, or deleted when nothing is left.</summary>
-    internal async Task TakeOutAsync(int step, StoredRecord record, ISet<string> ids, CancellationToken cancellationToken)
+    /// record is written again without them, or deleted when nothing is left. It is rewritten from
+    /// its own body, so a page keeps only that body (no entries) until its writes are done.</summary>
+    internal async Task TakeOutAsync(StoredRecord record, ISet<string> ids, CancellationToken cancellationToken)
     {
-        var remaining = record.Entries.Where(e => !ids.Contains(e.Id)).ToList();
         var container = Store.Container.Container;
         ResponseMessage response;
-        if (remaining.Count == 0)
+        if (record.Ids.All(ids.Contains))
         {
             response = await Store.SendAsync(ct => container.DeleteItemStreamAsync(record.Id, record.PartitionKey, cancellationToken: ct),
                 $"Taking back a journal record ({ids.Count} change(s) not made)", cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            var rewritten = PageRecord.Serialize(Store.Scope, step, record.Id, record.Order, remaining, Store.TtlSeconds, record.Late);
+            JObject json;
+            using (var stream = new MemoryStream(record.Body, writable: false))
+            {
+                json = DocumentJson.ReadObject(stream);
+            }
+
+            json["ids"] = new JArray(record.Ids.Where(id => !ids.Contains(id)));
+            json["entries"] = new JArray(((JArray)json["entries"]!).Where(e => !ids.Contains((string)e["id"]!)));
             response = await Store.SendAsync(async ct =>
             {
-                using var body = new MemoryStream(rewritten.Body, writable: false);
+                using var body = DocumentJson.ToStream(json);
                 return await container.ReplaceItemStreamAsync(body, record.Id, record.PartitionKey, Quiet, ct).ConfigureAwait(false);
             }, $"Taking back {ids.Count} before-image(s) of changes not made", cancellationToken).ConfigureAwait(false);
         }
@@ -156,8 +163,8 @@ public sealed class PageJournal
 /// <summary>A journal record ready to be written: its id, partition key, order and UTF-8 body.</summary>
 internal sealed record RecordBody(string Id, string PartitionKey, long Order, byte[] Body);
 
-/// <summary>A journal record as written: its identity, order and entries.</summary>
-internal sealed record StoredRecord(string Id, PartitionKey PartitionKey, long Order, IReadOnlyList<JournalEntry> Entries, bool Late);
+/// <summary>A journal record as written: its identity, the ids of its documents and its body.</summary>
+internal sealed record StoredRecord(string Id, PartitionKey PartitionKey, IReadOnlyList<string> Ids, byte[] Body);
 
 /// <summary>The before-images one page (or one retried write) recorded: which documents are
 /// journaled, which the journal refused and why; <see cref="TakeOutAsync"/> takes back those whose
@@ -165,14 +172,12 @@ internal sealed record StoredRecord(string Id, PartitionKey PartitionKey, long O
 public sealed class PageImages
 {
     private readonly PageJournal _journal;
-    private readonly int _step;
     private readonly List<StoredRecord> _records = new();
     private Dictionary<string, string>? _refused;
 
-    internal PageImages(PageJournal journal, int step, bool late)
+    internal PageImages(PageJournal journal, bool late)
     {
         _journal = journal;
-        _step = step;
         Late = late;
     }
 
@@ -192,9 +197,9 @@ public sealed class PageImages
             return;
         }
 
-        foreach (var record in _records.Where(r => r.Entries.Any(e => set.Contains(e.Id))))
+        foreach (var record in _records.Where(r => r.Ids.Any(set.Contains)))
         {
-            await _journal.TakeOutAsync(_step, record, set, cancellationToken).ConfigureAwait(false);
+            await _journal.TakeOutAsync(record, set, cancellationToken).ConfigureAwait(false);
         }
     }
 
