@@ -15,7 +15,6 @@ namespace CosmosMigrations.Connection;
 /// <c>.Containers.cs</c>, a distributed run's lease container in <c>.Leases.cs</c>.</summary>
 public sealed partial class MigrationConnection : IDisposable
 {
-
     private MigrationConnection(CosmosClient client, ConnectionSettings settings, string endpoint)
     {
         Client = client;

@@ -73,7 +73,6 @@ public sealed partial class MigrationLifecycle
         return joined is not null;
     }
 
-
     /// <summary>Takes the lease for an undo (or finds nothing to do), as <see cref="StartAsync"/>
     /// does for a run: reads, decides (<see cref="DecideUndo"/>), writes conditioned on the ETag.</summary>
     public async Task<StartDecision> StartUndoAsync(UndoRequest request, CancellationToken cancellationToken)
