@@ -257,8 +257,8 @@ public sealed class MigrationRunner
     }
 
     /// <summary>What an undo needs, checked before anything is written: the tracking document (else
-    /// MigrationNotFound), the target container, the undo rules (<see cref="MigrationLifecycle.DecideUndo"/>
-    /// on a copy), and the journal container when documents are to be restored.</summary>
+    /// MigrationNotFound), the target container, the undo rules (<see cref="MigrationLifecycle.DecideUndo"/>,
+    /// which leaves what it read as read), and the journal container when documents are to be restored.</summary>
     private async Task<(TrackingDocument Tracked, TargetContainer Target, JournalStore? Journal, UndoRequest Request)> PrepareUndoAsync(
         string name, string? container, RunOptions options, ResilientSender sender, CancellationToken cancellationToken)
     {
@@ -266,7 +266,7 @@ public sealed class MigrationRunner
         var tracked = await _connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
         var target = await _connection.GetContainerAsync(tracked.Container, cancellationToken, refresh: true).ConfigureAwait(false);
         var request = new UndoRequest(name, container, _owner, options.LeaseDuration, options.Force, target.ResourceId);
-        var decision = MigrationLifecycle.DecideUndo(Copy(tracked), request, Clock.NowMs());
+        var decision = MigrationLifecycle.DecideUndo(tracked, request, Clock.NowMs());
         JournalStore? journal = null;
         if (decision.Outcome != StartOutcome.Skipped && tracked.Journal is { Passes.Count: > 0 } info)
         {
@@ -291,13 +291,6 @@ public sealed class MigrationRunner
     /// the controller's limit (<see cref="RequestGate.ForSideTraffic"/>).</summary>
     private static ResilientSender SideSender(ResilientSender run) =>
         run.Gate is { } gate ? new ResilientSender(gate.ForSideTraffic(RunOptions.StartingConcurrency)) : run;
-
-    private static TrackingDocument Copy(TrackingDocument document)
-    {
-        var copy = Newtonsoft.Json.Linq.JObject.FromObject(document, Documents.DocumentJson.Serializer).ToObject<TrackingDocument>(Documents.DocumentJson.Serializer)!;
-        copy.ETag = document.ETag;
-        return copy;
-    }
 
     /// <summary>Asks the service to run each pass's query once (TOP 1), so that a filter it rejects
     /// is reported before anything is written, tracking document included.</summary>

@@ -144,6 +144,15 @@ public sealed class TrackingDocument
     [JsonProperty("_etag", NullValueHandling = NullValueHandling.Ignore)] public string? ETag { get; set; }
 
     [JsonExtensionData] public IDictionary<string, JToken>? Extra { get; set; }
+
+    /// <summary>A deep copy through the stored form (ETag included), for decisions that must leave
+    /// what was read as it was read.</summary>
+    internal TrackingDocument Copy()
+    {
+        var copy = JObject.FromObject(this, Documents.DocumentJson.Serializer).ToObject<TrackingDocument>(Documents.DocumentJson.Serializer)!;
+        copy.ETag = ETag;
+        return copy;
+    }
 }
 
 /// <summary>States of a distributed worker as stored.</summary>

@@ -449,4 +449,105 @@ public sealed class LifecycleTests
         Assert.Null(undo.Document.Workers);
         Assert.Equal("mine", undo.Document.Lease!.Owner.RunId);
     }
+
+    // Decisions are pure: what was read stays as read (a caller decides again, or shows it, without
+    // reading it again), and what they decide is written on the ETag of what was read.
+    public static TheoryData<string> StartSituations => new()
+    {
+        "failed", "expired-lease", "completed-forced", "undone", "undone-with-conflicts", "unfinished-undo-forced",
+        "distributed-joined", "distributed-workers-gone", "single-becomes-distributed", "completed-skipped", "live-lease-refused",
+    };
+
+    [Theory]
+    [MemberData(nameof(StartSituations))]
+    public void A_start_decision_leaves_the_document_it_read_as_read(string situation)
+    {
+        var distributed = Request() with { Journal = Journal, Worker = "me-1-xyz" };
+        var (existing, request, expected) = situation switch
+        {
+            "failed" => (Journaled(TrackingStatus.Failed), Request() with { Journal = Journal }, StartOutcome.Resumed),
+            "expired-lease" => (Journaled(TrackingStatus.Running, Other, Now - 1), Request(), StartOutcome.Resumed),
+            "completed-forced" => (Journaled(TrackingStatus.Completed), Request(force: true) with { Journal = Journal }, StartOutcome.Rerun),
+            "undone" => (Journaled(TrackingStatus.Undone), Request() with { Journal = Journal }, StartOutcome.Rerun),
+            "undone-with-conflicts" => (Journaled(TrackingStatus.Undone, conflicts: 2), Request() with { Journal = Journal }, StartOutcome.Rerun),
+            "unfinished-undo-forced" => (Journaled(TrackingStatus.Cancelled, undoing: true), Request(force: true), StartOutcome.Rerun),
+            "distributed-joined" => (Distributed(Now - 1000), distributed with { Journal = null }, StartOutcome.Joined),
+            "distributed-workers-gone" => (Distributed(Now - 120_000), distributed, StartOutcome.Resumed),
+            "single-becomes-distributed" => (Journaled(TrackingStatus.Cancelled), distributed, StartOutcome.Resumed),
+            "completed-skipped" => (Journaled(TrackingStatus.Completed), Request(checksum: "changed"), StartOutcome.Skipped),
+            _ => (Journaled(TrackingStatus.Running, Other), Request(), (StartOutcome?)null),
+        };
+        DecidesLeavingWhatItReadAsRead(existing, expected, () => MigrationLifecycle.Decide(existing, request, Now));
+    }
+
+    public static TheoryData<string> UndoSituations => new()
+    {
+        "completed", "unfinished-undo", "expired-lease", "undone-with-conflicts", "distributed-workers-gone", "undone-skipped", "live-lease-refused", "not-journaled-refused",
+    };
+
+    [Theory]
+    [MemberData(nameof(UndoSituations))]
+    public void An_undo_decision_and_its_blocker_leave_the_document_they_read_as_read(string situation)
+    {
+        var (existing, expected) = situation switch
+        {
+            "completed" => (Journaled(TrackingStatus.Completed), StartOutcome.Started),
+            "unfinished-undo" => (Journaled(TrackingStatus.Cancelled, undoing: true), StartOutcome.Resumed),
+            "expired-lease" => (Journaled(TrackingStatus.Running, Other, Now - 1), StartOutcome.Started),
+            "undone-with-conflicts" => (Journaled(TrackingStatus.Undone, conflicts: 3), StartOutcome.Rerun),
+            "distributed-workers-gone" => (Distributed(Now - 120_000), StartOutcome.Started),
+            "undone-skipped" => (Journaled(TrackingStatus.Undone), StartOutcome.Skipped),
+            "live-lease-refused" => (Journaled(TrackingStatus.Running, Other), (StartOutcome?)null),
+            _ => (Existing(TrackingStatus.Completed), (StartOutcome?)null),
+        };
+        var asRead = Stored(existing);
+        var blocker = MigrationLifecycle.UndoBlocker(existing, Now);
+        Assert.Equal(expected is null or StartOutcome.Skipped, blocker is not null);
+        Assert.Equal(asRead, Stored(existing));
+        DecidesLeavingWhatItReadAsRead(existing, expected, () => MigrationLifecycle.DecideUndo(existing, Undo(), Now));
+    }
+
+    /// <summary>A decision (<paramref name="expected"/> null: a refusal) leaves the document it read
+    /// as read; the document to write is another (for a skip, the one read), on the read's ETag, and
+    /// the same when decided again.</summary>
+    private static void DecidesLeavingWhatItReadAsRead(TrackingDocument existing, StartOutcome? expected, Func<StartDecision> decide)
+    {
+        existing.ETag = "\"etag-1\"";
+        var asRead = Stored(existing);
+        if (expected is null)
+        {
+            Assert.Throws<MigrationException>(() => decide());
+            Assert.Equal(asRead, Stored(existing));
+            return;
+        }
+
+        var decision = decide();
+        Assert.Equal(expected, decision.Outcome);
+        Assert.Equal(asRead, Stored(existing));
+        Assert.Equal("\"etag-1\"", decision.Document.ETag);
+        if (expected == StartOutcome.Skipped)
+        {
+            Assert.Same(existing, decision.Document);
+            return;
+        }
+
+        Assert.NotSame(existing, decision.Document);
+        Assert.Equal(TrackingStatus.Running, decision.Document.Status);
+        Assert.NotEqual(asRead, Stored(decision.Document));
+        Assert.Equal(Stored(decision.Document), Stored(decide().Document));
+    }
+
+    /// <summary>A journaled run on distributed workers, the other worker's last sign of life at <paramref name="heartbeat"/>.</summary>
+    private static TrackingDocument Distributed(long heartbeat)
+    {
+        var running = Journaled(TrackingStatus.Running);
+        running.Lease = null;
+        running.Mode = MigrationLifecycle.DistributedMode;
+        running.Generation = 1;
+        running.Pending = new();
+        running.Workers = new() { ["other-2-abc"] = new WorkerRecord { Host = "other", ProcessId = 2, Heartbeat = heartbeat, State = WorkerStates.Running } };
+        return running;
+    }
+
+    private static string Stored(TrackingDocument document) => JObject.FromObject(document, Documents.DocumentJson.Serializer).ToString();
 }

@@ -1,0 +1,124 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using CosmosMigrations.Connection;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Running;
+using CosmosMigrations.Steps;
+using CosmosMigrations.Tracking;
+using Microsoft.Azure.Cosmos;
+using Newtonsoft.Json.Linq;
+
+namespace CosmosMigrations.Distributed;
+
+/// <summary>A change feed batch's documents that could not be migrated, recorded as a single run's
+/// page records them (the same store, the same counts, the same thresholds), and the error the run
+/// fails with once a batch went past -MaxFailures or -MaxFailureRate.</summary>
+internal sealed class BatchFailures
+{
+    private readonly TrackingStore _store;
+    private readonly string _migration;
+    private readonly TargetContainer _target;
+    private readonly Failures.FailureStore? _failures;
+    private readonly RunOptions _options;
+    private readonly TimeProvider _time;
+    private MigrationException? _pastThresholds;
+
+    public BatchFailures(TrackingStore store, string migration, TargetContainer target, Failures.FailureStore? failures, RunOptions options)
+    {
+        _store = store;
+        _migration = migration;
+        _target = target;
+        _failures = failures;
+        _options = options;
+        _time = options.Time;
+    }
+
+    /// <summary>The error past the thresholds, kept from the first batch that went past them.</summary>
+    public MigrationException? PastThresholdsError => Volatile.Read(ref _pastThresholds);
+
+    /// <summary>Records documents that could not be migrated: an entry each in the failure store
+    /// (with its document as delivered), then one patch of the migration's counts (documents new to
+    /// the store only, so a batch delivered again counts nothing twice) and the capped list; returns
+    /// whether the failures are past the run's thresholds.</summary>
+    public async Task<bool> RecordAsync(int step, IReadOnlyList<WriteOutcome> failed, IReadOnlyList<JObject> documents, CancellationToken cancellationToken)
+    {
+        var current = await _store.GetAsync(_migration, cancellationToken).ConfigureAwait(false);
+        var counted = failed.ToList();
+        var byClass = new FailureCounts();
+        if (_failures is not null)
+        {
+            var byId = new Dictionary<string, JObject>(StringComparer.Ordinal);
+            foreach (var document in documents)
+            {
+                byId[(string?)document["id"] ?? ""] = document;
+            }
+
+            var recorded = await Task.WhenAll(failed.Select(f =>
+            {
+                var entry = Failures.FailureEntry.For(_migration, step, byId.TryGetValue(f.Id, out var d) ? d : new JObject { ["id"] = f.Id }, _target.PartitionKey,
+                    f.Class ?? Failures.FailureClass.Transform, f.Error ?? "", current?.FailureEpoch ?? 0, _time.NowMs(), current?.Journal?.Ttl);
+                entry.Attempts = f.Attempts;
+                return _failures.RecordAsync(entry, cancellationToken);
+            })).ConfigureAwait(false);
+            counted = failed.Where((_, i) => recorded[i].New).ToList();
+            foreach (var f in counted)
+            {
+                byClass.Add(f.Class ?? Failures.FailureClass.Transform, 1);
+            }
+        }
+
+        if (counted.Count == 0)
+        {
+            return PastThresholds(failed, current?.FailureCount ?? 0, current?.Scanned ?? 0);
+        }
+
+        var room = Math.Max(0, _options.FailureListCap - (current?.Failures?.Count ?? 0));
+        var operations = new List<PatchOperation> { PatchOperation.Increment("/failureCount", counted.Count) };
+        if (current?.Failures is null && room > 0)
+        {
+            operations.Add(PatchOperation.Set("/failures", new List<DocumentFailure>()));
+        }
+
+        foreach (var failure in counted.Take(Math.Min(room, 6)))
+        {
+            operations.Add(PatchOperation.Add("/failures/-", new DocumentFailure { Id = failure.Id, PartitionKey = failure.PartitionKey, Error = failure.Error ?? "" }));
+        }
+
+        if (_failures is not null)
+        {
+            // A patch takes at most 10 operations: the classes go as one set when new, else as up to three increments.
+            if (current?.Failed is null)
+            {
+                operations.Add(PatchOperation.Set("/failed", byClass));
+            }
+            else
+            {
+                foreach (var (path, value) in new[] { ("/failed/transform", byClass.Transform), ("/failed/refused", byClass.Refused), ("/failed/exhausted", byClass.Exhausted) })
+                {
+                    if (value > 0)
+                    {
+                        operations.Add(PatchOperation.Increment(path, value));
+                    }
+                }
+            }
+        }
+
+        await _store.PatchAsync(_migration, operations, cancellationToken).ConfigureAwait(false);
+        return PastThresholds(failed, (current?.FailureCount ?? 0) + counted.Count, current?.Scanned ?? 0);
+    }
+
+    /// <summary>Whether the run's failures are past its thresholds (the error kept for the run to fail with).</summary>
+    private bool PastThresholds(IReadOnlyList<WriteOutcome> failed, long failures, long seen)
+    {
+        if (RunEnding.PastThresholdsMidRun(_migration, failed, failures, seen, _options, "batch") is not { } past)
+        {
+            return false;
+        }
+
+        Interlocked.CompareExchange(ref _pastThresholds, past, null);
+        return true;
+    }
+}
