@@ -49,7 +49,10 @@ internal sealed class IntentRecovery
 
     /// <summary>Settles every intent on <paramref name="range"/> (lease <paramref name="leaseToken"/>)
     /// that is not one of this worker's batches in flight. Waits for live workers' intents up to
-    /// three leases, then goes on (their batch is then counted by them when they end it).</summary>
+    /// three leases, then counts them here as a dead worker's: a range holds one intent, so a batch
+    /// that a live worker abandoned (or a worker stalled that long) would otherwise hold the range
+    /// for ever. If that worker was only stalled, it counts the rest when it ends its batch
+    /// (<see cref="RangeLedger.Close"/> leaves out what was counted here).</summary>
     public async Task SettleAsync(string leaseToken, string? range, IPassWriter planner, CancellationToken cancellationToken)
     {
         var deadline = _time.GetUtcNow() + _leaseDuration + _leaseDuration + _leaseDuration;
@@ -65,14 +68,20 @@ internal sealed class IntentRecovery
             }
 
             var live = await LiveWorkersAsync(cancellationToken).ConfigureAwait(false);
+            var waited = _time.GetUtcNow() > deadline;
             var waiting = new List<string>();
             foreach (var ledger in open)
             {
                 var intent = ledger.Intent!;
                 if (intent.Worker != _worker && intent.Worker is { } owner && live.Contains(owner))
                 {
-                    waiting.Add(owner);
-                    continue;
+                    if (!waited)
+                    {
+                        waiting.Add(owner);
+                        continue;
+                    }
+
+                    _log?.Invoke($"Feed range {leaseToken}: {owner} still has a batch open there after three leases; counting it here (if {owner} is only stalled, it counts the rest when it ends its batch).");
                 }
 
                 await CountAsync(ledger, intent, planner, cancellationToken).ConfigureAwait(false);
@@ -83,14 +92,21 @@ internal sealed class IntentRecovery
                 return;
             }
 
-            if (_time.GetUtcNow() > deadline)
-            {
-                _log?.Invoke($"Feed range {leaseToken}: {string.Join(", ", waiting.Distinct())} still has a batch open there after three leases; going on (it counts its batch when it ends it).");
-                return;
-            }
-
             _log?.Invoke($"Feed range {leaseToken}: waiting for {string.Join(", ", waiting.Distinct())} to finish its batch there.");
             await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(200, _leaseDuration.TotalMilliseconds / 10)), _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Counts <paramref name="batch"/>, this worker's own, from its documents: the batch
+    /// ended before it could count itself (an error, or its intent written as its lease was lost),
+    /// and no other worker should have to wait for it.</summary>
+    public async Task SettleOwnAsync(string leaseToken, PageIntent batch, IPassWriter planner, CancellationToken cancellationToken)
+    {
+        var ledger = (await _ledger.ListAsync(cancellationToken).ConfigureAwait(false))
+            .FirstOrDefault(l => l.LeaseToken == leaseToken && l.Intent is { } intent && intent.Worker == _worker && intent.Page == batch.Page);
+        if (ledger is not null)
+        {
+            await CountAsync(ledger, ledger.Intent!, planner, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -208,6 +208,22 @@ internal sealed class PassProcessor
         {
             await ProcessAsync(token, range, documents.Count, tried, page, batch, processorToken, stopping.Token).ConfigureAwait(false);
         }
+        catch (Exception ex) when (batch.Documents.Count > 0)
+        {
+            // The batch's intent may be written and never closed: count it now (a no-op when the
+            // batch counted itself), or every worker that gets the range next waits three leases
+            // for this live worker to close it.
+            try
+            {
+                await _recovery.SettleOwnAsync(token, batch, _planner, _settleToken).ConfigureAwait(false);
+            }
+            catch (Exception settleError) when (settleError is MigrationException or OperationCanceledException)
+            {
+                _log?.Invoke($"Feed range {token}: a batch ended by '{CosmosErrors.FirstLine(ex.Message)}' could not be counted yet ({CosmosErrors.FirstLine(settleError.Message)}); the range's next owner counts it.");
+            }
+
+            throw;
+        }
         finally
         {
             _inFlight.TryRemove(batch.Page, out _);
