@@ -1,6 +1,6 @@
 <#
 .SYNOPSIS
-    One lane of build.ps1 -Task Test: the xunit suite, or Pester files taken one at a time from a
+    One lane of build.ps1 -Task Test: the xunit suites, or Pester files taken one at a time from a
     queue shared with the other lanes, against the one server this lane is given.
 
 .DESCRIPTION
@@ -20,6 +20,10 @@ param(
     [switch] $Harness,
     [Parameter(Mandatory)] [string] $Results,
     [string] $Configuration = 'Release',
+
+    # Xunit: the test projects to run one after the other (paths from the repository root,
+    # separated by commas); their counts are summed.
+    [string] $XunitProjects,
 
     # Pester: the module Pester itself, the built module, and the queue: a JSON array of
     # { path, primaryOnly }, in the order to run (the longest files first).
@@ -41,17 +45,21 @@ $summary = Join-Path $Results "$Name.json"
 $passed = 0; $failed = 0
 
 if ($Kind -eq 'Xunit') {
-    $trx = "xunit.trx"
-    & dotnet test (Join-Path $Root 'tests/CosmosMigrations.Core.Tests/CosmosMigrations.Core.Tests.csproj') -c $Configuration --no-build --nologo `
-        --results-directory $Results --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal'
-    $exit = $LASTEXITCODE
-    $file = Join-Path $Results $trx
-    if (Test-Path $file) {
-        $counters = ([xml](Get-Content $file -Raw)).TestRun.ResultSummary.Counters
-        $passed = [int]$counters.passed
-        $failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+    foreach ($project in $XunitProjects -split ',') {
+        # One results file per project, named after it.
+        $trx = [IO.Path]::GetFileNameWithoutExtension($project) + '.trx'
+        & dotnet test (Join-Path $Root $project) -c $Configuration --no-build --nologo `
+            --results-directory $Results --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal'
+        $exit = $LASTEXITCODE
+        $before = $failed
+        $file = Join-Path $Results $trx
+        if (Test-Path $file) {
+            $counters = ([xml](Get-Content $file -Raw)).TestRun.ResultSummary.Counters
+            $passed += [int]$counters.passed
+            $failed += [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted
+        }
+        if ($exit -ne 0 -and $failed -eq $before) { $failed++ }
     }
-    if ($exit -ne 0 -and $failed -eq 0) { $failed++ }
 }
 else {
     Import-Module $PesterModule -RequiredVersion 5.7.1

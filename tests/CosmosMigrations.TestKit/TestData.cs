@@ -15,7 +15,7 @@ namespace CosmosMigrations.TestKit;
 public sealed class TestData : IDisposable
 {
     private readonly CosmosClient _client;
-    private readonly HttpClient _admin;
+    private readonly LocalServerAdmin _admin;
 
     public TestData(string endpoint, string key)
     {
@@ -26,7 +26,7 @@ public sealed class TestData : IDisposable
             LimitToEndpoint = new Uri(endpoint).IsLoopback,
             HttpClientFactory = () => new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true, MaxConnectionsPerServer = 64 }),
         });
-        _admin = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true }) { BaseAddress = new Uri(endpoint) };
+        _admin = new LocalServerAdmin(endpoint);
     }
 
     public string Endpoint { get; }
@@ -295,43 +295,16 @@ public sealed class TestData : IDisposable
     }
 
     /// <summary>Sets the local harness's fault injection (JSON as tests/LocalCosmos/server.js reads it).</summary>
-    public string SetFaults(string json)
-    {
-        using var body = new StringContent(json, Encoding.UTF8, "application/json");
-        using var response = _admin.PostAsync("/_harness/faults", body).GetAwaiter().GetResult();
-        response.EnsureSuccessStatusCode();
-        return response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
-    }
+    public string SetFaults(string json) => _admin.SetFaultsAsync(json).GetAwaiter().GetResult();
 
     /// <summary>Splits a partition key range of a container on the local harness (the fullest when
     /// <paramref name="range"/> is null); answers {"parent", "children"} as JSON.</summary>
-    public string Split(string database, string container, string? range = null)
-    {
-        var request = new JObject { ["database"] = database, ["container"] = container, ["range"] = range };
-        using var body = new StringContent(request.ToString(), Encoding.UTF8, "application/json");
-        using var response = _admin.PostAsync("/_harness/split", body).GetAwaiter().GetResult();
-        var text = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"split answered {(int)response.StatusCode}: {text}");
-        }
-
-        return text;
-    }
+    public string Split(string database, string container, string? range = null) => _admin.SplitAsync(database, container, range).GetAwaiter().GetResult();
 
     /// <summary>The live partition key ranges of a container on the local harness, as JSON.</summary>
-    public string Ranges(string database, string container)
-    {
-        using var response = _admin.GetAsync($"/_harness/ranges?database={Uri.EscapeDataString(database)}&container={Uri.EscapeDataString(container)}").GetAwaiter().GetResult();
-        response.EnsureSuccessStatusCode();
-        return response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
-    }
+    public string Ranges(string database, string container) => _admin.RangesAsync(database, container).GetAwaiter().GetResult();
 
-    public string Stats()
-    {
-        using var response = _admin.GetAsync("/_harness/stats").GetAwaiter().GetResult();
-        return response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
-    }
+    public string Stats() => _admin.StatsAsync().GetAwaiter().GetResult();
 
     public void Dispose()
     {

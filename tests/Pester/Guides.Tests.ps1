@@ -19,7 +19,7 @@ Describe 'Guide <Name>' -ForEach $script:Guides {
     It 'runs every example without an error' {
         $blocks = [regex]::Matches((Get-Content $Path -Raw), '(?s)```powershell\s*\n(.*?)```') | ForEach-Object { $_.Groups[1].Value }
         $blocks.Count | Should -BeGreaterThan 0
-        # A fresh 'demo', as StartLocalCosmos seeds it (build.ps1, Initialize-SampleDatabase).
+        # A fresh 'demo', as StartLocalCosmos seeds it (tools/LocalCosmos.psm1, Initialize-SampleDatabase).
         $script:Kit.DeleteDatabase('demo')
         $script:Kit.SeedSampleDatabase('demo', 1000, 10) | Should -BeTrue
         $emulatorKey = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=='

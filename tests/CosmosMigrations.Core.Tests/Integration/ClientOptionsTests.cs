@@ -10,23 +10,25 @@ using CosmosMigrations.Definitions;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace CosmosMigrations.Tests.Integration;
 
 /// <summary>Connect-CosmosMigration's -LowPriority and -AllowBulkExecution reach the SDK client
 /// and, from there, the requests on the wire (seen by a handler in front of the SDK).</summary>
-public sealed class ClientOptionsTests : IClassFixture<TestDatabase>
+public sealed class ClientOptionsTests : DatabaseTests
 {
-    private readonly TestDatabase _db;
-
-    public ClientOptionsTests(TestDatabase db) => _db = db;
+    public ClientOptionsTests(TestDatabase db, ITestOutputHelper output)
+        : base(db, output)
+    {
+    }
 
     private static MigrationDefinition AddFlag(string name, string container) => TestDefinitions.AddField(name, container, "flag", true);
 
     private async Task<(MigrationConnection Connection, RecordingHandler Wire)> OpenAsync(Action<ConnectionSettings> configure)
     {
         var wire = new RecordingHandler();
-        var settings = _db.Server.Settings(_db.Name);
+        var settings = Db.Server.Settings(Db.Name);
         settings.HandlerWrapper = inner => { wire.InnerHandler = inner; return wire; };
         configure(settings);
         return (await MigrationConnection.OpenAsync(settings, null, CancellationToken.None), wire);
@@ -35,7 +37,7 @@ public sealed class ClientOptionsTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Low_priority_marks_every_migration_request()
     {
-        var container = await _db.CreateContainerAsync("lowpriority");
+        var container = await Db.CreateContainerAsync("lowpriority");
         await TestDatabase.SeedAsync(container, 30, 3);
         var (connection, wire) = await OpenAsync(s => s.LowPriority = true);
         using var _ = connection;
@@ -54,7 +56,7 @@ public sealed class ClientOptionsTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Without_low_priority_requests_carry_no_priority()
     {
-        var container = await _db.CreateContainerAsync("normalpriority");
+        var container = await Db.CreateContainerAsync("normalpriority");
         await TestDatabase.SeedAsync(container, 5, 1);
         var (connection, wire) = await OpenAsync(_ => { });
         using var _ = connection;
@@ -69,7 +71,7 @@ public sealed class ClientOptionsTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Bulk_mode_sends_the_writes_as_batches()
     {
-        var container = await _db.CreateContainerAsync("bulk");
+        var container = await Db.CreateContainerAsync("bulk");
         await TestDatabase.SeedAsync(container, 10, 2);
         var (connection, wire) = await OpenAsync(s => s.AllowBulkExecution = true);
         using var _ = connection;
@@ -90,7 +92,7 @@ public sealed class ClientOptionsTests : IClassFixture<TestDatabase>
         // The SDK groups point operations into batch requests instead of sending each alone.
         Assert.Contains(wire.Requests, r => r.Batch);
         Assert.DoesNotContain(wire.Requests, r => r.Method == "PATCH");
-        if (_db.Server.IsHarness)
+        if (Db.Server.IsHarness)
         {
             // The local server cannot parse the SDK's binary batch format (docs/performance.md):
             // the command stops with the server's answer, having written nothing.

@@ -15,41 +15,37 @@ namespace CosmosMigrations.Tests.Integration;
 /// <summary>A distributed run at width: many change feed processor instances in one process share
 /// one migration over many feed ranges, and the count is exact by construction (each range's
 /// ledger beside its lease), with no document that every worker writes per batch.</summary>
-public sealed class DistributedWidthTests : IClassFixture<TestDatabase>
+public sealed class DistributedWidthTests : DatabaseTests
 {
-    private readonly TestDatabase _db;
-    private readonly ITestOutputHelper _output;
-
     public DistributedWidthTests(TestDatabase db, ITestOutputHelper output)
+        : base(db, output)
     {
-        _db = db;
-        _output = output;
     }
 
     [Fact]
     public async Task Sixteen_instances_over_sixteen_ranges_change_every_document_once_and_count_it_once()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return; // splitting ranges on demand needs the local harness
         }
 
         const int total = 2000;
-        var container = await _db.CreateContainerAsync("width16");
+        var container = await Db.CreateContainerAsync("width16");
         await TestDatabase.SeedAsync(container, total, 200);
-        while ((await _db.Server.RangesAsync(_db.Name, "width16")).Count < 16)
+        while ((await Db.Server.RangesAsync(Db.Name, "width16")).Count < 16)
         {
-            await _db.Server.SplitAsync(_db.Name, "width16");
+            await Db.Server.SplitAsync(Db.Name, "width16");
         }
 
         static long Patches(JObject stats) => (long?)stats["byContainer"]?["width16 PATCH 200"] ?? 0;
-        var before = Patches(await _db.Server.StatsAsync());
-        var connections = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => MigrationConnection.OpenAsync(_db.Server.Settings(_db.Name), null, CancellationToken.None)));
+        var before = Patches(await Db.Server.StatsAsync());
+        var connections = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => MigrationConnection.OpenAsync(Db.Server.Settings(Db.Name), null, CancellationToken.None)));
         try
         {
             var definition = TestDefinitions.AddField("width-16", "width16", "w", 1);
             var results = await Task.WhenAll(connections.Select((connection, i) =>
-                new MigrationRunner(connection) { Log = m => _output.WriteLine($"[{i}] {m}") }
+                new MigrationRunner(connection) { Log = m => Output.WriteLine($"[{i}] {m}") }
                     .RunAsync(definition, new RunOptions { Distributed = true, LeaseDuration = TimeSpan.FromSeconds(5) }, null, CancellationToken.None)));
 
             Assert.All(results, r => Assert.Null(r.Error));
@@ -59,7 +55,7 @@ public sealed class DistributedWidthTests : IClassFixture<TestDatabase>
             Assert.Equal(16, tracking.Workers!.Count);
             Assert.Equal(total, tracking.Workers.Values.Sum(w => w.Processed));
             Assert.Equal(total, (await TestDatabase.ReadAllAsync(container, "SELECT * FROM c WHERE c.w = 1")).Count);
-            Assert.Equal(total, Patches(await _db.Server.StatsAsync()) - before);
+            Assert.Equal(total, Patches(await Db.Server.StatsAsync()) - before);
         }
         finally
         {

@@ -11,17 +11,19 @@ using CosmosMigrations.Tests.Infrastructure;
 using CosmosMigrations.Tracking;
 using Newtonsoft.Json.Linq;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace CosmosMigrations.Tests.Integration;
 
-public sealed class RunnerTests : IClassFixture<TestDatabase>
+public sealed class RunnerTests : DatabaseTests
 {
-    private readonly TestDatabase _db;
-
-    public RunnerTests(TestDatabase db) => _db = db;
+    public RunnerTests(TestDatabase db, ITestOutputHelper output)
+        : base(db, output)
+    {
+    }
 
     private async Task<MigrationConnection> ConnectAsync() =>
-        await MigrationConnection.OpenAsync(_db.Server.Settings(_db.Name), null, CancellationToken.None);
+        await MigrationConnection.OpenAsync(Db.Server.Settings(Db.Name), null, CancellationToken.None);
 
     private static MigrationDefinition AddField(string name, string container, string field, object value) =>
         TestDefinitions.AddField(name, container, field, value);
@@ -29,7 +31,7 @@ public sealed class RunnerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Backfill_changes_every_document_exactly_once_and_completes()
     {
-        var container = await _db.CreateContainerAsync("users5000");
+        var container = await Db.CreateContainerAsync("users5000");
         await TestDatabase.SeedAsync(container, 5000, 40);
         using var connection = await ConnectAsync();
         var runner = new MigrationRunner(connection) { Log = m => Console.WriteLine("LOG " + m) };
@@ -65,7 +67,7 @@ public sealed class RunnerTests : IClassFixture<TestDatabase>
     {
         // The scan fetches only the fields the operations name; eleven field changes exceed one
         // patch, so the write is a replace, which must start from the whole stored document.
-        var container = await _db.CreateContainerAsync("wide");
+        var container = await Db.CreateContainerAsync("wide");
         await TestDatabase.SeedAsync(container, 150, 5, i => new JObject
         {
             ["name"] = $"User {i}",
@@ -94,7 +96,7 @@ public sealed class RunnerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_time_sliced_run_resumes_from_its_checkpoint()
     {
-        var container = await _db.CreateContainerAsync("slices");
+        var container = await Db.CreateContainerAsync("slices");
         await TestDatabase.SeedAsync(container, 1000, 10);
         using var connection = await ConnectAsync();
         var definition = AddField("slices-add", "slices", "flag", true);
@@ -117,7 +119,7 @@ public sealed class RunnerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_live_lease_blocks_a_second_runner_with_already_running()
     {
-        var container = await _db.CreateContainerAsync("leases");
+        var container = await Db.CreateContainerAsync("leases");
         await TestDatabase.SeedAsync(container, 300, 5);
         using var connection = await ConnectAsync();
         var definition = AddField("lease-test", "leases", "x", 1);
@@ -148,7 +150,7 @@ public sealed class RunnerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Stop_flag_ends_the_run_cancelled_and_the_next_start_completes()
     {
-        var container = await _db.CreateContainerAsync("stops");
+        var container = await Db.CreateContainerAsync("stops");
         await TestDatabase.SeedAsync(container, 500, 5);
         using var connection = await ConnectAsync();
         var definition = AddField("stop-test", "stops", "y", 2);
@@ -173,7 +175,7 @@ public sealed class RunnerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Dry_run_writes_nothing()
     {
-        var container = await _db.CreateContainerAsync("dry");
+        var container = await Db.CreateContainerAsync("dry");
         await TestDatabase.SeedAsync(container, 120, 3);
         var before = (await TestDatabase.ReadAllAsync(container)).Select(d => d.ToString()).OrderBy(s => s).ToList();
         using var connection = await ConnectAsync();

@@ -10,37 +10,24 @@ using Newtonsoft.Json.Linq;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace CosmosMigrations.Tests.Integration;
+namespace LocalCosmos.Tests;
 
 /// <summary>What the .NET SDK needs of the server, one test per fix in tests/LocalCosmos/server.js.
 /// Plain SDK behaviour: the same tests pass against the emulator or a real account.</summary>
-public sealed class LocalServerTests : IClassFixture<TestDatabase>
+public sealed class LocalServerTests : DatabaseTests
 {
-    private readonly TestDatabase _db;
-    private readonly ITestOutputHelper _output;
-
     public LocalServerTests(TestDatabase db, ITestOutputHelper output)
+        : base(db, output)
     {
-        _db = db;
-        _output = output;
     }
 
-    private static async Task<List<T>> QueryAsync<T>(Container container, string sql, QueryRequestOptions? options = null)
-    {
-        var all = new List<T>();
-        using var iterator = container.GetItemQueryIterator<T>(sql, requestOptions: options);
-        while (iterator.HasMoreResults)
-        {
-            all.AddRange(await iterator.ReadNextAsync());
-        }
-
-        return all;
-    }
+    private static Task<List<T>> QueryAsync<T>(Container container, string sql, QueryRequestOptions? options = null) =>
+        DrainAsync(container.GetItemQueryIterator<T>(sql, requestOptions: options));
 
     [Fact]
     public async Task Cross_partition_queries_work_through_the_query_plan()
     {
-        var container = await _db.CreateContainerAsync("plan");
+        var container = await Db.CreateContainerAsync("plan");
         await TestDatabase.SeedAsync(container, 50, 5, i => new JObject { ["n"] = i });
 
         Assert.Equal(10, (await QueryAsync<JObject>(container, "SELECT * FROM c WHERE c.n < 10")).Count);
@@ -52,7 +39,7 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Partition_scoped_queries_and_feeds_return_only_that_partition()
     {
-        var container = await _db.CreateContainerAsync("scoped");
+        var container = await Db.CreateContainerAsync("scoped");
         await TestDatabase.SeedAsync(container, 40, 4);
         var options = new QueryRequestOptions { PartitionKey = new PartitionKey("p1") };
 
@@ -74,7 +61,7 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Reading_a_missing_or_deleted_item_is_404()
     {
-        var container = await _db.CreateContainerAsync("missing");
+        var container = await Db.CreateContainerAsync("missing");
         await container.CreateItemAsync(new JObject { ["id"] = "a", ["pk"] = "x" }, new PartitionKey("x"));
         var missing = await Assert.ThrowsAsync<CosmosException>(() => container.ReadItemAsync<JObject>("nope", new PartitionKey("x")));
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
@@ -87,7 +74,7 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task The_change_feed_is_incremental()
     {
-        var container = await _db.CreateContainerAsync("feed");
+        var container = await Db.CreateContainerAsync("feed");
         await TestDatabase.SeedAsync(container, 30, 3);
         var iterator = container.GetChangeFeedIterator<JObject>(ChangeFeedStartFrom.Beginning(), ChangeFeedMode.LatestVersion, new ChangeFeedRequestOptions { PageSizeHint = 100 });
         var seen = new List<JObject>();
@@ -115,7 +102,7 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_range_change_feed_pages_in_write_order_and_brings_a_rewritten_document_again_at_its_latest_version()
     {
-        var container = await _db.CreateContainerAsync("feedorder");
+        var container = await Db.CreateContainerAsync("feedorder");
         await TestDatabase.SeedAsync(container, 60, 6);
         var total = 0;
         foreach (var range in await container.GetFeedRangesAsync())
@@ -161,7 +148,7 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Replacing_a_container_keeps_its_documents()
     {
-        var container = await _db.CreateContainerAsync("indexed");
+        var container = await Db.CreateContainerAsync("indexed");
         await TestDatabase.SeedAsync(container, 25, 5);
         var properties = (await container.ReadContainerAsync()).Resource;
         properties.IndexingPolicy.CompositeIndexes.Add(new System.Collections.ObjectModel.Collection<CompositePath>
@@ -178,7 +165,7 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_conditional_patch_is_judged_on_the_document_with_case_preserved()
     {
-        var container = await _db.CreateContainerAsync("conditional");
+        var container = await Db.CreateContainerAsync("conditional");
         await container.CreateItemAsync(new JObject { ["id"] = "has", ["pk"] = "x", ["avatarUrl"] = "a", ["status"] = "Active" }, new PartitionKey("x"));
         await container.CreateItemAsync(new JObject { ["id"] = "lacks", ["pk"] = "x", ["status"] = "active" }, new PartitionKey("x"));
         var set = new[] { PatchOperation.Set("/avatarUrl", "new") };
@@ -197,7 +184,7 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_patch_whose_target_has_no_parent_is_refused_as_the_service_does()
     {
-        var container = await _db.CreateContainerAsync("patchpaths");
+        var container = await Db.CreateContainerAsync("patchpaths");
         await container.CreateItemAsync(new JObject { ["id"] = "d", ["pk"] = "x", ["counts"] = new JObject() }, new PartitionKey("x"));
 
         foreach (var orphan in new[] { PatchOperation.Set("/missing/child", 1), PatchOperation.Increment("/missing/n", 1), PatchOperation.Add("/missing/child", 1) })
@@ -225,7 +212,7 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_paged_scan_of_20000_documents_sees_each_document_once_and_takes_seconds()
     {
-        var container = await _db.CreateContainerAsync("large");
+        var container = await Db.CreateContainerAsync("large");
         await TestDatabase.SeedAsync(container, 20000, 40);
         var clock = Stopwatch.StartNew();
         var ids = new HashSet<string>();
@@ -241,7 +228,7 @@ public sealed class LocalServerTests : IClassFixture<TestDatabase>
             pages++;
         }
 
-        _output.WriteLine($"{ids.Count} documents in {pages} pages: {clock.Elapsed.TotalSeconds:0.0} s");
+        Output.WriteLine($"{ids.Count} documents in {pages} pages: {clock.Elapsed.TotalSeconds:0.0} s");
         Assert.Equal(20000, ids.Count);
         // A correctness guard against the quadratic engine (~7 minutes), not a speed goal.
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(90), $"the scan took {clock.Elapsed}");

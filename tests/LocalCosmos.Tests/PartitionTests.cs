@@ -13,25 +13,19 @@ using Newtonsoft.Json.Linq;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace CosmosMigrations.Tests.Integration;
+namespace LocalCosmos.Tests;
 
 /// <summary>Containers of several physical partitions, as real large ones are: partition key
 /// ranges, effective partition keys, range-scoped reads, query plans, hierarchical keys and
 /// splits, all through the .NET SDK (tests/LocalCosmos/README.md has the fidelity table). Tests
 /// that need harness hooks (splits, fault injection, EPKs) say so; the rest is plain SDK
 /// behaviour and runs unchanged against the emulator or an account.</summary>
-public sealed class PartitionTests : IClassFixture<TestDatabase>
+public sealed class PartitionTests : DatabaseTests
 {
-    private readonly TestDatabase _db;
-    private readonly ITestOutputHelper _output;
-
     public PartitionTests(TestDatabase db, ITestOutputHelper output)
+        : base(db, output)
     {
-        _db = db;
-        _output = output;
     }
-
-    private static Task<List<T>> DrainAsync<T>(FeedIterator<T> iterator) => TestDatabase.DrainAsync(iterator);
 
     private static (string Min, string Max) Bounds(FeedRange range)
     {
@@ -43,12 +37,12 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task GetFeedRanges_returns_every_range_and_per_range_queries_partition_the_documents()
     {
-        var container = await _db.CreateContainerAsync("ranges");
+        var container = await Db.CreateContainerAsync("ranges");
         await TestDatabase.SeedAsync(container, 2000, 50);
         var ranges = await container.GetFeedRangesAsync();
-        if (_db.Server.IsHarness)
+        if (Db.Server.IsHarness)
         {
-            Assert.Equal(await _db.Server.PartitionsAsync(), ranges.Count);
+            Assert.Equal(await Db.Server.PartitionsAsync(), ranges.Count);
             Assert.True(ranges.Count > 1, "the suite runs on several ranges");
         }
 
@@ -58,7 +52,7 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
         {
             var ids = await DrainAsync(container.GetItemQueryIterator<JObject>(range, new QueryDefinition("SELECT c.id FROM c"), requestOptions: new QueryRequestOptions { MaxItemCount = 100 }));
             var feed = await DrainAsync(container.GetItemQueryIterator<JObject>(range, queryDefinition: null, requestOptions: new QueryRequestOptions { MaxItemCount = 100 }));
-            _output.WriteLine($"{range.ToJsonString()}: {ids.Count} documents");
+            Output.WriteLine($"{range.ToJsonString()}: {ids.Count} documents");
             queried.AddRange(ids.Select(d => (string)d["id"]!));
             fed.AddRange(feed.Select(d => (string)d["id"]!));
         }
@@ -71,7 +65,7 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_query_on_part_of_a_range_returns_only_that_part()
     {
-        var container = await _db.CreateContainerAsync("subranges");
+        var container = await Db.CreateContainerAsync("subranges");
         await TestDatabase.SeedAsync(container, 1000, 100);
         var range = (await container.GetFeedRangesAsync())[0];
         var whole = await DrainAsync(container.GetItemQueryIterator<JObject>(range, new QueryDefinition("SELECT c.id FROM c")));
@@ -88,7 +82,7 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
         foreach (var half in halves)
         {
             var ids = (await DrainAsync(container.GetItemQueryIterator<JObject>(half, new QueryDefinition("SELECT c.id FROM c")))).Select(d => (string)d["id"]!).ToList();
-            _output.WriteLine($"{half.ToJsonString()}: {ids.Count}");
+            Output.WriteLine($"{half.ToJsonString()}: {ids.Count}");
             Assert.True(ids.Count < whole.Count, "a part of a range holds fewer documents than the range");
             parts.AddRange(ids);
         }
@@ -144,7 +138,7 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Effective_partition_keys_are_the_ones_the_dotnet_sdk_computes()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return; // the server's hashing is only observable through the harness
         }
@@ -177,7 +171,7 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
         foreach (var group in cases.GroupBy(c => c.Definition.ToString()))
         {
             var keys = new JArray(group.Select(c => new JArray(c.Key.Select(v => v ?? new JObject()))));
-            var answer = await _db.Server.PostHarnessAsync("/_harness/epk", new JObject { ["partitionKey"] = JObject.Parse(group.Key), ["keys"] = keys });
+            var answer = await Db.Server.PostHarnessAsync("/_harness/epk", new JObject { ["partitionKey"] = JObject.Parse(group.Key), ["keys"] = keys });
             var epks = answer["epks"]!.Select(e => (string)e!).ToList();
             var list = group.ToList();
             for (var i = 0; i < list.Count; i++)
@@ -190,8 +184,8 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
             }
         }
 
-        _output.WriteLine($"{cases.Count} keys compared");
-        failures.ForEach(_output.WriteLine);
+        Output.WriteLine($"{cases.Count} keys compared");
+        failures.ForEach(Output.WriteLine);
         Assert.Empty(failures);
     }
 
@@ -244,9 +238,9 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
     {
         // 400 RU/s makes one physical partition on the service and on the harness; without
         // throughput the harness gives its default ranges (several).
-        var single = (await _db.Database.CreateContainerIfNotExistsAsync(new ContainerProperties("corpus1", "/pk"), throughput: 400)).Container;
-        var several = await _db.CreateContainerAsync("corpusN");
-        if (_db.Server.IsHarness)
+        var single = (await Db.Database.CreateContainerIfNotExistsAsync(new ContainerProperties("corpus1", "/pk"), throughput: 400)).Container;
+        var several = await Db.CreateContainerAsync("corpusN");
+        if (Db.Server.IsHarness)
         {
             Assert.Single(await single.GetFeedRangesAsync());
             Assert.True((await several.GetFeedRangesAsync()).Count > 1);
@@ -297,7 +291,7 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
         {
             var one = await RunAsync(single, query);
             var many = await RunAsync(several, query);
-            _output.WriteLine($"{query.Sql}: {one.Count} row(s){(one.Count == 1 ? " " + one[0] : "")}");
+            Output.WriteLine($"{query.Sql}: {one.Count} row(s){(one.Count == 1 ? " " + one[0] : "")}");
             if (!one.SequenceEqual(many))
             {
                 differences.Add($"{query.Sql}\n  1 range:  {string.Join(",", one.Take(12))}\n  N ranges: {string.Join(",", many.Take(12))}");
@@ -325,7 +319,7 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Hierarchical_keys_keep_documents_apart_and_scope_queries_by_prefix()
     {
-        var container = (await _db.Database.CreateContainerIfNotExistsAsync(new ContainerProperties("tenants", new List<string> { "/tenant", "/user", "/session" }))).Container;
+        var container = (await Db.Database.CreateContainerIfNotExistsAsync(new ContainerProperties("tenants", new List<string> { "/tenant", "/user", "/session" }))).Container;
         var ids = new List<(string Tenant, string User, string Session)>();
         for (var t = 0; t < 6; t++)
         {
@@ -369,22 +363,22 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Container_replace_judges_the_partition_key_definition_by_meaning()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return; // creating a container with a hand-written body needs the harness (no signature)
         }
 
         // Created by another client: the same definition, its properties in another order.
-        using var create = new HttpRequestMessage(HttpMethod.Post, $"/dbs/{_db.Name}/colls")
+        using var create = new HttpRequestMessage(HttpMethod.Post, $"/dbs/{Db.Name}/colls")
         {
             Content = new StringContent("{\"id\":\"foreign\",\"partitionKey\":{\"version\":1,\"kind\":\"Hash\",\"paths\":[\"/pk\"]}}", Encoding.UTF8, "application/json"),
         };
-        using (var created = await _db.Server.SendRawAsync(create))
+        using (var created = await Db.Server.SendRawAsync(create))
         {
             Assert.Equal(HttpStatusCode.Created, created.StatusCode);
         }
 
-        var container = _db.Database.GetContainer("foreign");
+        var container = Db.Database.GetContainer("foreign");
         var properties = (await container.ReadContainerAsync()).Resource;
         properties.IndexingPolicy.IncludedPaths.Add(new IncludedPath { Path = "/status/?" });
         var replaced = await container.ReplaceContainerAsync(properties);
@@ -398,25 +392,25 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Faults_can_target_one_range_only()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return;
         }
 
-        var container = await _db.CreateContainerAsync("faultyrange");
+        var container = await Db.CreateContainerAsync("faultyrange");
         await TestDatabase.SeedAsync(container, 400, 40);
-        var ranges = await _db.Server.RangesAsync(_db.Name, "faultyrange");
+        var ranges = await Db.Server.RangesAsync(Db.Name, "faultyrange");
         var target = (string)ranges.First(r => (int)r["documents"]! > 0)["id"]!;
-        using var client = new CosmosClient(_db.Server.Endpoint, _db.Server.Key, new CosmosClientOptions
+        using var client = new CosmosClient(Db.Server.Endpoint, Db.Server.Key, new CosmosClientOptions
         {
             ConnectionMode = ConnectionMode.Gateway,
             LimitToEndpoint = true,
             MaxRetryAttemptsOnRateLimitedRequests = 0,
             HttpClientFactory = () => new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true }),
         });
-        var faulty = client.GetContainer(_db.Name, "faultyrange");
+        var faulty = client.GetContainer(Db.Name, "faultyrange");
         // Only this container's requests (test classes run in parallel on one server).
-        await _db.Server.SetFaultsAsync(new { rate429 = 1.0, ranges = new[] { target }, retryAfterMs = 1, pathPattern = "/colls/faultyrange/docs" });
+        await Db.Server.SetFaultsAsync(new { rate429 = 1.0, ranges = new[] { target }, retryAfterMs = 1, pathPattern = "/colls/faultyrange/docs" });
         try
         {
             var outcomes = new Dictionary<string, (int Ok, int Throttled)>();
@@ -458,33 +452,33 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
         }
         finally
         {
-            await _db.Server.SetFaultsAsync(new { });
+            await Db.Server.SetFaultsAsync(new { });
         }
     }
 
     [Fact]
     public async Task Reads_addressed_to_a_split_range_get_410_and_the_sdk_follows_the_children()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return;
         }
 
-        var container = await _db.CreateContainerAsync("gone");
+        var container = await Db.CreateContainerAsync("gone");
         await TestDatabase.SeedAsync(container, 600, 60);
         var before = await container.GetFeedRangesAsync();
-        var split = await _db.Server.SplitAsync(_db.Name, "gone");
+        var split = await Db.Server.SplitAsync(Db.Name, "gone");
         var parent = (string)split["parent"]!;
         var children = split["children"]!.Select(c => (string)c!).ToList();
         Assert.Equal(2, children.Count);
-        var after = await _db.Server.RangesAsync(_db.Name, "gone");
+        var after = await Db.Server.RangesAsync(Db.Name, "gone");
         Assert.Equal(before.Count + 1, after.Count);
         Assert.All(after.Where(r => children.Contains((string)r["id"]!)), r => Assert.Equal(parent, (string)r["parents"]![0]!));
         Assert.True(after.Where(r => children.Contains((string)r["id"]!)).All(r => (int)r["documents"]! > 0), "a split of the fullest range halves its documents");
 
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"/dbs/{_db.Name}/colls/gone/docs");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/dbs/{Db.Name}/colls/gone/docs");
         request.Headers.Add("x-ms-documentdb-partitionkeyrangeid", parent);
-        using var response = await _db.Server.SendRawAsync(request);
+        using var response = await Db.Server.SendRawAsync(request);
         Assert.Equal(HttpStatusCode.Gone, response.StatusCode);
         Assert.Equal("1002", response.Headers.GetValues("x-ms-substatus").Single());
 
@@ -492,19 +486,19 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
         var all = await DrainAsync(container.GetItemQueryIterator<JObject>("SELECT c.id FROM c"));
         Assert.Equal(600, all.Select(d => (string)d["id"]!).Distinct().Count());
         Assert.Equal(before.Count + 1, (await container.GetFeedRangesAsync()).Count);
-        using var fresh = _db.Server.CreateClient();
-        Assert.Equal(before.Count + 1, (await fresh.GetContainer(_db.Name, "gone").GetFeedRangesAsync()).Count);
+        using var fresh = Db.Server.CreateClient();
+        Assert.Equal(before.Count + 1, (await fresh.GetContainer(Db.Name, "gone").GetFeedRangesAsync()).Count);
     }
 
     [Fact]
     public async Task A_split_during_a_paged_query_loses_and_repeats_nothing()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return;
         }
 
-        var container = await _db.CreateContainerAsync("splitquery");
+        var container = await Db.CreateContainerAsync("splitquery");
         await TestDatabase.SeedAsync(container, 1200, 120);
 
         // One iterator across the split (the SDK's cross-partition pipeline).
@@ -517,7 +511,7 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
                 seen.AddRange((await iterator.ReadNextAsync()).Select(d => (string)d["id"]!));
                 if (++pages == 5)
                 {
-                    await _db.Server.SplitAsync(_db.Name, "splitquery");
+                    await Db.Server.SplitAsync(Db.Name, "splitquery");
                 }
             }
         }
@@ -540,12 +534,12 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
 
         Assert.NotNull(continuation);
         var (min, _) = Bounds(range);
-        var physical = (string)(await _db.Server.RangesAsync(_db.Name, "splitquery")).First(r => (string)r["minInclusive"]! == min)["id"]!;
-        await _db.Server.SplitAsync(_db.Name, "splitquery", physical);
-        using var client = _db.Server.CreateClient();
-        var rest = await DrainAsync(client.GetContainer(_db.Name, "splitquery").GetItemQueryIterator<JObject>(range, new QueryDefinition("SELECT c.id FROM c"), continuation, new QueryRequestOptions { MaxItemCount = 40 }));
+        var physical = (string)(await Db.Server.RangesAsync(Db.Name, "splitquery")).First(r => (string)r["minInclusive"]! == min)["id"]!;
+        await Db.Server.SplitAsync(Db.Name, "splitquery", physical);
+        using var client = Db.Server.CreateClient();
+        var rest = await DrainAsync(client.GetContainer(Db.Name, "splitquery").GetItemQueryIterator<JObject>(range, new QueryDefinition("SELECT c.id FROM c"), continuation, new QueryRequestOptions { MaxItemCount = 40 }));
         var resumed = first.Concat(rest.Select(d => (string)d["id"]!)).ToList();
-        _output.WriteLine($"range {range.ToJsonString()}: {first.Count} before the split, {rest.Count} after");
+        Output.WriteLine($"range {range.ToJsonString()}: {first.Count} before the split, {rest.Count} after");
         Assert.Equal(expected.Count, resumed.Count);
         Assert.Equal(expected.OrderBy(s => s, StringComparer.Ordinal), resumed.OrderBy(s => s, StringComparer.Ordinal));
     }
@@ -553,12 +547,12 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_split_during_a_change_feed_loses_and_repeats_nothing()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return;
         }
 
-        var container = await _db.CreateContainerAsync("splitfeed");
+        var container = await Db.CreateContainerAsync("splitfeed");
         await TestDatabase.SeedAsync(container, 600, 60);
         var delivered = new List<string>();
         var iterator = container.GetChangeFeedIterator<JObject>(ChangeFeedStartFrom.Beginning(), ChangeFeedMode.LatestVersion, new ChangeFeedRequestOptions { PageSizeHint = 50 });
@@ -570,7 +564,7 @@ public sealed class PartitionTests : IClassFixture<TestDatabase>
             continuation = page.ContinuationToken;
         }
 
-        await _db.Server.SplitAsync(_db.Name, "splitfeed");
+        await Db.Server.SplitAsync(Db.Name, "splitfeed");
         await TestDatabase.SeedAsync(container, 100, 60, i => new JObject { ["late"] = true });
         await container.UpsertItemAsync(new JObject { ["id"] = "new1", ["pk"] = "p7" }, new PartitionKey("p7"));
 

@@ -10,34 +10,16 @@ using Newtonsoft.Json.Linq;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace CosmosMigrations.Tests.Integration;
+namespace LocalCosmos.Tests;
 
 /// <summary>The SDK's change feed processor and estimator on a container of several ranges (what
 /// -Distributed builds on): one lease per range, shared by the instances, handed over when one
 /// stops, and an estimate of the true lag.</summary>
-public sealed class ChangeFeedProcessorTests : IClassFixture<TestDatabase>
+public sealed class ChangeFeedProcessorTests : DatabaseTests
 {
-    private readonly TestDatabase _db;
-    private readonly ITestOutputHelper _output;
-
     public ChangeFeedProcessorTests(TestDatabase db, ITestOutputHelper output)
+        : base(db, output)
     {
-        _db = db;
-        _output = output;
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, int seconds = 30)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Timed out waiting until {what}.");
-            }
-
-            await Task.Delay(100);
-        }
     }
 
     private static Task<List<JObject>> LeasesAsync(Container leases) =>
@@ -58,8 +40,8 @@ public sealed class ChangeFeedProcessorTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task Two_instances_share_the_leases_a_stopped_ones_go_to_the_other_and_the_estimator_reports_the_true_lag()
     {
-        var monitored = await _db.CreateContainerAsync("cfp");
-        var leases = (await _db.Database.CreateContainerIfNotExistsAsync("cfp-leases", "/id")).Container;
+        var monitored = await Db.CreateContainerAsync("cfp");
+        var leases = (await Db.Database.CreateContainerIfNotExistsAsync("cfp-leases", "/id")).Container;
         await TestDatabase.SeedAsync(monitored, 400, 40);
         var ranges = (await monitored.GetFeedRangesAsync()).Count;
         var deliveries = new ConcurrentDictionary<string, int>();
@@ -94,7 +76,7 @@ public sealed class ChangeFeedProcessorTests : IClassFixture<TestDatabase>
                 return owners.Count == ranges && owners.Contains("A") && owners.Contains("B");
             }, "both instances own leases");
             var owned = (await LeasesAsync(leases)).GroupBy(l => (string?)l["Owner"]).ToDictionary(g => g.Key ?? "", g => g.Count());
-            _output.WriteLine($"{ranges} ranges, leases: {string.Join(", ", owned.Select(o => $"{o.Key} {o.Value}"))}");
+            Output.WriteLine($"{ranges} ranges, leases: {string.Join(", ", owned.Select(o => $"{o.Key} {o.Value}"))}");
             Assert.Equal(ranges, owned.Values.Sum());
 
             await a.StopAsync();

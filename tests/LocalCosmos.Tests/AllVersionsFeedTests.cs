@@ -10,21 +10,17 @@ using Newtonsoft.Json.Linq;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace CosmosMigrations.Tests.Integration;
+namespace LocalCosmos.Tests;
 
 /// <summary>The all-versions-and-deletes change feed (ChangeFeedMode.AllVersionsAndDeletes) as the
 /// .NET SDK reads it: every create, replace and delete in order, per range, across a split, through
 /// the iterator and the processor; refused (400) on a container that has not turned it on, as on
 /// an account without continuous backup (tests/LocalCosmos/changelog.js).</summary>
-public sealed class AllVersionsFeedTests : IClassFixture<TestDatabase>
+public sealed class AllVersionsFeedTests : DatabaseTests
 {
-    private readonly TestDatabase _db;
-    private readonly ITestOutputHelper _output;
-
     public AllVersionsFeedTests(TestDatabase db, ITestOutputHelper output)
+        : base(db, output)
     {
-        _db = db;
-        _output = output;
     }
 
     /// <summary>A container with the feed on (the emulator's opt-in: a change feed retention).</summary>
@@ -32,7 +28,7 @@ public sealed class AllVersionsFeedTests : IClassFixture<TestDatabase>
     {
         var properties = new ContainerProperties(name, "/pk") { DefaultTimeToLive = defaultTtl };
         properties.ChangeFeedPolicy.FullFidelityRetention = TimeSpan.FromMinutes(10);
-        return (await _db.Database.CreateContainerIfNotExistsAsync(properties)).Container;
+        return (await Db.Database.CreateContainerIfNotExistsAsync(properties)).Container;
     }
 
     private static async Task<List<ChangeFeedItem<JObject>>> DrainAsync(FeedIterator<ChangeFeedItem<JObject>> iterator)
@@ -114,7 +110,7 @@ public sealed class AllVersionsFeedTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_split_between_reads_loses_and_repeats_nothing_for_the_same_iterator_and_one_resumed_from_a_continuation()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return;
         }
@@ -137,8 +133,8 @@ public sealed class AllVersionsFeedTests : IClassFixture<TestDatabase>
         delivered.AddRange(page);
         var continuation = page.ContinuationToken;
 
-        var split = await _db.Server.SplitAsync(_db.Name, "avad-split");
-        _output.WriteLine($"split {split}");
+        var split = await Db.Server.SplitAsync(Db.Name, "avad-split");
+        Output.WriteLine($"split {split}");
 
         // After it: d0..d19 replaced again, d0..d9 then deleted, n0..n9 created.
         await TestDatabase.SeedAsync(container, 20, 40, i => new JObject { ["x"] = 2 });
@@ -168,14 +164,14 @@ public sealed class AllVersionsFeedTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task The_processor_with_all_versions_and_deletes_delivers_each_documents_changes_in_order_across_a_split()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return;
         }
 
         var container = await CreateAllVersionsContainerAsync("avad-cfp");
-        var leases = (await _db.Database.CreateContainerIfNotExistsAsync("avad-cfp-leases", "/id")).Container;
-        var ranges = (await _db.Server.RangesAsync(_db.Name, "avad-cfp")).Select(r => (string)r["id"]!).ToList();
+        var leases = (await Db.Database.CreateContainerIfNotExistsAsync("avad-cfp-leases", "/id")).Container;
+        var ranges = (await Db.Server.RangesAsync(Db.Name, "avad-cfp")).Select(r => (string)r["id"]!).ToList();
         var received = new ConcurrentQueue<ChangeFeedItem<JObject>>();
         var processor = container.GetChangeFeedProcessorBuilderWithAllVersionsAndDeletes<JObject>("avad", (context, changes, cancellationToken) =>
             {
@@ -196,14 +192,14 @@ public sealed class AllVersionsFeedTests : IClassFixture<TestDatabase>
             // The processor starts each range from "now" at its first read: wait until every range was read.
             await WaitUntilAsync(async () =>
             {
-                var byRange = (JObject)(await _db.Server.StatsAsync())["byRange"]!;
+                var byRange = (JObject)(await Db.Server.StatsAsync())["byRange"]!;
                 return ranges.All(id => byRange[$"avad-cfp {id} 304"] is not null);
             }, "the processor read every range once");
 
             await TestDatabase.SeedAsync(container, 60, 12, i => new JObject { ["x"] = 1 });
             await TestDatabase.SeedAsync(container, 30, 12, i => new JObject { ["x"] = 2 });
             await WaitUntilAsync(() => Task.FromResult(received.Count >= 90), "the changes before the split arrived");
-            await _db.Server.SplitAsync(_db.Name, "avad-cfp");
+            await Db.Server.SplitAsync(Db.Name, "avad-cfp");
             foreach (var i in Enumerable.Range(0, 20))
             {
                 await container.DeleteItemAsync<JObject>($"d{i}", new PartitionKey($"p{i % 12}"));
@@ -218,7 +214,7 @@ public sealed class AllVersionsFeedTests : IClassFixture<TestDatabase>
         }
 
         var history = History(received);
-        _output.WriteLine($"{received.Count} change(s) of {history.Count} document(s)");
+        Output.WriteLine($"{received.Count} change(s) of {history.Count} document(s)");
         Assert.Equal(150, received.Count);
         Assert.All(Enumerable.Range(0, 20), i => Assert.Equal(new[] { "create:1", "replace:2", "delete", "create:3" }, history[$"d{i}"]));
         Assert.All(Enumerable.Range(20, 10), i => Assert.Equal(new[] { "create:1", "replace:2", "replace:3" }, history[$"d{i}"]));
@@ -248,12 +244,12 @@ public sealed class AllVersionsFeedTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_container_without_the_feed_answers_400_as_an_account_without_continuous_backup_and_a_start_from_the_beginning_is_refused()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return;
         }
 
-        var plain = await _db.CreateContainerAsync("avad-off");
+        var plain = await Db.CreateContainerAsync("avad-off");
         await TestDatabase.SeedAsync(plain, 10, 2);
         var refused = await Assert.ThrowsAsync<CosmosException>(() =>
             plain.GetChangeFeedIterator<ChangeFeedItem<JObject>>(ChangeFeedStartFrom.Now(), ChangeFeedMode.AllVersionsAndDeletes).ReadNextAsync());
@@ -274,19 +270,5 @@ public sealed class AllVersionsFeedTests : IClassFixture<TestDatabase>
         var beginning = await Assert.ThrowsAsync<CosmosException>(() =>
             on.GetChangeFeedIterator<ChangeFeedItem<JObject>>(ChangeFeedStartFrom.Beginning(), ChangeFeedMode.AllVersionsAndDeletes).ReadNextAsync());
         Assert.Equal(HttpStatusCode.BadRequest, beginning.StatusCode);
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, int seconds = 30)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Timed out waiting until {what}.");
-            }
-
-            await Task.Delay(100);
-        }
     }
 }
