@@ -294,7 +294,7 @@ public sealed class TestData : IDisposable
         return total;
     }
 
-    /// <summary>Sets the local harness's fault injection (JSON as tests/LocalCosmos/server.js reads it).</summary>
+    /// <summary>Sets the local harness's fault injection (JSON as tests/LocalCosmos/faults.js reads it).</summary>
     public string SetFaults(string json) => _admin.SetFaultsAsync(json).GetAwaiter().GetResult();
 
     /// <summary>Splits a partition key range of a container on the local harness (the fullest when

@@ -12,7 +12,7 @@ using Xunit.Abstractions;
 
 namespace LocalCosmos.Tests;
 
-/// <summary>What the .NET SDK needs of the server, one test per fix in tests/LocalCosmos/server.js.
+/// <summary>What the .NET SDK needs of the server, one test per fix in tests/LocalCosmos (store.js, feeds.js, items.js, containers.js; see its README).
 /// Plain SDK behaviour: the same tests pass against the emulator or a real account.</summary>
 public sealed class LocalServerTests : DatabaseTests
 {

@@ -20,30 +20,26 @@ namespace CosmosMigrations.Tests.Integration;
 /// abandoned the batch, or stalls for longer than three leases) must not hold the range for ever:
 /// under a loaded full test run, three workers over 15,000 documents waited on such a batch until
 /// the test gave up after 240 s.</summary>
-public sealed class AbandonedBatchTests : IClassFixture<TestDatabase>
+public sealed class AbandonedBatchTests : DatabaseTests
 {
-    private readonly TestDatabase _db;
-    private readonly ITestOutputHelper _output;
-
     public AbandonedBatchTests(TestDatabase db, ITestOutputHelper output)
+        : base(db, output)
     {
-        _db = db;
-        _output = output;
     }
 
     [Fact]
     public async Task A_batch_a_live_worker_left_open_is_counted_by_the_ranges_next_owner_after_three_leases()
     {
-        if (!_db.Server.IsHarness)
+        if (!Db.Server.IsHarness)
         {
             return; // the ranges' lease tokens come from the local harness
         }
 
         const int total = 4000;
         const string name = "abandoned";
-        var container = await _db.CreateContainerAsync("abandon");
+        var container = await Db.CreateContainerAsync("abandon");
         await TestDatabase.SeedAsync(container, total, 40);
-        using var connection = await MigrationConnection.OpenAsync(_db.Server.Settings(_db.Name), null, CancellationToken.None);
+        using var connection = await MigrationConnection.OpenAsync(Db.Server.Settings(Db.Name), null, CancellationToken.None);
         var definition = TestDefinitions.AddField(name, "abandon", "a", 1);
         RunOptions Options(TimeSpan? slice = null) => new() { Distributed = true, LeaseDuration = TimeSpan.FromSeconds(5), MaxDuration = slice };
 
@@ -56,7 +52,7 @@ public sealed class AbandonedBatchTests : IClassFixture<TestDatabase>
         // unchanged documents of one range on that range's ledger, and never closes it.
         JToken range = null!;
         var left = new System.Collections.Generic.List<JObject>();
-        foreach (var candidate in await _db.Server.RangesAsync(_db.Name, "abandon"))
+        foreach (var candidate in await Db.Server.RangesAsync(Db.Name, "abandon"))
         {
             range = candidate;
             left.Clear();
@@ -89,7 +85,7 @@ public sealed class AbandonedBatchTests : IClassFixture<TestDatabase>
         var log = new ConcurrentQueue<string>();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(150));
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var result = await new MigrationRunner(connection) { Log = m => { log.Enqueue(m); _output.WriteLine(m); } }
+        var result = await new MigrationRunner(connection) { Log = m => { log.Enqueue(m); Output.WriteLine(m); } }
             .RunAsync(definition, Options(), null, timeout.Token);
 
         // The range's next owner counted the batch (nothing of it was changed) and then changed
