@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using CosmosMigrations.Journal;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
@@ -351,17 +352,6 @@ public sealed class JournalInfo
     public long? ExpiresAt => Ttl is { } ttl && Since is { } since
         ? since / 1000 * 1000 + ttl * 1000L - Math.Min(60_000L, ttl * 100L)
         : null;
-}
-
-/// <summary>The indexing policy before an AddIndex step changed it, and as the service kept it after.</summary>
-public sealed class IndexImage
-{
-    [JsonProperty("step")] public int Step { get; set; }
-
-    [JsonProperty("before")] public JObject Before { get; set; } = new();
-
-    /// <summary>Null only if the run stopped between recording the before-image and the change.</summary>
-    [JsonProperty("after")] public JObject? After { get; set; }
 }
 
 /// <summary>An undo of the migration: when it began, and what the migration had changed then.</summary>

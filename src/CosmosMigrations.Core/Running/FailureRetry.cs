@@ -6,14 +6,14 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Failures;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
-using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
 using Newtonsoft.Json.Linq;
 
-namespace CosmosMigrations.Failures;
+namespace CosmosMigrations.Running;
 
 /// <summary>-RetryFailures: the migration's steps over its failed documents only. The failure
 /// store's entries are read a page at a time; each document is read back by a point read and goes
