@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 

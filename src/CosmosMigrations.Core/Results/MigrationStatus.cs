@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using CosmosMigrations.Errors;
 using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations;
@@ -233,7 +234,7 @@ public sealed record WorkerStatus(string Name, long Processed, long Scanned, Dat
     public override string ToString() => $"{Name} ({State}, {Processed} changed)";
 }
 
-/// <summary>Failed documents by class (<see cref="Failures.FailureClass"/>).</summary>
+/// <summary>Failed documents by class (<see cref="FailureClass"/>).</summary>
 public sealed record FailedByClass(long Transform, long Refused, long Exhausted)
 {
     public override string ToString() => $"Transform {Transform}, Refused {Refused}, Exhausted {Exhausted}";
