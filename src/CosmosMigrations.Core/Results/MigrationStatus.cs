@@ -152,7 +152,7 @@ public sealed class MigrationStatus
         var now = Clock.NowMs();
         var live = MigrationLifecycle.HasLiveLease(document, now);
         var move = MoveRecord.Of(document);
-        var blocker = move is null ? MigrationLifecycle.UndoBlocker(document, now) : Moving.MoveUndo.Blocker(document, move);
+        var blocker = move is null ? MigrationLifecycle.UndoBlocker(document, now) : move.UndoBlocker(document);
         return new MigrationStatus
         {
             Name = document.Name,

@@ -47,6 +47,10 @@ public sealed class MoveRecord
     public static MoveRecord? Of(TrackingDocument? document) =>
         document?.Extra is { } extra && extra.TryGetValue(Field, out var token) && token is JObject obj ? obj.ToObject<MoveRecord>() : null;
 
+    /// <summary>Why the move cannot be undone now, or null (shown as the status's UndoBlocker).</summary>
+    public string? UndoBlocker(TrackingDocument tracked) =>
+        MovePhase.Of(tracked) == MovePhase.Completed ? $"the move is completed: '{Target}' was verified and is the container to use" : null;
+
     /// <summary>A schema migration command (Start-SchemaMigration, Invoke-Backfill, Reset-SchemaMigration)
     /// given a move's name: refused, since its run would rewrite the move's status (and write to
     /// its source) without its target.</summary>
