@@ -59,14 +59,14 @@ internal sealed class BatchFailures
             var recorded = await Task.WhenAll(failed.Select(f =>
             {
                 var entry = Failures.FailureEntry.For(_migration, step, byId.TryGetValue(f.Id, out var d) ? d : new JObject { ["id"] = f.Id }, _target.PartitionKey,
-                    f.Class ?? Failures.FailureClass.Transform, f.Error ?? "", current?.FailureEpoch ?? 0, _time.NowMs(), current?.Journal?.Ttl);
+                    f.Class ?? FailureClass.Transform, f.Error ?? "", current?.FailureEpoch ?? 0, _time.NowMs(), current?.Journal?.Ttl);
                 entry.Attempts = f.Attempts;
                 return _failures.RecordAsync(entry, cancellationToken);
             })).ConfigureAwait(false);
             counted = failed.Where((_, i) => recorded[i].New).ToList();
             foreach (var f in counted)
             {
-                byClass.Add(f.Class ?? Failures.FailureClass.Transform, 1);
+                byClass.Add(f.Class ?? FailureClass.Transform, 1);
             }
         }
 

@@ -1,5 +1,6 @@
 using System.Threading;
 using System.Threading.Tasks;
+using CosmosMigrations.Journal;
 using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;

@@ -201,7 +201,7 @@ internal sealed class PassProcessor
         // The batch planned once (with a journal, its before-images written in one record), then
         // what it may change recorded as its intent in the range's ledger, before any write.
         var page = await writer.BeginPageAsync(tried, stopping.Token).ConfigureAwait(false);
-        var intended = tried.Where((_, i) => page.MayChange(i)).Select(d => ChangeIntents.KeyOf(d, _target.PartitionKey)).ToList();
+        var intended = tried.Where((_, i) => page.MayChange(i)).Select(d => DocumentKey.Of(d, _target.PartitionKey)).ToList();
         var batch = new PageIntent { Page = Interlocked.Increment(ref _batches), Worker = _worker, Documents = intended };
         _inFlight[batch.Page] = true;
         try

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
@@ -85,7 +86,7 @@ public sealed class FailureEntry
             Step = step,
             DocumentId = documentId,
             PartitionKey = keyText,
-            Key = Running.ChangeIntents.KeyOf(document, partitionKey).WithoutETag(),
+            Key = DocumentKey.Of(document, partitionKey).WithoutETag(),
             Class = failureClass.ToString(),
             Error = error,
             BeforeImage = bytes <= MaxBeforeImageBytes ? image : null,
@@ -103,7 +104,7 @@ public sealed class FailureEntry
 
 internal static class KeyObjects
 {
-    /// <summary>A document key (<see cref="Running.ChangeIntents.KeyOf"/>) without its ETag.</summary>
+    /// <summary>A document key (<see cref="DocumentKey.Of"/>) without its ETag.</summary>
     public static JObject WithoutETag(this JObject key)
     {
         key.Remove("_etag");

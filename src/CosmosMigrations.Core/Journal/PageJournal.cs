@@ -8,7 +8,6 @@ using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
-using CosmosMigrations.Tracking;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
@@ -42,7 +41,8 @@ public sealed class PageJournal
     /// restores a document's images newest first.</summary>
     public static long NextOrder()
     {
-        var now = Clock.NowMs() * 1000;
+        // The system clock's milliseconds, times 1000 for room between them: the journal's order, not a tracking document's time.
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
         while (true)
         {
             var last = Interlocked.Read(ref _lastOrder);

@@ -38,10 +38,6 @@ public sealed class MoveUndo
         return record;
     }
 
-    /// <summary>Why a move cannot be undone now, or null (shown as the status's UndoBlocker).</summary>
-    public static string? Blocker(TrackingDocument tracked, MoveRecord record) =>
-        MovePhase.Of(tracked) == MovePhase.Completed ? $"the move is completed: '{record.Target}' was verified and is the container to use" : null;
-
     public async Task<MigrationStatus> UndoAsync(string name, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
         var marked = await MarkAsync(name, cancellationToken).ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System;
+using CosmosMigrations.Errors;
 using CosmosMigrations.Failures;
 using CosmosMigrations.Tracking;
 

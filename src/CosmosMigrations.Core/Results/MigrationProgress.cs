@@ -1,4 +1,5 @@
 using System;
+using CosmosMigrations.Errors;
 
 namespace CosmosMigrations;
 
@@ -19,7 +20,7 @@ public sealed class MigrationProgress
 
     public long Failed { get; set; }
 
-    /// <summary>The same documents by class (<see cref="Failures.FailureClass"/>).</summary>
+    /// <summary>The same documents by class (<see cref="FailureClass"/>).</summary>
     public FailedByClass FailedByClass { get; set; } = new(0, 0, 0);
 
     /// <summary>Documents this run is expected to read, when a count was possible.</summary>

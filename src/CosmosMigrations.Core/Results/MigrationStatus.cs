@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using CosmosMigrations.Errors;
 using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations;
@@ -150,13 +151,13 @@ public sealed class MigrationStatus
         var end = completed ?? (document.UpdatedAt > 0 ? Clock.FromMs(document.UpdatedAt) : null);
         var now = Clock.NowMs();
         var live = MigrationLifecycle.HasLiveLease(document, now);
-        var move = Moving.MoveRecord.Of(document);
-        var blocker = move is null ? MigrationLifecycle.UndoBlocker(document, now) : Moving.MoveUndo.Blocker(document, move);
+        var move = MoveRecord.Of(document);
+        var blocker = move is null ? MigrationLifecycle.UndoBlocker(document, now) : move.UndoBlocker(document);
         return new MigrationStatus
         {
             Name = document.Name,
             Container = document.Container,
-            Status = Moving.MovePhase.StatusOf(document),
+            Status = MovePhase.StatusOf(document),
             Target = move?.Target,
             Deletes = move?.Deletes,
             Processed = document.Processed,
@@ -189,7 +190,7 @@ public sealed class MigrationStatus
                 .OrderBy(w => w.Key, StringComparer.Ordinal)
                 .Select(w => new WorkerStatus(w.Key, w.Value.Processed, w.Value.Scanned, Clock.FromMs(w.Value.Heartbeat), w.Value.State))
                 .ToList(),
-            Phase = Moving.MovePhase.Of(document),
+            Phase = MovePhase.Of(document),
             Conflicts = document.Conflicts ?? 0,
             ConflictIds = document.ConflictIds?.ToList() ?? new List<string>(),
             Undoable = blocker is null,
@@ -233,7 +234,7 @@ public sealed record WorkerStatus(string Name, long Processed, long Scanned, Dat
     public override string ToString() => $"{Name} ({State}, {Processed} changed)";
 }
 
-/// <summary>Failed documents by class (<see cref="Failures.FailureClass"/>).</summary>
+/// <summary>Failed documents by class (<see cref="FailureClass"/>).</summary>
 public sealed record FailedByClass(long Transform, long Refused, long Exhausted)
 {
     public override string ToString() => $"Transform {Transform}, Refused {Refused}, Exhausted {Exhausted}";

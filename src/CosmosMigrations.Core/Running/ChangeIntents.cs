@@ -25,27 +25,6 @@ internal static class ChangeIntents
     /// <summary>Reads of an intent's documents in flight at once.</summary>
     private const int ParallelReads = 16;
 
-    /// <summary>What an intent keeps of a document: its id, the properties that hold its partition
-    /// key, and its ETag as read.</summary>
-    public static JObject KeyOf(JObject document, PartitionKeyReader partitionKey)
-    {
-        var key = new JObject { ["id"] = document["id"]?.DeepClone() };
-        foreach (var top in partitionKey.Paths.Select(p => p.Segments[0]).Distinct(StringComparer.Ordinal))
-        {
-            if (top != "id" && document[top] is { } value)
-            {
-                key[top] = value.DeepClone();
-            }
-        }
-
-        if (document["_etag"] is { } etag)
-        {
-            key["_etag"] = etag.DeepClone();
-        }
-
-        return key;
-    }
-
     /// <summary>The documents of <paramref name="intended"/> that were changed after their page read
     /// them and no longer need the change (<paramref name="planner"/> plans none): the changes of a
     /// page that was never counted. Their ids are returned.</summary>

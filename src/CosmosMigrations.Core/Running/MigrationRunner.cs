@@ -124,7 +124,7 @@ public sealed class MigrationRunner
     }
 
     /// <summary>-RetryFailures: takes the lease of a migration that went through its steps and runs
-    /// them over its failed documents only (<see cref="Failures.FailureRetry"/>).</summary>
+    /// them over its failed documents only (<see cref="FailureRetry"/>).</summary>
     private async Task<RunResult> RetryAsync(MigrationDefinition definition, RunOptions options, TargetContainer target, ResilientSender sender, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
         var store = _connection.TrackingStore;
@@ -134,7 +134,7 @@ public sealed class MigrationRunner
         {
             var existing = await store.GetAsync(definition.Name, cancellationToken).ConfigureAwait(false);
             previousChecksum = existing?.Checksum;
-            var decided = Failures.FailureRetry.Decide(existing, definition, _owner, options.LeaseDuration, Clock.NowMs());
+            var decided = FailureRetry.Decide(existing, definition, _owner, options.LeaseDuration, Clock.NowMs());
             if (decided.Outcome == StartOutcome.Skipped)
             {
                 var skipped = MigrationStatus.FromTracking(decided.Document, definition.SourcePath);
@@ -169,7 +169,7 @@ public sealed class MigrationRunner
         }
 
         var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, decision.Document, _owner, options.LeaseDuration, options.Time);
-        var retry = new Failures.FailureRetry(definition, options, target, sender, checkpoint, FailureStoreOf(SideSender(sender)), journal, progress, Log, cancellationToken);
+        var retry = new FailureRetry(definition, options, target, sender, checkpoint, FailureStoreOf(SideSender(sender)), journal, progress, Log, cancellationToken);
         return await retry.ExecuteAsync(null).ConfigureAwait(false);
     }
 

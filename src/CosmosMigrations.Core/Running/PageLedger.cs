@@ -216,7 +216,7 @@ internal sealed class PageLedger
         return await Task.WhenAll(failed.Select(f =>
         {
             var document = documents.TryGetValue(f.Id, out var found) ? found : new JObject { ["id"] = f.Id };
-            var entry = Failures.FailureEntry.For(_migration, step, document, _partitionKey!, f.Class ?? Failures.FailureClass.Transform, f.Error ?? "", epoch, Clock.NowMs(), ttl);
+            var entry = Failures.FailureEntry.For(_migration, step, document, _partitionKey!, f.Class ?? FailureClass.Transform, f.Error ?? "", epoch, Clock.NowMs(), ttl);
             entry.Attempts = f.Attempts;
             return _failures!.RecordAsync(entry, _cancellationToken);
         })).ConfigureAwait(false);
@@ -226,7 +226,7 @@ internal sealed class PageLedger
     /// true); one already there only moves between classes when its class changed.</summary>
     public static bool Count(TrackingDocument document, WriteOutcome failure, Failures.RecordedFailure recorded)
     {
-        var failureClass = failure.Class ?? Failures.FailureClass.Transform;
+        var failureClass = failure.Class ?? FailureClass.Transform;
         document.Failed ??= new FailureCounts();
         if (recorded.New)
         {

@@ -4,6 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
+using CosmosMigrations.Documents;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
@@ -128,7 +129,7 @@ internal sealed class RangePipeline
         long? intent = null;
         if (_writer is DocumentWriter)
         {
-            var intended = tried.Where((_, i) => page.MayChange(i)).Select(d => ChangeIntents.KeyOf(d, _source.PartitionKey)).ToList();
+            var intended = tried.Where((_, i) => page.MayChange(i)).Select(d => DocumentKey.Of(d, _source.PartitionKey)).ToList();
             if (intended.Count > 0)
             {
                 intent = await _ledger.OpenIntentAsync(range, intended).ConfigureAwait(false);

@@ -67,7 +67,7 @@ internal static class RunEnding
             $" The checkpoint stays before this {unit}.",
             first.Id,
             maxFailures == 0
-                ? first.Class == Failures.FailureClass.Exhausted
+                ? first.Class == FailureClass.Exhausted
                     ? "The service kept failing transiently: lower -MaxDegreeOfParallelism or -MaxRUPerSecond, or raise the container's throughput, then start again (it resumes from the checkpoint). To set such documents aside and go on, pass -MaxFailures N or -MaxFailureRate r."
                     : "Fix the document (or the migration), then start again: it resumes from the checkpoint. To record such documents and go on, pass -MaxFailures N or -MaxFailureRate r."
                 : $"Too many document(s) failed (-MaxFailures {maxFailures}, -MaxFailureRate); see them with Get-MigrationFailure, fix them, and start again or run -RetryFailures.");

@@ -8,7 +8,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
-using CosmosMigrations.Tracking;
+using CosmosMigrations.Journal;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 

@@ -7,7 +7,6 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using CosmosMigrations.Failures;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
@@ -33,12 +32,12 @@ public sealed record WriteOutcome(WriteResult Result, string Id, string Partitio
     public string? ETagAfter { get; init; }
 
     /// <summary>Why a failed write failed (null unless <see cref="WriteResult.Failed"/>).</summary>
-    public Failures.FailureClass? Class { get; init; }
+    public FailureClass? Class { get; init; }
 
     /// <summary>Attempts the write made before it gave up (its conflict or transient retries).</summary>
     public int Attempts { get; init; } = 1;
 
-    public static WriteOutcome Failure(string id, string partitionKey, string error, Failures.FailureClass failureClass, int attempts = 1) =>
+    public static WriteOutcome Failure(string id, string partitionKey, string error, FailureClass failureClass, int attempts = 1) =>
         new(WriteResult.Failed, id, partitionKey, error) { Class = failureClass, Attempts = attempts };
 }
 

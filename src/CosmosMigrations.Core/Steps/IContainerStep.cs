@@ -2,7 +2,7 @@ using System;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
-using CosmosMigrations.Tracking;
+using CosmosMigrations.Journal;
 
 namespace CosmosMigrations.Steps;
 

@@ -4,7 +4,7 @@ using System.Net;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
-using CosmosMigrations.Tracking;
+using CosmosMigrations.Journal;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 

@@ -7,7 +7,7 @@ public sealed partial class MigrationLifecycle
     public static void Complete(TrackingDocument document, long now)
     {
         document.Status = document.Undo is not null ? TrackingStatus.Undone
-            : document.FailureCount is > 0 && Moving.MoveRecord.Of(document) is null ? TrackingStatus.CompletedWithFailures : TrackingStatus.Completed;
+            : document.FailureCount is > 0 && MoveRecord.Of(document) is null ? TrackingStatus.CompletedWithFailures : TrackingStatus.Completed;
         document.CompletedAt = now;
         document.Cursor = null;
         document.EstimatedTotal = null;

@@ -45,10 +45,10 @@ public sealed partial class MigrationLifecycle
                 request.Name, "Give this migration its own name: names identify migrations across the whole database.");
         }
 
-        if (!request.Move && Moving.MoveRecord.Of(existing) is { } move)
+        if (!request.Move && MoveRecord.Of(existing) is { } move)
         {
             // A plain run would rewrite the move's status (a copied move reopened, its phase lost) and write to its source.
-            throw Moving.MoveRecord.IsAMove(request.Name, move, "a schema migration run");
+            throw MoveRecord.IsAMove(request.Name, move, "a schema migration run");
         }
 
         string? warning = null;

@@ -32,10 +32,10 @@ public sealed partial class MigrationLifecycle
     public async Task<TrackingDocument> GetResettableAsync(string name, CancellationToken cancellationToken)
     {
         var current = await _store.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
-        if (Moving.MoveRecord.Of(current) is { } move)
+        if (MoveRecord.Of(current) is { } move)
         {
             // Deleting only its state would leave its target behind, refused by the next start (TargetNotEmpty).
-            throw Moving.MoveRecord.IsAMove(name, move, "Reset-SchemaMigration");
+            throw MoveRecord.IsAMove(name, move, "Reset-SchemaMigration");
         }
 
         if (current.Status is not (TrackingStatus.Failed or TrackingStatus.Cancelled))

@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using CosmosMigrations.Errors;
+using CosmosMigrations.Journal;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
@@ -68,7 +70,7 @@ public sealed class TrackingDocument
     /// <summary>Total failures seen (the list is capped): documents in the failure store now.</summary>
     [JsonProperty("failureCount")] public long? FailureCount { get; set; }
 
-    /// <summary>The same documents by class (<see cref="Failures.FailureClass"/>).</summary>
+    /// <summary>The same documents by class (<see cref="FailureClass"/>).</summary>
     [JsonProperty("failed", NullValueHandling = NullValueHandling.Ignore)] public FailureCounts? Failed { get; set; }
 
     /// <summary>Which run from the first document the failure store's entries belong to (epoch ms
@@ -272,12 +274,12 @@ public sealed class FailureCounts
 
     public long Total => Transform + Refused + Exhausted;
 
-    public void Add(Failures.FailureClass failureClass, long delta)
+    public void Add(FailureClass failureClass, long delta)
     {
         switch (failureClass)
         {
-            case Failures.FailureClass.Transform: Transform = Math.Max(0, Transform + delta); break;
-            case Failures.FailureClass.Refused: Refused = Math.Max(0, Refused + delta); break;
+            case FailureClass.Transform: Transform = Math.Max(0, Transform + delta); break;
+            case FailureClass.Refused: Refused = Math.Max(0, Refused + delta); break;
             default: Exhausted = Math.Max(0, Exhausted + delta); break;
         }
     }
@@ -351,17 +353,6 @@ public sealed class JournalInfo
     public long? ExpiresAt => Ttl is { } ttl && Since is { } since
         ? since / 1000 * 1000 + ttl * 1000L - Math.Min(60_000L, ttl * 100L)
         : null;
-}
-
-/// <summary>The indexing policy before an AddIndex step changed it, and as the service kept it after.</summary>
-public sealed class IndexImage
-{
-    [JsonProperty("step")] public int Step { get; set; }
-
-    [JsonProperty("before")] public JObject Before { get; set; } = new();
-
-    /// <summary>Null only if the run stopped between recording the before-image and the change.</summary>
-    [JsonProperty("after")] public JObject? After { get; set; }
 }
 
 /// <summary>An undo of the migration: when it began, and what the migration had changed then.</summary>

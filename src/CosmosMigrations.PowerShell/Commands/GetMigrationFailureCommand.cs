@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
 using CosmosMigrations.Failures;
 using CosmosMigrations.PowerShell.Infrastructure;
 using Newtonsoft.Json.Linq;

@@ -8,6 +8,7 @@ using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
 using CosmosMigrations.PowerShell.Infrastructure;
+using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations.PowerShell.Commands;
 
@@ -142,9 +143,9 @@ public sealed class StartSchemaMigrationCommand : ForwardRunCommandBase
         Connected(connection =>
         {
             var tracked = RunAsync(ct => connection.TrackingStore.GetRequiredAsync(name, ct));
-            if (Moving.MoveRecord.Of(tracked) is { } move)
+            if (MoveRecord.Of(tracked) is { } move)
             {
-                throw Moving.MoveRecord.IsAMove(name, move, "Start-SchemaMigration");
+                throw MoveRecord.IsAMove(name, move, "Start-SchemaMigration");
             }
 
             if (tracked.Definition is null)

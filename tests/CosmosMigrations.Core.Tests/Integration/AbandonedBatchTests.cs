@@ -74,7 +74,7 @@ public sealed class AbandonedBatchTests : DatabaseTests
         {
             PatchOperation.Set("/workers/ghost", JObject.FromObject(new { host = "elsewhere", processId = 1, heartbeat = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 90_000, state = "running" })),
         }, CancellationToken.None);
-        var keys = left.Select(d => ChangeIntents.KeyOf(d, new PartitionKeyReader(new[] { "/pk" }))).ToList();
+        var keys = left.Select(d => DocumentKey.Of(d, new PartitionKeyReader(new[] { "/pk" }))).ToList();
         var ledger = new RangeLedger(await connection.EnsureLeaseContainerAsync(CancellationToken.None), name, tracking.Generation ?? 1, tracking.Cursor?.Step ?? 0);
         await ledger.UpdateAsync((string)range["id"]!, null, l =>
         {

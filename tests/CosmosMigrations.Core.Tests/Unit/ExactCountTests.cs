@@ -219,7 +219,7 @@ public sealed class ExactCountTests
             fake.Put(new JObject { ["id"] = id, ["name"] = id });
         }
 
-        var intent = new[] { "written", "untouched", "rewritten", "deleted" }.Select(id => ChangeIntents.KeyOf(fake[id]!, target.PartitionKey)).ToList();
+        var intent = new[] { "written", "untouched", "rewritten", "deleted" }.Select(id => DocumentKey.Of(fake[id]!, target.PartitionKey)).ToList();
         fake.Put(new JObject { ["id"] = "written", ["name"] = "written", ["f"] = 1 });
         fake.Put(new JObject { ["id"] = "rewritten", ["name"] = "the application's" });
         fake.Remove("deleted");
@@ -236,7 +236,7 @@ public sealed class ExactCountTests
         var targetContainer = new TargetContainer("users", target.Container, new PartitionKeyReader(new[] { "/id" }));
         target.Put(new JObject { ["id"] = "d1", ["name"] = "x" });
         target.Put(new JObject { ["id"] = "d2", ["name"] = "y" });
-        var keys = new[] { "d1", "d2" }.Select(id => ChangeIntents.KeyOf(target[id]!, targetContainer.PartitionKey)).ToList();
+        var keys = new[] { "d1", "d2" }.Select(id => DocumentKey.Of(target[id]!, targetContainer.PartitionKey)).ToList();
         target.Put(new JObject { ["id"] = "d1", ["name"] = "x", ["f"] = 1 });
 
         var tracking = new FakeTrackingContainer();

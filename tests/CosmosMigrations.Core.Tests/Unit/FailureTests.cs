@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Net;
 using CosmosMigrations.Documents;
+using CosmosMigrations.Errors;
 using CosmosMigrations.Failures;
 using CosmosMigrations.Running;
 using CosmosMigrations.Steps;

@@ -2,6 +2,7 @@ using System;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Journal;
 using CosmosMigrations.Tests.Fakes;
 using CosmosMigrations.Tracking;
 using Newtonsoft.Json.Linq;

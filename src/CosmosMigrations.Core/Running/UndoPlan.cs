@@ -1,10 +1,11 @@
 using System.Collections.Generic;
 using System.Linq;
 using CosmosMigrations.Definitions;
+using CosmosMigrations.Journal;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
 
-namespace CosmosMigrations.Journal;
+namespace CosmosMigrations.Running;
 
 /// <summary>The steps of an undo, from the tracking document alone (no migration file is needed):
 /// the migration's steps in reverse order, each document step by a <see cref="RestorePass"/> over its

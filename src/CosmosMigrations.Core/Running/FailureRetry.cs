@@ -5,15 +5,16 @@ using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
+using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Failures;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
-using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
 using Newtonsoft.Json.Linq;
 
-namespace CosmosMigrations.Failures;
+namespace CosmosMigrations.Running;
 
 /// <summary>-RetryFailures: the migration's steps over its failed documents only. The failure
 /// store's entries are read a page at a time; each document is read back by a point read and goes
@@ -200,7 +201,7 @@ internal sealed class FailureRetry
             Entry = e.Id,
             Class = e.Class,
             Step = e.Step,
-            Key = documents[i] is { } document ? ChangeIntents.KeyOf(document, _target.PartitionKey) : e.Key,
+            Key = documents[i] is { } document ? DocumentKey.Of(document, _target.PartitionKey) : e.Key,
         }).ToList(), _cancellationToken).ConfigureAwait(false);
 
         var results = await Task.WhenAll(entries.Select((e, i) => RetryAsync(e, documents[i]))).ConfigureAwait(false);
@@ -301,7 +302,7 @@ internal sealed class FailureRetry
                 changed = true;
                 if (_definition.Steps.Skip(step + 1).Any(s => s is DocumentPass))
                 {
-                    current = await ReadAsync(ChangeIntents.KeyOf(current, _target.PartitionKey)).ConfigureAwait(false);
+                    current = await ReadAsync(DocumentKey.Of(current, _target.PartitionKey)).ConfigureAwait(false);
                 }
             }
         }

@@ -1,7 +1,7 @@
 using System;
 using System.Net;
 
-namespace CosmosMigrations.Failures;
+namespace CosmosMigrations.Errors;
 
 /// <summary>Why a document could not be migrated, in the terms of what fixes it.</summary>
 public enum FailureClass
@@ -27,7 +27,7 @@ public static class FailureClasses
     /// the sender's and the writer's own retries: a transient status there means the retries were
     /// spent; anything else is a refusal (4xx, and 5xx the service does not call transient).</summary>
     public static FailureClass OfStatus(HttpStatusCode status) =>
-        Errors.CosmosErrors.IsTransient(status) ? FailureClass.Exhausted : FailureClass.Refused;
+        CosmosErrors.IsTransient(status) ? FailureClass.Exhausted : FailureClass.Refused;
 
     /// <summary>Parses a class name (case-insensitive), as stored and as -Class gives it.</summary>
     public static FailureClass Parse(string text) =>

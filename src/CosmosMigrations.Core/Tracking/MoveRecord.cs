@@ -1,9 +1,8 @@
 using System.Collections.Generic;
-using CosmosMigrations.Tracking;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
-namespace CosmosMigrations.Moving;
+namespace CosmosMigrations.Tracking;
 
 /// <summary>What a move's tracking document holds beside a migration's (its "move" field): the
 /// target, the new key, the filter, whether the move created the target, and the last verification.
@@ -25,7 +24,7 @@ public sealed class MoveRecord
 
     [JsonProperty("createdTarget")] public bool CreatedTarget { get; set; }
 
-    /// <summary>How the source's deletes reach the target (<see cref="MoveDeleteModes"/>): decided
+    /// <summary>How the source's deletes reach the target (<c>Moving/MoveDeleteModes</c>): decided
     /// once, when the move first starts, by asking the source for its all-versions-and-deletes feed.</summary>
     [JsonProperty("deletes", NullValueHandling = NullValueHandling.Ignore)] public string? Deletes { get; set; }
 
@@ -42,11 +41,15 @@ public sealed class MoveRecord
     [JsonProperty("sampled", NullValueHandling = NullValueHandling.Ignore)] public int? Sampled { get; set; }
 
     /// <summary>The last two samples of the tracking document's <c>scanned</c>, a few seconds apart
-    /// (<see cref="MoveLiveStatus"/>): the copy's rate, readable by any process.</summary>
+    /// (<c>Moving/MoveLiveStatus</c>): the copy's rate, readable by any process.</summary>
     [JsonProperty("rateSamples", NullValueHandling = NullValueHandling.Ignore)] public List<RateSample>? RateSamples { get; set; }
 
     public static MoveRecord? Of(TrackingDocument? document) =>
         document?.Extra is { } extra && extra.TryGetValue(Field, out var token) && token is JObject obj ? obj.ToObject<MoveRecord>() : null;
+
+    /// <summary>Why the move cannot be undone now, or null (shown as the status's UndoBlocker).</summary>
+    public string? UndoBlocker(TrackingDocument tracked) =>
+        MovePhase.Of(tracked) == MovePhase.Completed ? $"the move is completed: '{Target}' was verified and is the container to use" : null;
 
     /// <summary>A schema migration command (Start-SchemaMigration, Invoke-Backfill, Reset-SchemaMigration)
     /// given a move's name: refused, since its run would rewrite the move's status (and write to

@@ -7,13 +7,13 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
+using CosmosMigrations.Journal;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
-using CosmosMigrations.Steps;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
-namespace CosmosMigrations.Journal;
+namespace CosmosMigrations.Steps;
 
 /// <summary>What an undo's pages do with each journal entry (one row per document of a journal
 /// record, <see cref="RestorePass"/>): restore the document it names through the

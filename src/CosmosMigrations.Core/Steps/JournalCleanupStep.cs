@@ -7,11 +7,11 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using CosmosMigrations.Steps;
+using CosmosMigrations.Journal;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 
-namespace CosmosMigrations.Journal;
+namespace CosmosMigrations.Steps;
 
 /// <summary>An undo's step after each <see cref="RestorePass"/>: removes the journal records that
 /// pass read (written before the undo began). They stay until then because a record's image may
