@@ -102,11 +102,11 @@ internal sealed class IntentRecovery
     /// and no other worker should have to wait for it.</summary>
     public async Task SettleOwnAsync(string leaseToken, PageIntent batch, IPassWriter planner, CancellationToken cancellationToken)
     {
-        var ledger = (await _ledger.ListAsync(cancellationToken).ConfigureAwait(false))
-            .FirstOrDefault(l => l.LeaseToken == leaseToken && l.Intent is { } intent && intent.Worker == _worker && intent.Page == batch.Page);
-        if (ledger is not null)
+        // The batch wrote its intent to its own range's ledger: one point read finds it.
+        var ledger = await _ledger.GetAsync(_ledger.IdOf(leaseToken), cancellationToken).ConfigureAwait(false);
+        if (ledger?.Intent is { } intent && intent.Worker == _worker && intent.Page == batch.Page)
         {
-            await CountAsync(ledger, ledger.Intent!, planner, cancellationToken).ConfigureAwait(false);
+            await CountAsync(ledger, intent, planner, cancellationToken).ConfigureAwait(false);
         }
     }
 
