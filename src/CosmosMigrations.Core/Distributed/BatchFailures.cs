@@ -75,39 +75,83 @@ internal sealed class BatchFailures
             return PastThresholds(failed, current?.FailureCount ?? 0, current?.Scanned ?? 0);
         }
 
+        // Batches of other ranges record at the same time. A list or a class count that is absent
+        // is created by a set, which must not overwrite what another batch created meanwhile: that
+        // patch is conditioned on the fields being absent still; when it is not, read again and
+        // patch with what exists then (the fields are never removed mid-run, so this ends).
+        var state = current;
+        while (state is not null)
+        {
+            var listExists = state.Failures is not null || _options.FailureListCap <= 0;
+            var classesExist = state.Failed is not null || _failures is null;
+            var operations = CountOperations(state, counted, byClass, listExists, classesExist);
+            if (listExists && classesExist)
+            {
+                await _store.PatchAsync(_migration, operations, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+
+            var absent = new List<string>();
+            if (!listExists)
+            {
+                absent.Add("(NOT IS_DEFINED(c.failures) OR IS_NULL(c.failures))");
+            }
+
+            if (!classesExist)
+            {
+                absent.Add("(NOT IS_DEFINED(c.failed) OR IS_NULL(c.failed))");
+            }
+
+            if (await _store.TryPatchAsync(_migration, operations, "FROM c WHERE " + string.Join(" AND ", absent), cancellationToken).ConfigureAwait(false) is not null)
+            {
+                break;
+            }
+
+            state = await _store.GetAsync(_migration, cancellationToken).ConfigureAwait(false);
+        }
+
+        return PastThresholds(failed, (current?.FailureCount ?? 0) + counted.Count, current?.Scanned ?? 0);
+    }
+
+    /// <summary>One patch of at most 10 operations: the count, up to six entries of the capped list
+    /// (created when absent), and the classes (one set when absent, else up to three increments).</summary>
+    private List<PatchOperation> CountOperations(TrackingDocument? current, IReadOnlyList<WriteOutcome> counted, FailureCounts byClass, bool listExists, bool classesExist)
+    {
         var room = Math.Max(0, _options.FailureListCap - (current?.Failures?.Count ?? 0));
         var operations = new List<PatchOperation> { PatchOperation.Increment("/failureCount", counted.Count) };
-        if (current?.Failures is null && room > 0)
+        if (!listExists && room > 0)
         {
             operations.Add(PatchOperation.Set("/failures", new List<DocumentFailure>()));
         }
 
-        foreach (var failure in counted.Take(Math.Min(room, 6)))
+        if (room > 0)
         {
-            operations.Add(PatchOperation.Add("/failures/-", new DocumentFailure { Id = failure.Id, PartitionKey = failure.PartitionKey, Error = failure.Error ?? "" }));
-        }
-
-        if (_failures is not null)
-        {
-            // A patch takes at most 10 operations: the classes go as one set when new, else as up to three increments.
-            if (current?.Failed is null)
+            foreach (var failure in counted.Take(Math.Min(room, 6)))
             {
-                operations.Add(PatchOperation.Set("/failed", byClass));
-            }
-            else
-            {
-                foreach (var (path, value) in new[] { ("/failed/transform", byClass.Transform), ("/failed/refused", byClass.Refused), ("/failed/exhausted", byClass.Exhausted) })
-                {
-                    if (value > 0)
-                    {
-                        operations.Add(PatchOperation.Increment(path, value));
-                    }
-                }
+                operations.Add(PatchOperation.Add("/failures/-", new DocumentFailure { Id = failure.Id, PartitionKey = failure.PartitionKey, Error = failure.Error ?? "" }));
             }
         }
 
-        await _store.PatchAsync(_migration, operations, cancellationToken).ConfigureAwait(false);
-        return PastThresholds(failed, (current?.FailureCount ?? 0) + counted.Count, current?.Scanned ?? 0);
+        if (_failures is null)
+        {
+            return operations;
+        }
+
+        if (!classesExist)
+        {
+            operations.Add(PatchOperation.Set("/failed", byClass));
+            return operations;
+        }
+
+        foreach (var (path, value) in new[] { ("/failed/transform", byClass.Transform), ("/failed/refused", byClass.Refused), ("/failed/exhausted", byClass.Exhausted) })
+        {
+            if (value > 0)
+            {
+                operations.Add(PatchOperation.Increment(path, value));
+            }
+        }
+
+        return operations;
     }
 
     /// <summary>Whether the run's failures are past its thresholds (the error kept for the run to fail with).</summary>
