@@ -255,7 +255,8 @@ try {
             returnLatencyMs = ($workers | Measure-Object returnedAt -Maximum).Maximum - $tracking.completedAt
             # Documents the change feed delivered per document changed: beyond 1, the run's own writes coming back.
             deliveredPerDocument = [math]::Round($tracking.scanned / $Size, 3)
-            ownWritesShareOfReads = [math]::Round([math]::Max(0, $tracking.scanned - $Size) / [math]::Max(1, $tracking.scanned), 3)
+            # The workers count their own writes coming back (the tracking document's echoes).
+            ownWritesShareOfReads = [math]::Round([double]$(if ($null -ne $tracking.echoes) { $tracking.echoes } else { 0 }) / [math]::Max(1, $tracking.scanned), 3)
             ruPerDocument = [math]::Round($tracking.requestCharge / $Size, 3)
             trackingPerDocument = [math]::Round(((Get-TrackingRequests) - $before) / $Size, 4)
             shares = @($tracking.workers.PSObject.Properties | ForEach-Object { $_.Value.processed })

@@ -314,6 +314,23 @@ Describe 'A distributed run and its thresholds' {
         $status.FailedByClass.Transform | Should -Be 20
         @(Get-MigrationFailure -Name dist-rate -Class Transform).Count | Should -Be 20
         $script:Kit.Count($script:Database, 'dpoison', 'c.dr = 1') | Should -Be 1980
+        # Its own writes came back through the change feed, and were counted apart from what it read.
+        $tracking = Get-Tracking dist-rate
+        $tracking.echoes | Should -BeGreaterThan 0
+        $tracking.echoes | Should -BeLessOrEqual 1980
+        ($tracking.scanned - $tracking.echoes) | Should -BeGreaterOrEqual 2000
+    }
+
+    It 'judges -MaxFailureRate by the documents it read, not by its own writes coming back' {
+        # 1 % fail, more than 0.8 %; counted against deliveries, which hold the run's own writes
+        # as well, the share would read about 0.5 % and the run would complete.
+        $null = Invoke-Backfill -Container dpoison -Name dist-echo -Distributed -LeaseDuration 00:00:06 -MaxFailureRate 0.008 -ErrorVariable failed -ErrorAction SilentlyContinue `
+            -ScriptBlock { param($doc) if ([int]$doc.id.Substring(1) % 100 -eq 7) { throw "poison $($doc.id)" }; if ($doc.de) { return $null }; $doc.de = 1; $doc }
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -BeLike 'FailureRateExceeded,*'
+        $status = Get-MigrationStatus -Name dist-echo
+        $status.Status | Should -Be 'failed'
+        $status.Error | Should -Match 'more than -MaxFailureRate 0\.008 allows'
     }
 
     It 'fails past -MaxFailureRate on every worker with the error a single run fails with, its failures kept' {

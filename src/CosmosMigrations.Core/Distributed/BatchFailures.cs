@@ -72,7 +72,7 @@ internal sealed class BatchFailures
 
         if (counted.Count == 0)
         {
-            return PastThresholds(failed, current?.FailureCount ?? 0, current?.Scanned ?? 0);
+            return PastThresholds(failed, current?.FailureCount ?? 0, current?.Seen ?? 0);
         }
 
         // Batches of other ranges record at the same time. A list or a class count that is absent
@@ -110,7 +110,7 @@ internal sealed class BatchFailures
             state = await _store.GetAsync(_migration, cancellationToken).ConfigureAwait(false);
         }
 
-        return PastThresholds(failed, (current?.FailureCount ?? 0) + counted.Count, current?.Scanned ?? 0);
+        return PastThresholds(failed, (current?.FailureCount ?? 0) + counted.Count, current?.Seen ?? 0);
     }
 
     /// <summary>One patch of at most 10 operations: the count, up to six entries of the capped list

@@ -71,10 +71,10 @@ internal sealed partial class DistributedRun
 
     /// <summary>The end of a run that went through its steps, by the rule every engine ends by
     /// (<see cref="RunEnding.Conclude"/>): completed, or failed past -MaxFailures / -MaxFailureRate.
-    /// The documents seen are the migration's count, or the current pass's ledgers when they
-    /// already know more (the other workers' last batches, not yet reported on a beat).</summary>
+    /// The documents seen are the migration's deliveries less its own writes coming back (its
+    /// <see cref="TrackingDocument.Seen"/>), or the current pass's ledgers when they already know more (the other workers' last batches, not yet reported on a beat).</summary>
     private void Conclude(TrackingDocument document, long passScanned) =>
-        RunEnding.Conclude(document, _options, Math.Max(document.Scanned, passScanned), _time.NowMs());
+        RunEnding.Conclude(document, _options, Math.Max(document.Seen, passScanned), _time.NowMs());
 
     /// <summary>Ends the run for every worker (while it still runs); with <paramref name="onlyIfLast"/>,
     /// only when no other worker lives. Mid-pass, the totals become the sum of the pass's ledgers;

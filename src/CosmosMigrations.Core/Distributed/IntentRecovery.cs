@@ -175,6 +175,7 @@ internal sealed class WorkerCounts
 {
     private long _processed;
     private long _scanned;
+    private long _echoes;
     private long _processedTotal;
     private long _scannedTotal;
 
@@ -182,21 +183,26 @@ internal sealed class WorkerCounts
 
     public long Scanned => Interlocked.Read(ref _scannedTotal);
 
-    public void Add(long processed, long scanned)
+    /// <summary>Adds a batch's counts: documents changed, delivered, and of those, this run's own
+    /// writes coming back (nothing to do).</summary>
+    public void Add(long processed, long scanned, long echoes = 0)
     {
         Interlocked.Add(ref _processed, processed);
         Interlocked.Add(ref _scanned, scanned);
+        Interlocked.Add(ref _echoes, echoes);
         Interlocked.Add(ref _processedTotal, processed);
         Interlocked.Add(ref _scannedTotal, scanned);
     }
 
     /// <summary>Takes the counts not reported yet.</summary>
-    public (long Processed, long Scanned) Take() => (Interlocked.Exchange(ref _processed, 0), Interlocked.Exchange(ref _scanned, 0));
+    public (long Processed, long Scanned, long Echoes) Take() =>
+        (Interlocked.Exchange(ref _processed, 0), Interlocked.Exchange(ref _scanned, 0), Interlocked.Exchange(ref _echoes, 0));
 
     /// <summary>Gives back counts whose report failed (reported with the next one).</summary>
-    public void Restore((long Processed, long Scanned) counts)
+    public void Restore((long Processed, long Scanned, long Echoes) counts)
     {
         Interlocked.Add(ref _processed, counts.Processed);
         Interlocked.Add(ref _scanned, counts.Scanned);
+        Interlocked.Add(ref _echoes, counts.Echoes);
     }
 }

@@ -187,11 +187,18 @@ internal sealed class PassProcessor
             ?? new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), filterUnchecked: true, journal: _journal, step: _step));
         // Documents still at the version this worker wrote are its own writes coming back: no plan.
         var tried = new List<JObject>(documents.Count);
+        var echoes = 0;
         foreach (var document in documents)
         {
             var id = (string?)document["id"] ?? "";
-            if (IsKnownFailure(id) || (_echoes.TryRemove(id, out var written) && written == (string?)document["_etag"]))
+            if (IsKnownFailure(id))
             {
+                continue;
+            }
+
+            if (_echoes.TryRemove(id, out var written) && written == (string?)document["_etag"])
+            {
+                echoes++;
                 continue;
             }
 
@@ -206,7 +213,7 @@ internal sealed class PassProcessor
         _inFlight[batch.Page] = true;
         try
         {
-            await ProcessAsync(token, range, documents.Count, tried, page, batch, processorToken, stopping.Token).ConfigureAwait(false);
+            await ProcessAsync(token, range, documents.Count, echoes, tried, page, batch, processorToken, stopping.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (batch.Documents.Count > 0)
         {
@@ -230,7 +237,7 @@ internal sealed class PassProcessor
         }
     }
 
-    private async Task ProcessAsync(string token, string? range, int delivered, List<JObject> tried, PageWrites page, PageIntent batch,
+    private async Task ProcessAsync(string token, string? range, int delivered, int echoes, List<JObject> tried, PageWrites page, PageIntent batch,
         CancellationToken processorToken, CancellationToken stopping)
     {
         RangeLedgerDocument? ledger = _known.TryGetValue(token, out var cached) ? cached : null;
@@ -314,7 +321,7 @@ internal sealed class PassProcessor
         var copied = _writes?.CountsByVersion == true
             ? new CopiedVersions(changed.Select(i => VersionOf(tried[i])).ToList(), tried.Take(outcomes.Length).Select(VersionOf).Max())
             : null;
-        await CountAsync(token, range, ledger, batch, changedIds, delivered, copied).ConfigureAwait(false);
+        await CountAsync(token, range, ledger, batch, changedIds, delivered, echoes, copied).ConfigureAwait(false);
 
         var failed = outcomes.Where(o => o.Result == WriteResult.Failed).ToList();
         if (failed.Count > 0)
@@ -348,14 +355,14 @@ internal sealed class PassProcessor
     /// <summary>Counts the batch and removes its intent in one ledger write. If another worker took
     /// the intent over meanwhile (it judged this one dead), it counted some of these documents
     /// already: only the others are counted here.</summary>
-    private async Task CountAsync(string token, string? range, RangeLedgerDocument? known, PageIntent batch, List<string> changedIds, int scanned, CopiedVersions? copied)
+    private async Task CountAsync(string token, string? range, RangeLedgerDocument? known, PageIntent batch, List<string> changedIds, int scanned, int echoes, CopiedVersions? copied)
     {
         long counted = changedIds.Count;
         if (batch.Documents.Count == 0 && changedIds.Count == 0)
         {
             // Nothing to change (often this run's own writes coming back through the feed): no
             // ledger write; what was read goes to this worker's record.
-            _counts.Add(0, scanned);
+            _counts.Add(0, scanned, echoes);
             return;
         }
 
@@ -366,7 +373,7 @@ internal sealed class PassProcessor
                 l.CountedLsn = inherited;
             }
 
-            if (RangeLedger.Close(l, _worker, batch, changedIds, scanned, copied) is not { } added)
+            if (RangeLedger.Close(l, _worker, batch, changedIds, scanned - echoes, copied) is not { } added)
             {
                 counted = 0;
                 return false;
@@ -380,7 +387,7 @@ internal sealed class PassProcessor
 
             return true;
         }, _settleToken, known).ConfigureAwait(false);
-        _counts.Add(counted, scanned);
+        _counts.Add(counted, scanned, echoes);
     }
 
     private static long? VersionOf(JObject document) => document["_lsn"] is JValue { Type: JTokenType.Integer } lsn ? (long)lsn : null;

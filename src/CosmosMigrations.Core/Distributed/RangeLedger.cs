@@ -43,6 +43,8 @@ public sealed class RangeLedgerDocument
 
     [JsonProperty("processed")] public long Processed { get; set; }
 
+    /// <summary>The documents this range's counted batches delivered to migrate (the run's own
+    /// writes coming back left out): the pass's share for -MaxFailureRate.</summary>
     [JsonProperty("scanned")] public long Scanned { get; set; }
 
     [JsonProperty("intent", NullValueHandling = NullValueHandling.Ignore)] public PageIntent? Intent { get; set; }

@@ -64,6 +64,10 @@ internal sealed class WorkerBeat
             PatchOperation.Increment("/requestCharge", charge),
             PatchOperation.Increment("/scanned", counts.Scanned),
         };
+        if (counts.Echoes > 0)
+        {
+            own.Add(PatchOperation.Increment("/echoes", counts.Echoes));
+        }
         try
         {
             var current = await _store.GetAsync(_migration, _cancellationToken).ConfigureAwait(false);
@@ -110,14 +114,20 @@ internal sealed class WorkerBeat
         var worker = MigrationLifecycle.WorkerPath(_worker);
         try
         {
-            await DistributedRun.BoundedAsync(ct => _store.PatchAsync(_migration, new[]
+            var last = new List<PatchOperation>
             {
                 PatchOperation.Set(worker + "/processed", Counts.Processed),
                 PatchOperation.Set(worker + "/scanned", Counts.Scanned),
                 PatchOperation.Set(worker + "/requestCharge", Math.Round(_gate.TotalCharge, 2)),
                 PatchOperation.Increment("/requestCharge", charge),
                 PatchOperation.Increment("/scanned", counts.Scanned),
-            }, ct)).ConfigureAwait(false);
+            };
+            if (counts.Echoes > 0)
+            {
+                last.Add(PatchOperation.Increment("/echoes", counts.Echoes));
+            }
+
+            await DistributedRun.BoundedAsync(ct => _store.PatchAsync(_migration, last, ct)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is MigrationException or OperationCanceledException)
         {

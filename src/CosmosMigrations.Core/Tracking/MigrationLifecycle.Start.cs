@@ -187,6 +187,7 @@ public sealed partial class MigrationLifecycle
         document.Workers = null;
         document.Processed = 0;
         document.Scanned = 0;
+        document.Echoes = null;
         document.RequestCharge = 0;
         document.Failures = null;
         document.FailureCount = null;

@@ -47,6 +47,14 @@ public sealed class TrackingDocument
 
     [JsonProperty("scanned")] public long Scanned { get; set; }
 
+    /// <summary>Of <see cref="Scanned"/>, the deliveries of a distributed run that were its own
+    /// writes coming back through the change feed (nothing to do).</summary>
+    [JsonProperty("echoes", NullValueHandling = NullValueHandling.Ignore)] public long? Echoes { get; set; }
+
+    /// <summary>The documents the run read to migrate: what -MaxFailureRate is a share of (a
+    /// distributed run's own writes coming back are not documents it could fail on).</summary>
+    [JsonIgnore] public long Seen => Math.Max(0, Scanned - (Echoes ?? 0));
+
     [JsonProperty("container")] public string Container { get; set; } = "";
 
     [JsonProperty("description")] public string? Description { get; set; }
