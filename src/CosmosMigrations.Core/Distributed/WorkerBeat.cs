@@ -52,22 +52,8 @@ internal sealed class WorkerBeat
     {
         var counts = Counts.Take();
         var charge = TakeCharge();
-        var worker = MigrationLifecycle.WorkerPath(_worker);
-        // The worker's own record takes absolute values: a patch retried after a lost answer
-        // cannot count twice.
-        var own = new List<PatchOperation>
-        {
-            PatchOperation.Set(worker + "/heartbeat", _time.NowMs()),
-            PatchOperation.Set(worker + "/processed", Counts.Processed),
-            PatchOperation.Set(worker + "/scanned", Counts.Scanned),
-            PatchOperation.Set(worker + "/requestCharge", Math.Round(_gate.TotalCharge, 2)),
-            PatchOperation.Increment("/requestCharge", charge),
-            PatchOperation.Increment("/scanned", counts.Scanned),
-        };
-        if (counts.Echoes > 0)
-        {
-            own.Add(PatchOperation.Increment("/echoes", counts.Echoes));
-        }
+        var own = CountOperations(counts, charge);
+        own.Insert(0, PatchOperation.Set(MigrationLifecycle.WorkerPath(_worker) + "/heartbeat", _time.NowMs()));
         try
         {
             var current = await _store.GetAsync(_migration, _cancellationToken).ConfigureAwait(false);
@@ -111,28 +97,36 @@ internal sealed class WorkerBeat
             return;
         }
 
-        var worker = MigrationLifecycle.WorkerPath(_worker);
         try
         {
-            var last = new List<PatchOperation>
-            {
-                PatchOperation.Set(worker + "/processed", Counts.Processed),
-                PatchOperation.Set(worker + "/scanned", Counts.Scanned),
-                PatchOperation.Set(worker + "/requestCharge", Math.Round(_gate.TotalCharge, 2)),
-                PatchOperation.Increment("/requestCharge", charge),
-                PatchOperation.Increment("/scanned", counts.Scanned),
-            };
-            if (counts.Echoes > 0)
-            {
-                last.Add(PatchOperation.Increment("/echoes", counts.Echoes));
-            }
-
+            var last = CountOperations(counts, charge);
             await DistributedRun.BoundedAsync(ct => _store.PatchAsync(_migration, last, ct)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is MigrationException or OperationCanceledException)
         {
             _log?.Invoke($"Could not record this worker's last counts ({CosmosErrors.FirstLine(ex.Message)}); the migration's total is the ranges' sum all the same.");
         }
+    }
+
+    /// <summary>The worker's own record takes absolute values (a patch retried after a lost answer
+    /// cannot count twice); the migration's counts take the increments since the last report.</summary>
+    private List<PatchOperation> CountOperations((long Processed, long Scanned, long Echoes) counts, double charge)
+    {
+        var worker = MigrationLifecycle.WorkerPath(_worker);
+        var operations = new List<PatchOperation>
+        {
+            PatchOperation.Set(worker + "/processed", Counts.Processed),
+            PatchOperation.Set(worker + "/scanned", Counts.Scanned),
+            PatchOperation.Set(worker + "/requestCharge", Math.Round(_gate.TotalCharge, 2)),
+            PatchOperation.Increment("/requestCharge", charge),
+            PatchOperation.Increment("/scanned", counts.Scanned),
+        };
+        if (counts.Echoes > 0)
+        {
+            operations.Add(PatchOperation.Increment("/echoes", counts.Echoes));
+        }
+
+        return operations;
     }
 
     private static Dictionary<string, PendingBatch> PendingOf(IEnumerable<RangeLedgerDocument> ledgers) =>
