@@ -124,4 +124,24 @@ Describe 'Complete-ContainerMove -ReverseSync and deletes' {
         $script:Kit.Count($script:Database, 'back') | Should -Be 99
         (Get-DeletesCheckpoint back-move-reverse).deleted | Should -Be 1
     }
+
+    It 'carries a delete made between the cut-over and the reverse sync''s start (its feed is anchored at the cut-over)' {
+        New-AllVersionsContainer 'late'
+        $script:Kit.Seed($script:Database, 'late', 100, 10, 0, $null)
+        (Start-ContainerMove -Name late-move -Container late -Target late2 -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
+        (Complete-ContainerMove -Name late-move -Confirm:$false).Status | Should -Be 'completed'
+        Get-DeletesCheckpoint late-move-reverse | Should -Not -BeNullOrEmpty -Because 'the cut-over anchors where a reverse sync follows the target''s deletes from'
+
+        # The application, on the target now, deletes a document before anyone opens a rollback window.
+        $d5 = $script:Kit.ReadAllJson($script:Database, 'late2', "SELECT c.email FROM c WHERE c.id = 'd5'") | ConvertFrom-Json
+        $script:Kit.Delete($script:Database, 'late2', 'd5', $d5.email)
+        $window = Start-ConnectedJob 'Complete-ContainerMove -Name late-move -ReverseSync -LeaseDuration 00:00:06 -Confirm:$false'
+        Wait-Until { $script:Kit.Count($script:Database, 'late', "c.id = 'd5'") -eq 0 } 90 | Should -BeTrue -Because 'the delete went back into the source'
+
+        Stop-SchemaMigration -Name late-move-reverse
+        $null = $window | Wait-Job -Timeout 90
+        $window.State | Should -Be 'Completed'
+        $script:Kit.Count($script:Database, 'late') | Should -Be 99
+        (Get-DeletesCheckpoint late-move-reverse).deleted | Should -Be 1
+    }
 }

@@ -140,6 +140,11 @@ public sealed class MoveCompletion
             Log?.Invoke($"Verified: source {verification.SourceDigest}, target {verification.TargetDigest}.");
         }
 
+        if (verification.Equal)
+        {
+            await AnchorReverseDeletesAsync(name, target, cancellationToken).ConfigureAwait(false);
+        }
+
         var latest = await SetPhaseAsync(name, verification.Equal ? MovePhase.Completed : MovePhase.Copied, r =>
         {
             r.DeletesReconciled = (r.DeletesReconciled ?? 0) + deleted;
@@ -192,6 +197,27 @@ public sealed class MoveCompletion
         var request = new MoveRequest(reverse, record.Target, record.Source, sourceKey, null, Array.Empty<object?>(),
             new RunOptions { Follow = true, MaxRUPerSecond = options.MaxRUPerSecond, LeaseDuration = options.LeaseDuration, FeedStartTime = cutOver }, Distributed: true, IntoExisting: true);
         return await new MoveRunner(_connection) { Log = Log, Warn = Warn }.StartAsync(request, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>At the cut-over, before the move is marked completed (the moment the application may
+    /// write to the target): where the target's deletes are followed from if a reverse sync ever
+    /// runs. Its copy of writes reads the target's change feed from the cut-over's time, so its
+    /// deletes must start there too, not when -ReverseSync starts (a delete in between would never
+    /// reach the source). Where the target has no all-versions-and-deletes feed, nothing is anchored.</summary>
+    private async Task AnchorReverseDeletesAsync(string name, TargetContainer target, CancellationToken cancellationToken)
+    {
+        var leases = await _connection.EnsureLeaseContainerAsync(cancellationToken).ConfigureAwait(false);
+        var anchor = new MoveDeletes(leases, target, Array.Empty<string>(), target, ReverseName(name),
+            $"{Environment.MachineName}-{Environment.ProcessId}", TimeSpan.FromSeconds(60), (document, _) => Task.FromResult(document), Log);
+        try
+        {
+            await anchor.AnchorAsync(cancellationToken, quiet: true).ConfigureAwait(false);
+        }
+        catch (MigrationException ex)
+        {
+            // Not a reason to hold the cut-over: a reverse sync then anchors when it starts.
+            Log?.Invoke($"Could not record where a reverse sync would follow the deletes of '{target.Name}' from ({CosmosErrors.FirstLine(ex.Message)}): a reverse sync follows them from its own start.");
+        }
     }
 
     /// <summary>A running move is asked to stop; a following one then completes its run. Waits

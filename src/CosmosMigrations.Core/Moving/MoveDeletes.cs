@@ -95,8 +95,9 @@ internal sealed class MoveDeletes
     private TimeSpan PollInterval => TimeSpan.FromMilliseconds(Math.Clamp(_leaseDuration.TotalMilliseconds / 6, 100, 1000));
 
     /// <summary>Whether the source serves the AVAD feed, anchoring the move's checkpoint at "now" when
-    /// it has none yet (kept when it has: a resumed move goes on from it). A 400 means no.</summary>
-    public async Task<bool> AnchorAsync(CancellationToken cancellationToken)
+    /// it has none yet (kept when it has: a resumed move goes on from it). A 400 means no. Quiet when
+    /// anchored ahead of a follower that may never run (a reverse sync's, at the cut-over).</summary>
+    public async Task<bool> AnchorAsync(CancellationToken cancellationToken, bool quiet = false)
     {
         if (await ReadCheckpointAsync(cancellationToken).ConfigureAwait(false) is not null)
         {
@@ -106,6 +107,11 @@ internal sealed class MoveDeletes
         var (supported, continuation, refusal) = await ReadToNowAsync(cancellationToken).ConfigureAwait(false);
         if (!supported)
         {
+            if (quiet)
+            {
+                return false;
+            }
+
             _log?.Invoke($"'{_source.Name}' does not serve the all-versions-and-deletes change feed ({refusal}): deletes are reconciled at the cut-over.");
             return false;
         }
@@ -119,7 +125,11 @@ internal sealed class MoveDeletes
                 $"Recording where the deletes of '{_source.Name}' are followed from failed.", _move);
         }
 
-        _log?.Invoke($"Following the deletes of '{_source.Name}' from its all-versions-and-deletes change feed, from now on.");
+        if (!quiet)
+        {
+            _log?.Invoke($"Following the deletes of '{_source.Name}' from its all-versions-and-deletes change feed, from now on.");
+        }
+
         return true;
     }
 

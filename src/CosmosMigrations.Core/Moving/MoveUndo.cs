@@ -59,6 +59,8 @@ public sealed class MoveUndo
         // here is run again, and removes what is left.
         var failures = await Failures.FailureStore.DeleteForMigrationAsync(_connection, name, long.MaxValue, cancellationToken).ConfigureAwait(false);
         leases += await MoveDeletes.ForgetAsync(_connection.Database.GetContainer(_connection.LeaseContainerName), name, cancellationToken).ConfigureAwait(false);
+        // The reverse sync's anchor, written at the cut-over (MoveCompletion.AnchorReverseDeletesAsync).
+        leases += await MoveDeletes.ForgetAsync(_connection.Database.GetContainer(_connection.LeaseContainerName), MoveCompletion.ReverseName(name), cancellationToken).ConfigureAwait(false);
 
         var last = await DeleteTrackingAsync(name, cancellationToken).ConfigureAwait(false) ?? marked!;
 
