@@ -33,6 +33,11 @@ public sealed class LocalServerAdmin : IDisposable
     public Task<string> SplitAsync(string database, string container, string? range = null) =>
         PostAsync("/_harness/split", JsonSerializer.Serialize(new { database, container, range }));
 
+    /// <summary>Makes a container's all-versions-and-deletes change log forget what it holds, as the
+    /// service does past the retention window (an older continuation then gets a 400); answers {"dropped"}.</summary>
+    public Task<string> ExpireChangeLogAsync(string database, string container) =>
+        PostAsync("/_harness/expire", JsonSerializer.Serialize(new { database, container }));
+
     /// <summary>The live ranges of a container: {"ranges": [{id, bounds, parents, LSN, document count}]}.</summary>
     public Task<string> RangesAsync(string database, string container) =>
         GetAsync($"/_harness/ranges?database={Uri.EscapeDataString(database)}&container={Uri.EscapeDataString(container)}");

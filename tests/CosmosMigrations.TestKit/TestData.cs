@@ -301,6 +301,10 @@ public sealed class TestData : IDisposable
     /// <paramref name="range"/> is null); answers {"parent", "children"} as JSON.</summary>
     public string Split(string database, string container, string? range = null) => _admin.SplitAsync(database, container, range).GetAwaiter().GetResult();
 
+    /// <summary>Makes a container's all-versions change log on the local harness forget what it holds,
+    /// as past the feed's retention window; answers {"dropped"} as JSON.</summary>
+    public string ExpireChangeLog(string database, string container) => _admin.ExpireChangeLogAsync(database, container).GetAwaiter().GetResult();
+
     /// <summary>The live partition key ranges of a container on the local harness, as JSON.</summary>
     public string Ranges(string database, string container) => _admin.RangesAsync(database, container).GetAwaiter().GetResult();
 

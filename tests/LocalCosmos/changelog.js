@@ -13,7 +13,10 @@
 // LSN (which a split's children inherit, so within one live range write order is LSN order, as in
 // the latest-version feed) and its effective partition key. An entry holds references to the
 // stored documents (the package replaces a document by a new object, never in place), so the log
-// costs a few fields a change. It keeps the last MAX_ENTRIES changes of a container.
+// costs a few fields a change. It keeps the last MAX_ENTRIES changes of a container; what it
+// drops (or what POST /_harness/expire drops at once, as the service's retention window would)
+// is remembered by key and LSN only, so that a reader whose continuation is older than what is
+// left gets the service's 400 instead of a feed with a hole in it.
 //
 // On the wire (what Microsoft.Azure.Cosmos 3.x sends and parses, ChangeFeedItem<T> /
 // ChangeFeedMetadata): the request carries `A-IM: Full-Fidelity Feed` and
@@ -28,6 +31,8 @@
 const MAX_ENTRIES = 200000;
 
 const ENABLE_MESSAGE = "Change Feed 'All Versions and Deletes' mode must be enabled.";
+
+const EXPIRED_MESSAGE = "The continuation of the 'All Versions and Deletes' change feed is older than the container's change feed retention (changeFeedPolicy.retentionDuration): the changes since it are no longer kept.";
 
 /// Whether a container's definition turns the feed on (the emulator's opt-in).
 function fullFidelityEnabled(collectionData) {
@@ -46,11 +51,25 @@ class ChangeLog {
 
   append(entry) {
     this.entries.push(entry);
-    if (this.entries.length > MAX_ENTRIES) {
-      const dropped = Math.floor(MAX_ENTRIES / 10);
-      this.entries.splice(0, dropped);
-      this.base += dropped;
+    if (this.entries.length > MAX_ENTRIES) this.drop(Math.floor(MAX_ENTRIES / 10));
+  }
+
+  /// Drops the oldest `count` entries (all of them by default: the retention window passed),
+  /// keeping the highest dropped LSN of each key, for missed().
+  drop(count = this.entries.length) {
+    this.dropped = this.dropped || new Map();
+    for (const entry of this.entries.splice(0, count)) {
+      if ((this.dropped.get(entry.epk) || -1) < entry.lsn) this.dropped.set(entry.epk, entry.lsn);
     }
+    this.base += count;
+    this.resume.clear();
+  }
+
+  /// Whether a reader of the window [min, max) from the LSN `from` would miss dropped changes.
+  missed(min, max, from) {
+    if (!this.dropped) return false;
+    for (const [epk, lsn] of this.dropped) if (epk >= min && epk < max && lsn > from) return true;
+    return false;
   }
 
   get end() { return this.base + this.entries.length; }
@@ -106,4 +125,4 @@ function wireItem(entry) {
   return { current: {}, metadata, previous: entry.document };
 }
 
-module.exports = { ChangeLog, ENABLE_MESSAGE, fullFidelityEnabled, keyObject, logOf, wireItem };
+module.exports = { ChangeLog, ENABLE_MESSAGE, EXPIRED_MESSAGE, fullFidelityEnabled, keyObject, logOf, wireItem };

@@ -4,7 +4,7 @@
 "use strict";
 
 const { BadQuery, QuerySyntaxError, executeQuery, queryPlan } = require("./queries");
-const { ENABLE_MESSAGE, fullFidelityEnabled, wireItem } = require("./changelog");
+const { ENABLE_MESSAGE, EXPIRED_MESSAGE, fullFidelityEnabled, wireItem } = require("./changelog");
 const { keyValues, matchesKey } = require("./partitioning");
 const { collectionOf, requestScope } = require("./addressing");
 const { badRequest, gone, header, jsonBody, notFound, trace } = require("./wire");
@@ -166,6 +166,7 @@ function allVersionsFeed(collection, scope, req, res, maxItemCount) {
     return badRequest(res, "The 'All Versions and Deletes' change feed starts from now or from a continuation; a start time or the beginning is not supported.");
   }
   const log = collection.documents._changeLog;
+  if (log && log.missed(scope.min, scope.max, from)) return badRequest(res, EXPIRED_MESSAGE);
   const limit = maxItemCount > 0 ? maxItemCount : Infinity;
   const definition = scope.map.definition;
   const ofKey = scope.key === undefined ? null : (entry) => matchesKey(keyValues(definition, entry.document), scope.key);

@@ -8,6 +8,9 @@
 //   POST /_harness/split   {"database", "container", "range"?}
 //                                   -> splits the range (the one holding most documents when
 //                                      "range" is absent) into two: {"parent", "children": [ids]}
+//   POST /_harness/expire  {"database", "container"}
+//                                   -> the all-versions change log forgets what it holds, as past
+//                                      the retention window: {"dropped": N} (changelog.js)
 //   GET  /_harness/ranges?database=…&container=…
 //                                   -> the live ranges with their documents and LSN (splits.js)
 //   POST /_harness/epk     {"partitionKey": {paths, kind, version}, "keys": [[values…], …]}
@@ -18,7 +21,7 @@ const { PartitionMap, definitionOf } = require("./partitioning");
 const { defaults } = require("./store");
 const faults = require("./faults");
 const { stats } = require("./stats");
-const { describeRanges, splitRange } = require("./splits");
+const { describeRanges, expireChangeLog, splitRange } = require("./splits");
 const { jsonBody, pathOf } = require("./wire");
 
 /// The EPKs of keys under a definition ({} in a key stands for an absent value).
@@ -35,6 +38,7 @@ async function harnessRoute(account, req, res) {
   if (pathname === "/_harness/faults" && req.method === "GET") return faults.view();
   if (pathname === "/_harness/faults" && req.method === "POST") return faults.configure(await jsonBody(req));
   if (pathname === "/_harness/split" && req.method === "POST") return splitRange(account, await jsonBody(req), res);
+  if (pathname === "/_harness/expire" && req.method === "POST") return expireChangeLog(account, await jsonBody(req), res);
   if (pathname === "/_harness/ranges" && req.method === "GET") return describeRanges(account, req.url, res);
   if (pathname === "/_harness/epk" && req.method === "POST") return effectiveKeys(await jsonBody(req));
   res.statusCode = 404;

@@ -46,6 +46,18 @@ function splitRange(account, body, res) {
   return { parent: range.id, children: children.map(c => c.id) };
 }
 
+/// POST /_harness/expire {"database", "container"}: the container's all-versions change log
+/// forgets every change it holds, as the service does past the retention window; a reader whose
+/// continuation is older then gets a 400 (changelog.js). {"dropped": N}.
+function expireChangeLog(account, body, res) {
+  const collection = findCollection(account, body.database, body.container);
+  if (!collection) return notFound(res);
+  const log = collection.documents._changeLog;
+  const dropped = log ? log.entries.length : 0;
+  if (log) log.drop();
+  return { dropped };
+}
+
 /// The live ranges of ?database=…&container=…, with their bounds, parents, LSN and document count.
 function describeRanges(account, url, res) {
   const query = new URL(url, "http://localhost").searchParams;
@@ -59,4 +71,4 @@ function describeRanges(account, url, res) {
   };
 }
 
-module.exports = { describeRanges, splitRange };
+module.exports = { describeRanges, expireChangeLog, splitRange };

@@ -88,6 +88,13 @@ internal sealed class MoveDeletes
         _log = log;
     }
 
+    /// <summary>Where a warning goes (the command's warning stream); the log when null.</summary>
+    public Action<string>? Warn { get; init; }
+
+    /// <summary>Whether a cut-over reconciles the deletes this follower misses (a move: yes; a
+    /// reverse sync, which has no cut-over: no).</summary>
+    public bool ReconciledAtCutOver { get; init; } = true;
+
     /// <summary>The id of a move's AVAD checkpoint in the lease container (not under the
     /// processor's lease names, which a new run's start clears).</summary>
     public static string CheckpointId(string move) => move + "|deletes";
@@ -148,7 +155,7 @@ internal sealed class MoveDeletes
 
             if (response.StatusCode == HttpStatusCode.BadRequest)
             {
-                return (false, null, CosmosErrors.FirstLine(CosmosErrors.FromResponse(response).ResponseBody ?? response.ErrorMessage ?? "400"));
+                return (false, null, Refusal(response));
             }
 
             response.EnsureSuccessStatusCode();
@@ -257,6 +264,13 @@ internal sealed class MoveDeletes
                 return etag is not null;
             }
 
+            if (response.StatusCode == HttpStatusCode.BadRequest)
+            {
+                // The feed was served when the checkpoint was anchored: a 400 now is a continuation
+                // older than the feed's retention (the move or its reverse sync did not run for that long).
+                return await ReanchorAsync(checkpoint, etag, Refusal(response), cancellationToken).ConfigureAwait(false);
+            }
+
             if (!response.IsSuccessStatusCode)
             {
                 throw CosmosErrors.Wrap(CosmosErrors.FromResponse(response), MigrationErrorKind.ServiceError, "DeletesFeedFailed",
@@ -280,6 +294,48 @@ internal sealed class MoveDeletes
                 return false;
             }
         }
+    }
+
+    /// <summary>What the service said in a 400's body (its "message"), else the SDK's summary.</summary>
+    private static string Refusal(ResponseMessage response)
+    {
+        try
+        {
+            if (response.Content is { } content && DocumentJson.Read<JObject>(content)?["message"] is JValue { Type: JTokenType.String } message)
+            {
+                return CosmosErrors.FirstLine((string)message!);
+            }
+        }
+        catch (Newtonsoft.Json.JsonException)
+        {
+            // Not JSON: the summary below.
+        }
+
+        return CosmosErrors.FirstLine(response.ErrorMessage ?? response.StatusCode.ToString());
+    }
+
+    /// <summary>Follows the feed again from now, after its continuation outlived the retention, and
+    /// says what that means: for a move, the deletes in between reach the target at the cut-over's
+    /// reconciliation; for a reverse sync, which has none, they were not carried.</summary>
+    private async Task<bool> ReanchorAsync(DeletesCheckpoint checkpoint, string? etag, string refusal, CancellationToken cancellationToken)
+    {
+        var (supported, continuation, _) = await ReadToNowAsync(cancellationToken).ConfigureAwait(false);
+        if (!supported)
+        {
+            throw new MigrationException(MigrationErrorKind.ServiceError, "DeletesFeedFailed",
+                $"The all-versions-and-deletes change feed of '{_source.Name}' refused to be read ({refusal}).", _move,
+                "Check the container's change feed policy; the cut-over reconciles the deletes a move did not carry.");
+        }
+
+        checkpoint.Continuation = continuation;
+        checkpoint.Reanchored = (checkpoint.Reanchored ?? 0) + 1;
+        checkpoint.ExpiresAt = Clock.NowMs() + (long)_leaseDuration.TotalMilliseconds;
+        etag = await SaveAsync(checkpoint, etag, cancellationToken).ConfigureAwait(false);
+        (Warn ?? _log)?.Invoke($"The deletes of '{_source.Name}' could not be read on from where '{_move}' left them: that position in the all-versions-and-deletes change feed is older than the feed's retention (the service answered: {refusal}). They are followed again from now. " +
+            (ReconciledAtCutOver
+                ? $"Those made in between reach '{_target.Name}' at the cut-over: Complete-ContainerMove reconciles them."
+                : $"Those made in between were not carried into '{_target.Name}': documents deleted from '{_source.Name}' in that time may still be in '{_target.Name}'."));
+        return etag is not null;
     }
 
     /// <summary>Deletes from the target the copy of a document deleted in the source.</summary>
@@ -506,4 +562,8 @@ internal sealed class DeletesCheckpoint
     [JsonProperty("latencyMsTotal")] public long LatencyMsTotal { get; set; }
 
     [JsonProperty("latencyMsMax")] public long LatencyMsMax { get; set; }
+
+    /// <summary>Times the continuation had outlived the feed's retention and was anchored at "now"
+    /// again (the deletes in between were not read from the feed).</summary>
+    [JsonProperty("reanchored", NullValueHandling = NullValueHandling.Ignore)] public int? Reanchored { get; set; }
 }

@@ -234,7 +234,11 @@ public sealed class MoveRunner
         var leases = await _connection.EnsureLeaseContainerAsync(cancellationToken).ConfigureAwait(false);
         var paths = properties.PartitionKeyPaths is { Count: > 0 } ? properties.PartitionKeyPaths.ToList() : new List<string> { properties.PartitionKeyPath };
         var worker = $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N").Substring(0, 6)}";
-        var deletes = new MoveDeletes(leases, source, paths, target, request.Name, worker, request.Options.LeaseDuration, writes.ReshapeAsync, Log);
+        var deletes = new MoveDeletes(leases, source, paths, target, request.Name, worker, request.Options.LeaseDuration, writes.ReshapeAsync, Log)
+        {
+            Warn = Warn,
+            ReconciledAtCutOver = !request.IntoExisting,
+        };
         var followed = await deletes.AnchorAsync(cancellationToken).ConfigureAwait(false);
         record.Deletes = followed ? MoveDeleteModes.AllVersionsFeed : MoveDeleteModes.Reconciled;
         return followed ? deletes : null;
