@@ -69,7 +69,7 @@ public sealed class CosmosTestServer : IAsyncDisposable
         return new CosmosTestServer(started, ConnectionSettings.EmulatorKey, true, process);
     }
 
-    public ConnectionSettings Settings(string database)
+    internal ConnectionSettings Settings(string database)
     {
         var settings = new ConnectionSettings { Endpoint = Endpoint, Database = database, SkipCertificateCheck = true };
         settings.SetKey(Key);

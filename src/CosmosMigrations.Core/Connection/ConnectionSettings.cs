@@ -6,7 +6,7 @@ namespace CosmosMigrations.Connection;
 /// <summary>How the transport talks to the service. Gateway goes over HTTPS only (the local server
 /// and most firewalls allow it); Direct is faster on real accounts. Default: Gateway for a
 /// loopback endpoint, Direct otherwise.</summary>
-public enum TransportMode
+internal enum TransportMode
 {
     Default,
     Gateway,
@@ -14,7 +14,7 @@ public enum TransportMode
 }
 
 /// <summary>How the connection proves who it is.</summary>
-public enum AuthenticationMode
+internal enum AuthenticationMode
 {
     /// <summary>An account key (or a connection string, or the emulator's published key).</summary>
     Key,
@@ -31,7 +31,7 @@ public enum AuthenticationMode
 
 /// <summary>Everything needed to open a connection. The key is write-only from the outside: it is
 /// never returned, printed or logged.</summary>
-public sealed class ConnectionSettings
+internal sealed class ConnectionSettings
 {
     /// <summary>The local emulator's published key (public knowledge, not a secret).</summary>
     public const string EmulatorKey = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
@@ -94,8 +94,9 @@ public sealed class ConnectionSettings
     /// <summary>How long opening may take before it fails with a clear error.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
-    /// <summary>Test seam: wraps the HTTP handler (fault injection, charge rewriting).</summary>
-    public Func<HttpMessageHandler, HttpMessageHandler>? HandlerWrapper { get; set; }
+    /// <summary>Test seam, internal on purpose (the engine's tests reach it through InternalsVisibleTo):
+    /// wraps the HTTP handler (fault injection, charge rewriting).</summary>
+    internal Func<HttpMessageHandler, HttpMessageHandler>? HandlerWrapper { get; set; }
 
     public void SetKey(string? key) => Key = string.IsNullOrEmpty(key) ? null : key;
 

@@ -5,7 +5,7 @@ using CosmosMigrations.Errors;
 namespace CosmosMigrations.Connection;
 
 /// <summary>Parses <c>AccountEndpoint=…;AccountKey=…;</c>. Errors name the missing part, never the value.</summary>
-public static class ConnectionStringParser
+internal static class ConnectionStringParser
 {
     public sealed record Parts(string Endpoint, string Key, bool DisableServerCertificateValidation, string? Database);
 

@@ -18,7 +18,7 @@ public sealed partial class MigrationConnection
     /// <summary>A container of the database with its partition key definition, cached per name
     /// (<paramref name="refresh"/> reads it again: a container deleted and created again under the
     /// same name is another container).</summary>
-    public async Task<TargetContainer> GetContainerAsync(string name, CancellationToken cancellationToken, bool refresh = false)
+    internal async Task<TargetContainer> GetContainerAsync(string name, CancellationToken cancellationToken, bool refresh = false)
     {
         ResourceName.Validate(name, "container");
         if (!refresh && _containers.TryGetValue(name, out var cached))
@@ -54,7 +54,7 @@ public sealed partial class MigrationConnection
     /// <summary>A journal container, created when <paramref name="create"/> and missing (see
     /// <see cref="Journal.JournalStore.NewContainerProperties"/>); missing and not to be created is
     /// JournalMissing.</summary>
-    public async Task<TargetContainer> GetJournalAsync(string name, bool create, CancellationToken cancellationToken)
+    internal async Task<TargetContainer> GetJournalAsync(string name, bool create, CancellationToken cancellationToken)
     {
         ResourceName.Validate(name, "journal container");
         if (_journals.TryGetValue(name, out var cached))
@@ -99,7 +99,7 @@ public sealed partial class MigrationConnection
 
     /// <summary>The failure store's container, created when <paramref name="create"/> and missing
     /// (<see cref="Failures.FailureStore.NewContainerProperties"/>); null when missing and not to be created.</summary>
-    public async Task<TargetContainer?> GetFailureContainerAsync(bool create, CancellationToken cancellationToken)
+    internal async Task<TargetContainer?> GetFailureContainerAsync(bool create, CancellationToken cancellationToken)
     {
         if (_failures is { } cached)
         {
@@ -132,7 +132,7 @@ public sealed partial class MigrationConnection
         return _failures = new TargetContainer(name, container, new PartitionKeyReader(new[] { Failures.FailureStore.PartitionKeyPath }));
     }
 
-    public async Task<IReadOnlyList<string>> ListContainersAsync(CancellationToken cancellationToken)
+    internal async Task<IReadOnlyList<string>> ListContainersAsync(CancellationToken cancellationToken)
     {
         var names = new List<string>();
         using var iterator = Database.GetContainerQueryIterator<ContainerProperties>();
@@ -149,7 +149,7 @@ public sealed partial class MigrationConnection
     }
 
     /// <summary>Creates the tracking container if it does not exist (for a context opened without it).</summary>
-    public async Task EnsureTrackingContainerAsync(CancellationToken cancellationToken)
+    internal async Task EnsureTrackingContainerAsync(CancellationToken cancellationToken)
     {
         if (TrackingContainerExists)
         {

@@ -41,7 +41,7 @@ public sealed partial class MigrationConnection
     }
 
     /// <summary>Deletes a migration's change feed leases (after a reset), if the lease container exists.</summary>
-    public async Task<int> DeleteLeasesAsync(string migration, CancellationToken cancellationToken)
+    internal async Task<int> DeleteLeasesAsync(string migration, CancellationToken cancellationToken)
     {
         var leases = Database.GetContainer(LeaseContainerName);
         try

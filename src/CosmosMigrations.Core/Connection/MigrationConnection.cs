@@ -34,7 +34,7 @@ public sealed partial class MigrationConnection : IDisposable
     internal Container Tracking { get; }
 
     /// <summary>The tracking documents of this database.</summary>
-    public Tracking.TrackingStore TrackingStore { get; }
+    internal Tracking.TrackingStore TrackingStore { get; }
 
     public string Endpoint { get; }
 
@@ -69,7 +69,7 @@ public sealed partial class MigrationConnection : IDisposable
     /// never created: a typo must not create an empty database) and creates the tracking container
     /// when <paramref name="confirmCreateTrackingContainer"/> agrees. Fails within
     /// <see cref="ConnectionSettings.ConnectTimeout"/>.</summary>
-    public static async Task<MigrationConnection> OpenAsync(ConnectionSettings settings,
+    internal static async Task<MigrationConnection> OpenAsync(ConnectionSettings settings,
         Func<string, bool>? confirmCreateTrackingContainer, CancellationToken cancellationToken)
     {
         var endpoint = CosmosClientFactory.ValidateEndpoint(settings.Endpoint);

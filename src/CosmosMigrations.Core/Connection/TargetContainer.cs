@@ -5,4 +5,4 @@ namespace CosmosMigrations.Connection;
 
 /// <summary>A target container, how to read its documents' partition keys, and its resource id
 /// (the service's self link: a container deleted and created again under the same name has another).</summary>
-public sealed record TargetContainer(string Name, Container Container, PartitionKeyReader PartitionKey, string? ResourceId = null);
+internal sealed record TargetContainer(string Name, Container Container, PartitionKeyReader PartitionKey, string? ResourceId = null);

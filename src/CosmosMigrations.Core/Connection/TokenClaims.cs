@@ -8,7 +8,7 @@ namespace CosmosMigrations.Connection;
 /// JWT's middle part) without verifying it: the service verifies; the module only needs the expiry
 /// (to refuse an expired token before a request) and who it names (for messages and the fix of a
 /// missing role). Never holds the token itself.</summary>
-public sealed class TokenClaims
+internal sealed class TokenClaims
 {
     private TokenClaims()
     {

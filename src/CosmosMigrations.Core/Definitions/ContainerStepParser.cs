@@ -12,7 +12,7 @@ using Microsoft.Azure.Cosmos;
 namespace CosmosMigrations.Definitions;
 
 /// <summary>Container-level steps from their hashtables: AddIndex and RequireField.</summary>
-public static class ContainerStepParser
+internal static class ContainerStepParser
 {
     private static readonly Regex IncludedPathPattern = new(@"^(/[^/?*]+)+/(\?|\*)$", RegexOptions.CultureInvariant);
 

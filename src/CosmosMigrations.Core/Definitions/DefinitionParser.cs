@@ -14,7 +14,7 @@ namespace CosmosMigrations.Definitions;
 /// <summary>Builds migrations from hashtables (inline <c>-Operation</c>, or a .psd1 file's data),
 /// checking every key: an unknown operation, a misspelt key or a wrong type is an error that names
 /// the place, before anything is written.</summary>
-public sealed class DefinitionParser
+internal sealed class DefinitionParser
 {
     private static readonly string[] Kinds = { "AddField", "RemoveField", "RenameField", "ConvertField", "AddIndex", "RequireField", "Transform" };
 

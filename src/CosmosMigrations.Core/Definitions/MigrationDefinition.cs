@@ -11,7 +11,7 @@ namespace CosmosMigrations.Definitions;
 
 /// <summary>A migration: a name (the tracking document's id), a container, a description and
 /// ordered steps, with a checksum over everything that changes what it does.</summary>
-public sealed class MigrationDefinition
+internal sealed class MigrationDefinition
 {
     public MigrationDefinition(string name, string container, string? description, IReadOnlyList<MigrationStep> steps, string? sourcePath = null)
     {

@@ -17,7 +17,7 @@ namespace CosmosMigrations.Definitions;
 /// or its status piped in) without the original command. A migration from a file keeps its path
 /// instead. A script-block transform cannot be stored: <see cref="Transform"/> records that there
 /// was one, and a resume asks for the original command.</summary>
-public sealed class StoredDefinition
+internal sealed class StoredDefinition
 {
     public const string InlineKind = "inline";
     public const string BackfillKind = "backfill";

@@ -22,7 +22,7 @@ namespace CosmosMigrations.Distributed;
 /// the worker holding a range's lease writes its ledger, except to recover the intent of a worker
 /// that died (then the ids it counted are kept in <see cref="Recovered"/>, so that a worker that was
 /// only stalled and comes back counts only the rest).</summary>
-public sealed class RangeLedgerDocument
+internal sealed class RangeLedgerDocument
 {
     public const string KindName = "cosmosMigrations.rangeLedger";
 
@@ -66,7 +66,7 @@ public sealed class RangeLedgerDocument
 }
 
 /// <summary>An intent counted by another worker than its own: whose, which batch, which ids.</summary>
-public sealed class RecoveredIntent
+internal sealed class RecoveredIntent
 {
     [JsonProperty("worker")] public string Worker { get; set; } = "";
 
@@ -79,7 +79,7 @@ public sealed class RecoveredIntent
 /// document (in the order of the changed ids; null when the feed gave none), and the highest version
 /// of the documents it started. The feed delivers a range in version order and a batch starts its
 /// writes in that order, so every version of the batch up to <see cref="StartedThrough"/> was written.</summary>
-public sealed record CopiedVersions(IReadOnlyList<long?> Changed, long? StartedThrough);
+internal sealed record CopiedVersions(IReadOnlyList<long?> Changed, long? StartedThrough);
 
 /// <summary>The range ledgers of one pass of one distributed run (see <see cref="RangeLedgerDocument"/>).</summary>
 internal sealed class RangeLedger

@@ -10,7 +10,7 @@ namespace CosmosMigrations.Documents;
 /// ordinal order at every level, numbers as the one number they are to the service (1 and 1.0
 /// alike). The journal's after-hashes and a move's content digest are taken of it. Journals store
 /// hashes of this spelling, so it must not change.</summary>
-public static class CanonicalJson
+internal static class CanonicalJson
 {
     public static string Of(JObject document)
     {

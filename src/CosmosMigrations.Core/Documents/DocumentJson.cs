@@ -10,7 +10,7 @@ namespace CosmosMigrations.Documents;
 /// <summary>Reads and writes documents exactly as stored. Dates stay strings (Json.NET would turn
 /// ISO strings into DateTime and write them back in another form), and nothing is added: a replace
 /// writes back precisely what was read plus the migration's change.</summary>
-public static class DocumentJson
+internal static class DocumentJson
 {
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 

@@ -11,7 +11,7 @@ namespace CosmosMigrations.Documents;
 /// A segment that itself contains a dot is written in brackets: <c>a["b.c"]</c> or <c>a['b.c']</c>.
 /// Every rendering escapes: Cosmos SQL as <c>c["…"]</c> with a JSON string literal, patch paths as
 /// JSON Pointer (RFC 6901). User input is never concatenated raw into a query.</summary>
-public sealed class FieldPath : IEquatable<FieldPath>
+internal sealed class FieldPath : IEquatable<FieldPath>
 {
     private static readonly HashSet<string> SystemProperties = new(StringComparer.Ordinal)
     {

@@ -8,7 +8,7 @@ namespace CosmosMigrations.Documents;
 
 /// <summary>Builds a document's <see cref="PartitionKey"/> from the container's key paths (one, or
 /// up to three for hierarchical keys). A missing key value is <see cref="PartitionKey.None"/>.</summary>
-public sealed class PartitionKeyReader
+internal sealed class PartitionKeyReader
 {
     private readonly IReadOnlyList<FieldPath> _paths;
 

@@ -9,7 +9,7 @@ namespace CosmosMigrations.Documents;
 
 /// <summary>Converts between JSON and plain .NET values (dictionaries, lists, primitives): what a
 /// PowerShell hashtable holds once the cmdlet layer has unwrapped its PSObjects.</summary>
-public static class PlainJson
+internal static class PlainJson
 {
     /// <summary>A value given by a user (hashtable, array, string, number, bool, date, null) as JSON.</summary>
     public static JToken FromObject(object? value, string what)

@@ -4,7 +4,7 @@ namespace CosmosMigrations.Documents;
 
 /// <summary>The one naming rule, that of Cosmos DB resource ids, for everything the module names
 /// in the account: containers, and migrations (a migration's name is its tracking document's id).</summary>
-public static class ResourceName
+internal static class ResourceName
 {
     private static readonly char[] Forbidden = { '/', '\\', '?', '#' };
 

@@ -6,7 +6,7 @@ namespace CosmosMigrations.Documents;
 
 /// <summary>Equality of a field and a JSON value in Cosmos SQL, exact or not at all: what a guarded
 /// write's filter predicate may test.</summary>
-public static class SqlEquality
+internal static class SqlEquality
 {
     /// <summary>The Cosmos SQL condition "the field holds this value", or null when equality cannot
     /// be tested exactly in SQL (objects, arrays, numbers beyond what a double holds exactly).</summary>

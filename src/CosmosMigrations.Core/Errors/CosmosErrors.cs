@@ -8,7 +8,7 @@ using Microsoft.Azure.Cosmos;
 namespace CosmosMigrations.Errors;
 
 /// <summary>Classifies failures of calls to Cosmos DB and turns them into <see cref="MigrationException"/>.</summary>
-public static class CosmosErrors
+internal static class CosmosErrors
 {
     /// <summary>True for failures that a later attempt may not repeat: throttling beyond the SDK's
     /// own retries, 503 (which the SDK does not retry in a single region), 408, 410/449 and dropped

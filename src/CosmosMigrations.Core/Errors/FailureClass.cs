@@ -21,7 +21,7 @@ public enum FailureClass
 }
 
 /// <summary>Which class a failed write belongs to.</summary>
-public static class FailureClasses
+internal static class FailureClasses
 {
     /// <summary>The class of a write the service answered with <paramref name="status"/> after
     /// the sender's and the writer's own retries: a transient status there means the retries were

@@ -7,7 +7,7 @@ namespace CosmosMigrations.Errors;
 /// (when Cosmos DB answered) the service's diagnostics. Messages never contain secrets.</summary>
 public sealed class MigrationException : Exception
 {
-    public MigrationException(MigrationErrorKind kind, string errorId, string message, object? target = null,
+    internal MigrationException(MigrationErrorKind kind, string errorId, string message, object? target = null,
         string? recommendedAction = null, Exception? innerException = null)
         : base(message, innerException)
     {

@@ -12,7 +12,7 @@ namespace CosmosMigrations.Failures;
 /// <summary>One document a migration step could not change, as the failure store keeps it: what
 /// an operator needs to fix it (the error, its class, the document before) and what a retry needs
 /// to find it again (its id and partition key values, by point read).</summary>
-public sealed class FailureEntry
+internal sealed class FailureEntry
 {
     /// <summary>Before-images above this size are not kept (the entry says how large the document
     /// was): an entry stays a small write, whatever the documents.</summary>

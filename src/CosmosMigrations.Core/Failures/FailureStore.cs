@@ -15,7 +15,7 @@ namespace CosmosMigrations.Failures;
 
 /// <summary>What recording a failure did: a document new to the store (counted once), or one
 /// already there in this epoch (its attempts raised; its class may have changed).</summary>
-public readonly record struct RecordedFailure(bool New, FailureClass? PreviousClass);
+internal readonly record struct RecordedFailure(bool New, FailureClass? PreviousClass);
 
 /// <summary>The failure store: a container beside the tracking container
 /// (<c>&lt;tracking&gt;-failures</c>), one entry per document and step that a migration could not
@@ -23,7 +23,7 @@ public readonly record struct RecordedFailure(bool New, FailureClass? PreviousCl
 /// millions of failures holds none of them in memory. Each entry is its own logical partition
 /// (its id, a hash): the store spreads evenly whatever the target's keys. Requests go through the
 /// run's side sender, as the journal's do.</summary>
-public sealed class FailureStore
+internal sealed class FailureStore
 {
     public const string PartitionKeyPath = "/pk";
 
@@ -327,7 +327,7 @@ public sealed class FailureStore
 }
 
 /// <summary>Pages of failure entries (one page in memory at a time).</summary>
-public sealed class FailureReader : IDisposable
+internal sealed class FailureReader : IDisposable
 {
     private readonly Scanning.PageReader _reader;
 

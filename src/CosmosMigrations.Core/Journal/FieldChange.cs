@@ -6,7 +6,7 @@ namespace CosmosMigrations.Journal;
 /// <summary>One field a migration step changed in one document: its value before (absent when the
 /// field was not there) and after (absent when the step removed it). For a removed field, where it
 /// stood among its siblings, so that a restore puts it back in place, byte for byte.</summary>
-public sealed class FieldChange
+internal sealed class FieldChange
 {
     public FieldChange(FieldPath path, JToken? before, JToken? after, int? index = null, string? previous = null)
     {

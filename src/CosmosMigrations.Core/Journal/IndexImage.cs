@@ -4,7 +4,7 @@ using Newtonsoft.Json.Linq;
 namespace CosmosMigrations.Journal;
 
 /// <summary>The indexing policy before an AddIndex step changed it, and as the service kept it after.</summary>
-public sealed class IndexImage
+internal sealed class IndexImage
 {
     [JsonProperty("step")] public int Step { get; set; }
 

@@ -9,7 +9,7 @@ namespace CosmosMigrations.Journal;
 
 /// <summary>Restoring: whether a document still holds what the step wrote, and putting the old
 /// values back (a guarded patch, or the whole document).</summary>
-public sealed partial class JournalEntry
+internal sealed partial class JournalEntry
 {
     /// <summary>Whether <paramref name="document"/> (as read, system properties aside) still holds
     /// what the step wrote, already holds what was there before, or neither.</summary>

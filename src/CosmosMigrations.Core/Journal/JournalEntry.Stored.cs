@@ -6,7 +6,7 @@ using Newtonsoft.Json.Linq;
 namespace CosmosMigrations.Journal;
 
 /// <summary>The entry as the journal stores it, and back.</summary>
-public sealed partial class JournalEntry
+internal sealed partial class JournalEntry
 {
     /// <summary>The entry as stored: identity and scope from <paramref name="scope"/>, then the key
     /// and the before-image.</summary>

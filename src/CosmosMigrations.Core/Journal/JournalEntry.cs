@@ -13,7 +13,7 @@ namespace CosmosMigrations.Journal;
 /// the fields the step changed (their old and new values), or, when a transform rewrote the
 /// document, the whole document before and a hash of the document after. It knows how to tell
 /// whether a document still holds what the step wrote, and how to put the old values back.</summary>
-public sealed partial class JournalEntry
+internal sealed partial class JournalEntry
 {
     private const int MaxPatchOperations = DocumentEdit.MaxPatchOperations;
 

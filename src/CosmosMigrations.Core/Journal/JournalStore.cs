@@ -16,7 +16,7 @@ using Newtonsoft.Json.Linq;
 namespace CosmosMigrations.Journal;
 
 /// <summary>Whose entries: one migration's journal (its id), on one target container.</summary>
-public sealed record JournalScope(string JournalId, string Migration, string Container)
+internal sealed record JournalScope(string JournalId, string Migration, string Container)
 {
     /// <summary>The entry's logical partition: one per journal, step and target logical partition
     /// (a hash, so that long names and keys stay short). The journal is spread as widely as the
@@ -41,7 +41,7 @@ public sealed record JournalScope(string JournalId, string Migration, string Con
 /// time before the writes they protect (<see cref="PageJournal"/>), kept until the undo of their
 /// step completes. Requests go through a sender of their own: the run's RU budget and retries
 /// cover the journal, but its requests never move the data lanes' concurrency limit.</summary>
-public sealed class JournalStore
+internal sealed class JournalStore
 {
     /// <summary>The journal container's partition key path.</summary>
     public const string PartitionKeyPath = "/pk";

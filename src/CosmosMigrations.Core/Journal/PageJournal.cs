@@ -21,7 +21,7 @@ namespace CosmosMigrations.Journal;
 /// only their id and partition key, since the undo recomputes what they held (nothing there).
 /// After the page's writes, the images of changes not made are taken out (one write, only when
 /// it happens), so that an undo never mistakes such a document for one changed since.</summary>
-public sealed class PageJournal
+internal sealed class PageJournal
 {
     /// <summary>A record's size at most (serialised), well under the 2 MB item limit.</summary>
     public const int MaxRecordBytes = 1_500_000;
@@ -169,7 +169,7 @@ internal sealed record StoredRecord(string Id, PartitionKey PartitionKey, IReadO
 /// <summary>The before-images one page (or one retried write) recorded: which documents are
 /// journaled, which the journal refused and why; <see cref="TakeOutAsync"/> takes back those whose
 /// change was not made.</summary>
-public sealed class PageImages
+internal sealed class PageImages
 {
     private readonly PageJournal _journal;
     private readonly List<StoredRecord> _records = new();
@@ -212,7 +212,7 @@ public sealed class PageImages
 /// documents (indexed: the undo looks for other images of a document by them), whether it may hold
 /// a document's later image (<c>late</c>), the shared change descriptions (<c>shapes</c>), and one
 /// entry per document: its id, partition key values and before-image (or the index of its shape).</summary>
-public static class PageRecord
+internal static class PageRecord
 {
     /// <summary>The record of <paramref name="entries"/>, written straight to its body: a page's
     /// record is built once a page, so it is written without an intermediate document.</summary>

@@ -8,7 +8,7 @@ namespace CosmosMigrations.Moving;
 /// the sum (mod 2^64) of each document's 64-bit hash. Two containers read in any order, in pages of
 /// any size, by any number of ranges, give the same digest exactly when (up to a 2^-64 chance) they
 /// hold the same documents. A document's hash is that of its canonical form (<see cref="CanonicalJson"/>).</summary>
-public sealed class ContentDigest : IEquatable<ContentDigest>
+internal sealed class ContentDigest : IEquatable<ContentDigest>
 {
     public long Documents { get; private set; }
 

@@ -7,7 +7,7 @@ namespace CosmosMigrations.Moving;
 /// <summary>Counts distinct values in fixed memory (HyperLogLog, 2^14 registers of one byte: 16 KB,
 /// a standard error of about 0.8 %). Below a few thousand values it is exact: the values' hashes are
 /// kept in a set until it holds <see cref="ExactLimit"/>, then the registers take over.</summary>
-public sealed class DistinctCounter
+internal sealed class DistinctCounter
 {
     private const int Precision = 14;
     private const int RegisterCount = 1 << Precision;

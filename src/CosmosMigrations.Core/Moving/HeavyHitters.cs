@@ -9,7 +9,7 @@ namespace CosmosMigrations.Moving;
 /// its weight as its possible overcount (<see cref="HeavyKey.Error"/>). Any key heavier than
 /// total / capacity is guaranteed to be held. While no counter was ever taken over, every weight is
 /// exact.</summary>
-public sealed class HeavyHitters
+internal sealed class HeavyHitters
 {
     private readonly int _capacity;
     private readonly Dictionary<string, Counter> _counters = new(StringComparer.Ordinal);
@@ -91,4 +91,4 @@ public sealed class HeavyHitters
 
 /// <summary>A key's weight as counted (an upper bound: at most <see cref="Error"/> too high), and the
 /// documents counted since its counter began (a lower bound when <see cref="Error"/> is not 0).</summary>
-public sealed record HeavyKey(string Key, long Weight, long Error, long Documents);
+internal sealed record HeavyKey(string Key, long Weight, long Error, long Documents);

@@ -19,7 +19,7 @@ namespace CosmosMigrations.Moving;
 
 /// <summary>What Complete-ContainerMove found and did: the counts and digests of both sides, or,
 /// with a sample, the counts and the sampled documents that differ.</summary>
-public sealed record MoveVerification(long SourceDocuments, long TargetDocuments, string SourceDigest, string TargetDigest, long Deleted,
+internal sealed record MoveVerification(long SourceDocuments, long TargetDocuments, string SourceDigest, string TargetDigest, long Deleted,
     int? Sampled = null, IReadOnlyList<string>? SampleMismatches = null)
 {
     public bool Equal => SourceDocuments == TargetDocuments && (Sampled is null ? SourceDigest == TargetDigest : SampleMismatches is { Count: 0 });
@@ -43,7 +43,7 @@ public sealed record MoveVerification(long SourceDocuments, long TargetDocuments
 /// operations, as the copy wrote them), streamed with flat memory;</item>
 /// <item>the move is marked completed. The source is never written or deleted.</item>
 /// </list></summary>
-public sealed class MoveCompletion
+internal sealed class MoveCompletion
 {
     private readonly MigrationConnection _connection;
 

@@ -18,7 +18,7 @@ namespace CosmosMigrations.Moving;
 
 /// <summary>How a move carries the source's deletes into the target (the move record's
 /// <c>deletes</c>, <see cref="CosmosMigrations.MigrationStatus.Deletes"/>).</summary>
-public static class MoveDeleteModes
+internal static class MoveDeleteModes
 {
     /// <summary>The source's all-versions-and-deletes change feed is followed beside the copy: a
     /// delete reaches the target while the move copies or follows.</summary>

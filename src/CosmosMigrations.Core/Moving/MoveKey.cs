@@ -11,7 +11,7 @@ namespace CosmosMigrations.Moving;
 /// <summary>The partition key a move gives its target: one path (Hash), or two or three
 /// (hierarchical, MultiHash), each as the service writes it (<c>/tenantId</c>, <c>/address/city</c>).
 /// A document's key is read as the target will place it; a missing value is a missing key.</summary>
-public sealed class MoveKey
+internal sealed class MoveKey
 {
     private MoveKey(IReadOnlyList<string> paths)
     {

@@ -16,7 +16,7 @@ namespace CosmosMigrations.Moving;
 /// estimator on the move's leases when the status is read), the rate (from two samples of the
 /// documents read, which every copying process refreshes every <see cref="SampleInterval"/>), and
 /// the time remaining at that rate.</summary>
-public static class MoveLiveStatus
+internal static class MoveLiveStatus
 {
     public static readonly TimeSpan SampleInterval = TimeSpan.FromSeconds(5);
 

@@ -16,17 +16,17 @@ using Newtonsoft.Json.Linq;
 namespace CosmosMigrations.Moving;
 
 /// <summary>What Test-ContainerMove is given.</summary>
-public sealed record MovePreflightOptions(string Container, IReadOnlyList<string> PartitionKey, string? Filter = null, double? MaxRUPerSecond = null,
+internal sealed record MovePreflightOptions(string Container, IReadOnlyList<string> PartitionKey, string? Filter = null, double? MaxRUPerSecond = null,
     int PageSize = 500, int SampleSize = 5);
 
 /// <summary>How far a preflight got: documents read of those counted, request units spent.</summary>
-public sealed record MovePreflightProgress(long Documents, long? Total, double RequestCharge, TimeSpan Elapsed);
+internal sealed record MovePreflightProgress(long Documents, long? Total, double RequestCharge, TimeSpan Elapsed);
 
 /// <summary>Test-ContainerMove: reads the source once, page by page, under the RU budget, and writes
 /// nothing. Memory stays flat: distinct keys in a HyperLogLog (16 KB), the heaviest keys in two
 /// Space-Saving sketches (a thousand counters each), the (new key, id) pairs in a Bloom filter (at
 /// most 64 MB) whose suspects are confirmed by a query each, so the collision count is exact.</summary>
-public static class MovePreflightScan
+internal static class MovePreflightScan
 {
     /// <summary>The service's limit on one logical partition's storage.</summary>
     public const long LogicalPartitionLimitBytes = 20L * 1024 * 1024 * 1024;

@@ -17,7 +17,7 @@ using Microsoft.Azure.Cosmos;
 namespace CosmosMigrations.Moving;
 
 /// <summary>What Start-ContainerMove is given.</summary>
-public sealed record MoveRequest(string Name, string Container, string Target, IReadOnlyList<string> PartitionKey, string? Filter,
+internal sealed record MoveRequest(string Name, string Container, string Target, IReadOnlyList<string> PartitionKey, string? Filter,
     IReadOnlyList<object?> Operations, RunOptions Options, int? Throughput = null, int? AutoscaleMaxThroughput = null, bool Distributed = false,
     bool IntoExisting = false);
 
@@ -28,7 +28,7 @@ public sealed record MoveRequest(string Name, string Container, string Target, I
 /// container = the source) keeps the leases' name, the counts and the phase, so any process that
 /// starts it joins it, and a copy that returned at zero lag resumes from the change feed's
 /// checkpoints when started again.</summary>
-public sealed class MoveRunner
+internal sealed class MoveRunner
 {
     private readonly MigrationConnection _connection;
 

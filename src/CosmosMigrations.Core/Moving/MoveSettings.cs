@@ -10,7 +10,7 @@ public sealed record MoveSetting(string Setting, bool CarriesOver, string Value,
 
 /// <summary>What a move's target takes from its source: every container setting except the key, as
 /// the service allows them at creation, and what cannot carry over, with the reason.</summary>
-public static class MoveSettings
+internal static class MoveSettings
 {
     /// <summary>The target's properties: the source's, with the new key and the target's name.</summary>
     public static ContainerProperties ForTarget(ContainerProperties source, string target, MoveKey key)

@@ -14,7 +14,7 @@ namespace CosmosMigrations.Moving;
 /// document. The source is never touched. Each part is idempotent, and the tracking document goes
 /// last, so an undo cut short is finished by running it again. While it runs, the phase
 /// <see cref="MovePhase.Undoing"/> keeps Start-ContainerMove from creating the target again.</summary>
-public sealed class MoveUndo
+internal sealed class MoveUndo
 {
     private readonly MigrationConnection _connection;
 

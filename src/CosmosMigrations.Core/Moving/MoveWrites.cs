@@ -22,7 +22,7 @@ namespace CosmosMigrations.Moving;
 /// kill, a lease handed over, a split) only writes the same content again, and is not counted
 /// again (<see cref="CountsByVersion"/>). With a filter, a page
 /// asks the source once which of its documents the filter selects (the change feed delivers all).</summary>
-public sealed class MoveWrites : IPassWrites
+internal sealed class MoveWrites : IPassWrites
 {
     private readonly TargetContainer _source;
     private readonly TargetContainer _target;

@@ -7,7 +7,7 @@ namespace CosmosMigrations.Moving;
 /// <see cref="MaxBytes"/> of memory whatever the count (past that, false positives grow and only
 /// cost more confirmations). The k probes are derived from the hash's two halves (Kirsch and
 /// Mitzenmacher).</summary>
-public sealed class PairFilter
+internal sealed class PairFilter
 {
     /// <summary>The memory ceiling: 64 MB.</summary>
     public const long MaxBytes = 64L * 1024 * 1024;

@@ -10,7 +10,7 @@ namespace CosmosMigrations.Moving;
 /// the digest compare values computed by different runs): the first 8 bytes of SHA-256, whose bits
 /// are uniform, as a HyperLogLog and a Bloom filter need, and whose collisions are as rare as 64
 /// bits allow.</summary>
-public static class StableHash
+internal static class StableHash
 {
     public static ulong Of(string text)
     {

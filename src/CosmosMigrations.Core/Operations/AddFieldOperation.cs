@@ -7,7 +7,7 @@ namespace CosmosMigrations.Operations;
 
 /// <summary>Adds a field where it is not defined: a constant, a template over the document's
 /// fields, or a copy of another field. A field that is already there is never overwritten.</summary>
-public sealed class AddFieldOperation : SyncDocumentOperation
+internal sealed class AddFieldOperation : SyncDocumentOperation
 {
     private readonly string _guard;
 

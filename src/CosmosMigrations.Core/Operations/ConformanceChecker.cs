@@ -18,7 +18,7 @@ public sealed record ConformanceResult(string Container, string Field, string Ty
     public bool Conforms => NonConforming == 0;
 }
 
-public static class ConformanceChecker
+internal static class ConformanceChecker
 {
     private static readonly Dictionary<string, string> TypeFunctions = new(StringComparer.OrdinalIgnoreCase)
     {

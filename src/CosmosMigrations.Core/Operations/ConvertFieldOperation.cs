@@ -10,7 +10,7 @@ namespace CosmosMigrations.Operations;
 /// <summary>Changes a field's type through a new field: writes the converted value of
 /// <see cref="Field"/> into <see cref="To"/>, by a lookup table or to a JSON type. A value that
 /// cannot be converted is the document's failure (with its id and value), unless a Default is given.</summary>
-public sealed class ConvertFieldOperation : SyncDocumentOperation
+internal sealed class ConvertFieldOperation : SyncDocumentOperation
 {
     private readonly string _guard;
 

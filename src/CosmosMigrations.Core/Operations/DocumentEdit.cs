@@ -11,7 +11,7 @@ namespace CosmosMigrations.Operations;
 /// that must still hold for their change to be right (it becomes the patch's filter predicate) and
 /// whether they computed a value from the document (then the write is also conditioned on the
 /// ETag, and retried from a fresh read on conflict).</summary>
-public sealed class DocumentEdit
+internal sealed class DocumentEdit
 {
     /// <summary>Cosmos DB accepts at most 10 operations in one patch; more become a replace.</summary>
     public const int MaxPatchOperations = 10;
@@ -181,7 +181,7 @@ public sealed class DocumentEdit
 }
 
 /// <summary>A document that an operation cannot change (the run records it, or fails).</summary>
-public sealed class DocumentOperationException : Exception
+internal sealed class DocumentOperationException : Exception
 {
     public DocumentOperationException(string message, Exception? inner = null)
         : base(message, inner)
@@ -191,7 +191,7 @@ public sealed class DocumentOperationException : Exception
 
 /// <summary>A document that changed since the change being reverted was made (an undo leaves it
 /// alone, counted as a conflict, unless forced).</summary>
-public sealed class DocumentConflictException : Exception
+internal sealed class DocumentConflictException : Exception
 {
     public DocumentConflictException(string message)
         : base(message)

@@ -8,7 +8,7 @@ namespace CosmosMigrations.Operations;
 
 /// <summary>One change applied to every document of a pass. Operations are idempotent: applied to
 /// a document that already has the change, they change nothing.</summary>
-public abstract class DocumentOperation
+internal abstract class DocumentOperation
 {
     /// <summary>The operation's name as written in a migration (AddField, RemoveField, …).</summary>
     public abstract string Kind { get; }
@@ -42,7 +42,7 @@ public abstract class DocumentOperation
 }
 
 /// <summary>Base for operations that need no I/O.</summary>
-public abstract class SyncDocumentOperation : DocumentOperation
+internal abstract class SyncDocumentOperation : DocumentOperation
 {
     public sealed override Task ApplyAsync(DocumentEdit edit, CancellationToken cancellationToken)
     {

@@ -11,7 +11,7 @@ namespace CosmosMigrations.Operations;
 /// <summary>A string with placeholders over the document's fields: <c>{name}</c>,
 /// <c>{profile.first}</c>, <c>{name:uri}</c> (URL-encoded), <c>{name:lower}</c>, <c>{name:upper}</c>.
 /// <c>{{</c> and <c>}}</c> stand for literal braces.</summary>
-public sealed class FieldTemplate
+internal sealed class FieldTemplate
 {
     private readonly List<(string? Literal, FieldPath? Field, string? Format)> _parts = new();
 

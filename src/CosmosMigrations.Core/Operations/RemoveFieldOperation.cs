@@ -5,7 +5,7 @@ using Newtonsoft.Json.Linq;
 namespace CosmosMigrations.Operations;
 
 /// <summary>Removes a field where it is defined (the contract step, once no reader needs it).</summary>
-public sealed class RemoveFieldOperation : SyncDocumentOperation
+internal sealed class RemoveFieldOperation : SyncDocumentOperation
 {
     public RemoveFieldOperation(FieldPath field)
     {

@@ -7,7 +7,7 @@ namespace CosmosMigrations.Operations;
 /// <summary>Renames a field. With <see cref="KeepSource"/> it copies (the expand phase: old readers
 /// still find the old field); without, it moves. A target that is already set (by new writers) is
 /// never overwritten: a move then only drops the old field.</summary>
-public sealed class RenameFieldOperation : SyncDocumentOperation
+internal sealed class RenameFieldOperation : SyncDocumentOperation
 {
     private readonly string _targetMissing;
     private readonly string _sourceDefined;

@@ -6,7 +6,7 @@ namespace CosmosMigrations.Operations;
 
 /// <summary>Sets a field to a value on every selected document, overwriting (Invoke-Backfill -Set).
 /// Which documents is the backfill's filter; unchanged documents are not written.</summary>
-public sealed class SetFieldOperation : SyncDocumentOperation
+internal sealed class SetFieldOperation : SyncDocumentOperation
 {
     public SetFieldOperation(FieldPath field, JToken value)
     {

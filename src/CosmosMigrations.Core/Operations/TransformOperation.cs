@@ -10,7 +10,7 @@ namespace CosmosMigrations.Operations;
 /// <summary>A custom change: a function gets each document and returns it changed, or null to
 /// leave it. The Core sees only the delegate; PowerShell script blocks are bridged by the cmdlets.
 /// <see cref="Source"/> (the script text) identifies it in the checksum.</summary>
-public sealed class TransformFunction
+internal sealed class TransformFunction
 {
     public TransformFunction(string name, string source, Func<JObject, CancellationToken, Task<JObject?>> invoke)
     {
@@ -26,7 +26,7 @@ public sealed class TransformFunction
     public Func<JObject, CancellationToken, Task<JObject?>> Invoke { get; }
 }
 
-public sealed class TransformOperation : DocumentOperation
+internal sealed class TransformOperation : DocumentOperation
 {
     public TransformOperation(TransformFunction function)
     {

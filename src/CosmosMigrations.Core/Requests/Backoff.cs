@@ -5,7 +5,7 @@ namespace CosmosMigrations.Requests;
 /// <summary>The one back-off of the module: exponential from 50 ms, capped at 8 s, with jitter
 /// (×0.5–1.5, so that many clients throttled together do not come back together), and never
 /// shorter than the service's retry-after.</summary>
-public static class Backoff
+internal static class Backoff
 {
     private static readonly Random Jitter = new();
 

@@ -17,7 +17,7 @@ namespace CosmosMigrations.Requests;
 /// that is not the data lanes' (the journal, estimates, query checks) goes through a side gate
 /// (<see cref="ForSideTraffic"/>): the run's budget and totals, a limit of its own, and neither the
 /// run's limit nor the controller's measurements.</summary>
-public sealed class RequestGate
+internal sealed class RequestGate
 {
     private readonly RequestGate? _run;
     private readonly bool _side;

@@ -14,7 +14,7 @@ namespace CosmosMigrations.Requests;
 /// not retry with a single region), 410/449, and dropped connections, waiting
 /// <see cref="Backoff"/> between attempts. When every attempt failed, the error is a
 /// <see cref="MigrationException"/>: no raw SDK exception reaches a caller.</summary>
-public sealed class ResilientSender
+internal sealed class ResilientSender
 {
     public const int MaxAttempts = 12;
 
@@ -122,4 +122,4 @@ public sealed class ResilientSender
 }
 
 /// <summary>The error to raise when a call kept failing transiently.</summary>
-public sealed record GiveUp(string ErrorId, string Message, object? Target, string? RecommendedAction = null);
+internal sealed record GiveUp(string ErrorId, string Message, object? Target, string? RecommendedAction = null);

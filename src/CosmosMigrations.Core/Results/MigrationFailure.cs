@@ -36,7 +36,7 @@ public sealed class MigrationFailure
     /// <summary>When it failed last.</summary>
     public DateTimeOffset At { get; set; }
 
-    public static MigrationFailure From(FailureEntry entry) => new()
+    internal static MigrationFailure From(FailureEntry entry) => new()
     {
         Name = entry.Migration,
         Step = entry.Step + 1,

@@ -4,7 +4,7 @@ using CosmosMigrations.Errors;
 namespace CosmosMigrations;
 
 /// <summary>Progress of a run, reported after every page.</summary>
-public sealed class MigrationProgress
+internal sealed class MigrationProgress
 {
     public string Name { get; set; } = "";
 

@@ -15,7 +15,7 @@ public sealed class MigrationStatus
     public string Container { get; set; } = "";
 
     /// <summary>The status of a file's migration that has never run (not a tracked status).</summary>
-    public const string Pending = "pending";
+    internal const string Pending = "pending";
 
     /// <summary>running, completed, failed, cancelled, undone, or pending (a file's migration not yet run).</summary>
     public string Status { get; set; } = "";
@@ -144,7 +144,7 @@ public sealed class MigrationStatus
                 : "kept, one journal record a page of documents")));
     }
 
-    public static MigrationStatus FromTracking(TrackingDocument document, string? path = null)
+    internal static MigrationStatus FromTracking(TrackingDocument document, string? path = null)
     {
         DateTimeOffset? started = document.StartedAt > 0 ? Clock.FromMs(document.StartedAt) : null;
         DateTimeOffset? completed = document.CompletedAt is > 0 ? Clock.FromMs(document.CompletedAt.Value) : null;
@@ -203,7 +203,7 @@ public sealed class MigrationStatus
 
     /// <summary>A migration file's migration: its tracking state when it has run (flagged when the
     /// file changed since), else <c>pending</c>.</summary>
-    public static MigrationStatus ForFile(Definitions.MigrationDefinition definition, TrackingDocument? tracked, string file)
+    internal static MigrationStatus ForFile(Definitions.MigrationDefinition definition, TrackingDocument? tracked, string file)
     {
         if (tracked is null)
         {

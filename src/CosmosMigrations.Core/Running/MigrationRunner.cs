@@ -21,7 +21,7 @@ namespace CosmosMigrations.Running;
 /// <see cref="PreviewUndoAsync"/> do the same for an undo. Only the caller's thread
 /// writes to PowerShell: the runner reports through <see cref="IProgress{T}"/> and the log
 /// callbacks.</summary>
-public sealed class MigrationRunner
+internal sealed class MigrationRunner
 {
     private readonly MigrationConnection _connection;
     private readonly LeaseOwner _owner = LeaseOwners.Current();

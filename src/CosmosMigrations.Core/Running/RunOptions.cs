@@ -4,7 +4,7 @@ using CosmosMigrations.Errors;
 namespace CosmosMigrations.Running;
 
 /// <summary>How a run goes: batch size, concurrency, budgets, time slices, tolerance.</summary>
-public sealed class RunOptions
+internal sealed class RunOptions
 {
     public int BatchSize { get; set; } = 100;
 

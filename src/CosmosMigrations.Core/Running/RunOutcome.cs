@@ -1,7 +1,7 @@
 namespace CosmosMigrations.Running;
 
 /// <summary>What one call of the runner did (the status object's Outcome, by name).</summary>
-public enum RunOutcome
+internal enum RunOutcome
 {
     /// <summary>Ran from the first step, or from the first document again (-Force), to the end.</summary>
     Completed,

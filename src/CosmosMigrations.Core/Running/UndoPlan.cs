@@ -11,7 +11,7 @@ namespace CosmosMigrations.Running;
 /// the migration's steps in reverse order, each document step by a <see cref="RestorePass"/> over its
 /// journal entries (then a <see cref="JournalCleanupStep"/> that removes the records it restored from), each AddIndex step by a <see cref="RestoreIndexStep"/>. Steps that changed
 /// nothing that can be undone (RequireField) have nothing in the plan.</summary>
-public static class UndoPlan
+internal static class UndoPlan
 {
     public static MigrationDefinition Build(TrackingDocument tracked, JournalStore? journal, bool force)
     {

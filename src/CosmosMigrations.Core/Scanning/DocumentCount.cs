@@ -11,7 +11,7 @@ using Microsoft.Azure.Cosmos;
 namespace CosmosMigrations.Scanning;
 
 /// <summary>The estimate behind progress percentages: a server-side COUNT of what a scan will read.</summary>
-public static class DocumentCount
+internal static class DocumentCount
 {
     /// <summary>Counts within 30 s, or returns null (and says why through <paramref name="log"/>):
     /// a percentage is a nicety, never a reason to fail. A condition the service rejects is an

@@ -10,7 +10,7 @@ namespace CosmosMigrations.Scanning;
 
 /// <summary>The feed ranges a scan covers: one per physical partition, scanned side by side, each
 /// with its own continuation.</summary>
-public static class FeedRanges
+internal static class FeedRanges
 {
     /// <summary>The container's ranges; a single null range (the whole container) when the service
     /// reports none.</summary>

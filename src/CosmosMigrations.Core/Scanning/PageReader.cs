@@ -12,12 +12,12 @@ using Newtonsoft.Json.Linq;
 namespace CosmosMigrations.Scanning;
 
 /// <summary>One page of a scan, and the continuation token that resumes after it.</summary>
-public sealed record Page(IReadOnlyList<JObject> Documents, string? ContinuationAfter);
+internal sealed record Page(IReadOnlyList<JObject> Documents, string? ContinuationAfter);
 
 /// <summary>Reads a query page by page over one feed range. Only one page is held at a time; a
 /// page that fails transiently is read again from the last good continuation token (a fresh
 /// iterator), so a retry can neither skip nor repeat a page.</summary>
-public sealed class PageReader : IDisposable
+internal sealed class PageReader : IDisposable
 {
     private readonly Container _container;
     private readonly FeedRange? _range;

@@ -18,7 +18,7 @@ namespace CosmosMigrations.Steps;
 /// 'publishedAt DESC')</c>) or an included path (<c>'/status/?'</c> or <c>'status'</c>). It adds
 /// only what is missing, replaces the policy conditioned on its ETag, then waits until the
 /// service reports the index transformation at 100 %.</summary>
-public sealed class AddIndexStep : MigrationStep, IContainerStep
+internal sealed class AddIndexStep : MigrationStep, IContainerStep
 {
     /// <summary>A composite index (two or more paths, in order) or one included path
     /// (<c>/status/?</c>); <paramref name="timeout"/> bounds the wait for the transformation.</summary>

@@ -10,7 +10,7 @@ namespace CosmosMigrations.Steps;
 /// migration with three field changes reads each document once). The pass reads the documents
 /// that <see cref="ScanCondition"/> selects: the user's filter, else the operations' own
 /// conditions OR-ed, else every document.</summary>
-public sealed class DocumentPass : ScanStep
+internal sealed class DocumentPass : ScanStep
 {
     public DocumentPass(IReadOnlyList<DocumentOperation> operations, string? filter)
     {

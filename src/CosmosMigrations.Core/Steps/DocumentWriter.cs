@@ -15,7 +15,7 @@ using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
 
-public enum WriteResult
+internal enum WriteResult
 {
     Unchanged,
     Changed,
@@ -26,7 +26,7 @@ public enum WriteResult
 }
 
 /// <summary>What happened to one document.</summary>
-public sealed record WriteOutcome(WriteResult Result, string Id, string PartitionKey, string? Error = null)
+internal sealed record WriteOutcome(WriteResult Result, string Id, string PartitionKey, string? Error = null)
 {
     /// <summary>The document's ETag after this write changed it (null when it did not).</summary>
     public string? ETagAfter { get; init; }
@@ -54,7 +54,7 @@ public sealed record WriteOutcome(WriteResult Result, string Id, string Partitio
 /// </list>
 /// With a journal, a page's before-images are made durable first, in one record, before any of
 /// its writes (<see cref="BeginPageAsync"/>).</summary>
-public sealed class DocumentWriter : IPassWriter
+internal sealed class DocumentWriter : IPassWriter
 {
     private const int MaxConflictRetries = 8;
 

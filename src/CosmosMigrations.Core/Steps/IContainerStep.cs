@@ -7,7 +7,7 @@ using CosmosMigrations.Journal;
 namespace CosmosMigrations.Steps;
 
 /// <summary>A step that acts on the container rather than on each document (AddIndex, RequireField).</summary>
-public interface IContainerStep
+internal interface IContainerStep
 {
     Task ExecuteAsync(ContainerStepContext context, CancellationToken cancellationToken);
 
@@ -17,7 +17,7 @@ public interface IContainerStep
 
 /// <summary>What a container step may use. ReportStep reports the step's own progress: what it
 /// is doing, and a percentage.</summary>
-public sealed record ContainerStepContext(TargetContainer Target, Action<string, int?> ReportStep, Action<string>? Log)
+internal sealed record ContainerStepContext(TargetContainer Target, Action<string, int?> ReportStep, Action<string>? Log)
 {
     /// <summary>The step's place in its migration (0-based).</summary>
     public int Step { get; init; }

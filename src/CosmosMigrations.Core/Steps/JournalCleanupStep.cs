@@ -18,7 +18,7 @@ namespace CosmosMigrations.Steps;
 /// be needed to restore a document whose newer image is in another record. The images of
 /// documents left alone were copied to records of their own during the undo, and stay. One delete
 /// per record (a page of documents); a resumed undo deletes what is left.</summary>
-public sealed class JournalCleanupStep : MigrationStep, IContainerStep
+internal sealed class JournalCleanupStep : MigrationStep, IContainerStep
 {
     private readonly JournalStore _journal;
 

@@ -3,7 +3,7 @@ using Newtonsoft.Json.Linq;
 namespace CosmosMigrations.Steps;
 
 /// <summary>One step of a migration. The runner records the step it is on in the cursor.</summary>
-public abstract class MigrationStep
+internal abstract class MigrationStep
 {
     public abstract string Describe();
 

@@ -8,7 +8,7 @@ namespace CosmosMigrations.Steps;
 
 /// <summary>A pass's writer as the change feed engine uses it: pages of writes, and, for the count
 /// of a batch a dead worker left, whether a document as it is now still needs the pass's change.</summary>
-public interface IPassWriter : IItemWriter
+internal interface IPassWriter : IItemWriter
 {
     Task<bool> NeedsChangeAsync(JObject current, CancellationToken cancellationToken);
 }
@@ -16,7 +16,7 @@ public interface IPassWriter : IItemWriter
 /// <summary>Where a distributed pass's writes go. By default (null) each document is changed in
 /// place, in the container whose change feed the pass reads (<see cref="DocumentWriter"/>); a move
 /// reads the source's feed and writes its target (<see cref="Moving.MoveWrites"/>).</summary>
-public interface IPassWrites
+internal interface IPassWrites
 {
     /// <summary>Plans without writing (what an intent's documents still need).</summary>
     IPassWriter Planner { get; }

@@ -10,7 +10,7 @@ namespace CosmosMigrations.Steps;
 
 /// <summary>The gate: the migration fails (saying how many documents, and which) unless every
 /// document has the field, of the type. It changes nothing.</summary>
-public sealed class RequireFieldStep : MigrationStep, IContainerStep
+internal sealed class RequireFieldStep : MigrationStep, IContainerStep
 {
     public RequireFieldStep(FieldPath field, string type)
     {

@@ -13,7 +13,7 @@ namespace CosmosMigrations.Steps;
 /// <summary>An undo's index step: puts back the indexing policy an AddIndex step replaced, if the
 /// container still has the policy that step left (else a conflict, left alone unless
 /// <see cref="Force"/>), conditioned on the container's ETag; then waits for the transformation.</summary>
-public sealed class RestoreIndexStep : MigrationStep, IContainerStep
+internal sealed class RestoreIndexStep : MigrationStep, IContainerStep
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(30);
 

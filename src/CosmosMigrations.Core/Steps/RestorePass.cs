@@ -15,7 +15,7 @@ namespace CosmosMigrations.Steps;
 /// the undo is -BatchSize documents, whatever the size of the records) and restores the documents
 /// they name (<see cref="JournalRestorer"/>). Only records written before the undo began are read:
 /// those it writes itself (the images of documents left alone) are for a later undo.</summary>
-public sealed class RestorePass : ScanStep
+internal sealed class RestorePass : ScanStep
 {
     private readonly JournalStore _journal;
     private readonly object _sync = new();

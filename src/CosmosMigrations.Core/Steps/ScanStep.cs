@@ -12,7 +12,7 @@ namespace CosmosMigrations.Steps;
 /// <see cref="DocumentPass"/> reads the target's documents and changes them; an undo's
 /// <see cref="RestorePass"/> reads the journal and restores the documents its entries name. Both run
 /// on the same scan (feed ranges, pages in flight, checkpoints, progress).</summary>
-public abstract class ScanStep : MigrationStep
+internal abstract class ScanStep : MigrationStep
 {
     /// <summary>The WHERE condition of the scan, or null to read every item.</summary>
     public abstract string? ScanCondition { get; }
@@ -37,7 +37,7 @@ internal sealed record ScanContext(TargetContainer Target, ResilientSender Sende
 internal sealed record ScanPlan(TargetContainer Source, string QueryText, IItemWriter Writer, bool Journaled = false, bool UndoRecomputes = false);
 
 /// <summary>What a scan does with each item it reads.</summary>
-public interface IItemWriter
+internal interface IItemWriter
 {
     /// <summary>Changes what the item calls for, safely against concurrent writers.</summary>
     Task<WriteOutcome> WriteAsync(JObject item, CancellationToken cancellationToken);
@@ -56,7 +56,7 @@ public interface IItemWriter
 }
 
 /// <summary>One page's writes, item by item (<see cref="IItemWriter.BeginPageAsync"/>).</summary>
-public abstract class PageWrites
+internal abstract class PageWrites
 {
     /// <summary>Writes the page's item at <paramref name="index"/>.</summary>
     public abstract Task<WriteOutcome> WriteAsync(int index, CancellationToken cancellationToken);
@@ -93,4 +93,4 @@ public abstract class PageWrites
 }
 
 /// <summary>A dry run's verdict on one item: the document before and after when it would change.</summary>
-public sealed record ItemPreview(WriteResult Result, string Id, string PartitionKey, JObject? Before = null, JObject? After = null, string? Error = null);
+internal sealed record ItemPreview(WriteResult Result, string Id, string PartitionKey, JObject? Before = null, JObject? After = null, string? Error = null);

@@ -3,7 +3,7 @@ using System;
 namespace CosmosMigrations.Tracking;
 
 /// <summary>Time as the tracking document stores it: epoch milliseconds.</summary>
-public static class Clock
+internal static class Clock
 {
     public static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 

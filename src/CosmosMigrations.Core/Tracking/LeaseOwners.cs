@@ -3,7 +3,7 @@ using System.Diagnostics;
 
 namespace CosmosMigrations.Tracking;
 
-public static class LeaseOwners
+internal static class LeaseOwners
 {
     /// <summary>This process, with a fresh run id.</summary>
     public static LeaseOwner Current()

@@ -1,6 +1,6 @@
 namespace CosmosMigrations.Tracking;
 
-public sealed partial class MigrationLifecycle
+internal sealed partial class MigrationLifecycle
 {
     /// <summary>The end of a run that went through every step: completed, or undone for an undo.
     /// An undo that restored everything leaves an empty journal behind.</summary>

@@ -4,7 +4,7 @@ using CosmosMigrations.Journal;
 
 namespace CosmosMigrations.Tracking;
 
-public sealed partial class MigrationLifecycle
+internal sealed partial class MigrationLifecycle
 {
     private static JournalInfo NewJournal(string name, string container, JournalRequest? request) => new()
     {

@@ -3,7 +3,7 @@ using CosmosMigrations.Errors;
 
 namespace CosmosMigrations.Tracking;
 
-public sealed partial class MigrationLifecycle
+internal sealed partial class MigrationLifecycle
 {
     /// <summary>The start rules as a pure function of what was read, for one moment: the document to
     /// write is a copy (for a skip, the one read), and <paramref name="existing"/> stays as read, so

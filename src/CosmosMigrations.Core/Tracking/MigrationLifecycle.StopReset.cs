@@ -4,7 +4,7 @@ using CosmosMigrations.Errors;
 
 namespace CosmosMigrations.Tracking;
 
-public sealed partial class MigrationLifecycle
+internal sealed partial class MigrationLifecycle
 {
     /// <summary>The migration to stop: it must be running.</summary>
     public async Task<TrackingDocument> GetStoppableAsync(string name, CancellationToken cancellationToken)

@@ -3,7 +3,7 @@ using CosmosMigrations.Errors;
 
 namespace CosmosMigrations.Tracking;
 
-public sealed partial class MigrationLifecycle
+internal sealed partial class MigrationLifecycle
 {
     /// <summary>The undo rules as a pure function of what was read (the document to write is a copy;
     /// <paramref name="existing"/> stays as read, so an undo checks them before it writes, then

@@ -5,7 +5,7 @@ using CosmosMigrations.Errors;
 
 namespace CosmosMigrations.Tracking;
 
-public sealed partial class MigrationLifecycle
+internal sealed partial class MigrationLifecycle
 {
     /// <summary>The mode of a tracking document whose run worker processes share.</summary>
     public const string DistributedMode = "distributed";

@@ -17,7 +17,7 @@ namespace CosmosMigrations.Tracking;
 /// document they read as read; the journal's bookkeeping (<c>.Journal.cs</c>), a distributed run's
 /// workers (<c>.Workers.cs</c>), stop and reset (<c>.StopReset.cs</c>) and the end of a run
 /// (<c>.End.cs</c>, which changes the document it is given: it runs inside a checkpoint's update).</summary>
-public sealed partial class MigrationLifecycle
+internal sealed partial class MigrationLifecycle
 {
     private const int MaxStartAttempts = 10;
 

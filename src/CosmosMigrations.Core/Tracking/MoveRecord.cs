@@ -7,7 +7,7 @@ namespace CosmosMigrations.Tracking;
 /// <summary>What a move's tracking document holds beside a migration's (its "move" field): the
 /// target, the new key, the filter, whether the move created the target, and the last verification.
 /// The tracking document's own <c>phase</c> is the move's phase.</summary>
-public sealed class MoveRecord
+internal sealed class MoveRecord
 {
     public const string Field = "move";
 
@@ -68,7 +68,7 @@ public sealed class MoveRecord
 
 /// <summary>The documents a move's copy had read from the source's change feed (all of its
 /// workers), at a moment (ms since the epoch).</summary>
-public sealed class RateSample
+internal sealed class RateSample
 {
     [JsonProperty("at")] public long At { get; set; }
 
@@ -76,7 +76,7 @@ public sealed class RateSample
 }
 
 /// <summary>The phases of a move, as its tracking document's <c>phase</c> and its status show them.</summary>
-public static class MovePhase
+internal static class MovePhase
 {
     public const string Copying = "copying";
     public const string Following = "following";

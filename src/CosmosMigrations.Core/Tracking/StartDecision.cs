@@ -1,7 +1,7 @@
 namespace CosmosMigrations.Tracking;
 
 /// <summary>How a start found the migration (the names are those of the status object's Outcome).</summary>
-public enum StartOutcome
+internal enum StartOutcome
 {
     /// <summary>Never run before: a new tracking document.</summary>
     Started,
@@ -21,4 +21,4 @@ public enum StartOutcome
 
 /// <summary>What a start decided: the outcome, the document to write (for a skip, the one read),
 /// a checksum warning, and whether an expired lease is being taken over (and whose it was).</summary>
-public sealed record StartDecision(StartOutcome Outcome, TrackingDocument Document, string? Warning, bool TakesOverExpiredLease = false, LeaseOwner? PreviousOwner = null);
+internal sealed record StartDecision(StartOutcome Outcome, TrackingDocument Document, string? Warning, bool TakesOverExpiredLease = false, LeaseOwner? PreviousOwner = null);

@@ -4,7 +4,7 @@ namespace CosmosMigrations.Tracking;
 
 /// <summary>What a start asks for: which migration, and how. <paramref name="Journal"/> null is a
 /// run without before-images (-NoJournal).</summary>
-public sealed record StartRequest(
+internal sealed record StartRequest(
     string Name,
     string Container,
     string Checksum,
@@ -26,12 +26,12 @@ public sealed record StartRequest(
 
 /// <summary>A run that keeps before-images: in which container, for how long (seconds; null =
 /// until undone), and the target container's resource id.</summary>
-public sealed record JournalRequest(string Container, int? TtlSeconds = null, string? TargetRid = null);
+internal sealed record JournalRequest(string Container, int? TtlSeconds = null, string? TargetRid = null);
 
 /// <summary>What an undo asks for: which migration, the container its file names (null when
 /// undone by name), the target container's resource id now, and whether to restore documents
 /// changed since the migration too (-Force).</summary>
-public sealed record UndoRequest(
+internal sealed record UndoRequest(
     string Name,
     string? Container,
     LeaseOwner Owner,

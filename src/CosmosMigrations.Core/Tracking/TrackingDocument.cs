@@ -9,7 +9,7 @@ namespace CosmosMigrations.Tracking;
 
 /// <summary>Statuses of a migration as stored (lower case, as in the seed, plus <c>cancelled</c>,
 /// and <c>undone</c> once Undo-SchemaMigration returned its documents to what they were).</summary>
-public static class TrackingStatus
+internal static class TrackingStatus
 {
     public const string Running = "running";
     public const string Completed = "completed";
@@ -25,7 +25,7 @@ public static class TrackingStatus
 /// <summary>One document per migration in the tracking container (partition key <c>/id</c>,
 /// <c>id</c> = the migration name). The seed's fields come first (name, status, startedAt,
 /// completedAt, error, processed); absent values are not written at all (no nulls).</summary>
-public sealed class TrackingDocument
+internal sealed class TrackingDocument
 {
     [JsonProperty("id")] public string Id { get; set; } = "";
 
@@ -166,14 +166,14 @@ public sealed class TrackingDocument
 }
 
 /// <summary>States of a distributed worker as stored.</summary>
-public static class WorkerStates
+internal static class WorkerStates
 {
     public const string Running = "running";
     public const string Stopped = "stopped";
 }
 
 /// <summary>One worker of a distributed run.</summary>
-public sealed class WorkerRecord
+internal sealed class WorkerRecord
 {
     [JsonProperty("host")] public string Host { get; set; } = "";
 
@@ -194,7 +194,7 @@ public sealed class WorkerRecord
 
 /// <summary>The documents of one feed range that a worker is changing now: each as its id and
 /// the properties that hold its partition key, enough to read it again.</summary>
-public sealed class PendingBatch
+internal sealed class PendingBatch
 {
     [JsonProperty("worker")] public string Worker { get; set; } = "";
 
@@ -202,14 +202,14 @@ public sealed class PendingBatch
 }
 
 /// <summary>Who holds a running migration, until when.</summary>
-public sealed class Lease
+internal sealed class Lease
 {
     [JsonProperty("owner")] public LeaseOwner Owner { get; set; } = new();
 
     [JsonProperty("expiresAt")] public long ExpiresAt { get; set; }
 }
 
-public sealed class LeaseOwner
+internal sealed class LeaseOwner
 {
     [JsonProperty("host")] public string Host { get; set; } = "";
 
@@ -225,7 +225,7 @@ public sealed class LeaseOwner
 
 /// <summary>Checkpoint: which step of the migration, and per feed range the continuation token
 /// after the last page whose writes all finished.</summary>
-public sealed class MigrationCursor
+internal sealed class MigrationCursor
 {
     [JsonProperty("step")] public int Step { get; set; }
 
@@ -240,7 +240,7 @@ public sealed class MigrationCursor
     [JsonProperty("baseProcessed", NullValueHandling = NullValueHandling.Ignore)] public long? BaseProcessed { get; set; }
 }
 
-public sealed class RangeCursor
+internal sealed class RangeCursor
 {
     /// <summary>The feed range, as the SDK serialises it.</summary>
     [JsonProperty("range")] public string Range { get; set; } = "";
@@ -260,7 +260,7 @@ public sealed class RangeCursor
 /// properties that hold its partition key (enough to read it again) and its <c>_etag</c> when it was
 /// read. A document counts as changed by that page when its ETag moved since and it no longer needs
 /// the change.</summary>
-public sealed class PageIntent
+internal sealed class PageIntent
 {
     /// <summary>Which page of the run (unique within one run).</summary>
     [JsonProperty("page")] public long Page { get; set; }
@@ -272,7 +272,7 @@ public sealed class PageIntent
 }
 
 /// <summary>Documents in the failure store, by class.</summary>
-public sealed class FailureCounts
+internal sealed class FailureCounts
 {
     [JsonProperty("transform")] public long Transform { get; set; }
 
@@ -295,7 +295,7 @@ public sealed class FailureCounts
 
 /// <summary>One document of a -RetryFailures batch: its failure entry, its class when the batch
 /// began, and its ETag as read.</summary>
-public sealed class RetryIntent
+internal sealed class RetryIntent
 {
     [JsonProperty("entry")] public string Entry { get; set; } = "";
 
@@ -306,7 +306,7 @@ public sealed class RetryIntent
     [JsonProperty("step")] public int Step { get; set; }
 }
 
-public sealed class DocumentFailure
+internal sealed class DocumentFailure
 {
     [JsonProperty("id")] public string Id { get; set; } = "";
 
@@ -319,7 +319,7 @@ public sealed class DocumentFailure
 /// <see cref="Id"/>, one entry per document and step. The rest is what an undo checks before it
 /// writes anything (is every change recorded, may entries have expired) and what it undoes besides
 /// documents (indexing policies).</summary>
-public sealed class JournalInfo
+internal sealed class JournalInfo
 {
     /// <summary>Identifies this migration's entries: a hash of its name and container
     /// (<see cref="MigrationLifecycle.JournalId"/>), so that a migration reset and started over
@@ -364,7 +364,7 @@ public sealed class JournalInfo
 }
 
 /// <summary>An undo of the migration: when it began, and what the migration had changed then.</summary>
-public sealed class UndoInfo
+internal sealed class UndoInfo
 {
     [JsonProperty("startedAt")] public long StartedAt { get; set; }
 

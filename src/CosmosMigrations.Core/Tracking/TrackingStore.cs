@@ -15,7 +15,7 @@ namespace CosmosMigrations.Tracking;
 /// caller read, so two runners can never both believe they hold a lease. Every call retries what
 /// is transient by itself (bookkeeping is tiny, so it bypasses the run's gate); when that fails
 /// for good, the error is <c>TrackingUnavailable</c>.</summary>
-public sealed class TrackingStore
+internal sealed class TrackingStore
 {
     private const int MaxConflicts = 10;
 

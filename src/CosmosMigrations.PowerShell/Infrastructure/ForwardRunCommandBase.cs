@@ -33,7 +33,7 @@ public abstract class ForwardRunCommandBase : MigrationRunCommandBase
     [Parameter]
     public SwitchParameter RetryFailures { get; set; }
 
-    protected override RunOptions Configure(RunOptions options)
+    private protected override RunOptions Configure(RunOptions options)
     {
         options.Distributed = Distributed;
         options.Follow = Follow;

@@ -12,7 +12,7 @@ public abstract partial class MigrationRunCommandBase
 {
     /// <summary>Runs the migrations in order; stops at the first that does not complete (a later
     /// migration may depend on it). Returns false when it stopped early.</summary>
-    protected bool RunMigrations(MigrationConnection connection, IReadOnlyList<MigrationDefinition> definitions) =>
+    private protected bool RunMigrations(MigrationConnection connection, IReadOnlyList<MigrationDefinition> definitions) =>
         RunEach(connection, definitions.Select(d => new RunItem(
             d.Name,
             $"container '{d.Container}' (migration '{d.Name}')",
@@ -24,7 +24,7 @@ public abstract partial class MigrationRunCommandBase
     /// <summary>Runs each item in order (or dry-runs it under -WhatIf), within one time slice;
     /// stops at the first that does not end <see cref="RunItem.Done"/>. Returns false when it
     /// stopped early.</summary>
-    protected bool RunEach(MigrationConnection connection, IReadOnlyList<RunItem> items)
+    private protected bool RunEach(MigrationConnection connection, IReadOnlyList<RunItem> items)
     {
         try
         {

@@ -53,7 +53,7 @@ public abstract partial class MigrationRunCommandBase : ConnectedCmdlet
         MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value) ? value is SwitchParameter s && s.IsPresent
         : SessionState.PSVariable.GetValue("WhatIfPreference") is { } preference && LanguagePrimitives.IsTrue(preference);
 
-    protected RunOptions BuildOptions(TimeSpan? remaining) => Configure(new RunOptions
+    private protected RunOptions BuildOptions(TimeSpan? remaining) => Configure(new RunOptions
     {
         BatchSize = BatchSize,
         MaxDegreeOfParallelism = MaxDegreeOfParallelism,
@@ -68,13 +68,13 @@ public abstract partial class MigrationRunCommandBase : ConnectedCmdlet
     });
 
     /// <summary>Options only some commands have (a forward run's journal and distribution).</summary>
-    protected virtual RunOptions Configure(RunOptions options) => options;
+    private protected virtual RunOptions Configure(RunOptions options) => options;
 
     protected virtual bool StrictChecksum => false;
 
     /// <summary>One migration to run (or undo): its name, what ShouldProcess names, how to run it,
     /// how to dry-run it, and the status that lets the next one go on.</summary>
-    protected sealed class RunItem
+    private protected sealed class RunItem
     {
         public RunItem(string name, string target, string action, string done, Func<MigrationRunner, RunOptions, IProgress<MigrationProgress>, CancellationToken, Task<RunResult>> run,
             Func<MigrationRunner, RunOptions, IProgress<MigrationProgress>, CancellationToken, Task<MigrationPreview>> preview)
@@ -110,6 +110,6 @@ public abstract partial class MigrationRunCommandBase : ConnectedCmdlet
 
     /// <summary>Bridges a script block into a transform that the Core can call from any thread:
     /// each call runs on the pipeline thread (<see cref="ScriptBlockBridge"/>).</summary>
-    protected TransformFunction TransformFromScriptBlock(ScriptBlock scriptBlock, string name, string source) =>
+    private protected TransformFunction TransformFromScriptBlock(ScriptBlock scriptBlock, string name, string source) =>
         ScriptBlockBridge.Transform(scriptBlock, name, source, InvokeOnPipelineAsync);
 }
