@@ -6,7 +6,6 @@ using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
-using CosmosMigrations.Definitions;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
 using Xunit;
@@ -23,8 +22,6 @@ public sealed class ClientOptionsTests : DatabaseTests
     {
     }
 
-    private static MigrationDefinition AddFlag(string name, string container) => TestDefinitions.AddField(name, container, "flag", true);
-
     private async Task<(MigrationConnection Connection, RecordingHandler Wire)> OpenAsync(Action<ConnectionSettings> configure)
     {
         var wire = new RecordingHandler();
@@ -37,14 +34,13 @@ public sealed class ClientOptionsTests : DatabaseTests
     [Fact]
     public async Task Low_priority_marks_every_migration_request()
     {
-        var container = await Db.CreateContainerAsync("lowpriority");
-        await TestDatabase.SeedAsync(container, 30, 3);
+        var container = await Db.CreateSeededContainerAsync("lowpriority", 30, 3);
         var (connection, wire) = await OpenAsync(s => s.LowPriority = true);
         using var _ = connection;
 
         Assert.True(connection.LowPriority);
         Assert.Equal(Microsoft.Azure.Cosmos.PriorityLevel.Low, connection.Client.ClientOptions.PriorityLevel);
-        var result = await new MigrationRunner(connection).RunAsync(AddFlag("low-add", "lowpriority"), new RunOptions(), null, CancellationToken.None);
+        var result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddFlag("low-add", "lowpriority"), new RunOptions(), null, CancellationToken.None);
 
         Assert.Equal("completed", result.Status.Status);
         var patches = wire.Requests.Where(r => r.Method == "PATCH").ToList();
@@ -56,13 +52,12 @@ public sealed class ClientOptionsTests : DatabaseTests
     [Fact]
     public async Task Without_low_priority_requests_carry_no_priority()
     {
-        var container = await Db.CreateContainerAsync("normalpriority");
-        await TestDatabase.SeedAsync(container, 5, 1);
+        var container = await Db.CreateSeededContainerAsync("normalpriority", 5, 1);
         var (connection, wire) = await OpenAsync(_ => { });
         using var _ = connection;
 
         Assert.False(connection.LowPriority);
-        var result = await new MigrationRunner(connection).RunAsync(AddFlag("normal-add", "normalpriority"), new RunOptions(), null, CancellationToken.None);
+        var result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddFlag("normal-add", "normalpriority"), new RunOptions(), null, CancellationToken.None);
 
         Assert.Equal("completed", result.Status.Status);
         Assert.All(wire.Requests, r => Assert.Null(r.Priority));
@@ -71,8 +66,7 @@ public sealed class ClientOptionsTests : DatabaseTests
     [Fact]
     public async Task Bulk_mode_sends_the_writes_as_batches()
     {
-        var container = await Db.CreateContainerAsync("bulk");
-        await TestDatabase.SeedAsync(container, 10, 2);
+        var container = await Db.CreateSeededContainerAsync("bulk", 10, 2);
         var (connection, wire) = await OpenAsync(s => s.AllowBulkExecution = true);
         using var _ = connection;
 
@@ -82,7 +76,7 @@ public sealed class ClientOptionsTests : DatabaseTests
         Errors.MigrationException? error = null;
         try
         {
-            result = await new MigrationRunner(connection).RunAsync(AddFlag("bulk-add", "bulk"), new RunOptions(), null, CancellationToken.None);
+            result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddFlag("bulk-add", "bulk"), new RunOptions(), null, CancellationToken.None);
         }
         catch (Errors.MigrationException ex)
         {
