@@ -37,11 +37,9 @@ BeforeDiscovery {
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
-    $script:Kit.CreateContainer($script:Database, 'shop', '/pk')
+    Initialize-TestDatabase
+    New-SeededContainer 'shop' 50 5
     $script:Kit.CreateContainer($script:Database, 'other', '/pk')
-    $script:Kit.Seed($script:Database, 'shop', 50, 5, 0, $null)
     $null = Start-SchemaMigration -Name 'shop-done' -Container shop -Operation @{ AddField = 'done'; Value = 1 }
     $far = [DateTimeOffset]::UtcNow.AddHours(1).ToUnixTimeMilliseconds()
     $script:Kit.Upsert($script:Database, 'migrations', (@{ id = 'held'; name = 'held'; status = 'running'; container = 'shop'; startedAt = 1; processed = 0; scanned = 0; lease = @{ owner = @{ host = 'other-host'; processId = 42; user = 'ops'; runId = 'x' }; expiresAt = $far } } | ConvertTo-Json -Depth 5 -Compress))
@@ -50,7 +48,7 @@ BeforeAll {
     Set-Content (Join-Path $script:Files 'missing-transform.psd1') "@{ Name = 'bad-16'; Container = 'shop'; Operations = @( @{ Transform = 'nothere.ps1' } ) }"
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'Bad input: <Case>' -ForEach $script:Cases {
     It 'fails with <Id>, says what to do, and changes nothing it should not' {

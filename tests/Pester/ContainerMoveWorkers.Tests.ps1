@@ -7,11 +7,8 @@ BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
     $script:Lease = '00:00:06'
-
-    function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
 
 
     # A worker process running one move with -Distributed (Start-Runner); its status is its result.
@@ -20,13 +17,12 @@ BeforeAll {
     }
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
     It 'two workers on 8 ranges: each copies a share, their counts add up to the run total, and the target holds exactly the documents of the source' {
         $total = 6000
-        $script:Kit.CreateContainer($script:Database, 'mv8', '/pk')
-        $script:Kit.Seed($script:Database, 'mv8', $total, 200, 0, $null)
+        New-SeededContainer 'mv8' $total 200
         1..4 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mv8', $null) }
         Get-RangeCount 'mv8' | Should -Be 8
 
@@ -82,8 +78,7 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
 
     It 'a worker SIGKILLed mid-copy: the other takes its ranges over, the count stays exact, and the target equals the source after the cut-over' {
         $total = 5000
-        $script:Kit.CreateContainer($script:Database, 'mvk', '/pk')
-        $script:Kit.Seed($script:Database, 'mvk', $total, 100, 0, $null)
+        New-SeededContainer 'mvk' $total 100
         Get-RangeCount 'mvk' | Should -BeGreaterThan 1
         $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'kill')
         $a = Join-Path $folder 'kill-a.log'; $b = Join-Path $folder 'kill-b.log'
@@ -115,8 +110,7 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
 Describe 'A split of a source range mid-copy' -Skip:(-not $script:IsHarness) {
     It 'copies the children''s documents: the target equals the source after the cut-over' {
         $total = 3000
-        $script:Kit.CreateContainer($script:Database, 'mvs', '/pk')
-        $script:Kit.Seed($script:Database, 'mvs', $total, 100, 0, $null)
+        New-SeededContainer 'mvs' $total 100
         $ranges = Get-RangeCount 'mvs'
         $mover = Start-ConnectedJob 'Start-ContainerMove -Name mv-split -Container mvs -Target mvs2 -PartitionKey /email -MaxRUPerSecond 400 -LeaseDuration 00:00:06 -Confirm:$false'
         Wait-Until { (Get-Tracking 'mv-split').processed -gt 500 } 90 | Should -BeTrue

@@ -4,10 +4,7 @@ BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
-
-    function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
+    Initialize-TestDatabase
 
     # Under pressure (COSMOSMIGRATIONS_PRESSURE=1, tools/Invoke-DistributedPressure.ps1): the
     # shortest lease, and CPU busy loops beside the workers (bounded in time, stopped after the
@@ -43,15 +40,13 @@ BeforeAll {
 
 AfterAll {
     $script:Busy | ForEach-Object { if (-not $_.HasExited) { $_.Kill($true) } }
-    if ($script:IsHarness) { Set-Faults @{} }
-    $script:Kit.DeleteDatabase($script:Database)
+    Remove-TestDatabase
 }
 
 Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
     It 'three workers over 15,000 documents on 8 ranges: each does a share, every document changed once, all return completed' {
         $total = 15000
-        $script:Kit.CreateContainer($script:Database, 'dist8', '/pk')
-        $script:Kit.Seed($script:Database, 'dist8', $total, 300, 0, $null)
+        New-SeededContainer 'dist8' $total 300
         1..4 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'dist8', $null) }
         Get-RangeCount 'dist8' | Should -Be 8
         $before = Get-HarnessStats
@@ -87,8 +82,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
 
     It 'a worker killed mid-run hands its ranges over, a newcomer joins, a split happens, the application writes: totals stay exact, nothing is lost' {
         $total = 20000
-        $script:Kit.CreateContainer($script:Database, 'dist4', '/pk')
-        $script:Kit.Seed($script:Database, 'dist4', $total, 200, 0, $null)
+        New-SeededContainer 'dist4' $total 200
         $before = Get-HarnessStats
         $command = "Start-SchemaMigration -Name dist-chaos -Container dist4 -Operation @{ AddField = 'd4'; Value = 1 }"
         $a = Join-Path $TestDrive 'chaos-a.log'; $b = Join-Path $TestDrive 'chaos-b.log'; $c = Join-Path $TestDrive 'chaos-c.log'
@@ -126,8 +120,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
 
     It 'Stop-SchemaMigration stops every worker; a later distributed start resumes from the leases'' checkpoints' {
         $total = 10000
-        $script:Kit.CreateContainer($script:Database, 'diststop', '/pk')
-        $script:Kit.Seed($script:Database, 'diststop', $total, 200, 0, $null)
+        New-SeededContainer 'diststop' $total 200
         $command = "Start-SchemaMigration -Name dist-stop -Container diststop -Operation @{ AddField = 'ds'; Value = 1 }"
         $logs = 1..2 | ForEach-Object { Join-Path $TestDrive "stop-$_.log" }
         $workers = $logs | ForEach-Object { Start-Worker $_ $command }
@@ -151,8 +144,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
     }
 
     It '-Follow converts what the application writes in the old shape, until Stop-SchemaMigration completes it; no single runner may start meanwhile' {
-        $script:Kit.CreateContainer($script:Database, 'follow', '/pk')
-        $script:Kit.Seed($script:Database, 'follow', 500, 10, 0, $null)
+        New-SeededContainer 'follow' 500 10
         $log = Join-Path $TestDrive 'follow.log'
         $worker = Start-Runner "Set-RunnerResult (Start-SchemaMigration -Name follow-add -Container follow -Operation @{ AddField = 'fl'; Value = 1 } -Distributed -Follow -LeaseDuration $($script:Lease) | Select-Object Name, Status, Outcome, Processed)" $log
         Wait-Until { (Get-MigrationStatus -Name follow-add).Phase -eq 'following' } 120 | Should -BeTrue
@@ -174,8 +166,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
     }
 
     It 'a filter selects exactly what it selects in a single run, for patches and for transforms' {
-        $script:Kit.CreateContainer($script:Database, 'distfilter', '/pk')
-        $script:Kit.Seed($script:Database, 'distfilter', 1000, 10, 0, $null)
+        New-SeededContainer 'distfilter' 1000 10
         $set = Invoke-Backfill -Container distfilter -Name dist-filter-set -Filter "c.pk = 'p3'" -Set @{ chosen = 1 } -Distributed -LeaseDuration $($script:Lease)
         $transform = Invoke-Backfill -Container distfilter -Name dist-filter-transform -Filter "c.pk = 'p4'" -ScriptBlock { param($doc) $doc.picked = 1; $doc } -Distributed -LeaseDuration $($script:Lease)
         $set.Status, $transform.Status | Should -Be 'completed', 'completed'
@@ -190,8 +181,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
 
 Describe 'Distributed runs refuse what cannot work, writing nothing' {
     It 'refuses -WhatIf with -Distributed' {
-        $script:Kit.CreateContainer($script:Database, 'distbad', '/pk')
-        $script:Kit.Seed($script:Database, 'distbad', 20, 2, 0, $null)
+        New-SeededContainer 'distbad' 20 2
         $refused = { Start-SchemaMigration -Name dist-whatif -Container distbad -Operation @{ AddField = 'w'; Value = 1 } -Distributed -WhatIf -ErrorAction Stop } | Should -Throw -PassThru
         $refused.FullyQualifiedErrorId | Should -BeLike 'DistributedWhatIf,*'
         Get-Tracking 'dist-whatif' | Should -BeNullOrEmpty
@@ -218,8 +208,7 @@ Describe 'Distributed runs refuse what cannot work, writing nothing' {
     }
 
     It 'refuses to join a migration that a single runner holds' -Skip:(-not $script:IsHarness) {
-        $script:Kit.CreateContainer($script:Database, 'distheld', '/pk')
-        $script:Kit.Seed($script:Database, 'distheld', 2000, 20, 0, $null)
+        New-SeededContainer 'distheld' 2000 20
         $log = Join-Path $TestDrive 'held.log'
         $single = Start-Runner "Start-SchemaMigration -Name dist-held -Container distheld -Operation @{ AddField = 'h'; Value = 1 } -MaxRUPerSecond 200" $log
         try {

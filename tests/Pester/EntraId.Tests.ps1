@@ -77,10 +77,7 @@ Set-RunnerResult $result
     $script:BarePath = '/usr/bin:/bin'
 }
 
-AfterAll {
-    Set-Faults @{}
-    $script:Kit.DeleteDatabase($script:Database)
-}
+AfterAll { Remove-TestDatabase }
 
 Describe '-AccessToken' {
     It 'connects and runs a migration with the token, AAD-type authorization on the wire' {

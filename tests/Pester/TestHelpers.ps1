@@ -21,6 +21,29 @@ function Connect-Test([string] $Database) {
     Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $Database -SkipCertificateCheck -Confirm:$false
 }
 
+# The file's test database: a new one in $script:Database, and the session connected to it.
+function Initialize-TestDatabase {
+    $script:Database = New-TestDatabase
+    Connect-Test $script:Database
+}
+
+# After the file: the harness's faults cleared (a failed test may have left some) and the test
+# database dropped.
+function Remove-TestDatabase {
+    if ($script:IsHarness) { Set-Faults @{} }
+    $script:Kit.DeleteDatabase($script:Database)
+}
+
+# A new container of the test database (partition key /pk) holding $Count documents (ids d0, d1, …)
+# over $Keys partition keys, each with the fields of the JSON object $Extra when it is given.
+function New-SeededContainer([string] $Container, [int] $Count, [int] $Keys, [string] $Extra) {
+    $script:Kit.CreateContainer($script:Database, $Container, '/pk')
+    $script:Kit.Seed($script:Database, $Container, $Count, $Keys, 0, $Extra)
+}
+
+# The partition key ranges a container of the test database has now (the harness's view).
+function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
+
 function Get-HarnessStats { $script:Kit.Stats() | ConvertFrom-Json }
 
 # Requests the harness answered, by "METHOD STATUS" (e.g. 'PATCH 200'), optionally for one container.
@@ -57,13 +80,27 @@ function Get-UserContent([string] $Container) {
 
 # A command of the module run in a thread job of this process, imported and connected as the tests
 # are: for a run that goes on while the test writes, splits or stops. Receive-Job gives its output.
-function Start-ConnectedJob([string] $Command) {
-    Start-ThreadJob -ScriptBlock {
-        param($module, $endpoint, $key, $database, $command)
-        Import-Module $module
-        Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
-        & ([scriptblock]::Create($command))
-    } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $Command
+# $ArgumentList goes to the command's param() block (objects a string cannot carry: operations
+# with script blocks).
+function Start-ConnectedJob([string] $Command, [object[]] $ArgumentList = @()) {
+    Start-ThreadJob -ScriptBlock $script:ConnectedCommand -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $Command, $ArgumentList
+}
+
+# The same in a runspace of its own, begun (BeginInvoke), for a test that stops it as Ctrl+C does:
+# $ps.Stop(), then $ps.Dispose().
+function Start-ConnectedPipeline([string] $Command, [object[]] $ArgumentList = @()) {
+    $ps = [PowerShell]::Create()
+    $null = $ps.AddScript($script:ConnectedCommand)
+    foreach ($argument in $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $Command, $ArgumentList) { $null = $ps.AddArgument($argument) }
+    $null = $ps.BeginInvoke()
+    $ps
+}
+
+$script:ConnectedCommand = {
+    param($module, $endpoint, $key, $database, $command, $arguments)
+    Import-Module $module
+    Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+    & ([scriptblock]::Create($command)) @arguments
 }
 
 # The one launcher of child pwsh processes, for every Pester file. A child can be killed (SIGKILL),
