@@ -17,31 +17,7 @@ Describe 'Crash suite' {
         New-SeededContainer 'crash' $total 16
         $before = if ($script:IsHarness) { Get-HarnessStats }
         $migration = "Start-SchemaMigration -Name crash-suite -Container crash -BatchSize 10 -MaxDegreeOfParallelism 1 -LeaseDuration 00:00:05 -Operation @{ Transform = { param(`$doc) if (`$doc.migrated) { return `$null }; `$doc.migrated = `$true; `$doc } }"
-        $kills = 0
-        for ($round = 1; $round -le 10; $round++) {
-            # The next runner loads and connects while the killed one's lease runs out; it may
-            # start only once that lease has expired.
-            $log = Join-Path $TestDrive "crash-$round.log"
-            $process = Start-Runner $migration $log -Gate
-            Wait-Until { -not (Get-MigrationStatus -Name crash-suite).Owner } 30 | Should -BeTrue
-            $processedBefore = [long](Get-MigrationStatus -Name crash-suite).Processed
-            Open-RunnerGate $log
-            # The kill point is a random amount of progress, not of time: however fast the
-            # machine, ten rounds of at most ~250 documents each cannot finish the 4,000.
-            $killAfter = $processedBefore + $random.Next(20, 250)
-            $started = Wait-Until { (Get-MigrationStatus -Name crash-suite | Where-Object { $_.Owner -and $_.Processed -ge $killAfter }) } 60
-            if (-not $started) {
-                if ((Get-MigrationStatus -Name crash-suite).Status -eq 'completed') { break }
-                throw "round $round never reached its kill point: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)"
-            }
-            Start-Sleep -Milliseconds $random.Next(0, 40)
-            Stop-Runner $log
-            $process.Kill($true)
-            $kills++
-            $state = Get-MigrationStatus -Name crash-suite
-            Write-Host "    kill $kills at processed=$($state.Processed) scanned=$($state.Scanned)"
-            if ($state.Status -eq 'completed') { break }
-        }
+        $kills = Invoke-KillRounds $migration crash-suite 10 $random (Join-Path $TestDrive 'crash')
         $kills | Should -BeGreaterOrEqual 10 -Because 'the run is slow enough for ten kill points'
 
         Wait-Until { -not (Get-MigrationStatus -Name crash-suite).Owner } 30 | Should -BeTrue

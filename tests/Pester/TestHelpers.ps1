@@ -103,6 +103,23 @@ $script:ConnectedCommand = {
     & ([scriptblock]::Create($command)) @arguments
 }
 
+# Runs $Run with every error terminating (-ErrorAction does not reach the cmdlets inside a script
+# block; the preference does) and checks that an error stopped it, $Id, of a category: returns what
+# it output (Output) and that error (Record).
+function Invoke-Refusal([scriptblock] $Run, [string] $Id) {
+    $output = $null
+    $record = $null
+    try {
+        $ErrorActionPreference = 'Stop'
+        $output = & $Run
+    }
+    catch { $record = $_ }
+    $record | Should -Not -BeNullOrEmpty -Because 'the input is refused with an error'
+    $record.FullyQualifiedErrorId | Should -BeLike "$Id,*"
+    $record.CategoryInfo.Category | Should -Not -Be 'NotSpecified'
+    [pscustomobject]@{ Output = $output; Record = $record }
+}
+
 # The one launcher of child pwsh processes, for every Pester file. A child can be killed (SIGKILL),
 # which a thread job cannot, and starts from a clean process. It runs $Script with the module
 # imported and, unless -NoConnect, connected to the test database; it records its PID in "$Log.pid"
@@ -165,8 +182,62 @@ function Wait-RunnerResult($Process, [string] $Log, [int] $Seconds = 240, [switc
     Get-RunnerResult $Log
 }
 
+# Runners that start together and are waited for: $Start starts one from its log (the count is
+# $Count, for its -Together); the logs, returned, are "$Folder/<folder name>-<n>.log"; a runner that
+# does not return is explained by migration $Name's tracking (Wait-Runner).
+function Invoke-RunnersTogether([string] $Folder, [int] $Count, [string] $Name, [scriptblock] $Start) {
+    $null = New-Item -ItemType Directory $Folder
+    $logs = 1..$Count | ForEach-Object { Join-Path $Folder "$(Split-Path -Leaf $Folder)-$_.log" }
+    $runners = @($logs | ForEach-Object { & $Start $_ })
+    for ($i = 0; $i -lt $Count; $i++) { Wait-Runner $runners[$i] $logs[$i] $Name }
+    $logs
+}
+
+# A distributed run's $Count workers each took a share of its ranges, and the shares add up to its
+# count, $Total.
+function Assert-WorkerShares([string] $Name, [int] $Count, [long] $Total) {
+    $tracking = Get-Tracking $Name
+    $tracking.processed | Should -Be $Total
+    $shares = @($tracking.workers.PSObject.Properties.Value)
+    $shares.Count | Should -Be $Count
+    $shares | ForEach-Object { $_.processed | Should -BeGreaterThan 0 -Because "every worker took a share of the ranges ($($tracking.workers | ConvertTo-Json -Compress))" }
+    ($shares | Measure-Object processed -Sum).Sum | Should -Be $Total
+}
+
 # SIGKILLs the child's migrating process.
 function Stop-Runner([string] $Log) { & kill -9 ([int](Get-Content "$Log.pid")) }
+
+# The crash suites' rounds, up to $Rounds: a runner of $Command (migration or, with -Undo, undo
+# $Name) loads and connects while the last one's lease runs out, starts once that lease has expired,
+# and is SIGKILLed at a random amount of progress past where it started (20 to 250 documents: not of
+# time, so that however fast the machine, the rounds cannot finish the run), then a random 0-40 ms.
+# The rounds end early once the run has ended; their logs are "$Log-<round>.log". Returns the kills.
+function Invoke-KillRounds([string] $Command, [string] $Name, [int] $Rounds, [System.Random] $Random, [string] $Log, [switch] $Undo) {
+    $done = if ($Undo) { 'undone' } else { 'completed' }
+    $kills = 0
+    for ($round = 1; $round -le $Rounds; $round++) {
+        $roundLog = "$Log-$round.log"
+        $process = Start-Runner $Command $roundLog -Gate
+        Wait-Until { -not (Get-MigrationStatus -Name $Name).Owner } 30 | Should -BeTrue
+        # Until an undo has begun, Processed is the migration's own count.
+        $processedBefore = if (-not $Undo -or (Get-Tracking $Name).undo) { [long](Get-MigrationStatus -Name $Name).Processed } else { 0 }
+        Open-RunnerGate $roundLog
+        $killAfter = $processedBefore + $Random.Next(20, 250)
+        $reached = Wait-Until { Get-MigrationStatus -Name $Name | Where-Object { $_.Owner -and (-not $Undo -or $_.IsUndo) -and $_.Processed -ge $killAfter } } 60
+        if (-not $reached) {
+            if ((Get-MigrationStatus -Name $Name).Status -eq $done) { break }
+            throw "round $round never reached its kill point: $(Get-Content $roundLog -Raw -ErrorAction SilentlyContinue)"
+        }
+        Start-Sleep -Milliseconds $Random.Next(0, 40)
+        Stop-Runner $roundLog
+        $process.Kill($true)
+        $kills++
+        $state = Get-MigrationStatus -Name $Name
+        Write-Host "    kill $kills at processed=$($state.Processed) scanned=$($state.Scanned)"
+        if ($state.Status -eq $done) { break }
+    }
+    $kills
+}
 
 # True once $Condition holds, checked every $Every ms; false after $Seconds.
 function Wait-Until([scriptblock] $Condition, [int] $Seconds = 60, [int] $Every = 50) {

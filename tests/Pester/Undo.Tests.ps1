@@ -298,25 +298,7 @@ Describe 'A tracked, leased, resumable run' {
         $null = Start-SchemaMigration -Name crash-undo -Container crashundo -Operation @{ AddField = 'flag'; Value = 'é' }, @{ AddField = 'nested.b'; Value = $null }
         $stats = if ($script:IsHarness) { Get-HarnessStats }
         $undo = 'Undo-SchemaMigration -Name crash-undo -BatchSize 10 -MaxDegreeOfParallelism 1 -LeaseDuration 00:00:05 -Confirm:$false'
-        $kills = 0
-        for ($round = 1; $round -le 4; $round++) {
-            # The next runner loads and connects while the killed one's lease runs out.
-            $log = Join-Path $TestDrive "undo-crash-$round.log"
-            $process = Start-Runner $undo $log -Gate
-            Wait-Until { -not (Get-MigrationStatus -Name crash-undo).Owner } 30 | Should -BeTrue
-            $processedBefore = if ((Get-Tracking crash-undo).undo) { [long](Get-MigrationStatus -Name crash-undo).Processed } else { 0 }
-            Open-RunnerGate $log
-            $killAfter = $processedBefore + $random.Next(20, 250)
-            $reached = Wait-Until { Get-MigrationStatus -Name crash-undo | Where-Object { $_.Owner -and $_.IsUndo -and $_.Processed -ge $killAfter } } 60
-            if (-not $reached) {
-                if ((Get-MigrationStatus -Name crash-undo).Status -eq 'undone') { break }
-                throw "round $round never reached its kill point: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)"
-            }
-            Start-Sleep -Milliseconds $random.Next(0, 40)
-            Stop-Runner $log
-            $process.Kill($true)
-            $kills++
-        }
+        $kills = Invoke-KillRounds $undo crash-undo 4 $random (Join-Path $TestDrive 'undo-crash') -Undo
         $kills | Should -BeGreaterOrEqual 4
         Wait-Until { -not (Get-MigrationStatus -Name crash-undo).Owner } 30 | Should -BeTrue
         $final = Undo-SchemaMigration -Name crash-undo -Confirm:$false
@@ -381,18 +363,9 @@ Describe 'Refusals write nothing' {
         $documents = (Get-Exact 'refuse') + $script:Fresh.ReadAllExact($script:Database, 'recreated', 'SELECT * FROM c')
         $tracking = $script:Kit.ReadAllJson($script:Database, 'migrations', 'SELECT * FROM c')
         $journal = $script:Kit.Count($script:Database, 'migrations-journal')
-        $record = $null
-        $output = $null
-        try {
-            # (-ErrorAction does not reach the cmdlets inside a script block; the preference does.)
-            $ErrorActionPreference = 'Stop'
-            $output = & $Run
-        }
-        catch { $record = $_ }
-        finally { $ErrorActionPreference = 'Continue' }
-        $output | Should -BeNullOrEmpty
-        $record.FullyQualifiedErrorId | Should -BeLike "$Id,*"
-        $record.CategoryInfo.Category | Should -Not -Be 'NotSpecified'
+        $refusal = Invoke-Refusal $Run $Id
+        $refusal.Output | Should -BeNullOrEmpty
+        $record = $refusal.Record
         $record.Exception.Message | Should -Not -BeNullOrEmpty
         if ($Id -eq 'MigrationAlreadyRunning') { $record.Exception.Message | Should -Match 'ops@other-host' }
         ((Get-Exact 'refuse') + $script:Fresh.ReadAllExact($script:Database, 'recreated', 'SELECT * FROM c')) | Should -Be $documents
