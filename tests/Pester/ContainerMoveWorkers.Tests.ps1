@@ -10,7 +10,6 @@ BeforeAll {
     Initialize-TestDatabase
     $script:Lease = '00:00:06'
 
-
     # A worker process running one move with -Distributed (Start-Runner); its status is its result.
     function Start-MoveWorker([string] $Log, [string] $Move, [int] $Together = 0) {
         Start-Runner "Set-RunnerResult ($Move -Distributed -LeaseDuration $($script:Lease) -Confirm:`$false -Verbose | Select-Object Name, Status, Phase, Processed)" $Log -Together $Together
@@ -26,24 +25,16 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
         1..4 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mv8', $null) }
         Get-RangeCount 'mv8' | Should -Be 8
 
-        $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'two')
-        $logs = 1..2 | ForEach-Object { Join-Path $folder "two-$_.log" }
         # At a budget each, so that the copy lasts long enough for the ranges to be balanced (the
         # processor moves a range per lease-acquire interval, a second).
-        $workers = $logs | ForEach-Object { Start-MoveWorker $_ 'Start-ContainerMove -Name mv-two -Container mv8 -Target mv8-by-email -PartitionKey /email -MaxRUPerSecond 300' -Together 2 }
-        for ($i = 0; $i -lt 2; $i++) { Wait-Runner $workers[$i] $logs[$i] 'mv-two' }
+        $logs = Invoke-RunnersTogether (Join-Path $TestDrive 'two') 2 'mv-two' { Start-MoveWorker $args[0] 'Start-ContainerMove -Name mv-two -Container mv8 -Target mv8-by-email -PartitionKey /email -MaxRUPerSecond 300' -Together 2 }
 
         foreach ($log in $logs) {
             $result = Get-RunnerResult $log
             $result.Status | Should -Be 'copied' -Because (Get-Content $log -Raw)
         }
         # Exact although ranges changed hands while the workers balanced them: each source version counts once.
-        $tracking = Get-Tracking 'mv-two'
-        $tracking.processed | Should -Be $total
-        $shares = @($tracking.workers.PSObject.Properties.Value)
-        $shares.Count | Should -Be 2
-        $shares | ForEach-Object { $_.processed | Should -BeGreaterThan 0 -Because "every worker took a share of the ranges ($($tracking.workers | ConvertTo-Json -Compress))" }
-        ($shares | Measure-Object processed -Sum).Sum | Should -Be $tracking.processed
+        Assert-WorkerShares 'mv-two' 2 $total
         (Get-MigrationStatus -Name mv-two).Workers.Count | Should -Be 2
 
         $done = Complete-ContainerMove -Name mv-two -Confirm:$false

@@ -51,26 +51,18 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         Get-RangeCount 'dist8' | Should -Be 8
         $before = Get-HarnessStats
 
-        $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'three')
-        $logs = 1..3 | ForEach-Object { Join-Path $folder "three-$_.log" }
         # Each worker at a budget, as workers sharing an account are: the run then lasts long
         # enough for the processor's balancing (a range per lease-acquire interval) to matter.
         # (The run lasts as long as at twice the documents and twice the budget; the server's
         # work, which grows faster than the documents, is what halves.)
-        $workers = $logs | ForEach-Object { Start-Worker $_ "Start-SchemaMigration -Name dist-three -Container dist8 -Operation @{ AddField = 'd3'; Value = 1 } -MaxRUPerSecond 400" -Together 3 }
-        for ($i = 0; $i -lt 3; $i++) { Wait-Runner $workers[$i] $logs[$i] 'dist-three' }
+        $logs = Invoke-RunnersTogether (Join-Path $TestDrive 'three') 3 'dist-three' { Start-Worker $args[0] "Start-SchemaMigration -Name dist-three -Container dist8 -Operation @{ AddField = 'd3'; Value = 1 } -MaxRUPerSecond 400" -Together 3 }
 
         foreach ($log in $logs) {
             $result = Get-RunnerResult $log
             $result.Status | Should -Be 'completed' -Because (Get-Content $log -Raw)
             $result.Processed | Should -Be $total
         }
-        $tracking = Get-Tracking 'dist-three'
-        $tracking.processed | Should -Be $total
-        $shares = @($tracking.workers.PSObject.Properties.Value)
-        $shares.Count | Should -Be 3
-        $shares | ForEach-Object { $_.processed | Should -BeGreaterThan 0 -Because 'every worker took a share of the ranges' }
-        ($shares | Measure-Object processed -Sum).Sum | Should -Be $total
+        Assert-WorkerShares 'dist-three' 3 $total
         $script:Kit.Count($script:Database, 'dist8', 'c.d3 = 1') | Should -Be $total
         ((Get-MethodCount (Get-HarnessStats) 'PATCH 200' 'dist8') - (Get-MethodCount $before 'PATCH 200' 'dist8')) | Should -Be $total -Because 'no document was changed twice'
         $status = Get-MigrationStatus -Name dist-three
