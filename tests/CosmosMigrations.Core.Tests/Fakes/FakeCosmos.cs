@@ -8,6 +8,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
+using CosmosMigrations.Tests.Infrastructure;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 using NSubstitute;
@@ -31,6 +32,15 @@ internal sealed class FakeAccount
         var client = Substitute.For<CosmosClient>();
         client.GetDatabase("db").Returns(database);
         Client = client;
+    }
+
+    /// <summary>An account whose container "orders" has <paramref name="ranges"/> feed ranges of
+    /// <paramref name="documentsPerRange"/> documents each, scanned for those without the flag
+    /// (<see cref="TestDefinitions.AddFlag"/>'s migration).</summary>
+    public static (FakeRangedContainer Target, FakeAccount Account) Orders(int ranges, int documentsPerRange)
+    {
+        var target = new FakeRangedContainer("orders", ranges, documentsPerRange, TestDefinitions.LacksFlag);
+        return (target, new FakeAccount(target));
     }
 
     public CosmosClient Client { get; }

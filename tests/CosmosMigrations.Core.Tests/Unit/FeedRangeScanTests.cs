@@ -22,8 +22,7 @@ public sealed class FeedRangeScanTests
     [Fact]
     public async Task Feed_ranges_are_scanned_side_by_side_each_with_its_own_cursor()
     {
-        var target = new FakeRangedContainer("orders", ranges: 3, documentsPerRange: 250, TestDefinitions.LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 3, documentsPerRange: 250);
         // The first page of each range is held until every range has asked for its first page:
         // a runner that scanned the ranges one after another would never get past the first.
         var firstPages = 0;
@@ -73,8 +72,7 @@ public sealed class FeedRangeScanTests
     [Fact]
     public async Task A_stopped_run_resumes_every_range_from_its_own_continuation()
     {
-        var target = new FakeRangedContainer("orders", ranges: 3, documentsPerRange: 300, TestDefinitions.LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 3, documentsPerRange: 300);
         using var connection = account.Connect();
         var definition = TestDefinitions.AddFlag("ranges-resume", "orders");
 
@@ -108,8 +106,7 @@ public sealed class FeedRangeScanTests
     [Fact]
     public async Task The_next_page_is_read_while_this_pages_writes_run_and_the_checkpoint_waits_for_them()
     {
-        var target = new FakeRangedContainer("orders", ranges: 1, documentsPerRange: 300, TestDefinitions.LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 1, documentsPerRange: 300);
         var secondPageRequested = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         string? cursorWhileHeld = null;
         string? cursorAfterHold = null;
@@ -153,8 +150,7 @@ public sealed class FeedRangeScanTests
     [Fact]
     public async Task At_most_two_pages_are_in_flight_while_the_next_is_read()
     {
-        var target = new FakeRangedContainer("orders", ranges: 1, documentsPerRange: 1000, TestDefinitions.LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 1, documentsPerRange: 1000);
         var served = 0;
         var checkpointed = 0;
         var mostAhead = 0;

@@ -17,8 +17,7 @@ public sealed class JournalRunTests
     [Fact]
     public async Task Every_change_has_its_before_image_first_and_a_change_not_made_leaves_none()
     {
-        var target = new FakeRangedContainer("orders", ranges: 3, documentsPerRange: 100, TestDefinitions.LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 3, documentsPerRange: 100);
         var patches = 0;
         var journaledBeforePatch = 0;
         target.BeforePatch = id =>
@@ -56,8 +55,7 @@ public sealed class JournalRunTests
     [Fact]
     public async Task Without_a_journal_nothing_is_kept_and_the_migration_is_marked_not_undoable()
     {
-        var target = new FakeRangedContainer("orders", ranges: 2, documentsPerRange: 50, TestDefinitions.LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 2, documentsPerRange: 50);
         using var connection = account.Connect();
 
         var result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddFlag("unjournaled", "orders"), new RunOptions { Journal = false }, null, CancellationToken.None);

@@ -101,8 +101,7 @@ public sealed class LeasedCheckpointTests
     [Fact]
     public async Task Ctrl_C_mid_run_still_records_the_end_and_releases_the_lease()
     {
-        var target = new FakeRangedContainer("orders", ranges: 2, documentsPerRange: 300, Infrastructure.TestDefinitions.LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 2, documentsPerRange: 300);
         using var connection = account.Connect();
         using var ctrlC = new CancellationTokenSource();
         var runner = new MigrationRunner(connection)
