@@ -8,6 +8,7 @@ using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
+using Microsoft.Azure.Cosmos;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -22,20 +23,23 @@ public sealed class ClientOptionsTests : DatabaseTests
     {
     }
 
-    private async Task<(MigrationConnection Connection, RecordingHandler Wire)> OpenAsync(Action<ConnectionSettings> configure)
+    /// <summary>A container of <paramref name="documents"/> documents for the test's migration, and a
+    /// connection opened with <paramref name="configure"/>'s settings, whose requests on the wire
+    /// the returned handler records.</summary>
+    private async Task<(Container Container, MigrationConnection Connection, RecordingHandler Wire)> OpenAsync(string container, int documents, int partitions, Action<ConnectionSettings> configure)
     {
+        var seeded = await Db.CreateSeededContainerAsync(container, documents, partitions);
         var wire = new RecordingHandler();
         var settings = Db.Server.Settings(Db.Name);
         settings.HandlerWrapper = inner => { wire.InnerHandler = inner; return wire; };
         configure(settings);
-        return (await MigrationConnection.OpenAsync(settings, null, CancellationToken.None), wire);
+        return (seeded, await MigrationConnection.OpenAsync(settings, null, CancellationToken.None), wire);
     }
 
     [Fact]
     public async Task Low_priority_marks_every_migration_request()
     {
-        var container = await Db.CreateSeededContainerAsync("lowpriority", 30, 3);
-        var (connection, wire) = await OpenAsync(s => s.LowPriority = true);
+        var (_, connection, wire) = await OpenAsync("lowpriority", 30, 3, s => s.LowPriority = true);
         using var _ = connection;
 
         Assert.True(connection.LowPriority);
@@ -52,8 +56,7 @@ public sealed class ClientOptionsTests : DatabaseTests
     [Fact]
     public async Task Without_low_priority_requests_carry_no_priority()
     {
-        var container = await Db.CreateSeededContainerAsync("normalpriority", 5, 1);
-        var (connection, wire) = await OpenAsync(_ => { });
+        var (_, connection, wire) = await OpenAsync("normalpriority", 5, 1, _ => { });
         using var _ = connection;
 
         Assert.False(connection.LowPriority);
@@ -66,8 +69,7 @@ public sealed class ClientOptionsTests : DatabaseTests
     [Fact]
     public async Task Bulk_mode_sends_the_writes_as_batches()
     {
-        var container = await Db.CreateSeededContainerAsync("bulk", 10, 2);
-        var (connection, wire) = await OpenAsync(s => s.AllowBulkExecution = true);
+        var (container, connection, wire) = await OpenAsync("bulk", 10, 2, s => s.AllowBulkExecution = true);
         using var _ = connection;
 
         Assert.True(connection.AllowBulkExecution);

@@ -30,6 +30,13 @@ public sealed class ExactCountTests
     private static PageIntent Open(RangeLedgerDocument ledger, string worker, long page, params string[] ids) =>
         ledger.Intent = Intent(worker, page, ids);
 
+    /// <summary>A range's new ledger, with a worker's intent for its first batch open.</summary>
+    private static (RangeLedgerDocument Ledger, PageIntent Intent) Opened(string worker, long page, params string[] ids)
+    {
+        var ledger = new RangeLedgerDocument();
+        return (ledger, Open(ledger, worker, page, ids));
+    }
+
     private static DocumentWriter Planner(TargetContainer target) =>
         new(target, (DocumentPass)TestDefinitions.AddField("m", target.Name, "f", 1).Steps[0], ResilientSender.Ungated);
 
@@ -48,8 +55,7 @@ public sealed class ExactCountTests
     [Fact]
     public void A_count_written_again_after_its_answer_was_lost_is_not_counted_twice()
     {
-        var ledger = new RangeLedgerDocument();
-        var batch = Open(ledger, "a", 5, "d1", "d2");
+        var (ledger, batch) = Opened("a", 5, "d1", "d2");
         Assert.Equal(2L, RangeLedger.Close(ledger, "a", batch, new[] { "d1", "d2" }, 2));
 
         // The write went through but its answer timed out: the retry finds the intent gone.
@@ -61,8 +67,7 @@ public sealed class ExactCountTests
     [Fact]
     public void A_batch_delivered_again_counts_only_what_it_changes_this_time()
     {
-        var ledger = new RangeLedgerDocument();
-        var first = Open(ledger, "a", 1, "d1", "d2");
+        var (ledger, first) = Opened("a", 1, "d1", "d2");
         RangeLedger.Close(ledger, "a", first, new[] { "d1", "d2" }, 2);
 
         // The processor did not checkpoint (killed between the count and the checkpoint): the
@@ -77,8 +82,7 @@ public sealed class ExactCountTests
     [Fact]
     public void A_worker_that_lost_its_range_mid_batch_counts_what_it_wrote_and_the_new_owner_the_rest()
     {
-        var ledger = new RangeLedgerDocument();
-        var mine = Open(ledger, "a", 7, "d1", "d2", "d3");
+        var (ledger, mine) = Opened("a", 7, "d1", "d2", "d3");
 
         // The lease went to b after a wrote d1 and d2: a stops between documents and counts them
         // (b waits while a lives); b's delivery of the same batch changes only d3.
@@ -93,8 +97,7 @@ public sealed class ExactCountTests
     [Fact]
     public void A_stalled_worker_whose_intent_another_settled_counts_only_the_documents_it_did_not_find()
     {
-        var ledger = new RangeLedgerDocument();
-        var stalled = Open(ledger, "a", 3, "d1", "d2", "d3");
+        var (ledger, stalled) = Opened("a", 3, "d1", "d2", "d3");
 
         // b judged a dead and found d1 and d2 changed; a then wakes and also writes d3.
         Assert.True(RangeLedger.Settle(ledger, stalled, new[] { "d1", "d2" }));
@@ -110,8 +113,7 @@ public sealed class ExactCountTests
     [Fact]
     public void A_copy_delivered_again_after_its_count_is_not_counted_again()
     {
-        var ledger = new RangeLedgerDocument();
-        var first = Open(ledger, "a", 1, "d1", "d2", "d3");
+        var (ledger, first) = Opened("a", 1, "d1", "d2", "d3");
         Assert.Equal(3L, RangeLedger.Close(ledger, "a", first, new[] { "d1", "d2", "d3" }, 3, Copied(12, 10, 11, 12)));
 
         // a died between its count and the processor's checkpoint: b copies the same versions again.
@@ -125,8 +127,7 @@ public sealed class ExactCountTests
     [Fact]
     public void A_copy_that_lost_its_range_mid_batch_counts_what_it_wrote_and_the_new_owner_only_the_rest()
     {
-        var ledger = new RangeLedgerDocument();
-        var mine = Open(ledger, "a", 7, "d1", "d2", "d3", "d4");
+        var (ledger, mine) = Opened("a", 7, "d1", "d2", "d3", "d4");
         // a started d1 and d2 (versions 20, 21); d1 was refused (failed), d2 copied.
         Assert.Equal(1L, RangeLedger.Close(ledger, "a", mine, new[] { "d2" }, 4, Copied(21, 21)));
 
@@ -142,8 +143,7 @@ public sealed class ExactCountTests
     {
         // b judged a dead (a copy's takeover counts nothing from the intent: the batch comes again),
         // copied the batch and counted it; a then wakes and ends the same batch.
-        var ledger = new RangeLedgerDocument();
-        var stalled = Open(ledger, "a", 3, "d1", "d2");
+        var (ledger, stalled) = Opened("a", 3, "d1", "d2");
         Assert.True(RangeLedger.Settle(ledger, stalled, Array.Empty<string>()));
         var theirs = Open(ledger, "b", 1, "d1", "d2");
         Assert.Equal(2L, RangeLedger.Close(ledger, "b", theirs, new[] { "d1", "d2" }, 2, Copied(31, 30, 31)));
@@ -173,8 +173,7 @@ public sealed class ExactCountTests
     [Fact]
     public void An_intent_is_settled_once_however_many_try()
     {
-        var ledger = new RangeLedgerDocument();
-        var dead = Open(ledger, "a", 3, "d1", "d2");
+        var (ledger, dead) = Opened("a", 3, "d1", "d2");
 
         Assert.True(RangeLedger.Settle(ledger, dead, new[] { "d1", "d2" }));
         Assert.False(RangeLedger.Settle(ledger, dead, new[] { "d1", "d2" }));
