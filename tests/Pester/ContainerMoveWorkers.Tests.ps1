@@ -22,8 +22,7 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
     It 'two workers on 8 ranges: each copies a share, their counts add up to the run total, and the target holds exactly the documents of the source' {
         $total = 6000
         New-SeededContainer 'mv8' $total 200
-        1..4 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mv8', $null) }
-        Get-RangeCount 'mv8' | Should -Be 8
+        Split-Range 'mv8' 4 | Should -Be 8
 
         # At a budget each, so that the copy lasts long enough for the ranges to be balanced (the
         # processor moves a range per lease-acquire interval, a second).
@@ -106,8 +105,7 @@ Describe 'A split of a source range mid-copy' -Skip:(-not $script:IsHarness) {
         $mover = Start-ConnectedJob 'Start-ContainerMove -Name mv-split -Container mvs -Target mvs2 -PartitionKey /email -MaxRUPerSecond 400 -LeaseDuration 00:00:06 -Confirm:$false'
         Wait-Until { (Get-Tracking 'mv-split').processed -gt 500 } 90 | Should -BeTrue
         (Get-Tracking 'mv-split').processed | Should -BeLessThan $total -Because 'the split comes mid-copy'
-        1..2 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mvs', $null) }
-        Get-RangeCount 'mvs' | Should -Be ($ranges + 2)
+        Split-Range 'mvs' 2 | Should -Be ($ranges + 2)
         # The application writes to the children too.
         $script:Kit.Seed($script:Database, 'mvs', 100, 100, $total, $null)
 

@@ -47,8 +47,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
     It 'three workers over 15,000 documents on 8 ranges: each does a share, every document changed once, all return completed' {
         $total = 15000
         New-SeededContainer 'dist8' $total 300
-        1..4 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'dist8', $null) }
-        Get-RangeCount 'dist8' | Should -Be 8
+        Split-Range 'dist8' 4 | Should -Be 8
         $before = Get-HarnessStats
 
         # Each worker at a budget, as workers sharing an account are: the run then lasts long

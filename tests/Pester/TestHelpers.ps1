@@ -44,6 +44,13 @@ function New-SeededContainer([string] $Container, [int] $Count, [int] $Keys, [st
 # The partition key ranges a container of the test database has now (the harness's view).
 function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
 
+# Splits a container's fullest range $Times times, as the service does when a range grows (the
+# harness); returns the ranges it has then.
+function Split-Range([string] $Container, [int] $Times) {
+    1..$Times | ForEach-Object { $null = $script:Kit.Split($script:Database, $Container, $null) }
+    Get-RangeCount $Container
+}
+
 function Get-HarnessStats { $script:Kit.Stats() | ConvertFrom-Json }
 
 # Requests the harness answered, by "METHOD STATUS" (e.g. 'PATCH 200'), optionally for one container.
