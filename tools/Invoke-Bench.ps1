@@ -93,6 +93,16 @@ function Get-Median([double[]] $Values) {
     $middle = [math]::Floor($sorted.Count / 2)
     if ($sorted.Count % 2) { $sorted[$middle] } else { ($sorted[$middle - 1] + $sorted[$middle]) / 2 }
 }
+# The two conditions of the throughput and journal comparisons: the harness's loopback and 5 ms
+# of latency. A condition's container holds -Documents documents seeded without latency; the
+# harness then answers at the condition's latency.
+$latencies = @(@{ Name = 'loopback'; Latency = 0 }, @{ Name = '5 ms'; Latency = 5 })
+function Initialize-Condition([hashtable] $Condition, [string] $Container, [string] $Title) {
+    Set-Harness @{}
+    Write-Host "==> $($Title)$($Condition.Name): seeding $Documents documents" -ForegroundColor Cyan
+    $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $Container, "$Documents")
+    Set-Harness @{ latencyMs = $Condition.Latency }
+}
 # CPU per 1,000 documents: the run's CPU minus the same process's start-up and connect cost
 # (a run over an empty container).
 function Get-CpuPerThousand($Runs, [double] $BaselineCpu) {
@@ -115,12 +125,9 @@ try {
     $baseAPwsh = Get-Median @(1..2 | ForEach-Object { (Invoke-BaselineInPwsh @('raw', $endpoint, $EmulatorKey, $database, 'empty', 'fe', "$concurrency")).cpuSeconds })
     $results.startupCpuSeconds = [ordered]@{ A = $baseA; B = $baseB; APwsh = $baseAPwsh }
 
-    foreach ($condition in @(@{ Name = 'loopback'; Latency = 0 }, @{ Name = '5 ms'; Latency = 5 })) {
-        Set-Harness @{}
+    foreach ($condition in $latencies) {
         $container = "c$($condition.Latency)ms"
-        Write-Host "==> $($condition.Name): seeding $Documents documents" -ForegroundColor Cyan
-        $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$Documents")
-        Set-Harness @{ latencyMs = $condition.Latency }
+        Initialize-Condition $condition $container ''
         # A, B at its defaults and B at A's concurrency take turns, each run adding its own
         # field to every document, so that the machine's drifts fall on all alike; the
         # medians are compared.
@@ -311,12 +318,9 @@ try {
     # run adding its own field; then each journaled run is undone (U). The local server charges
     # 1 RU a request, so RU per document here counts requests; bytes are as the service stores them.
     $results.journal = @()
-    foreach ($condition in @(@{ Name = 'loopback'; Latency = 0 }, @{ Name = '5 ms'; Latency = 5 })) {
-        Set-Harness @{}
+    foreach ($condition in $latencies) {
         $container = "j$($condition.Latency)ms"
-        Write-Host "==> journal, $($condition.Name): seeding $Documents documents" -ForegroundColor Cyan
-        $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$Documents")
-        Set-Harness @{ latencyMs = $condition.Latency }
+        Initialize-Condition $condition $container 'journal, '
         $without = @(); $with = @(); $undo = @()
         for ($i = 1; $i -le $Repeat; $i++) {
             Write-Host "    B without journal ($i/$Repeat)"

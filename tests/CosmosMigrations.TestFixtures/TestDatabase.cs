@@ -44,6 +44,14 @@ public sealed class TestDatabase : IAsyncLifetime
         return (await Database.CreateContainerIfNotExistsAsync(name, partitionKeyPath)).Container;
     }
 
+    /// <summary>A new container holding <paramref name="count"/> documents (<see cref="SeedAsync"/>).</summary>
+    public async Task<Container> CreateSeededContainerAsync(string name, int count, int partitions, Func<int, JObject>? shape = null)
+    {
+        var container = await CreateContainerAsync(name);
+        await SeedAsync(container, count, partitions, shape);
+        return container;
+    }
+
     /// <summary>Inserts <paramref name="count"/> documents (id d{i}, pk p{i % partitions}) built by <paramref name="shape"/>.</summary>
     public static async Task SeedAsync(Container container, int count, int partitions, Func<int, JObject>? shape = null)
     {

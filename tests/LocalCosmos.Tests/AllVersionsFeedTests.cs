@@ -249,8 +249,7 @@ public sealed class AllVersionsFeedTests : DatabaseTests
             return;
         }
 
-        var plain = await Db.CreateContainerAsync("avad-off");
-        await TestDatabase.SeedAsync(plain, 10, 2);
+        var plain = await Db.CreateSeededContainerAsync("avad-off", 10, 2);
         var refused = await Assert.ThrowsAsync<CosmosException>(() =>
             plain.GetChangeFeedIterator<ChangeFeedItem<JObject>>(ChangeFeedStartFrom.Now(), ChangeFeedMode.AllVersionsAndDeletes).ReadNextAsync());
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);

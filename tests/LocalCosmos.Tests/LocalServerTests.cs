@@ -27,8 +27,7 @@ public sealed class LocalServerTests : DatabaseTests
     [Fact]
     public async Task Cross_partition_queries_work_through_the_query_plan()
     {
-        var container = await Db.CreateContainerAsync("plan");
-        await TestDatabase.SeedAsync(container, 50, 5, i => new JObject { ["n"] = i });
+        var container = await Db.CreateSeededContainerAsync("plan", 50, 5, i => new JObject { ["n"] = i });
 
         Assert.Equal(10, (await QueryAsync<JObject>(container, "SELECT * FROM c WHERE c.n < 10")).Count);
         Assert.Equal(50L, (await QueryAsync<long>(container, "SELECT VALUE COUNT(1) FROM c")).Sum());
@@ -39,8 +38,7 @@ public sealed class LocalServerTests : DatabaseTests
     [Fact]
     public async Task Partition_scoped_queries_and_feeds_return_only_that_partition()
     {
-        var container = await Db.CreateContainerAsync("scoped");
-        await TestDatabase.SeedAsync(container, 40, 4);
+        var container = await Db.CreateSeededContainerAsync("scoped", 40, 4);
         var options = new QueryRequestOptions { PartitionKey = new PartitionKey("p1") };
 
         var queried = await QueryAsync<JObject>(container, "SELECT * FROM c", options);
@@ -74,8 +72,7 @@ public sealed class LocalServerTests : DatabaseTests
     [Fact]
     public async Task The_change_feed_is_incremental()
     {
-        var container = await Db.CreateContainerAsync("feed");
-        await TestDatabase.SeedAsync(container, 30, 3);
+        var container = await Db.CreateSeededContainerAsync("feed", 30, 3);
         var iterator = container.GetChangeFeedIterator<JObject>(ChangeFeedStartFrom.Beginning(), ChangeFeedMode.LatestVersion, new ChangeFeedRequestOptions { PageSizeHint = 100 });
         var seen = new List<JObject>();
         while (iterator.HasMoreResults)
@@ -102,8 +99,7 @@ public sealed class LocalServerTests : DatabaseTests
     [Fact]
     public async Task A_range_change_feed_pages_in_write_order_and_brings_a_rewritten_document_again_at_its_latest_version()
     {
-        var container = await Db.CreateContainerAsync("feedorder");
-        await TestDatabase.SeedAsync(container, 60, 6);
+        var container = await Db.CreateSeededContainerAsync("feedorder", 60, 6);
         var total = 0;
         foreach (var range in await container.GetFeedRangesAsync())
         {
@@ -148,8 +144,7 @@ public sealed class LocalServerTests : DatabaseTests
     [Fact]
     public async Task Replacing_a_container_keeps_its_documents()
     {
-        var container = await Db.CreateContainerAsync("indexed");
-        await TestDatabase.SeedAsync(container, 25, 5);
+        var container = await Db.CreateSeededContainerAsync("indexed", 25, 5);
         var properties = (await container.ReadContainerAsync()).Resource;
         properties.IndexingPolicy.CompositeIndexes.Add(new System.Collections.ObjectModel.Collection<CompositePath>
         {
@@ -212,8 +207,7 @@ public sealed class LocalServerTests : DatabaseTests
     [Fact]
     public async Task A_paged_scan_of_20000_documents_sees_each_document_once_and_takes_seconds()
     {
-        var container = await Db.CreateContainerAsync("large");
-        await TestDatabase.SeedAsync(container, 20000, 40);
+        var container = await Db.CreateSeededContainerAsync("large", 20000, 40);
         var clock = Stopwatch.StartNew();
         var ids = new HashSet<string>();
         var pages = 0;

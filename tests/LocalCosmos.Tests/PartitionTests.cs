@@ -37,8 +37,7 @@ public sealed class PartitionTests : DatabaseTests
     [Fact]
     public async Task GetFeedRanges_returns_every_range_and_per_range_queries_partition_the_documents()
     {
-        var container = await Db.CreateContainerAsync("ranges");
-        await TestDatabase.SeedAsync(container, 2000, 50);
+        var container = await Db.CreateSeededContainerAsync("ranges", 2000, 50);
         var ranges = await container.GetFeedRangesAsync();
         if (Db.Server.IsHarness)
         {
@@ -65,8 +64,7 @@ public sealed class PartitionTests : DatabaseTests
     [Fact]
     public async Task A_query_on_part_of_a_range_returns_only_that_part()
     {
-        var container = await Db.CreateContainerAsync("subranges");
-        await TestDatabase.SeedAsync(container, 1000, 100);
+        var container = await Db.CreateSeededContainerAsync("subranges", 1000, 100);
         var range = (await container.GetFeedRangesAsync())[0];
         var whole = await DrainAsync(container.GetItemQueryIterator<JObject>(range, new QueryDefinition("SELECT c.id FROM c")));
         var (min, max) = Bounds(range);
@@ -397,8 +395,7 @@ public sealed class PartitionTests : DatabaseTests
             return;
         }
 
-        var container = await Db.CreateContainerAsync("faultyrange");
-        await TestDatabase.SeedAsync(container, 400, 40);
+        var container = await Db.CreateSeededContainerAsync("faultyrange", 400, 40);
         var ranges = await Db.Server.RangesAsync(Db.Name, "faultyrange");
         var target = (string)ranges.First(r => (int)r["documents"]! > 0)["id"]!;
         using var client = new CosmosClient(Db.Server.Endpoint, Db.Server.Key, new CosmosClientOptions
@@ -464,8 +461,7 @@ public sealed class PartitionTests : DatabaseTests
             return;
         }
 
-        var container = await Db.CreateContainerAsync("gone");
-        await TestDatabase.SeedAsync(container, 600, 60);
+        var container = await Db.CreateSeededContainerAsync("gone", 600, 60);
         var before = await container.GetFeedRangesAsync();
         var split = await Db.Server.SplitAsync(Db.Name, "gone");
         var parent = (string)split["parent"]!;
@@ -498,8 +494,7 @@ public sealed class PartitionTests : DatabaseTests
             return;
         }
 
-        var container = await Db.CreateContainerAsync("splitquery");
-        await TestDatabase.SeedAsync(container, 1200, 120);
+        var container = await Db.CreateSeededContainerAsync("splitquery", 1200, 120);
 
         // One iterator across the split (the SDK's cross-partition pipeline).
         var seen = new List<string>();
@@ -552,8 +547,7 @@ public sealed class PartitionTests : DatabaseTests
             return;
         }
 
-        var container = await Db.CreateContainerAsync("splitfeed");
-        await TestDatabase.SeedAsync(container, 600, 60);
+        var container = await Db.CreateSeededContainerAsync("splitfeed", 600, 60);
         var delivered = new List<string>();
         var iterator = container.GetChangeFeedIterator<JObject>(ChangeFeedStartFrom.Beginning(), ChangeFeedMode.LatestVersion, new ChangeFeedRequestOptions { PageSizeHint = 50 });
         string? continuation = null;

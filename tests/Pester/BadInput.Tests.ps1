@@ -37,11 +37,9 @@ BeforeDiscovery {
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
-    $script:Kit.CreateContainer($script:Database, 'shop', '/pk')
+    Initialize-TestDatabase
+    New-SeededContainer 'shop' 50 5
     $script:Kit.CreateContainer($script:Database, 'other', '/pk')
-    $script:Kit.Seed($script:Database, 'shop', 50, 5, 0, $null)
     $null = Start-SchemaMigration -Name 'shop-done' -Container shop -Operation @{ AddField = 'done'; Value = 1 }
     $far = [DateTimeOffset]::UtcNow.AddHours(1).ToUnixTimeMilliseconds()
     $script:Kit.Upsert($script:Database, 'migrations', (@{ id = 'held'; name = 'held'; status = 'running'; container = 'shop'; startedAt = 1; processed = 0; scanned = 0; lease = @{ owner = @{ host = 'other-host'; processId = 42; user = 'ops'; runId = 'x' }; expiresAt = $far } } | ConvertTo-Json -Depth 5 -Compress))
@@ -50,24 +48,14 @@ BeforeAll {
     Set-Content (Join-Path $script:Files 'missing-transform.psd1') "@{ Name = 'bad-16'; Container = 'shop'; Operations = @( @{ Transform = 'nothere.ps1' } ) }"
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'Bad input: <Case>' -ForEach $script:Cases {
     It 'fails with <Id>, says what to do, and changes nothing it should not' {
         Connect-Test $script:Database
         $before = $script:Kit.ReadAllJson($script:Database, 'shop', 'SELECT * FROM c')
         $trackingBefore = $script:Kit.Count($script:Database, 'migrations', 'true')
-        $record = $null
-        try {
-            # (-ErrorAction does not reach the cmdlets inside a script block; the preference does.)
-            $ErrorActionPreference = 'Stop'
-            $null = & $Run
-        }
-        catch { $record = $_ }
-        finally { $ErrorActionPreference = 'Continue' }
-        $record | Should -Not -BeNullOrEmpty -Because 'bad input is an error'
-        $record.FullyQualifiedErrorId | Should -BeLike "$Id,*"
-        $record.CategoryInfo.Category | Should -Not -Be 'NotSpecified'
+        $record = (Invoke-Refusal $Run $Id).Record
         "$($record.ErrorDetails.RecommendedAction)$($record.Exception.Message)" | Should -Match '(Check|Pass|Use|Write|Fix|Run|Wait|Give|Copy|Put|Keep|List|Backfill|Stop|start|rerun|Known|takes|must|is a|not a|does not exist|already|only)'
         if ($Changes -eq 'checkpoint') {
             $status = Get-MigrationStatus | Where-Object Status -EQ 'failed' | Sort-Object StartedAt | Select-Object -Last 1

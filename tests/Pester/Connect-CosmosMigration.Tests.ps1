@@ -3,7 +3,7 @@ BeforeAll {
     $script:Database = New-TestDatabase
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'Connect-CosmosMigration' {
     It 'connects, becomes the default, and creates the tracking container' {
@@ -54,8 +54,7 @@ Describe 'Connect-CosmosMigration' {
         $first = Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -SkipCertificateCheck -PassThru
         # A new default connection: the one held in $first must not be closed under the user.
         Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $script:Database -SkipCertificateCheck
-        $script:Kit.CreateContainer($script:Database, 'held')
-        $script:Kit.Seed($script:Database, 'held', 20, 2)
+        New-SeededContainer 'held' 20 2
         $status = Start-SchemaMigration -Context $first -Name 'held-context' -Container 'held' -Operation @{ AddField = 'held'; Value = 1 } -ErrorAction Stop
         $status.Status | Should -Be 'completed'
         $status.Processed | Should -Be 20

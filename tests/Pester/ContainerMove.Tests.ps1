@@ -3,8 +3,7 @@
 # (Complete-ContainerMove).
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
 
     # 200 orders over 20 source keys and 4 tenants, then documents made to collide or miss the new key.
     $script:Kit.CreateContainer($script:Database, 'orders', '/pk')
@@ -22,7 +21,7 @@ BeforeAll {
     foreach ($document in $extra) { $script:Kit.Upsert($script:Database, 'orders', ($document | ConvertTo-Json -Compress)) }
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'Test-ContainerMove' {
     It 'counts documents and keys, and names the documents without the key and the ids that would collide' {
@@ -181,8 +180,7 @@ Describe 'Start-ContainerMove and Complete-ContainerMove' {
     }
 
     It 'follows the application writes with -Follow until Complete-ContainerMove stops it and cuts over' {
-        $script:Kit.CreateContainer($script:Database, 'follow', '/pk')
-        $script:Kit.Seed($script:Database, 'follow', 500, 20, 0, $null)
+        New-SeededContainer 'follow' 500 20
         $follower = Start-ConnectedJob 'Start-ContainerMove -Name follow-move -Container follow -Target follow2 -PartitionKey /email -Follow -Confirm:$false'
         Wait-Until { (Get-MigrationStatus -Name follow-move -ErrorAction SilentlyContinue).Phase -eq 'following' } 90 | Should -BeTrue
 
@@ -221,8 +219,7 @@ Describe 'Start-ContainerMove and Complete-ContainerMove' {
 
 Describe 'Undo-SchemaMigration of a move' {
     BeforeAll {
-        $script:Kit.CreateContainer($script:Database, 'undo-src', '/pk')
-        $script:Kit.Seed($script:Database, 'undo-src', 400, 20, 0, $null)
+        New-SeededContainer 'undo-src' 400 20
         $script:UndoSource = $script:Kit.ReadAllJson($script:Database, 'undo-src', 'SELECT c.id, c._etag FROM c') | Sort-Object
     }
 
@@ -290,8 +287,7 @@ Describe 'A move''s status' {
     It 'shows the phase, the lag, the rate and the time remaining while copying; lag 0 once copied and completed' {
         # At 150 RU/s the copy of 2,000 lasts well beyond the two rate samples, however fast the machine.
         $total = 2000
-        $script:Kit.CreateContainer($script:Database, 'status-src', '/pk')
-        $script:Kit.Seed($script:Database, 'status-src', $total, 40, 0, $null)
+        New-SeededContainer 'status-src' $total 40
         $mover = Start-ConnectedJob 'Start-ContainerMove -Name status-move -Container status-src -Target status-dst -PartitionKey /email -MaxRUPerSecond 150 -Confirm:$false'
         # Two rate samples are five seconds apart: the rate shows after the second.
         Wait-Until { $s = Get-MigrationStatus -Name status-move -ErrorAction SilentlyContinue; $s.DocumentsPerSecond -gt 0 -and $s.Lag -gt 0 } 90 | Should -BeTrue
@@ -349,8 +345,7 @@ Describe 'A move''s status' {
 
 Describe 'Complete-ContainerMove -Sample' {
     It 'compares the counts and documents drawn at random: finds a document that differs, then completes once it is equal' {
-        $script:Kit.CreateContainer($script:Database, 'sample-src', '/pk')
-        $script:Kit.Seed($script:Database, 'sample-src', 600, 20, 0, $null)
+        New-SeededContainer 'sample-src' 600 20
         (Start-ContainerMove -Name sample-move -Container sample-src -Target sample-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
         $copy = $script:Kit.ReadAllJson($script:Database, 'sample-dst', "SELECT c.email, c.name FROM c WHERE c.id = 'd5'") | ConvertFrom-Json
         $script:Kit.PatchField($script:Database, 'sample-dst', 'd5', $copy.email, 'name', 'tampered')
@@ -380,8 +375,7 @@ Describe 'Complete-ContainerMove -Sample' {
 
 Describe 'Complete-ContainerMove -ReverseSync' {
     It 'after the cut-over, copies what is written to the target back into the source until stopped, and nothing else' {
-        $script:Kit.CreateContainer($script:Database, 'rev-src', '/pk')
-        $script:Kit.Seed($script:Database, 'rev-src', 300, 10, 0, $null)
+        New-SeededContainer 'rev-src' 300 10
         (Start-ContainerMove -Name rev-move -Container rev-src -Target rev-dst -PartitionKey /email -Confirm:$false).Status | Should -Be 'copied'
         # The reverse sync reads the target from a second before the cut-over (seconds resolution):
         # the copy's own writes are older than that.

@@ -6,8 +6,7 @@ BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
 
     # A source whose change feed has all versions and deletes.
     function New-AllVersionsContainer([string] $Name) {
@@ -21,7 +20,7 @@ BeforeAll {
     }
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'Start-ContainerMove and deletes' {
     It 'with the all-versions-and-deletes feed: deletes made while copying and while following reach the target before the cut-over' {
@@ -60,8 +59,7 @@ Describe 'Start-ContainerMove and deletes' {
     }
 
     It 'without it (the source answers 400): says so, leaves the deletes to the cut-over, and reconciles them there' {
-        $script:Kit.CreateContainer($script:Database, 'plain', '/pk')
-        $script:Kit.Seed($script:Database, 'plain', 300, 10, 0, $null)
+        New-SeededContainer 'plain' 300 10
         $copied = Start-ContainerMove -Name plain-move -Container plain -Target plain2 -PartitionKey /email -Confirm:$false
         $copied.Status | Should -Be 'copied'
         $copied.Deletes | Should -Be 'Reconciled at cut-over'

@@ -7,12 +7,8 @@ BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
     $script:Lease = '00:00:06'
-
-    function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
-
 
     # A worker process running one move with -Distributed (Start-Runner); its status is its result.
     function Start-MoveWorker([string] $Log, [string] $Move, [int] $Together = 0) {
@@ -20,34 +16,24 @@ BeforeAll {
     }
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
     It 'two workers on 8 ranges: each copies a share, their counts add up to the run total, and the target holds exactly the documents of the source' {
         $total = 6000
-        $script:Kit.CreateContainer($script:Database, 'mv8', '/pk')
-        $script:Kit.Seed($script:Database, 'mv8', $total, 200, 0, $null)
-        1..4 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mv8', $null) }
-        Get-RangeCount 'mv8' | Should -Be 8
+        New-SeededContainer 'mv8' $total 200
+        Split-Range 'mv8' 4 | Should -Be 8
 
-        $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'two')
-        $logs = 1..2 | ForEach-Object { Join-Path $folder "two-$_.log" }
         # At a budget each, so that the copy lasts long enough for the ranges to be balanced (the
         # processor moves a range per lease-acquire interval, a second).
-        $workers = $logs | ForEach-Object { Start-MoveWorker $_ 'Start-ContainerMove -Name mv-two -Container mv8 -Target mv8-by-email -PartitionKey /email -MaxRUPerSecond 300' -Together 2 }
-        for ($i = 0; $i -lt 2; $i++) { Wait-Runner $workers[$i] $logs[$i] 'mv-two' }
+        $logs = Invoke-RunnersTogether (Join-Path $TestDrive 'two') 2 'mv-two' { Start-MoveWorker $args[0] 'Start-ContainerMove -Name mv-two -Container mv8 -Target mv8-by-email -PartitionKey /email -MaxRUPerSecond 300' -Together 2 }
 
         foreach ($log in $logs) {
             $result = Get-RunnerResult $log
             $result.Status | Should -Be 'copied' -Because (Get-Content $log -Raw)
         }
         # Exact although ranges changed hands while the workers balanced them: each source version counts once.
-        $tracking = Get-Tracking 'mv-two'
-        $tracking.processed | Should -Be $total
-        $shares = @($tracking.workers.PSObject.Properties.Value)
-        $shares.Count | Should -Be 2
-        $shares | ForEach-Object { $_.processed | Should -BeGreaterThan 0 -Because "every worker took a share of the ranges ($($tracking.workers | ConvertTo-Json -Compress))" }
-        ($shares | Measure-Object processed -Sum).Sum | Should -Be $tracking.processed
+        Assert-WorkerShares 'mv-two' 2 $total
         (Get-MigrationStatus -Name mv-two).Workers.Count | Should -Be 2
 
         $done = Complete-ContainerMove -Name mv-two -Confirm:$false
@@ -82,8 +68,7 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
 
     It 'a worker SIGKILLed mid-copy: the other takes its ranges over, the count stays exact, and the target equals the source after the cut-over' {
         $total = 5000
-        $script:Kit.CreateContainer($script:Database, 'mvk', '/pk')
-        $script:Kit.Seed($script:Database, 'mvk', $total, 100, 0, $null)
+        New-SeededContainer 'mvk' $total 100
         Get-RangeCount 'mvk' | Should -BeGreaterThan 1
         $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'kill')
         $a = Join-Path $folder 'kill-a.log'; $b = Join-Path $folder 'kill-b.log'
@@ -115,14 +100,12 @@ Describe 'A move shared by workers' -Skip:(-not $script:IsHarness) {
 Describe 'A split of a source range mid-copy' -Skip:(-not $script:IsHarness) {
     It 'copies the children''s documents: the target equals the source after the cut-over' {
         $total = 3000
-        $script:Kit.CreateContainer($script:Database, 'mvs', '/pk')
-        $script:Kit.Seed($script:Database, 'mvs', $total, 100, 0, $null)
+        New-SeededContainer 'mvs' $total 100
         $ranges = Get-RangeCount 'mvs'
         $mover = Start-ConnectedJob 'Start-ContainerMove -Name mv-split -Container mvs -Target mvs2 -PartitionKey /email -MaxRUPerSecond 400 -LeaseDuration 00:00:06 -Confirm:$false'
         Wait-Until { (Get-Tracking 'mv-split').processed -gt 500 } 90 | Should -BeTrue
         (Get-Tracking 'mv-split').processed | Should -BeLessThan $total -Because 'the split comes mid-copy'
-        1..2 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'mvs', $null) }
-        Get-RangeCount 'mvs' | Should -Be ($ranges + 2)
+        Split-Range 'mvs' 2 | Should -Be ($ranges + 2)
         # The application writes to the children too.
         $script:Kit.Seed($script:Database, 'mvs', 100, 100, $total, $null)
 

@@ -4,10 +4,7 @@ BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
-
-    function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
+    Initialize-TestDatabase
 
     # Under pressure (COSMOSMIGRATIONS_PRESSURE=1, tools/Invoke-DistributedPressure.ps1): the
     # shortest lease, and CPU busy loops beside the workers (bounded in time, stopped after the
@@ -43,39 +40,28 @@ BeforeAll {
 
 AfterAll {
     $script:Busy | ForEach-Object { if (-not $_.HasExited) { $_.Kill($true) } }
-    if ($script:IsHarness) { Set-Faults @{} }
-    $script:Kit.DeleteDatabase($script:Database)
+    Remove-TestDatabase
 }
 
 Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
     It 'three workers over 15,000 documents on 8 ranges: each does a share, every document changed once, all return completed' {
         $total = 15000
-        $script:Kit.CreateContainer($script:Database, 'dist8', '/pk')
-        $script:Kit.Seed($script:Database, 'dist8', $total, 300, 0, $null)
-        1..4 | ForEach-Object { $null = $script:Kit.Split($script:Database, 'dist8', $null) }
-        Get-RangeCount 'dist8' | Should -Be 8
+        New-SeededContainer 'dist8' $total 300
+        Split-Range 'dist8' 4 | Should -Be 8
         $before = Get-HarnessStats
 
-        $folder = New-Item -ItemType Directory (Join-Path $TestDrive 'three')
-        $logs = 1..3 | ForEach-Object { Join-Path $folder "three-$_.log" }
         # Each worker at a budget, as workers sharing an account are: the run then lasts long
         # enough for the processor's balancing (a range per lease-acquire interval) to matter.
         # (The run lasts as long as at twice the documents and twice the budget; the server's
         # work, which grows faster than the documents, is what halves.)
-        $workers = $logs | ForEach-Object { Start-Worker $_ "Start-SchemaMigration -Name dist-three -Container dist8 -Operation @{ AddField = 'd3'; Value = 1 } -MaxRUPerSecond 400" -Together 3 }
-        for ($i = 0; $i -lt 3; $i++) { Wait-Runner $workers[$i] $logs[$i] 'dist-three' }
+        $logs = Invoke-RunnersTogether (Join-Path $TestDrive 'three') 3 'dist-three' { Start-Worker $args[0] "Start-SchemaMigration -Name dist-three -Container dist8 -Operation @{ AddField = 'd3'; Value = 1 } -MaxRUPerSecond 400" -Together 3 }
 
         foreach ($log in $logs) {
             $result = Get-RunnerResult $log
             $result.Status | Should -Be 'completed' -Because (Get-Content $log -Raw)
             $result.Processed | Should -Be $total
         }
-        $tracking = Get-Tracking 'dist-three'
-        $tracking.processed | Should -Be $total
-        $shares = @($tracking.workers.PSObject.Properties.Value)
-        $shares.Count | Should -Be 3
-        $shares | ForEach-Object { $_.processed | Should -BeGreaterThan 0 -Because 'every worker took a share of the ranges' }
-        ($shares | Measure-Object processed -Sum).Sum | Should -Be $total
+        Assert-WorkerShares 'dist-three' 3 $total
         $script:Kit.Count($script:Database, 'dist8', 'c.d3 = 1') | Should -Be $total
         ((Get-MethodCount (Get-HarnessStats) 'PATCH 200' 'dist8') - (Get-MethodCount $before 'PATCH 200' 'dist8')) | Should -Be $total -Because 'no document was changed twice'
         $status = Get-MigrationStatus -Name dist-three
@@ -87,8 +73,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
 
     It 'a worker killed mid-run hands its ranges over, a newcomer joins, a split happens, the application writes: totals stay exact, nothing is lost' {
         $total = 20000
-        $script:Kit.CreateContainer($script:Database, 'dist4', '/pk')
-        $script:Kit.Seed($script:Database, 'dist4', $total, 200, 0, $null)
+        New-SeededContainer 'dist4' $total 200
         $before = Get-HarnessStats
         $command = "Start-SchemaMigration -Name dist-chaos -Container dist4 -Operation @{ AddField = 'd4'; Value = 1 }"
         $a = Join-Path $TestDrive 'chaos-a.log'; $b = Join-Path $TestDrive 'chaos-b.log'; $c = Join-Path $TestDrive 'chaos-c.log'
@@ -126,8 +111,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
 
     It 'Stop-SchemaMigration stops every worker; a later distributed start resumes from the leases'' checkpoints' {
         $total = 10000
-        $script:Kit.CreateContainer($script:Database, 'diststop', '/pk')
-        $script:Kit.Seed($script:Database, 'diststop', $total, 200, 0, $null)
+        New-SeededContainer 'diststop' $total 200
         $command = "Start-SchemaMigration -Name dist-stop -Container diststop -Operation @{ AddField = 'ds'; Value = 1 }"
         $logs = 1..2 | ForEach-Object { Join-Path $TestDrive "stop-$_.log" }
         $workers = $logs | ForEach-Object { Start-Worker $_ $command }
@@ -151,8 +135,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
     }
 
     It '-Follow converts what the application writes in the old shape, until Stop-SchemaMigration completes it; no single runner may start meanwhile' {
-        $script:Kit.CreateContainer($script:Database, 'follow', '/pk')
-        $script:Kit.Seed($script:Database, 'follow', 500, 10, 0, $null)
+        New-SeededContainer 'follow' 500 10
         $log = Join-Path $TestDrive 'follow.log'
         $worker = Start-Runner "Set-RunnerResult (Start-SchemaMigration -Name follow-add -Container follow -Operation @{ AddField = 'fl'; Value = 1 } -Distributed -Follow -LeaseDuration $($script:Lease) | Select-Object Name, Status, Outcome, Processed)" $log
         Wait-Until { (Get-MigrationStatus -Name follow-add).Phase -eq 'following' } 120 | Should -BeTrue
@@ -174,8 +157,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
     }
 
     It 'a filter selects exactly what it selects in a single run, for patches and for transforms' {
-        $script:Kit.CreateContainer($script:Database, 'distfilter', '/pk')
-        $script:Kit.Seed($script:Database, 'distfilter', 1000, 10, 0, $null)
+        New-SeededContainer 'distfilter' 1000 10
         $set = Invoke-Backfill -Container distfilter -Name dist-filter-set -Filter "c.pk = 'p3'" -Set @{ chosen = 1 } -Distributed -LeaseDuration $($script:Lease)
         $transform = Invoke-Backfill -Container distfilter -Name dist-filter-transform -Filter "c.pk = 'p4'" -ScriptBlock { param($doc) $doc.picked = 1; $doc } -Distributed -LeaseDuration $($script:Lease)
         $set.Status, $transform.Status | Should -Be 'completed', 'completed'
@@ -190,8 +172,7 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
 
 Describe 'Distributed runs refuse what cannot work, writing nothing' {
     It 'refuses -WhatIf with -Distributed' {
-        $script:Kit.CreateContainer($script:Database, 'distbad', '/pk')
-        $script:Kit.Seed($script:Database, 'distbad', 20, 2, 0, $null)
+        New-SeededContainer 'distbad' 20 2
         $refused = { Start-SchemaMigration -Name dist-whatif -Container distbad -Operation @{ AddField = 'w'; Value = 1 } -Distributed -WhatIf -ErrorAction Stop } | Should -Throw -PassThru
         $refused.FullyQualifiedErrorId | Should -BeLike 'DistributedWhatIf,*'
         Get-Tracking 'dist-whatif' | Should -BeNullOrEmpty
@@ -218,8 +199,7 @@ Describe 'Distributed runs refuse what cannot work, writing nothing' {
     }
 
     It 'refuses to join a migration that a single runner holds' -Skip:(-not $script:IsHarness) {
-        $script:Kit.CreateContainer($script:Database, 'distheld', '/pk')
-        $script:Kit.Seed($script:Database, 'distheld', 2000, 20, 0, $null)
+        New-SeededContainer 'distheld' 2000 20
         $log = Join-Path $TestDrive 'held.log'
         $single = Start-Runner "Start-SchemaMigration -Name dist-held -Container distheld -Operation @{ AddField = 'h'; Value = 1 } -MaxRUPerSecond 200" $log
         try {

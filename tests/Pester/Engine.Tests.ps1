@@ -4,19 +4,14 @@ BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
 }
 
-AfterAll {
-    if ($script:IsHarness) { Set-Faults @{} }
-    $script:Kit.DeleteDatabase($script:Database)
-}
+AfterAll { Remove-TestDatabase }
 
 Describe 'A tracked backfill' {
     It 'changes each of 5,000 documents in 40 partition keys exactly once and records completion' {
-        $script:Kit.CreateContainer($script:Database, 'users', '/pk')
-        $script:Kit.Seed($script:Database, 'users', 5000, 40, 0, $null)
+        New-SeededContainer 'users' 5000 40
         $before = if ($script:IsHarness) { Get-HarnessStats }
 
         $status = Start-SchemaMigration -Name 'add-avatar' -Container users -Operation @{ AddField = 'avatarUrl'; Value = 'none' }
@@ -47,8 +42,7 @@ Describe 'A tracked backfill' {
     }
 
     It 'runs Invoke-Backfill with -Set, -Unset, -Rename and -ScriptBlock' {
-        $script:Kit.CreateContainer($script:Database, 'shapes', '/pk')
-        $script:Kit.Seed($script:Database, 'shapes', 200, 4, 0, '{"legacy":1,"userName":"u"}')
+        New-SeededContainer 'shapes' 200 4 '{"legacy":1,"userName":"u"}'
         (Invoke-Backfill -Container shapes -Name shapes-1 -Rename @{ userName = 'displayName' } -Unset legacy -Set @{ 'settings.theme' = 'dark' }).Processed | Should -Be 200
         (Invoke-Backfill -Container shapes -Name shapes-2 -Filter 'IS_DEFINED(c.displayName)' -ScriptBlock { param($doc) $doc.upper = $doc.name.ToUpperInvariant(); $doc }).Processed | Should -Be 200
         $doc = $script:Kit.ReadAllJson($script:Database, 'shapes', "SELECT * FROM c WHERE c.id = 'd7'") | ConvertFrom-Json
@@ -65,8 +59,7 @@ Describe 'A tracked backfill' {
 
 Describe 'Dry runs' {
     It '-WhatIf leaves the container and the tracking container byte-for-byte as they were' {
-        $script:Kit.CreateContainer($script:Database, 'dry', '/pk')
-        $script:Kit.Seed($script:Database, 'dry', 150, 5, 0, $null)
+        New-SeededContainer 'dry' 150 5
         $containerBefore = $script:Kit.ReadAllJson($script:Database, 'dry', 'SELECT * FROM c')
         $trackingBefore = $script:Kit.ReadAllJson($script:Database, 'migrations', 'SELECT * FROM c')
 
@@ -85,14 +78,8 @@ Describe 'Dry runs' {
 
 Describe 'Stopping and resuming' {
     It 'Stop-SchemaMigration ends a run as cancelled; the next start completes it' {
-        $script:Kit.CreateContainer($script:Database, 'stoppable', '/pk')
-        $script:Kit.Seed($script:Database, 'stoppable', 3000, 10, 0, $null)
-        $child = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            Start-SchemaMigration -Name 'stoppable-add' -Container stoppable -Operation @{ AddField = 'z'; Value = 1 } -BatchSize 20 -MaxDegreeOfParallelism 2
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        New-SeededContainer 'stoppable' 3000 10
+        $child = Start-ConnectedJob "Start-SchemaMigration -Name 'stoppable-add' -Container stoppable -Operation @{ AddField = 'z'; Value = 1 } -BatchSize 20 -MaxDegreeOfParallelism 2"
         Wait-Until { Get-MigrationStatus -Name 'stoppable-add' | Where-Object { $_.Status -eq 'running' -and $_.Processed -gt 0 } } 60 | Should -BeTrue
 
         Stop-SchemaMigration -Name 'stoppable-add' -Confirm:$false
@@ -109,8 +96,7 @@ Describe 'Stopping and resuming' {
     }
 
     It 'a runner killed with SIGKILL is refused while its lease lives, then resumed from its checkpoint' {
-        $script:Kit.CreateContainer($script:Database, 'crashy', '/pk')
-        $script:Kit.Seed($script:Database, 'crashy', 2000, 8, 0, $null)
+        New-SeededContainer 'crashy' 2000 8
         $before = if ($script:IsHarness) { Get-HarnessStats }
         $log = Join-Path $TestDrive 'runner.log'
         $process = Start-Runner "Start-SchemaMigration -Name crashy-transform -Container crashy -BatchSize 20 -MaxDegreeOfParallelism 2 -LeaseDuration 00:00:06 -Operation @{ Transform = { param(`$doc) if (`$doc.migrated) { return `$null }; `$doc.migrated = `$true; `$doc } }" $log
@@ -149,8 +135,7 @@ Describe 'Stopping and resuming' {
 
 Describe 'Faults' -Skip:(-not $script:IsHarness) {
     It 'completes with nothing lost while the server answers a share of requests with 429 and 503' {
-        $script:Kit.CreateContainer($script:Database, 'faulty', '/pk')
-        $script:Kit.Seed($script:Database, 'faulty', 1500, 12, 0, $null)
+        New-SeededContainer 'faulty' 1500 12
         Set-Faults @{ rate429 = 0.2; rate503 = 0.05; retryAfterMs = 2; seed = 7; pathPattern = '/docs' }
         try {
             $status = Invoke-Backfill -Container faulty -Name faulty-add -Filter 'NOT IS_DEFINED(c.f)' -Set @{ f = 1 }
@@ -167,8 +152,7 @@ Describe 'Faults' -Skip:(-not $script:IsHarness) {
     }
 
     It 'backs off from sustained throttling, reports it, and completes' {
-        $script:Kit.CreateContainer($script:Database, 'throttled', '/pk')
-        $script:Kit.Seed($script:Database, 'throttled', 1000, 10, 0, $null)
+        New-SeededContainer 'throttled' 1000 10
         # 30 % of the writes throttled: past the SDK's own two retries, about 3 % reach the engine.
         Set-Faults @{ rate429 = 0.3; retryAfterMs = 5; seed = 11; methods = @('PATCH') }
         try {
@@ -206,8 +190,7 @@ Describe 'Faults' -Skip:(-not $script:IsHarness) {
     }
 
     It 'holds -MaxRUPerSecond, measured from each response''s charge' {
-        $script:Kit.CreateContainer($script:Database, 'budget', '/pk')
-        $script:Kit.Seed($script:Database, 'budget', 300, 6, 0, $null)
+        New-SeededContainer 'budget' 300 6
         # Every answer costs 5 RU: about 1,600 RU in all, at 600 RU/s at most.
         Set-Faults @{ requestCharge = 5 }
         try {

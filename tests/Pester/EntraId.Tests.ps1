@@ -12,6 +12,15 @@ BeforeAll {
     $script:Kit.CreateContainer($script:Database, 'migrations', '/id')
     $script:Kit.CreateContainer($script:Database, 'migrations-journal', '/pk')
 
+    # A sign-in the child refused with $ErrorId, an authentication error, leaving no context
+    # (Invoke-SignInChild's result).
+    function Assert-SignInRefused($Result, [string] $ErrorId) {
+        $Result.connected | Should -BeFalse
+        $Result.errorId | Should -BeLike "$ErrorId,*"
+        $Result.category | Should -Be 'AuthenticationError'
+        $Result.afterwards | Should -BeLike 'NotConnected,*'
+    }
+
     function Get-AuthCount([string] $Container, [string] $Type) {
         $value = (Get-HarnessStats).byContainerAuth.PSObject.Properties["$Container $Type"]
         if ($value) { [int] $value.Value } else { 0 }
@@ -77,10 +86,7 @@ Set-RunnerResult $result
     $script:BarePath = '/usr/bin:/bin'
 }
 
-AfterAll {
-    Set-Faults @{}
-    $script:Kit.DeleteDatabase($script:Database)
-}
+AfterAll { Remove-TestDatabase }
 
 Describe '-AccessToken' {
     It 'connects and runs a migration with the token, AAD-type authorization on the wire' {
@@ -104,12 +110,9 @@ Describe '-AccessToken' {
 
     It 'fails an expired token with AccessTokenExpired before any request, leaving no context' {
         $result = Invoke-SignInChild ('Connect-CosmosMigration -AccessToken ''{0}''' -f (New-TestToken -Seconds -120))
-        $result.connected | Should -BeFalse
-        $result.errorId | Should -BeLike 'AccessTokenExpired,*'
-        $result.category | Should -Be 'AuthenticationError'
+        Assert-SignInRefused $result 'AccessTokenExpired'
         $result.message | Should -Match 'expired at \d{4}-\d\d-\d\d'
         $result.action | Should -Match 'Get-AzAccessToken'
-        $result.afterwards | Should -BeLike 'NotConnected,*'
     }
 
     It 'is refused by the server once expired: 401, as the service answers' {
@@ -129,14 +132,11 @@ Describe 'A principal without a data-plane role' {
         Set-Faults @{ aadDenied = @($objectId) }
         $token = New-TestToken -ObjectId $objectId
         $result = Invoke-SignInChild "Connect-CosmosMigration -AccessToken '$token'"
-        $result.connected | Should -BeFalse
-        $result.errorId | Should -BeLike 'DataRoleMissing,*'
-        $result.category | Should -Be 'AuthenticationError'
+        Assert-SignInRefused $result 'DataRoleMissing'
         $result.message | Should -Match 'Cosmos DB Built-in Data Contributor'
         $result.message | Should -Match '403/5301'
         $result.action | Should -Match '00000000-0000-0000-0000-000000000002'
         $result.action | Should -Match "--principal-id $objectId"
-        $result.afterwards | Should -BeLike 'NotConnected,*'
         $result.text.Contains($token) | Should -BeFalse
     }
 
@@ -220,9 +220,7 @@ Describe '-EntraId' {
 
     It 'with nothing signed in, fails fast with one EntraIdUnavailable error listing every source and its fix, leaving no context' {
         $result = Invoke-SignInChild 'Connect-CosmosMigration -EntraId -TimeoutSec 20' -Environment @{ PATH = $script:BarePath }
-        $result.connected | Should -BeFalse
-        $result.errorId | Should -BeLike 'EntraIdUnavailable,*'
-        $result.category | Should -Be 'AuthenticationError'
+        Assert-SignInRefused $result 'EntraIdUnavailable'
         $result.seconds | Should -BeLessThan 20 -Because 'a machine without a managed identity endpoint must not hang'
         $lines = @($result.message -split "`n" | Where-Object { $_ -match '^\s+\d\. ' })
         $lines.Count | Should -Be 6
@@ -233,7 +231,6 @@ Describe '-EntraId' {
         $lines[4] | Should -Match '5\. A managed identity \(ManagedIdentityCredential\): .+ Fix: run where a managed identity is assigned'
         $lines[5] | Should -Match '6\. An interactive sign-in .*: the session is not interactive.+ Fix: run Connect-CosmosMigration -EntraId'
         $result.action | Should -Match 'Cosmos DB Built-in Data Contributor'
-        $result.afterwards | Should -BeLike 'NotConnected,*'
     }
 
     It 'fails at connect with DataRoleMissing when the signed-in identity has no data-plane role' {

@@ -3,15 +3,13 @@
 BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
-    $script:Kit.CreateContainer($script:Database, 'items', '/pk')
-    $script:Kit.Seed($script:Database, 'items', 400, 4, 0, $null)
+    Initialize-TestDatabase
+    New-SeededContainer 'items' 400 4
     # d13 and d250 cannot be converted: their transform throws.
     $script:Picky = { param($doc) if ($doc.id -in 'd13', 'd250') { throw "cannot handle $($doc.id)" }; if ($doc.done) { return $null }; $doc.done = $true; $doc }
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'A document that cannot be migrated' {
     It 'fails the run with its id, keeping the checkpoint before its page' {
@@ -42,8 +40,7 @@ Describe 'A document that cannot be migrated' {
 Describe 'The failure store' {
     BeforeAll {
         # 10,000 documents, 1 % of them (d7, d107, …, d9907) poison for the transform.
-        $script:Kit.CreateContainer($script:Database, 'poison', '/pk')
-        $script:Kit.Seed($script:Database, 'poison', 10000, 8, 0, $null)
+        New-SeededContainer 'poison' 10000 8
         $script:Poisonous = { param($doc) if ([int]$doc.id.Substring(1) % 100 -eq 7) { throw "poison $($doc.id)" }; if ($doc.clean) { return $null }; $doc.clean = $true; $doc }
     }
 
@@ -134,8 +131,7 @@ Describe 'The failure store' {
     }
 
     It 'an item pushed past 2 MB is classed Refused, and stays Refused on a retry that still pushes it' {
-        $script:Kit.CreateContainer($script:Database, 'huge', '/pk')
-        $script:Kit.Seed($script:Database, 'huge', 20, 2, 0, $null)
+        New-SeededContainer 'huge' 20 2
         $grow = { param($doc) if ($doc.grown) { return $null }; if ($doc.id -eq 'd5') { $doc.blob = 'x' * (2MB + 10) }; $doc.grown = $true; $doc }
         $result = Invoke-Backfill -Container huge -Name grow -ScriptBlock $grow -MaxFailures 1 -WarningAction SilentlyContinue
         $result.Status | Should -Be 'completedWithFailures'
@@ -161,8 +157,7 @@ Describe 'The failure store' {
 
 Describe 'A retry killed mid-way' {
     It 'leaves exact counts, and the next retry finishes' {
-        $script:Kit.CreateContainer($script:Database, 'killed', '/pk')
-        $script:Kit.Seed($script:Database, 'killed', 3000, 6, 0, $null)
+        New-SeededContainer 'killed' 3000 6
         $first = Invoke-Backfill -Container killed -Name killed-retry -ScriptBlock { param($doc) if ([int]$doc.id.Substring(1) % 10 -eq 3) { throw 'later' }; if ($doc.k) { return $null }; $doc.k = 1; $doc } -MaxFailureRate 0.2 -WarningAction SilentlyContinue
         $first.Status, $first.Processed, $first.Failed | Should -Be 'completedWithFailures', 2700, 300
 
@@ -191,8 +186,7 @@ Describe 'A retry killed mid-way' {
 
 Describe 'A poison document under -Distributed -Follow' {
     It 'is set aside, and its feed range keeps converting what the application writes' {
-        $script:Kit.CreateContainer($script:Database, 'live', '/pk')
-        $script:Kit.Seed($script:Database, 'live', 200, 4, 0, $null)
+        New-SeededContainer 'live' 200 4
         $log = Join-Path $TestDrive 'live.log'
         $worker = Start-Runner "Set-RunnerResult (Start-SchemaMigration -Name live-poison -Container live -Operation @{ Transform = { param(`$doc) if (`$doc.poison) { throw 'poison' }; if (`$doc.lv) { return `$null }; `$doc.lv = 1; `$doc } } -Distributed -Follow -MaxFailures 10 -LeaseDuration 00:00:06 -WarningAction SilentlyContinue | Select-Object Name, Status, Processed, Failed)" $log
         try {
@@ -224,8 +218,7 @@ Describe 'Time slices' {
     It '-MaxDuration stops at a page boundary, resumably, and the next slice finishes' {
         # Enough documents that one at a time they cannot all be done within the slice, however
         # fast the machine (400 once were).
-        $script:Kit.CreateContainer($script:Database, 'slices', '/pk')
-        $script:Kit.Seed($script:Database, 'slices', 3000, 6, 0, $null)
+        New-SeededContainer 'slices' 3000 6
         $slice = Start-SchemaMigration -Name sliced -Container slices -Operation @{ AddField = 's'; Value = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1 -MaxDuration '00:00:00.3'
         $slice.Status | Should -Be 'cancelled'
         $slice.StopReason | Should -Be 'MaxDuration'
@@ -241,14 +234,7 @@ Describe 'Time slices' {
 Describe 'Ctrl+C' {
     It 'stopping the pipeline leaves a cancelled migration that resumes' {
         $script:Kit.Seed($script:Database, 'items', 1600, 4, 400, $null)
-        $ps = [PowerShell]::Create()
-        $null = $ps.AddScript({
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            Start-SchemaMigration -Name interrupted -Container items -Operation @{ AddField = 'i'; Value = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1
-        }).AddArgument($script:ModulePath).AddArgument($script:Endpoint).AddArgument($script:Key).AddArgument($script:Database)
-        $handle = $ps.BeginInvoke()
+        $ps = Start-ConnectedPipeline "Start-SchemaMigration -Name interrupted -Container items -Operation @{ AddField = 'i'; Value = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1"
         Wait-Until { Get-MigrationStatus -Name interrupted | Where-Object Processed -GT 0 } 60 | Should -BeTrue
         $ps.Stop()
         $ps.Dispose()
@@ -268,16 +254,8 @@ Describe 'Ctrl+C' {
         @{ Stop = 90 }, @{ Stop = 190 }, @{ Stop = 470 }
     ) {
         $container = "ctrlc$Stop"
-        $script:Kit.CreateContainer($script:Database, $container, '/pk')
-        $script:Kit.Seed($script:Database, $container, 1000, 7, 0, $null)
-        $ps = [PowerShell]::Create()
-        $null = $ps.AddScript({
-            param($module, $endpoint, $key, $database, $container)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            Invoke-Backfill -Container $container -Name "$container-bf" -Filter 'NOT IS_DEFINED(c.b)' -Set @{ b = 1 } -BatchSize 10
-        }).AddArgument($script:ModulePath).AddArgument($script:Endpoint).AddArgument($script:Key).AddArgument($script:Database).AddArgument($container)
-        $handle = $ps.BeginInvoke()
+        New-SeededContainer $container 1000 7
+        $ps = Start-ConnectedPipeline "Invoke-Backfill -Container '$container' -Name '$container-bf' -Filter 'NOT IS_DEFINED(c.b)' -Set @{ b = 1 } -BatchSize 10"
         Wait-Until { Get-MigrationStatus -Name "$container-bf" | Where-Object Processed -GE $Stop } 60 -Every 10 | Should -BeTrue
         $ps.Stop()
         $ps.Dispose()
@@ -295,8 +273,7 @@ Describe 'Ctrl+C' {
 Describe 'A distributed run and its thresholds' {
     BeforeAll {
         # 2,000 documents, 1 % of them (d7, d107, …, d1907) poison for the transform.
-        $script:Kit.CreateContainer($script:Database, 'dpoison', '/pk')
-        $script:Kit.Seed($script:Database, 'dpoison', 2000, 8, 0, $null)
+        New-SeededContainer 'dpoison' 2000 8
     }
 
     It 'completes with failures below -MaxFailureRate, shown by class in its status and in Get-MigrationStatus' {
@@ -390,8 +367,7 @@ Describe 'A document whose writes keep failing transiently' {
     AfterEach { if ($script:IsHarness) { Set-Faults @{} } }
 
     It 'is set aside as Exhausted once its retries are spent, with its attempts and error, and a retry converts it' -Skip:(-not $script:IsHarness) {
-        $script:Kit.CreateContainer($script:Database, 'exh', '/pk')
-        $script:Kit.Seed($script:Database, 'exh', 40, 4, 0, $null)
+        New-SeededContainer 'exh' 40 4
         # Every write of d5 (a patch, or a replace) is answered 503: the service unavailable for that document only.
         Set-Faults @{ rate503 = 1; pathPattern = '/colls/exh/docs/d5$'; methods = @('PATCH', 'PUT') }
         $result = Invoke-Backfill -Container exh -Name exhausted -Set @{ e = 1 } -MaxFailures 1 -WarningAction SilentlyContinue
@@ -446,8 +422,7 @@ Describe 'A move whose copy had failed documents' {
     BeforeAll {
         # 300 documents that move as they are; two whose level the move's map cannot convert
         # (Transform), and one the move's added field pushes past 2 MB (Refused by the target).
-        $script:Kit.CreateContainer($script:Database, 'mvsrc', '/pk')
-        $script:Kit.Seed($script:Database, 'mvsrc', 300, 10, 0, $null)
+        New-SeededContainer 'mvsrc' 300 10
         $script:Kit.Upsert($script:Database, 'mvsrc', '{"id":"odd1","pk":"p1","name":"Odd 1","level":"odd"}')
         $script:Kit.Upsert($script:Database, 'mvsrc', '{"id":"odd2","pk":"p2","name":"Odd 2","level":"weird"}')
         $script:Kit.Upsert($script:Database, 'mvsrc', '{"id":"fine","pk":"p3","name":"Fine","level":"low"}')

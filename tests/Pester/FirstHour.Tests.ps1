@@ -9,7 +9,7 @@ BeforeAll {
     $script:Kit.SeedUsers($script:Database, 'users', 400, 4)
     Connect-Test $script:Database
 }
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'Resuming a stopped backfill or inline migration' {
     It 'resumes a cancelled Invoke-Backfill from its status piped to Start-SchemaMigration' {

@@ -173,7 +173,7 @@ Describe 'Beside Az.Accounts'' assemblies (<Order>, <Mode>)' -ForEach $script:Ca
         $script:Result = Invoke-FreshPwsh $body $values
         $script:Loaded = @($script:Result.loaded)
     }
-    AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+    AfterAll { Remove-TestDatabase }
 
     It 'has the old assemblies in the default context and its own in its context' {
         foreach ($name in 'Azure.Core', 'Azure.Identity', 'Microsoft.Identity.Client') {
@@ -266,7 +266,7 @@ $result.moduleContext = @(([System.Runtime.Loader.AssemblyLoadContext]::All | Wh
 '@
         $script:Result = Invoke-FreshPwsh $body @{ Database = $script:Database; Migrations = (Join-Path $script:Root 'examples/migrations') }
     }
-    AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+    AfterAll { Remove-TestDatabase }
 
     It 'ran every command of the module' {
         foreach ($name in 'connect', 'files', 'dryRun', 'run', 'backfill', 'table', 'conformance', 'complete', 'help') {

@@ -1,8 +1,7 @@
 # Migration files: a folder runs in name order, validated first; checksums; pending status.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
     $script:Kit.CreateContainer($script:Database, 'users', '/pk')
     $script:Kit.SeedUsers($script:Database, 'users', 100, 4)
 
@@ -15,7 +14,7 @@ BeforeAll {
     function Get-TrackingCount { $script:Kit.Count($script:Database, 'migrations', 'true') }
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'A migrations folder' {
     It 'runs the pending migrations in name order and stops at the first that fails' {

@@ -25,7 +25,7 @@ BeforeAll {
     $script:Exit = $LASTEXITCODE
     $script:Result = if ($script:Exit -eq 0) { $script:Output[-1] | ConvertFrom-Json } else { $null }
 }
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'The Core engine through the module''s load context on .NET 8' {
     It 'runs on .NET 8 from the runtime pack, not on this machine''s .NET' {

@@ -3,8 +3,7 @@ BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
     $script:Kit.CreateContainer($script:Database, 'users', '/pk')
     $script:Kit.SeedUsers($script:Database, 'users', 300, 6)
     $script:Kit.CreateContainer($script:Database, 'posts', '/pk')
@@ -20,10 +19,7 @@ BeforeAll {
     }
 }
 
-AfterAll {
-    if ($script:IsHarness) { Set-Faults @{} }
-    $script:Kit.DeleteDatabase($script:Database)
-}
+AfterAll { Remove-TestDatabase }
 
 Describe 'Document operations' {
     It 'AddField from a template URL-encodes, and a second run changes nothing' {
@@ -80,12 +76,7 @@ Describe 'Document operations' {
         $field = 'seen' + ($Kind -replace '\W', '')
         $name = 'op-concurrent-' + ($Kind -replace '\W', '').ToLowerInvariant()
         $ids = 0..299 | Where-Object { $_ % 10 -eq 3 } | ForEach-Object { "d$_" }
-        $job = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database, $name, $operation)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            Start-SchemaMigration -Name $name -Container users -Operation $operation -BatchSize 10 -MaxDegreeOfParallelism 2
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $name, $Operation
+        $job = Start-ConnectedJob 'param($name, $operation) Start-SchemaMigration -Name $name -Container users -Operation $operation -BatchSize 10 -MaxDegreeOfParallelism 2' -ArgumentList $name, $Operation
         foreach ($id in $ids) {
             $script:Kit.PatchField($script:Database, 'users', $id, "p$([int]$id.Substring(1) % 6)", $field, 'now')
         }
@@ -95,18 +86,15 @@ Describe 'Document operations' {
     }
 
     It 'runs a transform handed over from another runspace in the migrating runspace' {
-        $script:Kit.CreateContainer($script:Database, 'handover', '/pk')
-        $script:Kit.Seed($script:Database, 'handover', 50, 5, 0, $null)
+        New-SeededContainer 'handover' 50 5
         $transform = { param($doc) $doc.ranIn = [runspace]::DefaultRunspace.InstanceId.ToString(); $doc }
-        $job = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database, $transform)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            [pscustomobject]@{
-                Runspace = [runspace]::DefaultRunspace.InstanceId.ToString()
-                Status   = Start-SchemaMigration -Name handover -Container handover -Operation @{ Transform = $transform }
-            }
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $transform
+        $job = Start-ConnectedJob -ArgumentList (, $transform) @'
+param($transform)
+[pscustomobject]@{
+    Runspace = [runspace]::DefaultRunspace.InstanceId.ToString()
+    Status   = Start-SchemaMigration -Name handover -Container handover -Operation @{ Transform = $transform }
+}
+'@
         $result = $job | Wait-Job -Timeout 120 | Receive-Job
         $result.Status.Status | Should -Be 'completed'
         $result.Status.Processed | Should -Be 50

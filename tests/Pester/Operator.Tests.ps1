@@ -1,16 +1,14 @@
 # The prompt: completion, -Watch, static validation, and objects that serialise cleanly.
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
-    $script:Kit.CreateContainer($script:Database, 'customers', '/pk')
+    Initialize-TestDatabase
+    New-SeededContainer 'customers' 600 6
     $script:Kit.CreateContainer($script:Database, 'carts', '/pk')
-    $script:Kit.Seed($script:Database, 'customers', 600, 6, 0, $null)
     $null = Start-SchemaMigration -Name '0001_first' -Container customers -Operation @{ AddField = 'a'; Value = 1 }
     $null = Start-SchemaMigration -Name '0002_second' -Container customers -Operation @{ AddField = 'b'; Value = 2 }
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'Tab completion' {
     It 'completes migration names' {
@@ -28,12 +26,7 @@ Describe 'Tab completion' {
 
 Describe 'Get-MigrationStatus -Watch' {
     It 'returns once the watched migration stops running' {
-        $job = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            Invoke-Backfill -Container customers -Name watched -Set @{ w = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $job = Start-ConnectedJob 'Invoke-Backfill -Container customers -Name watched -Set @{ w = 1 } -BatchSize 10 -MaxDegreeOfParallelism 1'
         # Watched while it runs (a backfill that already finished returns at once as well).
         $null = Wait-Until { Get-MigrationStatus -Name watched -Status running } 30 -Every 20
         $final = Get-MigrationStatus -Name watched -Watch -IntervalSec 1

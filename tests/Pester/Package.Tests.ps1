@@ -115,7 +115,7 @@ $result = Start-SchemaMigration -Name pkg-add-flag -Container users -Operation @
             foreach ($name in $saved.Keys) { if ($null -ne $saved[$name]) { Set-Item "env:$name" $saved[$name] } }
         }
     }
-    AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+    AfterAll { Remove-TestDatabase }
 
     It 'installs the package into the profile that had no CosmosMigrations' {
         $script:InstallExit | Should -Be 0 -Because ($script:InstallOutput -join "`n")

@@ -4,8 +4,7 @@
 # it back in the old shape, or changed twice by a transform that is not idempotent).
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
 
     function Get-Exact([string] $Container) { , $script:Kit.ReadAllExact($script:Database, $Container, 'SELECT * FROM c') }
 
@@ -18,14 +17,11 @@ BeforeAll {
     }
 }
 
-AfterAll {
-    $script:Kit.DeleteDatabase($script:Database)
-}
+AfterAll { Remove-TestDatabase }
 
 Describe 'One journal record a page' {
     It 'keeps the images of a page in one record, and no image at all for a field added with a constant (said in -Verbose and the status)' {
-        $script:Kit.CreateContainer($script:Database, 'pages', '/pk')
-        $script:Kit.Seed($script:Database, 'pages', 250, 5, 0, $null)
+        New-SeededContainer 'pages' 250 5
         $before = Get-Exact 'pages'
 
         $removed = Start-SchemaMigration -Name page-remove -Container pages -Operation @{ RemoveField = 'email' }

@@ -4,10 +4,7 @@ BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
-
-    function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
+    Initialize-TestDatabase
 
     # The harness's id of each physical range whose feed range the migration's checkpoint holds
     # a continuation for (part way through), or, with -NotStarted, of those it has not begun.
@@ -23,14 +20,13 @@ BeforeAll {
     }
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'A migration over several feed ranges' {
     It 'keeps one continuation per range in its tracking document and changes each of 8,000 documents exactly once' {
         # 4,000 documents of 40 pages are scanned side by side from every range: part way through each.
         $total = 8000
-        $script:Kit.CreateContainer($script:Database, 'big', '/pk')
-        $script:Kit.Seed($script:Database, 'big', $total, 200, 0, $null)
+        New-SeededContainer 'big' $total 200
         $before = if ($script:IsHarness) { Get-HarnessStats }
 
         # A time slice stops part way through every range (they are scanned side by side).
@@ -59,16 +55,10 @@ Describe 'A migration over several feed ranges' {
 Describe 'Splits' -Skip:(-not $script:IsHarness) {
     It 'lose and repeat nothing when ranges split while a migration runs' {
         $total = 4000
-        $script:Kit.CreateContainer($script:Database, 'splitting', '/pk')
-        $script:Kit.Seed($script:Database, 'splitting', $total, 40, 0, $null)
+        New-SeededContainer 'splitting' $total 40
         $rangesBefore = Get-RangeCount 'splitting'
         $before = Get-HarnessStats
-        $job = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            Start-SchemaMigration -Name split-add -Container splitting -Operation @{ AddField = 'v'; Value = 1 } -BatchSize 20 -MaxDegreeOfParallelism 1
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $job = Start-ConnectedJob "Start-SchemaMigration -Name split-add -Container splitting -Operation @{ AddField = 'v'; Value = 1 } -BatchSize 20 -MaxDegreeOfParallelism 1"
 
         # The range being scanned splits under the runner, then (without a range) the fullest.
         foreach ($progress in 600, 1800) {
@@ -89,8 +79,7 @@ Describe 'Splits' -Skip:(-not $script:IsHarness) {
 
     It 'lose and repeat nothing when a killed runner resumes after its ranges split' {
         $total = 3000
-        $script:Kit.CreateContainer($script:Database, 'killsplit', '/pk')
-        $script:Kit.Seed($script:Database, 'killsplit', $total, 30, 0, $null)
+        New-SeededContainer 'killsplit' $total 30
         $before = Get-HarnessStats
         $operation = '@{ Transform = { param($doc) if ($doc.migrated) { return $null }; $doc.migrated = $true; $doc } }'
         $log = Join-Path $TestDrive 'killsplit.log'

@@ -3,14 +3,10 @@ BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
 }
 
-AfterAll {
-    if ($script:IsHarness) { Set-Faults @{} }
-    $script:Kit.DeleteDatabase($script:Database)
-}
+AfterAll { Remove-TestDatabase }
 
 Describe 'Crash suite' {
     It 'survives 10 SIGKILLs at random points: every document migrated once, counters consistent' {
@@ -18,35 +14,10 @@ Describe 'Crash suite' {
         Write-Host "    crash suite seed: $seed (replay with CRASH_SEED=$seed)"
         $random = [System.Random]::new($seed)
         $total = 4000
-        $script:Kit.CreateContainer($script:Database, 'crash', '/pk')
-        $script:Kit.Seed($script:Database, 'crash', $total, 16, 0, $null)
+        New-SeededContainer 'crash' $total 16
         $before = if ($script:IsHarness) { Get-HarnessStats }
         $migration = "Start-SchemaMigration -Name crash-suite -Container crash -BatchSize 10 -MaxDegreeOfParallelism 1 -LeaseDuration 00:00:05 -Operation @{ Transform = { param(`$doc) if (`$doc.migrated) { return `$null }; `$doc.migrated = `$true; `$doc } }"
-        $kills = 0
-        for ($round = 1; $round -le 10; $round++) {
-            # The next runner loads and connects while the killed one's lease runs out; it may
-            # start only once that lease has expired.
-            $log = Join-Path $TestDrive "crash-$round.log"
-            $process = Start-Runner $migration $log -Gate
-            Wait-Until { -not (Get-MigrationStatus -Name crash-suite).Owner } 30 | Should -BeTrue
-            $processedBefore = [long](Get-MigrationStatus -Name crash-suite).Processed
-            Open-RunnerGate $log
-            # The kill point is a random amount of progress, not of time: however fast the
-            # machine, ten rounds of at most ~250 documents each cannot finish the 4,000.
-            $killAfter = $processedBefore + $random.Next(20, 250)
-            $started = Wait-Until { (Get-MigrationStatus -Name crash-suite | Where-Object { $_.Owner -and $_.Processed -ge $killAfter }) } 60
-            if (-not $started) {
-                if ((Get-MigrationStatus -Name crash-suite).Status -eq 'completed') { break }
-                throw "round $round never reached its kill point: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)"
-            }
-            Start-Sleep -Milliseconds $random.Next(0, 40)
-            Stop-Runner $log
-            $process.Kill($true)
-            $kills++
-            $state = Get-MigrationStatus -Name crash-suite
-            Write-Host "    kill $kills at processed=$($state.Processed) scanned=$($state.Scanned)"
-            if ($state.Status -eq 'completed') { break }
-        }
+        $kills = Invoke-KillRounds $migration crash-suite 10 $random (Join-Path $TestDrive 'crash')
         $kills | Should -BeGreaterOrEqual 10 -Because 'the run is slow enough for ten kill points'
 
         Wait-Until { -not (Get-MigrationStatus -Name crash-suite).Owner } 30 | Should -BeTrue
@@ -66,14 +37,8 @@ Describe 'Crash suite' {
 Describe 'Live-writer suite' {
     It 'catches documents rewritten in the old shape behind its cursor, and loses no concurrent update' {
         $total = 2000
-        $script:Kit.CreateContainer($script:Database, 'live', '/pk')
-        $script:Kit.Seed($script:Database, 'live', $total, 8, 0, $null)
-        $job = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            Start-SchemaMigration -Name live-add -Container live -Operation @{ AddField = 'avatarUrl'; Template = 'a/{name:uri}' } -BatchSize 20 -MaxDegreeOfParallelism 2
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        New-SeededContainer 'live' $total 8
+        $job = Start-ConnectedJob "Start-SchemaMigration -Name live-add -Container live -Operation @{ AddField = 'avatarUrl'; Template = 'a/{name:uri}' } -BatchSize 20 -MaxDegreeOfParallelism 2"
 
         # An old application version rewrites early documents in the old shape once the migration passed them,
         # and inserts new old-shape documents; a current one updates unrelated fields of others.
@@ -96,8 +61,7 @@ Describe 'Live-writer suite' {
 
 Describe 'Fault suite' -Skip:(-not $script:IsHarness) {
     It 'completes under 20 % 429, 5 % 503, some 408 and dropped connections, with nothing lost' {
-        $script:Kit.CreateContainer($script:Database, 'storm', '/pk')
-        $script:Kit.Seed($script:Database, 'storm', 2000, 16, 0, $null)
+        New-SeededContainer 'storm' 2000 16
         Set-Faults @{ rate429 = 0.2; rate503 = 0.05; rate408 = 0.02; rateDrop = 0.01; retryAfterMs = 2; seed = 11; pathPattern = '/docs' }
         try {
             $status = Start-SchemaMigration -Name storm-add -Container storm -Operation @{ AddField = 's'; Value = 1 }, @{ RenameField = 'name'; To = 'fullName'; KeepSource = $true }

@@ -16,7 +16,7 @@ BeforeAll {
     }
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'The runbook' {
     It 'runs within its time slice, reports JSON, and a second run finishes' {

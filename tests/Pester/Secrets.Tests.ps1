@@ -3,11 +3,10 @@ BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     . (Join-Path $PSScriptRoot 'SignInStandIns.ps1')
     $script:Database = New-TestDatabase
-    $script:Kit.CreateContainer($script:Database, 'users', '/pk')
-    $script:Kit.Seed($script:Database, 'users', 30, 3, 0, $null)
+    New-SeededContainer 'users' 30 3
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'Secrets' {
     It 'are absent from every stream, error and tracking document of every cmdlet run with -Verbose -Debug' {

@@ -21,6 +21,36 @@ function Connect-Test([string] $Database) {
     Connect-CosmosMigration -Endpoint $script:Endpoint -Key $script:Key -Database $Database -SkipCertificateCheck -Confirm:$false
 }
 
+# The file's test database: a new one in $script:Database, and the session connected to it.
+function Initialize-TestDatabase {
+    $script:Database = New-TestDatabase
+    Connect-Test $script:Database
+}
+
+# After the file: the harness's faults cleared (a failed test may have left some) and the test
+# database dropped.
+function Remove-TestDatabase {
+    if ($script:IsHarness) { Set-Faults @{} }
+    $script:Kit.DeleteDatabase($script:Database)
+}
+
+# A new container of the test database (partition key /pk) holding $Count documents (ids d0, d1, …)
+# over $Keys partition keys, each with the fields of the JSON object $Extra when it is given.
+function New-SeededContainer([string] $Container, [int] $Count, [int] $Keys, [string] $Extra) {
+    $script:Kit.CreateContainer($script:Database, $Container, '/pk')
+    $script:Kit.Seed($script:Database, $Container, $Count, $Keys, 0, $Extra)
+}
+
+# The partition key ranges a container of the test database has now (the harness's view).
+function Get-RangeCount([string] $Container) { @(($script:Kit.Ranges($script:Database, $Container) | ConvertFrom-Json).ranges).Count }
+
+# Splits a container's fullest range $Times times, as the service does when a range grows (the
+# harness); returns the ranges it has then.
+function Split-Range([string] $Container, [int] $Times) {
+    1..$Times | ForEach-Object { $null = $script:Kit.Split($script:Database, $Container, $null) }
+    Get-RangeCount $Container
+}
+
 function Get-HarnessStats { $script:Kit.Stats() | ConvertFrom-Json }
 
 # Requests the harness answered, by "METHOD STATUS" (e.g. 'PATCH 200'), optionally for one container.
@@ -57,13 +87,44 @@ function Get-UserContent([string] $Container) {
 
 # A command of the module run in a thread job of this process, imported and connected as the tests
 # are: for a run that goes on while the test writes, splits or stops. Receive-Job gives its output.
-function Start-ConnectedJob([string] $Command) {
-    Start-ThreadJob -ScriptBlock {
-        param($module, $endpoint, $key, $database, $command)
-        Import-Module $module
-        Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
-        & ([scriptblock]::Create($command))
-    } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $Command
+# $ArgumentList goes to the command's param() block (objects a string cannot carry: operations
+# with script blocks).
+function Start-ConnectedJob([string] $Command, [object[]] $ArgumentList = @()) {
+    Start-ThreadJob -ScriptBlock $script:ConnectedCommand -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $Command, $ArgumentList
+}
+
+# The same in a runspace of its own, begun (BeginInvoke), for a test that stops it as Ctrl+C does:
+# $ps.Stop(), then $ps.Dispose().
+function Start-ConnectedPipeline([string] $Command, [object[]] $ArgumentList = @()) {
+    $ps = [PowerShell]::Create()
+    $null = $ps.AddScript($script:ConnectedCommand)
+    foreach ($argument in $script:ModulePath, $script:Endpoint, $script:Key, $script:Database, $Command, $ArgumentList) { $null = $ps.AddArgument($argument) }
+    $null = $ps.BeginInvoke()
+    $ps
+}
+
+$script:ConnectedCommand = {
+    param($module, $endpoint, $key, $database, $command, $arguments)
+    Import-Module $module
+    Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck | Out-Null
+    & ([scriptblock]::Create($command)) @arguments
+}
+
+# Runs $Run with every error terminating (-ErrorAction does not reach the cmdlets inside a script
+# block; the preference does) and checks that an error stopped it, $Id, of a category: returns what
+# it output (Output) and that error (Record).
+function Invoke-Refusal([scriptblock] $Run, [string] $Id) {
+    $output = $null
+    $record = $null
+    try {
+        $ErrorActionPreference = 'Stop'
+        $output = & $Run
+    }
+    catch { $record = $_ }
+    $record | Should -Not -BeNullOrEmpty -Because 'the input is refused with an error'
+    $record.FullyQualifiedErrorId | Should -BeLike "$Id,*"
+    $record.CategoryInfo.Category | Should -Not -Be 'NotSpecified'
+    [pscustomobject]@{ Output = $output; Record = $record }
 }
 
 # The one launcher of child pwsh processes, for every Pester file. A child can be killed (SIGKILL),
@@ -128,8 +189,62 @@ function Wait-RunnerResult($Process, [string] $Log, [int] $Seconds = 240, [switc
     Get-RunnerResult $Log
 }
 
+# Runners that start together and are waited for: $Start starts one from its log (the count is
+# $Count, for its -Together); the logs, returned, are "$Folder/<folder name>-<n>.log"; a runner that
+# does not return is explained by migration $Name's tracking (Wait-Runner).
+function Invoke-RunnersTogether([string] $Folder, [int] $Count, [string] $Name, [scriptblock] $Start) {
+    $null = New-Item -ItemType Directory $Folder
+    $logs = 1..$Count | ForEach-Object { Join-Path $Folder "$(Split-Path -Leaf $Folder)-$_.log" }
+    $runners = @($logs | ForEach-Object { & $Start $_ })
+    for ($i = 0; $i -lt $Count; $i++) { Wait-Runner $runners[$i] $logs[$i] $Name }
+    $logs
+}
+
+# A distributed run's $Count workers each took a share of its ranges, and the shares add up to its
+# count, $Total.
+function Assert-WorkerShares([string] $Name, [int] $Count, [long] $Total) {
+    $tracking = Get-Tracking $Name
+    $tracking.processed | Should -Be $Total
+    $shares = @($tracking.workers.PSObject.Properties.Value)
+    $shares.Count | Should -Be $Count
+    $shares | ForEach-Object { $_.processed | Should -BeGreaterThan 0 -Because "every worker took a share of the ranges ($($tracking.workers | ConvertTo-Json -Compress))" }
+    ($shares | Measure-Object processed -Sum).Sum | Should -Be $Total
+}
+
 # SIGKILLs the child's migrating process.
 function Stop-Runner([string] $Log) { & kill -9 ([int](Get-Content "$Log.pid")) }
+
+# The crash suites' rounds, up to $Rounds: a runner of $Command (migration or, with -Undo, undo
+# $Name) loads and connects while the last one's lease runs out, starts once that lease has expired,
+# and is SIGKILLed at a random amount of progress past where it started (20 to 250 documents: not of
+# time, so that however fast the machine, the rounds cannot finish the run), then a random 0-40 ms.
+# The rounds end early once the run has ended; their logs are "$Log-<round>.log". Returns the kills.
+function Invoke-KillRounds([string] $Command, [string] $Name, [int] $Rounds, [System.Random] $Random, [string] $Log, [switch] $Undo) {
+    $done = if ($Undo) { 'undone' } else { 'completed' }
+    $kills = 0
+    for ($round = 1; $round -le $Rounds; $round++) {
+        $roundLog = "$Log-$round.log"
+        $process = Start-Runner $Command $roundLog -Gate
+        Wait-Until { -not (Get-MigrationStatus -Name $Name).Owner } 30 | Should -BeTrue
+        # Until an undo has begun, Processed is the migration's own count.
+        $processedBefore = if (-not $Undo -or (Get-Tracking $Name).undo) { [long](Get-MigrationStatus -Name $Name).Processed } else { 0 }
+        Open-RunnerGate $roundLog
+        $killAfter = $processedBefore + $Random.Next(20, 250)
+        $reached = Wait-Until { Get-MigrationStatus -Name $Name | Where-Object { $_.Owner -and (-not $Undo -or $_.IsUndo) -and $_.Processed -ge $killAfter } } 60
+        if (-not $reached) {
+            if ((Get-MigrationStatus -Name $Name).Status -eq $done) { break }
+            throw "round $round never reached its kill point: $(Get-Content $roundLog -Raw -ErrorAction SilentlyContinue)"
+        }
+        Start-Sleep -Milliseconds $Random.Next(0, 40)
+        Stop-Runner $roundLog
+        $process.Kill($true)
+        $kills++
+        $state = Get-MigrationStatus -Name $Name
+        Write-Host "    kill $kills at processed=$($state.Processed) scanned=$($state.Scanned)"
+        if ($state.Status -eq $done) { break }
+    }
+    $kills
+}
 
 # True once $Condition holds, checked every $Every ms; false after $Seconds.
 function Wait-Until([scriptblock] $Condition, [int] $Seconds = 60, [int] $Every = 50) {

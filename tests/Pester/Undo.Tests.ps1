@@ -5,8 +5,7 @@ BeforeDiscovery { $script:IsHarness = $env:COSMOSMIGRATIONS_HARNESS -eq '1' }
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
 
     # Documents of every shape: unicode (accents, CJK, emoji with joiners), escapes, nested objects
     # and arrays, nulls, numbers of every kind, an integer-like key, and fields absent here and there.
@@ -48,10 +47,7 @@ BeforeAll {
     $script:ShapesBefore = Get-Exact 'shapes'
 }
 
-AfterAll {
-    if ($script:IsHarness) { Set-Faults @{} }
-    $script:Kit.DeleteDatabase($script:Database)
-}
+AfterAll { Remove-TestDatabase }
 
 Describe 'Exactness: undo(migrate(X)) equals X byte for byte' {
     It '<Kind>' -ForEach @(
@@ -210,15 +206,9 @@ Describe 'Conflicts and -Force' {
 
     It 'loses no update written while the undo runs' {
         $total = 1200
-        $script:Kit.CreateContainer($script:Database, 'busy', '/pk')
-        $script:Kit.Seed($script:Database, 'busy', $total, 8, 0, $null)
+        New-SeededContainer 'busy' $total 8
         $null = Start-SchemaMigration -Name busy-add -Container busy -Operation @{ AddField = 'flag'; Value = 1 }, @{ RemoveField = 'email' }
-        $job = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            Undo-SchemaMigration -Name busy-add -BatchSize 20 -MaxDegreeOfParallelism 2 -Confirm:$false
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $job = Start-ConnectedJob 'Undo-SchemaMigration -Name busy-add -BatchSize 20 -MaxDegreeOfParallelism 2 -Confirm:$false'
         Wait-Until { Get-MigrationStatus -Name busy-add | Where-Object { $_.IsUndo -and $_.Processed -ge 100 } } 60 | Should -BeTrue
         # The application writes while the undo runs: another field on some documents, the migrated field on others.
         $unrelated = 300..399 | ForEach-Object { "d$_" }
@@ -237,8 +227,7 @@ Describe 'Conflicts and -Force' {
 
 Describe 'A tracked, leased, resumable run' {
     It 'previews without writing, stops by time slice and by request, refuses a forward start meanwhile, resumes, and runs again as new' {
-        $script:Kit.CreateContainer($script:Database, 'slices', '/pk')
-        $script:Kit.Seed($script:Database, 'slices', 400, 4, 0, '{"tags":["x",{"y":null}]}')
+        New-SeededContainer 'slices' 400 4 '{"tags":["x",{"y":null}]}'
         $before = Get-Exact 'slices'
         $null = Start-SchemaMigration -Name sliced -Container slices -Operation @{ RenameField = 'name'; To = 'fullName'; KeepSource = $false }
         $migrated = Get-Exact 'slices'
@@ -259,12 +248,7 @@ Describe 'A tracked, leased, resumable run' {
         { Start-SchemaMigration -Name sliced -Container slices -Operation @{ RenameField = 'name'; To = 'fullName'; KeepSource = $false } -ErrorAction Stop } |
             Should -Throw -ErrorId 'UndoInProgress*'
 
-        $job = Start-ThreadJob -ScriptBlock {
-            param($module, $endpoint, $key, $database)
-            Import-Module $module
-            Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-            Undo-SchemaMigration -Name sliced -BatchSize 5 -MaxDegreeOfParallelism 1 -MaxRUPerSecond 400 -Confirm:$false
-        } -ArgumentList $script:ModulePath, $script:Endpoint, $script:Key, $script:Database
+        $job = Start-ConnectedJob 'Undo-SchemaMigration -Name sliced -BatchSize 5 -MaxDegreeOfParallelism 1 -MaxRUPerSecond 400 -Confirm:$false'
         Wait-Until { (Get-MigrationStatus -Name sliced) | Where-Object { $_.Status -eq 'running' -and $_.Processed -ge 60 } } 60 | Should -BeTrue
         Stop-SchemaMigration -Name sliced -Confirm:$false
         $stopped = $job | Wait-Job -Timeout 60 | Receive-Job
@@ -286,18 +270,10 @@ Describe 'A tracked, leased, resumable run' {
     }
 
     It 'leaves a cancelled undo that resumes when its pipeline is stopped (Ctrl+C)' {
-        $script:Kit.CreateContainer($script:Database, 'ctrlc', '/pk')
-        $script:Kit.Seed($script:Database, 'ctrlc', 600, 4, 0, $null)
+        New-SeededContainer 'ctrlc' 600 4
         $before = Get-Exact 'ctrlc'
         $null = Start-SchemaMigration -Name interrupted-undo -Container ctrlc -Operation @{ RemoveField = 'email' }
-        $ps = [PowerShell]::Create()
-        $null = $ps.AddScript({
-                param($module, $endpoint, $key, $database)
-                Import-Module $module
-                Connect-CosmosMigration -Endpoint $endpoint -Key $key -Database $database -SkipCertificateCheck
-                Undo-SchemaMigration -Name interrupted-undo -BatchSize 10 -MaxDegreeOfParallelism 1 -Confirm:$false
-            }).AddArgument($script:ModulePath).AddArgument($script:Endpoint).AddArgument($script:Key).AddArgument($script:Database)
-        $null = $ps.BeginInvoke()
+        $ps = Start-ConnectedPipeline 'Undo-SchemaMigration -Name interrupted-undo -BatchSize 10 -MaxDegreeOfParallelism 1 -Confirm:$false'
         Wait-Until { Get-MigrationStatus -Name interrupted-undo | Where-Object { $_.IsUndo -and $_.Processed -gt 0 } } 60 | Should -BeTrue
         $ps.Stop()
         $ps.Dispose()
@@ -317,31 +293,12 @@ Describe 'A tracked, leased, resumable run' {
         Write-Host "    undo crash seed: $seed (replay with CRASH_SEED=$seed)"
         $random = [System.Random]::new($seed)
         $total = 1500
-        $script:Kit.CreateContainer($script:Database, 'crashundo', '/pk')
-        $script:Kit.Seed($script:Database, 'crashundo', $total, 16, 0, '{"nested":{"a":[1,2]}}')
+        New-SeededContainer 'crashundo' $total 16 '{"nested":{"a":[1,2]}}'
         $before = Get-Exact 'crashundo'
         $null = Start-SchemaMigration -Name crash-undo -Container crashundo -Operation @{ AddField = 'flag'; Value = 'é' }, @{ AddField = 'nested.b'; Value = $null }
         $stats = if ($script:IsHarness) { Get-HarnessStats }
         $undo = 'Undo-SchemaMigration -Name crash-undo -BatchSize 10 -MaxDegreeOfParallelism 1 -LeaseDuration 00:00:05 -Confirm:$false'
-        $kills = 0
-        for ($round = 1; $round -le 4; $round++) {
-            # The next runner loads and connects while the killed one's lease runs out.
-            $log = Join-Path $TestDrive "undo-crash-$round.log"
-            $process = Start-Runner $undo $log -Gate
-            Wait-Until { -not (Get-MigrationStatus -Name crash-undo).Owner } 30 | Should -BeTrue
-            $processedBefore = if ((Get-Tracking crash-undo).undo) { [long](Get-MigrationStatus -Name crash-undo).Processed } else { 0 }
-            Open-RunnerGate $log
-            $killAfter = $processedBefore + $random.Next(20, 250)
-            $reached = Wait-Until { Get-MigrationStatus -Name crash-undo | Where-Object { $_.Owner -and $_.IsUndo -and $_.Processed -ge $killAfter } } 60
-            if (-not $reached) {
-                if ((Get-MigrationStatus -Name crash-undo).Status -eq 'undone') { break }
-                throw "round $round never reached its kill point: $(Get-Content $log -Raw -ErrorAction SilentlyContinue)"
-            }
-            Start-Sleep -Milliseconds $random.Next(0, 40)
-            Stop-Runner $log
-            $process.Kill($true)
-            $kills++
-        }
+        $kills = Invoke-KillRounds $undo crash-undo 4 $random (Join-Path $TestDrive 'undo-crash') -Undo
         $kills | Should -BeGreaterOrEqual 4
         Wait-Until { -not (Get-MigrationStatus -Name crash-undo).Owner } 30 | Should -BeTrue
         $final = Undo-SchemaMigration -Name crash-undo -Confirm:$false
@@ -359,8 +316,7 @@ Describe 'A tracked, leased, resumable run' {
 
 Describe 'Retention' {
     It 'lets before-images expire by TTL, after which an undo fails clearly before it writes anything' {
-        $script:Kit.CreateContainer($script:Database, 'retained', '/pk')
-        $script:Kit.Seed($script:Database, 'retained', 30, 3, 0, $null)
+        New-SeededContainer 'retained' 30 3
         $null = Start-SchemaMigration -Name short-lived -Container retained -Operation @{ AddField = 'temp'; Value = 1 } -JournalRetention 00:00:02
         Get-JournalCount short-lived | Should -Be 30
         (Get-MigrationStatus -Name short-lived).JournalExpiresAt | Should -Not -BeNullOrEmpty
@@ -379,12 +335,10 @@ Describe 'Retention' {
 
 Describe 'Refusals write nothing' {
     BeforeAll {
-        $script:Kit.CreateContainer($script:Database, 'refuse', '/pk')
-        $script:Kit.Seed($script:Database, 'refuse', 20, 2, 0, $null)
+        New-SeededContainer 'refuse' 20 2
         $null = Start-SchemaMigration -Name unjournaled -Container refuse -Operation @{ AddField = 'a'; Value = 1 } -NoJournal
         $null = Start-SchemaMigration -Name journaled -Container refuse -Operation @{ AddField = 'b'; Value = 1 }
-        $script:Kit.CreateContainer($script:Database, 'recreated', '/pk')
-        $script:Kit.Seed($script:Database, 'recreated', 20, 2, 0, $null)
+        New-SeededContainer 'recreated' 20 2
         $null = Start-SchemaMigration -Name on-old-container -Container recreated -Operation @{ AddField = 'c'; Value = 1 }
         $script:Kit.DeleteContainer($script:Database, 'recreated')
         # A client of its own for the new container (a client that knew the old one keeps its id cached).
@@ -409,18 +363,9 @@ Describe 'Refusals write nothing' {
         $documents = (Get-Exact 'refuse') + $script:Fresh.ReadAllExact($script:Database, 'recreated', 'SELECT * FROM c')
         $tracking = $script:Kit.ReadAllJson($script:Database, 'migrations', 'SELECT * FROM c')
         $journal = $script:Kit.Count($script:Database, 'migrations-journal')
-        $record = $null
-        $output = $null
-        try {
-            # (-ErrorAction does not reach the cmdlets inside a script block; the preference does.)
-            $ErrorActionPreference = 'Stop'
-            $output = & $Run
-        }
-        catch { $record = $_ }
-        finally { $ErrorActionPreference = 'Continue' }
-        $output | Should -BeNullOrEmpty
-        $record.FullyQualifiedErrorId | Should -BeLike "$Id,*"
-        $record.CategoryInfo.Category | Should -Not -Be 'NotSpecified'
+        $refusal = Invoke-Refusal $Run $Id
+        $refusal.Output | Should -BeNullOrEmpty
+        $record = $refusal.Record
         $record.Exception.Message | Should -Not -BeNullOrEmpty
         if ($Id -eq 'MigrationAlreadyRunning') { $record.Exception.Message | Should -Match 'ops@other-host' }
         ((Get-Exact 'refuse') + $script:Fresh.ReadAllExact($script:Database, 'recreated', 'SELECT * FROM c')) | Should -Be $documents

@@ -4,8 +4,7 @@
 # characters on an 80-column terminal, so they stay one line per row; Format-List shows all.)
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $script:Database = New-TestDatabase
-    Connect-Test $script:Database
+    Initialize-TestDatabase
     $script:Kit.CreateContainer($script:Database, 'users', '/pk')
     $script:Kit.SeedUsers($script:Database, 'users', 60, 4)
 
@@ -21,7 +20,7 @@ BeforeAll {
     }
 }
 
-AfterAll { $script:Kit.DeleteDatabase($script:Database) }
+AfterAll { Remove-TestDatabase }
 
 Describe 'Test-MigrationFile at the prompt' {
     It 'shows every problem of every file in full, one per line' {

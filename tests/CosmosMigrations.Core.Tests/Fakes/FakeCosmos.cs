@@ -8,6 +8,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
+using CosmosMigrations.Tests.Infrastructure;
 using Microsoft.Azure.Cosmos;
 using Newtonsoft.Json.Linq;
 using NSubstitute;
@@ -31,6 +32,15 @@ internal sealed class FakeAccount
         var client = Substitute.For<CosmosClient>();
         client.GetDatabase("db").Returns(database);
         Client = client;
+    }
+
+    /// <summary>An account whose container "orders" has <paramref name="ranges"/> feed ranges of
+    /// <paramref name="documentsPerRange"/> documents each, scanned for those without the flag
+    /// (<see cref="TestDefinitions.AddFlag"/>'s migration).</summary>
+    public static (FakeRangedContainer Target, FakeAccount Account) Orders(int ranges, int documentsPerRange)
+    {
+        var target = new FakeRangedContainer("orders", ranges, documentsPerRange, TestDefinitions.LacksFlag);
+        return (target, new FakeAccount(target));
     }
 
     public CosmosClient Client { get; }
@@ -125,7 +135,7 @@ internal sealed class FakeTrackingContainer
         c.ReadItemStreamAsync(Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
             .Returns(call => Task.FromResult(FailRead?.Invoke(call.ArgAt<string>(0)) == true ? FakeAccount.Response(HttpStatusCode.InternalServerError) : Read(call.ArgAt<string>(0))));
         c.GetItemQueryStreamIterator(Arg.Any<QueryDefinition>(), Arg.Any<string>(), Arg.Any<QueryRequestOptions>())
-            .Returns(_ => new AllItemsIterator(FakeAccount.Response(HttpStatusCode.OK, new JObject { ["Documents"] = new JArray(_items.Values.Select(i => i.Document.DeepClone())) })));
+            .Returns(_ => new OnePageIterator(FakeAccount.Response(HttpStatusCode.OK, new JObject { ["Documents"] = new JArray(_items.Values.Select(i => i.Document.DeepClone())) })));
         c.CreateItemStreamAsync(Arg.Any<Stream>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
             .Returns(call => Task.FromResult(Create(FakeAccount.Read(call.ArgAt<Stream>(0)))));
         c.ReplaceItemStreamAsync(Arg.Any<Stream>(), Arg.Any<string>(), Arg.Any<PartitionKey>(), Arg.Any<ItemRequestOptions>(), Arg.Any<CancellationToken>())
@@ -159,23 +169,6 @@ internal sealed class FakeTrackingContainer
 
     /// <summary>Reads of the ids it selects answer 500 (a service failing).</summary>
     public Func<string, bool>? FailRead { get; set; }
-
-    /// <summary>A query answers every item in one page (all the ledgers' listing needs of it).</summary>
-    private sealed class AllItemsIterator : FeedIterator
-    {
-        private ResponseMessage? _page;
-
-        public AllItemsIterator(ResponseMessage page) => _page = page;
-
-        public override bool HasMoreResults => _page is not null;
-
-        public override Task<ResponseMessage> ReadNextAsync(CancellationToken cancellationToken = default)
-        {
-            var page = _page!;
-            _page = null;
-            return Task.FromResult(page);
-        }
-    }
 
     /// <summary>Every item, as stored.</summary>
     public IReadOnlyList<JObject> All()
@@ -467,22 +460,6 @@ internal sealed class FakeRangedContainer
         }
     }
 
-    private sealed class OnePageIterator : FeedIterator
-    {
-        private ResponseMessage? _page;
-
-        public OnePageIterator(ResponseMessage page) => _page = page;
-
-        public override bool HasMoreResults => _page is not null;
-
-        public override Task<ResponseMessage> ReadNextAsync(CancellationToken cancellationToken = default)
-        {
-            var page = _page!;
-            _page = null;
-            return Task.FromResult(page);
-        }
-    }
-
     private sealed class CountIterator : FeedIterator<long>
     {
         private long? _count;
@@ -501,5 +478,23 @@ internal sealed class FakeRangedContainer
             _count = null;
             return Task.FromResult(response);
         }
+    }
+}
+
+/// <summary>A query the fakes answer in one page, then no more: the tracking container's listing
+/// of every item (all the ledgers' listing needs of it), a ranged container's probe (TOP 1).</summary>
+internal sealed class OnePageIterator : FeedIterator
+{
+    private ResponseMessage? _page;
+
+    public OnePageIterator(ResponseMessage page) => _page = page;
+
+    public override bool HasMoreResults => _page is not null;
+
+    public override Task<ResponseMessage> ReadNextAsync(CancellationToken cancellationToken = default)
+    {
+        var page = _page!;
+        _page = null;
+        return Task.FromResult(page);
     }
 }

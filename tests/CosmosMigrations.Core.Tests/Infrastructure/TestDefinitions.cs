@@ -1,5 +1,6 @@
 using System.Collections;
 using CosmosMigrations.Definitions;
+using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Tests.Infrastructure;
 
@@ -8,4 +9,10 @@ internal static class TestDefinitions
 {
     public static MigrationDefinition AddField(string name, string container, string field, object value) =>
         new DefinitionParser().ParseInline(name, container, null, new object?[] { new Hashtable { ["AddField"] = field, ["Value"] = value } });
+
+    /// <summary>Adds flag = true (the fakes' ranged container selects the documents that lack it: <see cref="LacksFlag"/>).</summary>
+    public static MigrationDefinition AddFlag(string name, string container) => AddField(name, container, "flag", true);
+
+    /// <summary>What <see cref="AddFlag"/>'s scan selects: the documents without the flag.</summary>
+    public static bool LacksFlag(JObject document) => document["flag"] is null;
 }

@@ -37,8 +37,7 @@ public sealed class AbandonedBatchTests : DatabaseTests
 
         const int total = 4000;
         const string name = "abandoned";
-        var container = await Db.CreateContainerAsync("abandon");
-        await TestDatabase.SeedAsync(container, total, 40);
+        var container = await Db.CreateSeededContainerAsync("abandon", total, 40);
         using var connection = await MigrationConnection.OpenAsync(Db.Server.Settings(Db.Name), null, CancellationToken.None);
         var definition = TestDefinitions.AddField(name, "abandon", "a", 1);
         RunOptions Options(TimeSpan? slice = null) => new() { Distributed = true, LeaseDuration = TimeSpan.FromSeconds(5), MaxDuration = slice };

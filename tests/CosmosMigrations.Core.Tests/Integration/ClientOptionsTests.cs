@@ -6,9 +6,9 @@ using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
 using CosmosMigrations.Connection;
-using CosmosMigrations.Definitions;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
+using Microsoft.Azure.Cosmos;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -23,28 +23,28 @@ public sealed class ClientOptionsTests : DatabaseTests
     {
     }
 
-    private static MigrationDefinition AddFlag(string name, string container) => TestDefinitions.AddField(name, container, "flag", true);
-
-    private async Task<(MigrationConnection Connection, RecordingHandler Wire)> OpenAsync(Action<ConnectionSettings> configure)
+    /// <summary>A container of <paramref name="documents"/> documents for the test's migration, and a
+    /// connection opened with <paramref name="configure"/>'s settings, whose requests on the wire
+    /// the returned handler records.</summary>
+    private async Task<(Container Container, MigrationConnection Connection, RecordingHandler Wire)> OpenAsync(string container, int documents, int partitions, Action<ConnectionSettings> configure)
     {
+        var seeded = await Db.CreateSeededContainerAsync(container, documents, partitions);
         var wire = new RecordingHandler();
         var settings = Db.Server.Settings(Db.Name);
         settings.HandlerWrapper = inner => { wire.InnerHandler = inner; return wire; };
         configure(settings);
-        return (await MigrationConnection.OpenAsync(settings, null, CancellationToken.None), wire);
+        return (seeded, await MigrationConnection.OpenAsync(settings, null, CancellationToken.None), wire);
     }
 
     [Fact]
     public async Task Low_priority_marks_every_migration_request()
     {
-        var container = await Db.CreateContainerAsync("lowpriority");
-        await TestDatabase.SeedAsync(container, 30, 3);
-        var (connection, wire) = await OpenAsync(s => s.LowPriority = true);
+        var (_, connection, wire) = await OpenAsync("lowpriority", 30, 3, s => s.LowPriority = true);
         using var _ = connection;
 
         Assert.True(connection.LowPriority);
         Assert.Equal(Microsoft.Azure.Cosmos.PriorityLevel.Low, connection.Client.ClientOptions.PriorityLevel);
-        var result = await new MigrationRunner(connection).RunAsync(AddFlag("low-add", "lowpriority"), new RunOptions(), null, CancellationToken.None);
+        var result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddFlag("low-add", "lowpriority"), new RunOptions(), null, CancellationToken.None);
 
         Assert.Equal("completed", result.Status.Status);
         var patches = wire.Requests.Where(r => r.Method == "PATCH").ToList();
@@ -56,13 +56,11 @@ public sealed class ClientOptionsTests : DatabaseTests
     [Fact]
     public async Task Without_low_priority_requests_carry_no_priority()
     {
-        var container = await Db.CreateContainerAsync("normalpriority");
-        await TestDatabase.SeedAsync(container, 5, 1);
-        var (connection, wire) = await OpenAsync(_ => { });
+        var (_, connection, wire) = await OpenAsync("normalpriority", 5, 1, _ => { });
         using var _ = connection;
 
         Assert.False(connection.LowPriority);
-        var result = await new MigrationRunner(connection).RunAsync(AddFlag("normal-add", "normalpriority"), new RunOptions(), null, CancellationToken.None);
+        var result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddFlag("normal-add", "normalpriority"), new RunOptions(), null, CancellationToken.None);
 
         Assert.Equal("completed", result.Status.Status);
         Assert.All(wire.Requests, r => Assert.Null(r.Priority));
@@ -71,9 +69,7 @@ public sealed class ClientOptionsTests : DatabaseTests
     [Fact]
     public async Task Bulk_mode_sends_the_writes_as_batches()
     {
-        var container = await Db.CreateContainerAsync("bulk");
-        await TestDatabase.SeedAsync(container, 10, 2);
-        var (connection, wire) = await OpenAsync(s => s.AllowBulkExecution = true);
+        var (container, connection, wire) = await OpenAsync("bulk", 10, 2, s => s.AllowBulkExecution = true);
         using var _ = connection;
 
         Assert.True(connection.AllowBulkExecution);
@@ -82,7 +78,7 @@ public sealed class ClientOptionsTests : DatabaseTests
         Errors.MigrationException? error = null;
         try
         {
-            result = await new MigrationRunner(connection).RunAsync(AddFlag("bulk-add", "bulk"), new RunOptions(), null, CancellationToken.None);
+            result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddFlag("bulk-add", "bulk"), new RunOptions(), null, CancellationToken.None);
         }
         catch (Errors.MigrationException ex)
         {

@@ -31,8 +31,7 @@ public sealed class DistributedWidthTests : DatabaseTests
         }
 
         const int total = 2000;
-        var container = await Db.CreateContainerAsync("width16");
-        await TestDatabase.SeedAsync(container, total, 200);
+        var container = await Db.CreateSeededContainerAsync("width16", total, 200);
         while ((await Db.Server.RangesAsync(Db.Name, "width16")).Count < 16)
         {
             await Db.Server.SplitAsync(Db.Name, "width16");

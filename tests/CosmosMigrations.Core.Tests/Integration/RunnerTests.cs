@@ -31,8 +31,7 @@ public sealed class RunnerTests : DatabaseTests
     [Fact]
     public async Task Backfill_changes_every_document_exactly_once_and_completes()
     {
-        var container = await Db.CreateContainerAsync("users5000");
-        await TestDatabase.SeedAsync(container, 5000, 40);
+        var container = await Db.CreateSeededContainerAsync("users5000", 5000, 40);
         using var connection = await ConnectAsync();
         var runner = new MigrationRunner(connection) { Log = m => Console.WriteLine("LOG " + m) };
         var progress = new Progress<MigrationProgress>(p => Console.WriteLine($"PROGRESS scanned={p.Scanned} processed={p.Processed}"));
@@ -67,8 +66,7 @@ public sealed class RunnerTests : DatabaseTests
     {
         // The scan fetches only the fields the operations name; eleven field changes exceed one
         // patch, so the write is a replace, which must start from the whole stored document.
-        var container = await Db.CreateContainerAsync("wide");
-        await TestDatabase.SeedAsync(container, 150, 5, i => new JObject
+        var container = await Db.CreateSeededContainerAsync("wide", 150, 5, i => new JObject
         {
             ["name"] = $"User {i}",
             ["profile"] = new JObject { ["city"] = "Oslo", ["tags"] = new JArray("a", "b") },
@@ -96,8 +94,7 @@ public sealed class RunnerTests : DatabaseTests
     [Fact]
     public async Task A_time_sliced_run_resumes_from_its_checkpoint()
     {
-        var container = await Db.CreateContainerAsync("slices");
-        await TestDatabase.SeedAsync(container, 1000, 10);
+        var container = await Db.CreateSeededContainerAsync("slices", 1000, 10);
         using var connection = await ConnectAsync();
         var definition = AddField("slices-add", "slices", "flag", true);
 
@@ -119,8 +116,7 @@ public sealed class RunnerTests : DatabaseTests
     [Fact]
     public async Task A_live_lease_blocks_a_second_runner_with_already_running()
     {
-        var container = await Db.CreateContainerAsync("leases");
-        await TestDatabase.SeedAsync(container, 300, 5);
+        var container = await Db.CreateSeededContainerAsync("leases", 300, 5);
         using var connection = await ConnectAsync();
         var definition = AddField("lease-test", "leases", "x", 1);
         var first = new MigrationRunner(connection);
@@ -150,8 +146,7 @@ public sealed class RunnerTests : DatabaseTests
     [Fact]
     public async Task Stop_flag_ends_the_run_cancelled_and_the_next_start_completes()
     {
-        var container = await Db.CreateContainerAsync("stops");
-        await TestDatabase.SeedAsync(container, 500, 5);
+        var container = await Db.CreateSeededContainerAsync("stops", 500, 5);
         using var connection = await ConnectAsync();
         var definition = AddField("stop-test", "stops", "y", 2);
         var runner = new MigrationRunner(connection);
@@ -175,8 +170,7 @@ public sealed class RunnerTests : DatabaseTests
     [Fact]
     public async Task Dry_run_writes_nothing()
     {
-        var container = await Db.CreateContainerAsync("dry");
-        await TestDatabase.SeedAsync(container, 120, 3);
+        var container = await Db.CreateSeededContainerAsync("dry", 120, 3);
         var before = (await TestDatabase.ReadAllAsync(container)).Select(d => d.ToString()).OrderBy(s => s).ToList();
         using var connection = await ConnectAsync();
         var preview = await new MigrationRunner(connection).PreviewAsync(AddField("dry-add", "dry", "z", "v"), new RunOptions(), null, CancellationToken.None);

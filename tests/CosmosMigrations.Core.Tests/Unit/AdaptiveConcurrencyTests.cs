@@ -41,14 +41,22 @@ public sealed class AdaptiveConcurrencyTests
 
     private static AdaptiveConcurrency Controller(int cap, Func<TimeSpan> clock) => new(cap, 16, clock);
 
+    /// <summary>A controller whose reasons for every change of its limit are kept in <paramref name="reasons"/>.</summary>
+    private static AdaptiveConcurrency Controller(int cap, Func<TimeSpan> clock, out List<string> reasons)
+    {
+        var controller = Controller(cap, clock);
+        var changes = new List<string>();
+        controller.Changed = (_, reason) => changes.Add(reason);
+        reasons = changes;
+        return controller;
+    }
+
     [Fact]
     public void Far_from_the_account_it_climbs_while_throughput_rises_and_stops_at_the_knee()
     {
         // 5 ms away, an account that serves at most 4,000 requests/s: throughput = L / latency.
         var now = TimeSpan.Zero;
-        var controller = Controller(256, () => now);
-        var reasons = new List<string>();
-        controller.Changed = (_, reason) => reasons.Add(reason);
+        var controller = Controller(256, () => now, out var reasons);
         (double, double) Account(int limit, int _)
         {
             var perSecond = Math.Min(limit / 0.005, 4000);
@@ -69,9 +77,7 @@ public sealed class AdaptiveConcurrencyTests
     {
         // A saturated server nearby: the same throughput whatever the concurrency.
         var now = TimeSpan.Zero;
-        var controller = Controller(64, () => now);
-        var reasons = new List<string>();
-        controller.Changed = (_, reason) => reasons.Add(reason);
+        var controller = Controller(64, () => now, out var reasons);
 
         var limits = Simulate(controller, (limit, _) => (2000, limit / 2.0), 40, ref now);
 

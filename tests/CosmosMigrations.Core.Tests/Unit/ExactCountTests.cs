@@ -26,6 +26,17 @@ public sealed class ExactCountTests
     private static PageIntent Intent(string worker, long page, params string[] ids) =>
         new() { Worker = worker, Page = page, Documents = ids.Select(id => new JObject { ["id"] = id, ["_etag"] = "\"1\"" }).ToList() };
 
+    /// <summary>A worker's intent for a batch, written to the range's ledger before the batch is.</summary>
+    private static PageIntent Open(RangeLedgerDocument ledger, string worker, long page, params string[] ids) =>
+        ledger.Intent = Intent(worker, page, ids);
+
+    /// <summary>A range's new ledger, with a worker's intent for its first batch open.</summary>
+    private static (RangeLedgerDocument Ledger, PageIntent Intent) Opened(string worker, long page, params string[] ids)
+    {
+        var ledger = new RangeLedgerDocument();
+        return (ledger, Open(ledger, worker, page, ids));
+    }
+
     private static DocumentWriter Planner(TargetContainer target) =>
         new(target, (DocumentPass)TestDefinitions.AddField("m", target.Name, "f", 1).Steps[0], ResilientSender.Ungated);
 
@@ -44,9 +55,7 @@ public sealed class ExactCountTests
     [Fact]
     public void A_count_written_again_after_its_answer_was_lost_is_not_counted_twice()
     {
-        var ledger = new RangeLedgerDocument();
-        var batch = Intent("a", 5, "d1", "d2");
-        ledger.Intent = batch;
+        var (ledger, batch) = Opened("a", 5, "d1", "d2");
         Assert.Equal(2L, RangeLedger.Close(ledger, "a", batch, new[] { "d1", "d2" }, 2));
 
         // The write went through but its answer timed out: the retry finds the intent gone.
@@ -58,9 +67,7 @@ public sealed class ExactCountTests
     [Fact]
     public void A_batch_delivered_again_counts_only_what_it_changes_this_time()
     {
-        var ledger = new RangeLedgerDocument();
-        var first = Intent("a", 1, "d1", "d2");
-        ledger.Intent = first;
+        var (ledger, first) = Opened("a", 1, "d1", "d2");
         RangeLedger.Close(ledger, "a", first, new[] { "d1", "d2" }, 2);
 
         // The processor did not checkpoint (killed between the count and the checkpoint): the
@@ -75,15 +82,12 @@ public sealed class ExactCountTests
     [Fact]
     public void A_worker_that_lost_its_range_mid_batch_counts_what_it_wrote_and_the_new_owner_the_rest()
     {
-        var ledger = new RangeLedgerDocument();
-        var mine = Intent("a", 7, "d1", "d2", "d3");
-        ledger.Intent = mine;
+        var (ledger, mine) = Opened("a", 7, "d1", "d2", "d3");
 
         // The lease went to b after a wrote d1 and d2: a stops between documents and counts them
         // (b waits while a lives); b's delivery of the same batch changes only d3.
         Assert.Equal(2L, RangeLedger.Close(ledger, "a", mine, new[] { "d1", "d2" }, 2));
-        var theirs = Intent("b", 1, "d3");
-        ledger.Intent = theirs;
+        var theirs = Open(ledger, "b", 1, "d3");
         Assert.Equal(1L, RangeLedger.Close(ledger, "b", theirs, new[] { "d3" }, 3));
 
         Assert.Equal(3, ledger.Processed);
@@ -93,9 +97,7 @@ public sealed class ExactCountTests
     [Fact]
     public void A_stalled_worker_whose_intent_another_settled_counts_only_the_documents_it_did_not_find()
     {
-        var ledger = new RangeLedgerDocument();
-        var stalled = Intent("a", 3, "d1", "d2", "d3");
-        ledger.Intent = stalled;
+        var (ledger, stalled) = Opened("a", 3, "d1", "d2", "d3");
 
         // b judged a dead and found d1 and d2 changed; a then wakes and also writes d3.
         Assert.True(RangeLedger.Settle(ledger, stalled, new[] { "d1", "d2" }));
@@ -111,14 +113,11 @@ public sealed class ExactCountTests
     [Fact]
     public void A_copy_delivered_again_after_its_count_is_not_counted_again()
     {
-        var ledger = new RangeLedgerDocument();
-        var first = Intent("a", 1, "d1", "d2", "d3");
-        ledger.Intent = first;
+        var (ledger, first) = Opened("a", 1, "d1", "d2", "d3");
         Assert.Equal(3L, RangeLedger.Close(ledger, "a", first, new[] { "d1", "d2", "d3" }, 3, Copied(12, 10, 11, 12)));
 
         // a died between its count and the processor's checkpoint: b copies the same versions again.
-        var again = Intent("b", 1, "d1", "d2", "d3");
-        ledger.Intent = again;
+        var again = Open(ledger, "b", 1, "d1", "d2", "d3");
         Assert.Equal(0L, RangeLedger.Close(ledger, "b", again, new[] { "d1", "d2", "d3" }, 3, Copied(12, 10, 11, 12)));
 
         Assert.Equal(3, ledger.Processed);
@@ -128,14 +127,11 @@ public sealed class ExactCountTests
     [Fact]
     public void A_copy_that_lost_its_range_mid_batch_counts_what_it_wrote_and_the_new_owner_only_the_rest()
     {
-        var ledger = new RangeLedgerDocument();
-        var mine = Intent("a", 7, "d1", "d2", "d3", "d4");
-        ledger.Intent = mine;
+        var (ledger, mine) = Opened("a", 7, "d1", "d2", "d3", "d4");
         // a started d1 and d2 (versions 20, 21); d1 was refused (failed), d2 copied.
         Assert.Equal(1L, RangeLedger.Close(ledger, "a", mine, new[] { "d2" }, 4, Copied(21, 21)));
 
-        var theirs = Intent("b", 1, "d1", "d2", "d3", "d4");
-        ledger.Intent = theirs;
+        var theirs = Open(ledger, "b", 1, "d1", "d2", "d3", "d4");
         Assert.Equal(2L, RangeLedger.Close(ledger, "b", theirs, new[] { "d1", "d2", "d3", "d4" }, 4, Copied(23, 20, 21, 22, 23)));
 
         Assert.Equal(3, ledger.Processed);
@@ -147,12 +143,9 @@ public sealed class ExactCountTests
     {
         // b judged a dead (a copy's takeover counts nothing from the intent: the batch comes again),
         // copied the batch and counted it; a then wakes and ends the same batch.
-        var ledger = new RangeLedgerDocument();
-        var stalled = Intent("a", 3, "d1", "d2");
-        ledger.Intent = stalled;
+        var (ledger, stalled) = Opened("a", 3, "d1", "d2");
         Assert.True(RangeLedger.Settle(ledger, stalled, Array.Empty<string>()));
-        var theirs = Intent("b", 1, "d1", "d2");
-        ledger.Intent = theirs;
+        var theirs = Open(ledger, "b", 1, "d1", "d2");
         Assert.Equal(2L, RangeLedger.Close(ledger, "b", theirs, new[] { "d1", "d2" }, 2, Copied(31, 30, 31)));
         Assert.Equal(0L, RangeLedger.Close(ledger, "a", stalled, new[] { "d1", "d2" }, 2, Copied(31, 30, 31)));
         Assert.Equal(2, ledger.Processed);
@@ -169,8 +162,7 @@ public sealed class ExactCountTests
     public void A_copy_counts_a_document_again_for_a_newer_version_and_without_versions_counts_as_before()
     {
         var ledger = new RangeLedgerDocument { CountedLsn = 40 };
-        var batch = Intent("a", 9, "d1", "d2");
-        ledger.Intent = batch;
+        var batch = Open(ledger, "a", 9, "d1", "d2");
 
         // d1 was changed by the application since it was copied: a new version, a new change of the target.
         // d2 comes from a feed that gave no version: counted, as a copy always was.
@@ -181,9 +173,7 @@ public sealed class ExactCountTests
     [Fact]
     public void An_intent_is_settled_once_however_many_try()
     {
-        var ledger = new RangeLedgerDocument();
-        var dead = Intent("a", 3, "d1", "d2");
-        ledger.Intent = dead;
+        var (ledger, dead) = Opened("a", 3, "d1", "d2");
 
         Assert.True(RangeLedger.Settle(ledger, dead, new[] { "d1", "d2" }));
         Assert.False(RangeLedger.Settle(ledger, dead, new[] { "d1", "d2" }));

@@ -3,7 +3,6 @@ using System.Collections;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
-using CosmosMigrations.Definitions;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Fakes;
 using CosmosMigrations.Tests.Infrastructure;
@@ -20,15 +19,10 @@ public sealed class FeedRangeScanTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
-    private static MigrationDefinition AddFlag(string name, string container) => TestDefinitions.AddField(name, container, "flag", true);
-
-    private static bool LacksFlag(JObject document) => document["flag"] is null;
-
     [Fact]
     public async Task Feed_ranges_are_scanned_side_by_side_each_with_its_own_cursor()
     {
-        var target = new FakeRangedContainer("orders", ranges: 3, documentsPerRange: 250, LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 3, documentsPerRange: 250);
         // The first page of each range is held until every range has asked for its first page:
         // a runner that scanned the ranges one after another would never get past the first.
         var firstPages = 0;
@@ -57,7 +51,7 @@ public sealed class FeedRangeScanTests
             },
         };
 
-        var result = await runner.RunAsync(AddFlag("ranges-add", "orders"), new RunOptions { BatchSize = 100, MaxDegreeOfParallelism = 16 }, null, CancellationToken.None);
+        var result = await runner.RunAsync(TestDefinitions.AddFlag("ranges-add", "orders"), new RunOptions { BatchSize = 100, MaxDegreeOfParallelism = 16 }, null, CancellationToken.None);
 
         Assert.Null(result.Error);
         Assert.Equal("completed", result.Status.Status);
@@ -78,10 +72,9 @@ public sealed class FeedRangeScanTests
     [Fact]
     public async Task A_stopped_run_resumes_every_range_from_its_own_continuation()
     {
-        var target = new FakeRangedContainer("orders", ranges: 3, documentsPerRange: 300, LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 3, documentsPerRange: 300);
         using var connection = account.Connect();
-        var definition = AddFlag("ranges-resume", "orders");
+        var definition = TestDefinitions.AddFlag("ranges-resume", "orders");
 
         var first = await new MigrationRunner(connection).RunAsync(definition, new RunOptions { BatchSize = 100, MaxBatches = 4 }, null, CancellationToken.None);
 
@@ -113,8 +106,7 @@ public sealed class FeedRangeScanTests
     [Fact]
     public async Task The_next_page_is_read_while_this_pages_writes_run_and_the_checkpoint_waits_for_them()
     {
-        var target = new FakeRangedContainer("orders", ranges: 1, documentsPerRange: 300, LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 1, documentsPerRange: 300);
         var secondPageRequested = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         string? cursorWhileHeld = null;
         string? cursorAfterHold = null;
@@ -145,7 +137,7 @@ public sealed class FeedRangeScanTests
         };
         using var connection = account.Connect();
 
-        var result = await new MigrationRunner(connection).RunAsync(AddFlag("pipelined", "orders"), new RunOptions { BatchSize = 100, MaxDegreeOfParallelism = 8 }, null, CancellationToken.None);
+        var result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddFlag("pipelined", "orders"), new RunOptions { BatchSize = 100, MaxDegreeOfParallelism = 8 }, null, CancellationToken.None);
 
         Assert.Null(result.Error);
         Assert.Equal("completed", result.Status.Status);
@@ -158,8 +150,7 @@ public sealed class FeedRangeScanTests
     [Fact]
     public async Task At_most_two_pages_are_in_flight_while_the_next_is_read()
     {
-        var target = new FakeRangedContainer("orders", ranges: 1, documentsPerRange: 1000, LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 1, documentsPerRange: 1000);
         var served = 0;
         var checkpointed = 0;
         var mostAhead = 0;
@@ -182,7 +173,7 @@ public sealed class FeedRangeScanTests
             },
         };
 
-        var result = await runner.RunAsync(AddFlag("in-flight", "orders"), new RunOptions { BatchSize = 50, MaxDegreeOfParallelism = 64 }, null, CancellationToken.None);
+        var result = await runner.RunAsync(TestDefinitions.AddFlag("in-flight", "orders"), new RunOptions { BatchSize = 50, MaxDegreeOfParallelism = 64 }, null, CancellationToken.None);
 
         Assert.Equal("completed", result.Status.Status);
         Assert.Equal(1000, result.Status.Processed);

@@ -26,6 +26,14 @@ public sealed class JournalEntryTests
 
     private static string Text(JToken token) => token.ToString(Formatting.None);
 
+    /// <summary>An edit of <paramref name="original"/> that replaces it with the document <paramref name="after"/> (a transform's).</summary>
+    private static DocumentEdit Replaced(JObject original, string after)
+    {
+        var edit = new DocumentEdit(original);
+        edit.ReplaceWith(Doc(after));
+        return edit;
+    }
+
     private static async Task<DocumentEdit> EditAsync(JObject document, params DocumentOperation[] operations)
     {
         var edit = new DocumentEdit(document);
@@ -111,8 +119,7 @@ public sealed class JournalEntryTests
     public async Task A_transform_keeps_the_whole_document_before_and_a_hash_of_the_document_after()
     {
         var original = Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"n\":{\"a\":[1,2]},\"gone\":true,\"_etag\":\"e1\",\"_ts\":5}");
-        var edit = new DocumentEdit(original);
-        edit.ReplaceWith(Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"n\":{\"a\":[1,2,3],\"b\":1.5}}"));
+        var edit = Replaced(original, "{\"id\":\"d1\",\"pk\":\"p1\",\"n\":{\"a\":[1,2,3],\"b\":1.5}}");
         var entry = JournalEntry.FromEdit(edit, Key);
 
         Assert.True(entry.IsWhole);
@@ -192,20 +199,17 @@ public sealed class JournalEntryTests
     public async Task An_entry_already_in_the_journal_keeps_its_before_image_when_the_document_still_holds_what_that_write_left()
     {
         var original = Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"count\":1}");
-        var firstEdit = new DocumentEdit(original);
-        firstEdit.ReplaceWith(Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"count\":2}"));
+        var firstEdit = Replaced(original, "{\"id\":\"d1\",\"pk\":\"p1\",\"count\":2}");
         var first = JournalEntry.FromEdit(firstEdit, Key);
 
         // A resumed run applies a (non-idempotent) transform again to the document it already changed.
-        var again = new DocumentEdit(Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"count\":2}"));
-        again.ReplaceWith(Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"count\":3}"));
+        var again = Replaced(Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"count\":2}"), "{\"id\":\"d1\",\"pk\":\"p1\",\"count\":3}");
         var merged = JournalEntry.Merge(first, again, Key);
         Assert.Equal(Text(original), Text(merged.Document!));
         Assert.Equal(RestoreState.Restorable, merged.StateOf(again.Current));
 
         // The earlier write never happened (the document is as it was, or as the application left it): the new image wins.
-        var retry = new DocumentEdit(Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"count\":7}"));
-        retry.ReplaceWith(Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"count\":8}"));
+        var retry = Replaced(Doc("{\"id\":\"d1\",\"pk\":\"p1\",\"count\":7}"), "{\"id\":\"d1\",\"pk\":\"p1\",\"count\":8}");
         Assert.Equal("{\"id\":\"d1\",\"pk\":\"p1\",\"count\":7}", Text(JournalEntry.Merge(first, retry, Key).Document!));
     }
 

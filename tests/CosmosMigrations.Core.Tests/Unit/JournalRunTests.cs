@@ -5,7 +5,6 @@ using System.Threading.Tasks;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Fakes;
 using CosmosMigrations.Tests.Infrastructure;
-using Newtonsoft.Json.Linq;
 using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
@@ -15,13 +14,10 @@ namespace CosmosMigrations.Tests.Unit;
 /// none at all with -NoJournal.</summary>
 public sealed class JournalRunTests
 {
-    private static bool LacksFlag(JObject document) => document["flag"] is null;
-
     [Fact]
     public async Task Every_change_has_its_before_image_first_and_a_change_not_made_leaves_none()
     {
-        var target = new FakeRangedContainer("orders", ranges: 3, documentsPerRange: 100, LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 3, documentsPerRange: 100);
         var patches = 0;
         var journaledBeforePatch = 0;
         target.BeforePatch = id =>
@@ -39,7 +35,7 @@ public sealed class JournalRunTests
         target.RefusePatch = id => id.EndsWith('7');
         using var connection = account.Connect();
 
-        var result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddField("journaled", "orders", "flag", true), new RunOptions(), null, CancellationToken.None);
+        var result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddFlag("journaled", "orders"), new RunOptions(), null, CancellationToken.None);
 
         Assert.Equal("completed", result.Status.Status);
         var refused = target.Documents.Count(d => ((string)d["id"]!).EndsWith('7'));
@@ -59,11 +55,10 @@ public sealed class JournalRunTests
     [Fact]
     public async Task Without_a_journal_nothing_is_kept_and_the_migration_is_marked_not_undoable()
     {
-        var target = new FakeRangedContainer("orders", ranges: 2, documentsPerRange: 50, LacksFlag);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 2, documentsPerRange: 50);
         using var connection = account.Connect();
 
-        var result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddField("unjournaled", "orders", "flag", true), new RunOptions { Journal = false }, null, CancellationToken.None);
+        var result = await new MigrationRunner(connection).RunAsync(TestDefinitions.AddFlag("unjournaled", "orders"), new RunOptions { Journal = false }, null, CancellationToken.None);
 
         Assert.Equal(100, result.Status.Processed);
         Assert.Equal(0, account.Journal.Count);

@@ -101,8 +101,7 @@ public sealed class LeasedCheckpointTests
     [Fact]
     public async Task Ctrl_C_mid_run_still_records_the_end_and_releases_the_lease()
     {
-        var target = new FakeRangedContainer("orders", ranges: 2, documentsPerRange: 300, d => d["flag"] is null);
-        var account = new FakeAccount(target);
+        var (target, account) = FakeAccount.Orders(ranges: 2, documentsPerRange: 300);
         using var connection = account.Connect();
         using var ctrlC = new CancellationTokenSource();
         var runner = new MigrationRunner(connection)
@@ -118,7 +117,7 @@ public sealed class LeasedCheckpointTests
             },
         };
 
-        var result = await runner.RunAsync(Infrastructure.TestDefinitions.AddField("ctrl-c", "orders", "flag", true), new RunOptions { BatchSize = 50 }, null, ctrlC.Token);
+        var result = await runner.RunAsync(Infrastructure.TestDefinitions.AddFlag("ctrl-c", "orders"), new RunOptions { BatchSize = 50 }, null, ctrlC.Token);
 
         Assert.Equal("Stopped", result.Status.Outcome);
         var stored = account.Tracking["ctrl-c"]!;

@@ -39,6 +39,26 @@ public sealed class LifecycleTests
         Lease = owner is null ? null : new Lease { Owner = owner, ExpiresAt = expiresAt ?? Now + 5000 },
     };
 
+    /// <summary>The decision <paramref name="decide"/> makes, as <paramref name="expected"/> names it
+    /// (its outcome, "+takeover" when it takes an expired lease over); or, when that is an error id
+    /// ("Migration…"), null and the refusal (in <paramref name="refusal"/>), which names the other owner.</summary>
+    private static StartDecision? Decided(Func<StartDecision> decide, string expected, out MigrationException? refusal)
+    {
+        refusal = null;
+        if (expected.StartsWith("Migration", StringComparison.Ordinal))
+        {
+            refusal = Assert.Throws<MigrationException>(() => decide());
+            Assert.Equal(expected, refusal.ErrorId);
+            Assert.Contains(Other.ToString(), refusal.Message, StringComparison.Ordinal);
+            return null;
+        }
+
+        var decision = decide();
+        Assert.Equal(expected.Split('+')[0], decision.Outcome.ToString());
+        Assert.Equal(expected.EndsWith("+takeover", StringComparison.Ordinal), decision.TakesOverExpiredLease);
+        return decision;
+    }
+
     // Every status × lease state: what the start does (an outcome) or the error it raises.
     [Theory]
     [InlineData(null, "none", false, "Started")]
@@ -63,18 +83,13 @@ public sealed class LifecycleTests
             _ => Existing(status),
         };
 
-        if (expected.StartsWith("Migration", StringComparison.Ordinal))
+        var decision = Decided(() => MigrationLifecycle.Decide(existing, Request(force), Now), expected, out var refusal);
+        if (decision is null)
         {
-            var error = Assert.Throws<MigrationException>(() => MigrationLifecycle.Decide(existing, Request(force), Now));
-            Assert.Equal(expected, error.ErrorId);
-            Assert.Equal(MigrationErrorKind.AlreadyRunning, error.Kind);
-            Assert.Contains(Other.ToString(), error.Message, StringComparison.Ordinal);
+            Assert.Equal(MigrationErrorKind.AlreadyRunning, refusal!.Kind);
             return;
         }
 
-        var decision = MigrationLifecycle.Decide(existing, Request(force), Now);
-        Assert.Equal(expected.Split('+')[0], decision.Outcome.ToString());
-        Assert.Equal(expected.EndsWith("+takeover", StringComparison.Ordinal), decision.TakesOverExpiredLease);
         if (decision.Outcome == StartOutcome.Skipped)
         {
             Assert.Same(existing, decision.Document);
@@ -256,17 +271,12 @@ public sealed class LifecycleTests
             _ => Journaled(status, undoing: undoing, conflicts: conflicts),
         };
 
-        if (expected.StartsWith("Migration", StringComparison.Ordinal))
+        var decision = Decided(() => MigrationLifecycle.DecideUndo(existing, Undo(), Now), expected, out _);
+        if (decision is null)
         {
-            var error = Assert.Throws<MigrationException>(() => MigrationLifecycle.DecideUndo(existing, Undo(), Now));
-            Assert.Equal(expected, error.ErrorId);
-            Assert.Contains(Other.ToString(), error.Message, StringComparison.Ordinal);
             return;
         }
 
-        var decision = MigrationLifecycle.DecideUndo(existing, Undo(), Now);
-        Assert.Equal(expected.Split('+')[0], decision.Outcome.ToString());
-        Assert.Equal(expected.EndsWith("+takeover", StringComparison.Ordinal), decision.TakesOverExpiredLease);
         var document = decision.Document;
         if (decision.Outcome == StartOutcome.Skipped)
         {
