@@ -1,12 +1,6 @@
-using System;
 using System.Collections.Concurrent;
-using System.Collections.Generic;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Connection;
 

@@ -1,9 +1,5 @@
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Connection;
 

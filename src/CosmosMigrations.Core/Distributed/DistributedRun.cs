@@ -1,7 +1,3 @@
-using System;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
@@ -9,7 +5,6 @@ using CosmosMigrations.Requests;
 using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Distributed;
 

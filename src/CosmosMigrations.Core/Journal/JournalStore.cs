@@ -1,17 +1,10 @@
-using System;
-using System.Globalization;
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Journal;
 

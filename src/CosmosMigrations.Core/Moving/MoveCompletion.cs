@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
@@ -12,8 +6,6 @@ using CosmosMigrations.Running;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 

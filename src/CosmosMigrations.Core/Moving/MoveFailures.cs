@@ -1,15 +1,9 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Failures;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 

@@ -1,17 +1,9 @@
-using System;
-using System.Collections.Generic;
 using System.Diagnostics;
-using System.Linq;
-using System.Net;
 using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 

@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Documents;
@@ -12,7 +6,6 @@ using CosmosMigrations.Operations;
 using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Moving;
 

@@ -1,11 +1,6 @@
-using System;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Moving;
 

@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
@@ -11,8 +5,6 @@ using CosmosMigrations.Journal;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Steps;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 

@@ -1,11 +1,5 @@
-using System;
 using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Requests;
 

@@ -1,8 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Documents;
@@ -12,7 +7,6 @@ using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Running;
 

@@ -1,8 +1,3 @@
-using System;
-using System.Globalization;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Distributed;
@@ -11,7 +6,6 @@ using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Running;
 

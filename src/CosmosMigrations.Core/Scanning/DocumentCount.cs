@@ -1,12 +1,6 @@
-using System;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Scanning;
 

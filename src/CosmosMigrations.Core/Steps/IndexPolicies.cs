@@ -1,11 +1,4 @@
-using System;
-using System.Globalization;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
 

@@ -1,8 +1,5 @@
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
 

@@ -1,8 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Management.Automation;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Moving;

@@ -1,11 +1,4 @@
-using System;
-using System.Collections;
-using System.Collections.Generic;
-using System.Linq;
-using System.Management.Automation;
 using System.Management.Automation.Language;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations.PowerShell.Infrastructure;
