@@ -341,26 +341,10 @@ internal sealed class MoveCompletion
         return new MoveVerification(sourceCount, targetCount, "", "", deleted, reservoir.Count, mismatches);
     }
 
-    private static async Task<long> CountAsync(TargetContainer container, string? filter, ResilientSender sender, CancellationToken cancellationToken)
-    {
-        long count = 0;
-        var query = new QueryDefinition($"SELECT VALUE COUNT(1) FROM c{(filter is null ? "" : $" WHERE {filter}")}");
-        await sender.RunAsync(async ct =>
-        {
-            count = 0;
-            using var iterator = container.Container.GetItemQueryIterator<long>(query);
-            while (iterator.HasMoreResults)
-            {
-                var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
-                sender.Gate?.Record(response.RequestCharge);
-                count += response.Sum();
-            }
-
-            return true;
-        }, new GiveUp("TransientFailuresExhausted", $"Counting the documents of '{container.Name}' kept failing.", container.Name,
-            "The service is throttling or unavailable: run Complete-ContainerMove again."), cancellationToken).ConfigureAwait(false);
-        return count;
-    }
+    private static Task<long> CountAsync(TargetContainer container, string? filter, ResilientSender sender, CancellationToken cancellationToken) =>
+        DocumentCount.CountAsync(container, new QueryDefinition($"SELECT VALUE COUNT(1) FROM c{(filter is null ? "" : $" WHERE {filter}")}"), sender,
+            new GiveUp("TransientFailuresExhausted", $"Counting the documents of '{container.Name}' kept failing.", container.Name,
+                "The service is throttling or unavailable: run Complete-ContainerMove again."), cancellationToken);
 
     /// <summary>The digest of a container's documents (under the filter), each reshaped first when
     /// <paramref name="reshape"/> is given.</summary>
