@@ -1,4 +1,3 @@
-using CosmosMigrations.Documents;
 using CosmosMigrations.Requests;
 
 namespace CosmosMigrations.Distributed;
@@ -17,21 +16,9 @@ internal static class ProcessorLeases
         var keep = keepGeneration is { } generation ? new[] { $"{prefix}{generation}|", $"{ledgers}{generation}|" } : Array.Empty<string>();
         var query = new QueryDefinition("SELECT c.id FROM c WHERE STARTSWITH(c.id, @prefix) OR STARTSWITH(c.id, @ledgers)")
             .WithParameter("@prefix", prefix).WithParameter("@ledgers", ledgers);
-        var ids = new List<string>();
         var giveUp = new GiveUp("TransientFailuresExhausted", "Removing old change feed leases kept failing.", migration);
-        await ResilientSender.Ungated.RunAsync(async ct =>
-        {
-            ids.Clear();
-            using var iterator = leases.GetItemQueryStreamIterator(query);
-            while (iterator.HasMoreResults)
-            {
-                using var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
-                response.EnsureSuccessStatusCode();
-                ids.AddRange(DocumentJson.ReadPage(response.Content).OfType<JObject>().Select(d => (string?)d["id"]).OfType<string>());
-            }
-
-            return true;
-        }, giveUp, cancellationToken).ConfigureAwait(false);
+        var ids = (await ResilientSender.Ungated.QueryAllAsync(leases, query, giveUp, cancellationToken).ConfigureAwait(false))
+            .Select(d => (string?)d["id"]).OfType<string>();
 
         var deleted = 0;
         foreach (var id in ids.Where(i => !keep.Any(k => i.StartsWith(k, StringComparison.Ordinal))))

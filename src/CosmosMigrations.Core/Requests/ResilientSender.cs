@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 
 namespace CosmosMigrations.Requests;
@@ -92,6 +93,23 @@ internal sealed class ResilientSender
             await Task.Delay(Backoff.Delay(attempt, retryAfter), cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Every document a query answers (small bookkeeping queries: leases, ledgers), read
+    /// again from the first page when a page fails transiently.</summary>
+    public Task<IReadOnlyList<JObject>> QueryAllAsync(Container container, QueryDefinition query, GiveUp giveUp, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<JObject>>(async ct =>
+        {
+            var documents = new List<JObject>();
+            using var iterator = container.GetItemQueryStreamIterator(query);
+            while (iterator.HasMoreResults)
+            {
+                using var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
+                response.EnsureSuccessStatusCode();
+                documents.AddRange(DocumentJson.ReadPage(response.Content).OfType<JObject>());
+            }
+
+            return documents;
+        }, giveUp, cancellationToken);
 
     private static TimeSpan? RetryAfter(ResponseMessage response) =>
         double.TryParse(response.Headers["x-ms-retry-after-ms"], NumberStyles.Float, CultureInfo.InvariantCulture, out var ms)
