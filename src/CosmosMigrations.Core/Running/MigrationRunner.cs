@@ -121,32 +121,18 @@ internal sealed class MigrationRunner
     /// them over its failed documents only (<see cref="FailureRetry"/>).</summary>
     private async Task<RunResult> RetryAsync(MigrationDefinition definition, RunOptions options, TargetContainer target, ResilientSender sender, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
-        var store = _connection.TrackingStore;
-        StartDecision? decision = null;
         string? previousChecksum = null;
-        for (var attempt = 0; attempt < 10 && decision is null; attempt++)
+        var decision = await new MigrationLifecycle(_connection.TrackingStore).StartRetryAsync(definition.Name, (existing, now) =>
         {
-            var existing = await store.GetAsync(definition.Name, cancellationToken).ConfigureAwait(false);
             previousChecksum = existing?.Checksum;
-            var decided = FailureRetry.Decide(existing, definition, _owner, options.LeaseDuration, Clock.NowMs());
-            if (decided.Outcome == StartOutcome.Skipped)
-            {
-                var skipped = MigrationStatus.FromTracking(decided.Document, definition.SourcePath);
-                skipped.Outcome = nameof(RunOutcome.Skipped);
-                skipped.Message = "No failed documents to retry.";
-                return new RunResult(skipped);
-            }
-
-            if (await store.TryReplaceAsync(decided.Document, cancellationToken).ConfigureAwait(false))
-            {
-                decision = decided;
-            }
-        }
-
-        if (decision is null)
+            return FailureRetry.Decide(existing, definition, _owner, options.LeaseDuration, now);
+        }, cancellationToken).ConfigureAwait(false);
+        if (decision.Outcome == StartOutcome.Skipped)
         {
-            throw new Errors.MigrationException(Errors.MigrationErrorKind.AlreadyRunning, "MigrationContended",
-                $"Migration '{definition.Name}' is being started by another runner at the same time.", definition.Name, "Let the other runner go on.");
+            var skipped = MigrationStatus.FromTracking(decision.Document, definition.SourcePath);
+            skipped.Outcome = nameof(RunOutcome.Skipped);
+            skipped.Message = "No failed documents to retry.";
+            return new RunResult(skipped);
         }
 
         if (previousChecksum is not null && previousChecksum != definition.Checksum)
