@@ -1,14 +1,5 @@
-using System;
 using System.Collections.Concurrent;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading.Tasks;
 using CosmosMigrations.Tests.Infrastructure;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace LocalCosmos.Tests;
 

@@ -1,8 +1,4 @@
-using System;
 using System.Collections.Concurrent;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Distributed;
 using CosmosMigrations.Documents;
@@ -10,9 +6,6 @@ using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
 using CosmosMigrations.Tracking;
 using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace CosmosMigrations.Tests.Integration;
 

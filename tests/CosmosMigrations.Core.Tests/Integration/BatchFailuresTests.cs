@@ -1,6 +1,3 @@
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Distributed;
 using CosmosMigrations.Errors;
@@ -10,9 +7,6 @@ using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tests.Infrastructure;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace CosmosMigrations.Tests.Integration;
 

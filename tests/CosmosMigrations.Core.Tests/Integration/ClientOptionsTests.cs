@@ -1,16 +1,10 @@
-using System;
 using System.Collections;
 using System.Collections.Concurrent;
-using System.Linq;
 using System.Net.Http;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
 using Microsoft.Azure.Cosmos;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace CosmosMigrations.Tests.Integration;
 

@@ -1,17 +1,10 @@
-using System;
 using System.Collections;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace CosmosMigrations.Tests.Integration;
 

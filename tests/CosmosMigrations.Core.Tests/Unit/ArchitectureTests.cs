@@ -1,9 +1,5 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

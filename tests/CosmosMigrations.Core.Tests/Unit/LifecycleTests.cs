@@ -1,15 +1,10 @@
-using System;
 using System.Collections;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Fakes;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 
