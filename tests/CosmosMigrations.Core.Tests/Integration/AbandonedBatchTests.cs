@@ -20,14 +20,9 @@ public sealed class AbandonedBatchTests : DatabaseTests
     {
     }
 
-    [Fact]
+    [HarnessFact("the ranges' lease tokens come from the local harness")]
     public async Task A_batch_a_live_worker_left_open_is_counted_by_the_ranges_next_owner_after_three_leases()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return; // the ranges' lease tokens come from the local harness
-        }
-
         const int total = 4000;
         const string name = "abandoned";
         var container = await Db.CreateSeededContainerAsync("abandon", total, 40);

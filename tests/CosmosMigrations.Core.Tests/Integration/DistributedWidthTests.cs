@@ -15,14 +15,9 @@ public sealed class DistributedWidthTests : DatabaseTests
     {
     }
 
-    [Fact]
+    [HarnessFact("splitting ranges on demand needs the local harness")]
     public async Task Sixteen_instances_over_sixteen_ranges_change_every_document_once_and_count_it_once()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return; // splitting ranges on demand needs the local harness
-        }
-
         const int total = 2000;
         var container = await Db.CreateSeededContainerAsync("width16", total, 200);
         while ((await Db.Server.RangesAsync(Db.Name, "width16")).Count < 16)
