@@ -1,3 +1,4 @@
+using CosmosMigrations.Connection;
 using CosmosMigrations.Requests;
 
 namespace CosmosMigrations.Distributed;
@@ -8,6 +9,23 @@ namespace CosmosMigrations.Distributed;
 /// is reset, so that no stale checkpoint or count survives.</summary>
 internal static class ProcessorLeases
 {
+    /// <summary>Deletes every lease and ledger of a migration (after a reset, or a move's undo), if the
+    /// connection's lease container exists; returns how many.</summary>
+    public static async Task<int> DeleteForMigrationAsync(MigrationConnection connection, string migration, CancellationToken cancellationToken)
+    {
+        var leases = connection.Database.GetContainer(connection.LeaseContainerName);
+        try
+        {
+            await leases.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            return 0;
+        }
+
+        return await DeleteAsync(leases, migration, null, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Deletes the migration's leases, except those of <paramref name="keepGeneration"/>; returns how many.</summary>
     public static async Task<int> DeleteAsync(Container leases, string migration, int? keepGeneration, CancellationToken cancellationToken)
     {

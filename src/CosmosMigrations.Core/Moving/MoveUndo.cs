@@ -1,4 +1,5 @@
 using CosmosMigrations.Connection;
+using CosmosMigrations.Distributed;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Tracking;
 
@@ -49,7 +50,7 @@ internal sealed class MoveUndo
             removedDocuments = await DeleteTargetAsync(record.Target, cancellationToken).ConfigureAwait(false);
         }
 
-        var leases = await _connection.DeleteLeasesAsync(name, cancellationToken).ConfigureAwait(false);
+        var leases = await ProcessorLeases.DeleteForMigrationAsync(_connection, name, cancellationToken).ConfigureAwait(false);
         // Before the tracking document goes (the phase keeps any start away): an undo interrupted
         // here is run again, and removes what is left.
         var failures = await Failures.FailureStore.DeleteForMigrationAsync(_connection, name, long.MaxValue, cancellationToken).ConfigureAwait(false);

@@ -25,7 +25,7 @@ public sealed class ResetSchemaMigrationCommand : ConnectedCmdlet
         }
 
         RunAsync(ct => lifecycle.ResetAsync(current, ct));
-        var leases = RunAsync(ct => connection.DeleteLeasesAsync(Name!, ct));
+        var leases = RunAsync(ct => Distributed.ProcessorLeases.DeleteForMigrationAsync(connection, Name!, ct));
         // Its failures were of the state just deleted: a later run must not meet them.
         var failures = RunAsync(ct => Failures.FailureStore.DeleteForMigrationAsync(connection, current.Name, current.FailureEpoch ?? 0, ct));
         WriteVerbose($"Tracking state of '{Name}' deleted{(leases > 0 ? $", with {leases} change feed lease(s) of its distributed runs" : "")}{(failures > 0 ? $", and {failures} failure store entr(ies)" : "")}.");

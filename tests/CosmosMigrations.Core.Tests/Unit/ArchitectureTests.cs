@@ -47,7 +47,6 @@ public sealed class ArchitectureTests
         [("Connection", "Tracking")] = "MigrationConnection opens the tracking container and its TrackingStore",
         [("Connection", "Journal")] = "MigrationConnection opens the journal container and its JournalStore",
         [("Connection", "Failures")] = "MigrationConnection opens the failure store's container and its FailureStore",
-        [("Connection", "Distributed")] = "MigrationConnection deletes a migration's leases through ProcessorLeases",
     };
 
     private static readonly IReadOnlyList<NamespaceGraph.Edge> Edges =
