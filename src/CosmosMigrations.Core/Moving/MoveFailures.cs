@@ -22,7 +22,7 @@ internal static class MoveFailures
     public static async Task<MoveFailureRetry> RetryAsync(MigrationConnection connection, TrackingDocument tracked, TargetContainer source, MoveWrites writes,
         ResilientSender sender, int failureListCap, CancellationToken cancellationToken)
     {
-        var store = new FailureStore(connection.FailureContainerName, ct => connection.GetFailureContainerAsync(create: false, ct), sender);
+        var store = new FailureStore(connection.FailureContainerName, ct => FailureStore.OpenContainerAsync(connection, create: false, ct), sender);
         var remaining = new FailureCounts();
         var listed = new List<DocumentFailure>();
         long copied = 0, gone = 0;

@@ -57,7 +57,7 @@ internal sealed class MigrationRunner
             journalRequest = new JournalRequest(_connection.JournalContainerName, (int?)options.JournalRetention?.TotalSeconds, target.ResourceId);
             if (definition.Steps.OfType<DocumentPass>().Any())
             {
-                journalContainer = await _connection.GetJournalAsync(journalRequest.Container, create: true, cancellationToken).ConfigureAwait(false);
+                journalContainer = await JournalStore.OpenContainerAsync(_connection, journalRequest.Container, create: true, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -143,7 +143,7 @@ internal sealed class MigrationRunner
         JournalStore? journal = null;
         if (options.Journal && decision.Document.Journal is { Complete: true } info)
         {
-            var journalContainer = await _connection.GetJournalAsync(info.Container, create: true, cancellationToken).ConfigureAwait(false);
+            var journalContainer = await JournalStore.OpenContainerAsync(_connection, info.Container, create: true, cancellationToken).ConfigureAwait(false);
             // A retried document may have an image already (a change the run made before it failed at a later step).
             journal = new JournalStore(journalContainer, new JournalScope(info.Id, definition.Name, definition.Container), info.Ttl, SideSender(sender)) { LaterImages = true };
         }
@@ -155,7 +155,7 @@ internal sealed class MigrationRunner
 
     /// <summary>The failure store of this connection, opened (and created) at its first use.</summary>
     public Failures.FailureStore FailureStoreOf(ResilientSender sender, bool create = true) =>
-        new(_connection.FailureContainerName, ct => _connection.GetFailureContainerAsync(create, ct), sender);
+        new(_connection.FailureContainerName, ct => Failures.FailureStore.OpenContainerAsync(_connection, create, ct), sender);
 
     /// <summary>A dry run: reads and plans every selected document, writes nothing (no tracking
     /// document either), and reports how many would change with a few before/after samples.</summary>
@@ -250,7 +250,7 @@ internal sealed class MigrationRunner
         JournalStore? journal = null;
         if (decision.Outcome != StartOutcome.Skipped && tracked.Journal is { Passes.Count: > 0 } info)
         {
-            var journalContainer = await _connection.GetJournalAsync(info.Container, create: false, cancellationToken).ConfigureAwait(false);
+            var journalContainer = await JournalStore.OpenContainerAsync(_connection, info.Container, create: false, cancellationToken).ConfigureAwait(false);
             journal = new JournalStore(journalContainer, new JournalScope(info.Id, tracked.Name, tracked.Container), null, SideSender(sender));
         }
 

@@ -31,7 +31,7 @@ public sealed class BatchFailuresTests : DatabaseTests
         var store = connection.TrackingStore;
         Assert.True(await store.TryCreateAsync(new TrackingDocument { Id = name, Name = name, Container = "bf", FailureCount = 0 }, CancellationToken.None));
         var target = await connection.GetContainerAsync("bf", CancellationToken.None);
-        var failureStore = new FailureStore(connection.FailureContainerName, ct => connection.GetFailureContainerAsync(create: true, ct), ResilientSender.Ungated);
+        var failureStore = new FailureStore(connection.FailureContainerName, ct => FailureStore.OpenContainerAsync(connection, create: true, ct), ResilientSender.Ungated);
         var recorder = new BatchFailures(store, name, target, failureStore, new RunOptions { MaxFailures = 1000 });
 
         // Each batch holds one failed document, Transform and Refused in turn, all released at once.
