@@ -49,7 +49,7 @@ internal sealed partial class DistributedRun
     {
         _journal = journal ?? RunJournal.None;
         _connection = connection;
-        _store = connection.TrackingStore;
+        _store = TrackingStore.Of(connection);
         _definition = definition;
         _options = options;
         _target = target;

@@ -3,6 +3,7 @@ using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
+using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations.Failures;
 
@@ -214,7 +215,7 @@ internal sealed class FailureStore
     public static async Task<FailureReader?> OpenForMigrationAsync(MigrationConnection connection, string name, FailureClass? failureClass, int pageSize, CancellationToken cancellationToken)
     {
         await connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
-        var tracked = await connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        var tracked = await TrackingStore.Of(connection).GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
         var store = new FailureStore(connection.FailureContainerName, ct => OpenContainerAsync(connection, create: false, ct), ResilientSender.Ungated);
         return await store.ReaderAsync(tracked.Name, tracked.FailureEpoch ?? 0, failureClass, pageSize, cancellationToken).ConfigureAwait(false);
     }

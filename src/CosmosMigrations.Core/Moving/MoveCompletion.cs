@@ -51,7 +51,7 @@ internal sealed class MoveCompletion
     public async Task<RunResult> CompleteAsync(string name, RunOptions options, int? sample, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
-        var store = _connection.TrackingStore;
+        var store = TrackingStore.Of(_connection);
         var tracked = await store.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
         var record = MoveRecord.Of(tracked) ?? throw new MigrationException(MigrationErrorKind.InvalidArgument, "MigrationNotAMove",
             $"'{name}' is a migration of '{tracked.Container}', not a move.", name, "Complete-ContainerMove completes what Start-ContainerMove started; Get-MigrationStatus lists the moves with their Target.");
@@ -169,7 +169,7 @@ internal sealed class MoveCompletion
     /// name. It writes into the source, which it did not create: an undo of it leaves the source.</summary>
     public async Task<RunResult> ReverseSyncAsync(string name, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
-        var tracked = await _connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        var tracked = await TrackingStore.Of(_connection).GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
         var record = MoveRecord.Of(tracked) ?? throw new MigrationException(MigrationErrorKind.InvalidArgument, "MigrationNotAMove",
             $"'{name}' is a migration of '{tracked.Container}', not a move.", name, "Complete-ContainerMove completes what Start-ContainerMove started.");
         if (MovePhase.Of(tracked) != MovePhase.Completed)
@@ -216,7 +216,7 @@ internal sealed class MoveCompletion
     /// until no worker runs it (at most two leases). The cut-over and an undo both begin with it.</summary>
     internal static async Task StopFollowersAsync(MigrationConnection connection, string name, TimeSpan lease, Action<string>? log, CancellationToken cancellationToken)
     {
-        var store = connection.TrackingStore;
+        var store = TrackingStore.Of(connection);
         var current = await store.GetAsync(name, cancellationToken).ConfigureAwait(false);
         if (current?.Status != TrackingStatus.Running)
         {
@@ -241,7 +241,7 @@ internal sealed class MoveCompletion
     }
 
     private async Task<TrackingDocument?> SetPhaseAsync(string name, string phase, Action<MoveRecord>? change, CancellationToken cancellationToken) =>
-        await _connection.TrackingStore.UpdateAsync(name, document =>
+        await TrackingStore.Of(_connection).UpdateAsync(name, document =>
         {
             if (document is null || MoveRecord.Of(document) is not { } record)
             {

@@ -84,7 +84,7 @@ internal static class MoveFailures
             }
         }
 
-        await connection.TrackingStore.UpdateAsync(tracked.Name, document =>
+        await TrackingStore.Of(connection).UpdateAsync(tracked.Name, document =>
         {
             if (document is null)
             {

@@ -79,7 +79,7 @@ internal sealed class MoveUndo
     /// <summary>Sets the phase <see cref="MovePhase.Undoing"/> (a completed move is refused);
     /// returns the document as it is then.</summary>
     private async Task<TrackingDocument?> MarkAsync(string name, CancellationToken cancellationToken) =>
-        await _connection.TrackingStore.UpdateAsync(name, document =>
+        await TrackingStore.Of(_connection).UpdateAsync(name, document =>
         {
             if (document is null || MoveRecord.Of(document) is null)
             {
@@ -136,14 +136,14 @@ internal sealed class MoveUndo
         TrackingDocument? last = null;
         for (var attempt = 0; attempt < 10; attempt++)
         {
-            var current = await _connection.TrackingStore.GetAsync(name, cancellationToken).ConfigureAwait(false);
+            var current = await TrackingStore.Of(_connection).GetAsync(name, cancellationToken).ConfigureAwait(false);
             if (current is null)
             {
                 return last;
             }
 
             last = current;
-            if (await _connection.TrackingStore.TryDeleteAsync(current, cancellationToken).ConfigureAwait(false))
+            if (await TrackingStore.Of(_connection).TryDeleteAsync(current, cancellationToken).ConfigureAwait(false))
             {
                 return last;
             }

@@ -61,7 +61,7 @@ internal sealed class MigrationRunner
             }
         }
 
-        var start = await new MigrationLifecycle(_connection.TrackingStore).StartAsync(new StartRequest(
+        var start = await new MigrationLifecycle(TrackingStore.Of(_connection)).StartAsync(new StartRequest(
             definition.Name, definition.Container, definition.Checksum, definition.Description, definition.SourcePath, definition.Steps.Count,
             _owner, options.LeaseDuration, options.Force, options.Strict, journalRequest, options.Distributed ? DistributedRun.WorkerName(_owner) : null, definition.Stored,
             Move: options.Writes is Moving.MoveWrites), cancellationToken).ConfigureAwait(false);
@@ -112,7 +112,7 @@ internal sealed class MigrationRunner
                 .ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
         }
 
-        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration, options.Time);
+        var checkpoint = new LeasedCheckpoint(TrackingStore.Of(_connection), start.Document, _owner, options.LeaseDuration, options.Time);
         var run = new MigrationRun(definition, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken, journal, failures);
         return await run.ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
     }
@@ -122,7 +122,7 @@ internal sealed class MigrationRunner
     private async Task<RunResult> RetryAsync(MigrationDefinition definition, RunOptions options, TargetContainer target, ResilientSender sender, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
         string? previousChecksum = null;
-        var decision = await new MigrationLifecycle(_connection.TrackingStore).StartRetryAsync(definition.Name, (existing, now) =>
+        var decision = await new MigrationLifecycle(TrackingStore.Of(_connection)).StartRetryAsync(definition.Name, (existing, now) =>
         {
             previousChecksum = existing?.Checksum;
             return FailureRetry.Decide(existing, definition, _owner, options.LeaseDuration, now);
@@ -148,7 +148,7 @@ internal sealed class MigrationRunner
             journal = new JournalStore(journalContainer, new JournalScope(info.Id, definition.Name, definition.Container), info.Ttl, SideSender(sender)) { LaterImages = true };
         }
 
-        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, decision.Document, _owner, options.LeaseDuration, options.Time);
+        var checkpoint = new LeasedCheckpoint(TrackingStore.Of(_connection), decision.Document, _owner, options.LeaseDuration, options.Time);
         var retry = new FailureRetry(definition, options, target, sender, checkpoint, FailureStoreOf(SideSender(sender)), journal, progress, Log, cancellationToken);
         return await retry.ExecuteAsync(null).ConfigureAwait(false);
     }
@@ -178,7 +178,7 @@ internal sealed class MigrationRunner
         options.Validate();
         var sender = RunSender(options);
         var (_, target, journal, request) = await PrepareUndoAsync(name, container, options, sender, cancellationToken).ConfigureAwait(false);
-        var start = await new MigrationLifecycle(_connection.TrackingStore).StartUndoAsync(request, cancellationToken).ConfigureAwait(false);
+        var start = await new MigrationLifecycle(TrackingStore.Of(_connection)).StartUndoAsync(request, cancellationToken).ConfigureAwait(false);
         if (start.Outcome == StartOutcome.Skipped)
         {
             // An undo ended before its failure entries were removed leaves them to this one.
@@ -196,7 +196,7 @@ internal sealed class MigrationRunner
 
         var plan = UndoPlan.Build(start.Document, journal, options.Force);
         Log?.Invoke($"Undoing '{name}' ({start.Document.Undo?.Migrated ?? 0} document(s) changed by the migration): {(plan.Steps.Count == 0 ? "nothing to restore" : string.Join("; ", plan.Steps.Select(s => s.Describe())))}.");
-        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration, options.Time);
+        var checkpoint = new LeasedCheckpoint(TrackingStore.Of(_connection), start.Document, _owner, options.LeaseDuration, options.Time);
         var run = new MigrationRun(plan, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken);
         var result = await run.ExecuteAsync(start.Outcome, null).ConfigureAwait(false);
         if (result.Status.Status == TrackingStatus.Undone)
@@ -243,7 +243,7 @@ internal sealed class MigrationRunner
         string name, string? container, RunOptions options, ResilientSender sender, CancellationToken cancellationToken)
     {
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
-        var tracked = await _connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        var tracked = await TrackingStore.Of(_connection).GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
         var target = await _connection.GetContainerAsync(tracked.Container, cancellationToken, refresh: true).ConfigureAwait(false);
         var request = new UndoRequest(name, container, _owner, options.LeaseDuration, options.Force, target.ResourceId);
         var decision = MigrationLifecycle.DecideUndo(tracked, request, Clock.NowMs());

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
@@ -14,6 +15,10 @@ internal sealed class TrackingStore
     private const int MaxConflicts = 10;
 
     private readonly Container _container;
+
+    /// <summary>The tracking documents of a connection's database (the store keeps nothing but its
+    /// container: one per call costs nothing).</summary>
+    public static TrackingStore Of(MigrationConnection connection) => new(connection.Tracking);
 
     public TrackingStore(Container container)
     {

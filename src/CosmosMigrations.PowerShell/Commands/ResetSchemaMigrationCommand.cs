@@ -17,7 +17,7 @@ public sealed class ResetSchemaMigrationCommand : ConnectedCmdlet
 
     protected override void ProcessRecord(MigrationConnection connection)
     {
-        var lifecycle = new MigrationLifecycle(connection.TrackingStore);
+        var lifecycle = new MigrationLifecycle(TrackingStore.Of(connection));
         var current = RunAsync(ct => lifecycle.GetResettableAsync(Name!, ct));
         if (!ShouldProcess($"migration '{Name}' ({current.Processed} document(s) changed so far)", "Delete its tracking state (its next start begins from the first document)"))
         {

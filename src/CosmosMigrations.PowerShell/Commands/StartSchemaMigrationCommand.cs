@@ -137,7 +137,7 @@ public sealed class StartSchemaMigrationCommand : ForwardRunCommandBase
     private void Resume(string name) =>
         Connected(connection =>
         {
-            var tracked = RunAsync(ct => connection.TrackingStore.GetRequiredAsync(name, ct));
+            var tracked = RunAsync(ct => TrackingStore.Of(connection).GetRequiredAsync(name, ct));
             if (MoveRecord.Of(tracked) is { } move)
             {
                 throw MoveRecord.IsAMove(name, move, "Start-SchemaMigration");

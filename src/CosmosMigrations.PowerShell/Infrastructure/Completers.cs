@@ -11,7 +11,7 @@ public sealed class MigrationNameCompleter : IArgumentCompleter
         Completion.Complete(wordToComplete, async (connection, ct) =>
         {
             var names = new List<string>();
-            await foreach (var document in connection.TrackingStore.ListAsync(ct).ConfigureAwait(false))
+            await foreach (var document in TrackingStore.Of(connection).ListAsync(ct).ConfigureAwait(false))
             {
                 names.Add(document.Name);
             }

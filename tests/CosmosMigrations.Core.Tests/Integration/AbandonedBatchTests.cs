@@ -34,7 +34,7 @@ public sealed class AbandonedBatchTests : DatabaseTests
         // generation and its leases exist.
         var first = await new MigrationRunner(connection).RunAsync(definition, Options(TimeSpan.FromMilliseconds(1)), null, CancellationToken.None);
         Assert.Null(first.Error);
-        var tracking = (await connection.TrackingStore.GetAsync(name, CancellationToken.None))!;
+        var tracking = (await TrackingStore.Of(connection).GetAsync(name, CancellationToken.None))!;
         // A live worker (its heartbeat a minute and a half ahead) holds an open batch of five
         // unchanged documents of one range on that range's ledger, and never closes it.
         JToken range = null!;
@@ -57,7 +57,7 @@ public sealed class AbandonedBatchTests : DatabaseTests
         }
 
         Assert.Equal(5, left.Count);
-        await connection.TrackingStore.PatchAsync(name, new[]
+        await TrackingStore.Of(connection).PatchAsync(name, new[]
         {
             PatchOperation.Set("/workers/ghost", JObject.FromObject(new { host = "elsewhere", processId = 1, heartbeat = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 90_000, state = "running" })),
         }, CancellationToken.None);
@@ -81,7 +81,7 @@ public sealed class AbandonedBatchTests : DatabaseTests
         Assert.Equal("completed", result.Status.Status);
         Assert.Contains(log, m => m.Contains("ghost still has a batch open there after three leases; counting it here"));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(80), $"the run took {clock.Elapsed}");
-        tracking = (await connection.TrackingStore.GetAsync(name, CancellationToken.None))!;
+        tracking = (await TrackingStore.Of(connection).GetAsync(name, CancellationToken.None))!;
         Assert.Equal(total, tracking.Processed);
         Assert.Equal(total, (await TestDatabase.ReadAllAsync(container, "SELECT * FROM c WHERE c.a = 1")).Count);
     }

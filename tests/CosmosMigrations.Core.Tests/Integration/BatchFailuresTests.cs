@@ -28,7 +28,7 @@ public sealed class BatchFailuresTests : DatabaseTests
         const int batches = 16;
         var container = await Db.CreateContainerAsync("bf");
         using var connection = await MigrationConnection.OpenAsync(Db.Server.Settings(Db.Name), null, CancellationToken.None);
-        var store = connection.TrackingStore;
+        var store = TrackingStore.Of(connection);
         Assert.True(await store.TryCreateAsync(new TrackingDocument { Id = name, Name = name, Container = "bf", FailureCount = 0 }, CancellationToken.None));
         var target = await connection.GetContainerAsync("bf", CancellationToken.None);
         var failureStore = new FailureStore(connection.FailureContainerName, ct => FailureStore.OpenContainerAsync(connection, create: true, ct), ResilientSender.Ungated);

@@ -2,6 +2,7 @@ using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
+using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations.Tests.Integration;
 
@@ -37,7 +38,7 @@ public sealed class DistributedWidthTests : DatabaseTests
 
             Assert.All(results, r => Assert.Null(r.Error));
             Assert.All(results, r => Assert.Equal("completed", r.Status.Status));
-            var tracking = await connections[0].TrackingStore.GetAsync("width-16", CancellationToken.None);
+            var tracking = await TrackingStore.Of(connections[0]).GetAsync("width-16", CancellationToken.None);
             Assert.Equal(total, tracking!.Processed);
             Assert.Equal(16, tracking.Workers!.Count);
             Assert.Equal(total, tracking.Workers.Values.Sum(w => w.Processed));

@@ -37,7 +37,7 @@ public sealed class RunnerTests : DatabaseTests
         var docs = await TestDatabase.ReadAllAsync(container);
         Assert.Equal(5000, docs.Count);
         Assert.All(docs, d => Assert.Equal("none", (string?)d["avatarUrl"]));
-        var tracking = await connection.TrackingStore.GetAsync("add-avatar", CancellationToken.None);
+        var tracking = await TrackingStore.Of(connection).GetAsync("add-avatar", CancellationToken.None);
         Assert.NotNull(tracking);
         Assert.Equal("completed", tracking!.Status);
         Assert.Equal(5000, tracking.Processed);
@@ -147,7 +147,7 @@ public sealed class RunnerTests : DatabaseTests
         {
             if (pages == 1)
             {
-                await new MigrationLifecycle(connection.TrackingStore).RequestStopAsync("stop-test", CancellationToken.None);
+                await new MigrationLifecycle(TrackingStore.Of(connection)).RequestStopAsync("stop-test", CancellationToken.None);
             }
         };
         var stopped = await runner.RunAsync(definition, new RunOptions { BatchSize = 100 }, null, CancellationToken.None);

@@ -44,7 +44,6 @@ public sealed class ArchitectureTests
     {
         [("Running", "Distributed")] = "MigrationRunner, the facade, hands -Distributed to DistributedRun and deletes its ProcessorLeases",
         [("Running", "Moving")] = "MigrationRunner, the facade, runs a move's pass with its MoveWrites (and MoveRunner calls MigrationRunner)",
-        [("Connection", "Tracking")] = "MigrationConnection opens the tracking container and its TrackingStore",
     };
 
     private static readonly IReadOnlyList<NamespaceGraph.Edge> Edges =
