@@ -39,6 +39,8 @@ internal sealed class MoveWrites : IPassWrites
     /// checkpoint, a split) writes the same versions again, and they count once.</summary>
     public bool CountsByVersion => true;
 
+    public bool IsMove => true;
+
     /// <summary>The document as the target gets it: the operations applied, system properties left out.</summary>
     public async Task<JObject> ReshapeAsync(JObject document, CancellationToken cancellationToken)
     {

@@ -64,7 +64,7 @@ internal sealed class MigrationRunner
         var start = await new MigrationLifecycle(TrackingStore.Of(_connection)).StartAsync(new StartRequest(
             definition.Name, definition.Container, definition.Checksum, definition.Description, definition.SourcePath, definition.Steps.Count,
             _owner, options.LeaseDuration, options.Force, options.Strict, journalRequest, options.Distributed ? DistributedRun.WorkerName(_owner) : null, definition.Stored,
-            Move: options.Writes is Moving.MoveWrites), cancellationToken).ConfigureAwait(false);
+            Move: options.Writes?.IsMove == true), cancellationToken).ConfigureAwait(false);
         if (start.Outcome == StartOutcome.Skipped)
         {
             var skipped = MigrationStatus.FromTracking(start.Document, definition.SourcePath);

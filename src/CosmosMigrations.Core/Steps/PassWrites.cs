@@ -26,4 +26,8 @@ internal interface IPassWrites
     /// version (<see cref="Distributed.CopiedVersions"/>): each version once, however often the
     /// feed delivers it.</summary>
     bool CountsByVersion { get; }
+
+    /// <summary>True when the pass is a move's copy: the run starts on a move's tracking document
+    /// (<see cref="Tracking.StartRequest.Move"/>), which a plain start refuses.</summary>
+    bool IsMove { get; }
 }

@@ -43,7 +43,6 @@ public sealed class ArchitectureTests
     private static readonly Dictionary<(string From, string To), string> KnownUpward = new()
     {
         [("Running", "Distributed")] = "MigrationRunner, the facade, hands -Distributed to DistributedRun and deletes its ProcessorLeases",
-        [("Running", "Moving")] = "MigrationRunner, the facade, runs a move's pass with its MoveWrites (and MoveRunner calls MigrationRunner)",
     };
 
     private static readonly IReadOnlyList<NamespaceGraph.Edge> Edges =
