@@ -7,13 +7,8 @@ namespace LocalCosmos.Tests;
 /// .NET SDK reads it: every create, replace and delete in order, per range, across a split, through
 /// the iterator and the processor; refused (400) on a container that has not turned it on, as on
 /// an account without continuous backup (tests/LocalCosmos/changelog.js).</summary>
-public sealed class AllVersionsFeedTests : DatabaseTests
+public sealed class AllVersionsFeedTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public AllVersionsFeedTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     /// <summary>A container with the feed on (the emulator's opt-in: a change feed retention).</summary>
     private async Task<Container> CreateAllVersionsContainerAsync(string name, int? defaultTtl = null)
     {

@@ -11,13 +11,8 @@ namespace LocalCosmos.Tests;
 /// splits, all through the .NET SDK (tests/LocalCosmos/README.md has the fidelity table). Tests
 /// that need harness hooks (splits, fault injection, EPKs) say so; the rest is plain SDK
 /// behaviour and runs unchanged against the emulator or an account.</summary>
-public sealed class PartitionTests : DatabaseTests
+public sealed class PartitionTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public PartitionTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     private static (string Min, string Max) Bounds(FeedRange range)
     {
         var json = JObject.Parse(range.ToJsonString());

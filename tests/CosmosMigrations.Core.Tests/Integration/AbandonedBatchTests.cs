@@ -13,13 +13,8 @@ namespace CosmosMigrations.Tests.Integration;
 /// abandoned the batch, or stalls for longer than three leases) must not hold the range for ever:
 /// under a loaded full test run, three workers over 15,000 documents waited on such a batch until
 /// the test gave up after 240 s.</summary>
-public sealed class AbandonedBatchTests : DatabaseTests
+public sealed class AbandonedBatchTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public AbandonedBatchTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     [HarnessFact("the ranges' lease tokens come from the local harness")]
     public async Task A_batch_a_live_worker_left_open_is_counted_by_the_ranges_next_owner_after_three_leases()
     {

@@ -14,13 +14,8 @@ namespace CosmosMigrations.Tests.Integration;
 /// first of them creates the tracking document's class counts and capped list; under a loaded full
 /// test run, a move's Transform count read 0 for 2 because a later batch's create overwrote an
 /// earlier one's.</summary>
-public sealed class BatchFailuresTests : DatabaseTests
+public sealed class BatchFailuresTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public BatchFailuresTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     [Fact]
     public async Task Batches_that_record_at_once_lose_no_count_and_no_listed_failure()
     {

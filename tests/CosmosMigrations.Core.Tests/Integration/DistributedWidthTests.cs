@@ -9,13 +9,8 @@ namespace CosmosMigrations.Tests.Integration;
 /// <summary>A distributed run at width: many change feed processor instances in one process share
 /// one migration over many feed ranges, and the count is exact by construction (each range's
 /// ledger beside its lease), with no document that every worker writes per batch.</summary>
-public sealed class DistributedWidthTests : DatabaseTests
+public sealed class DistributedWidthTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public DistributedWidthTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     [HarnessFact("splitting ranges on demand needs the local harness")]
     public async Task Sixteen_instances_over_sixteen_ranges_change_every_document_once_and_count_it_once()
     {

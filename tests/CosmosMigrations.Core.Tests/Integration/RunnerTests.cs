@@ -8,13 +8,8 @@ using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations.Tests.Integration;
 
-public sealed class RunnerTests : DatabaseTests
+public sealed class RunnerTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public RunnerTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     private async Task<MigrationConnection> ConnectAsync() =>
         await MigrationConnection.OpenAsync(Db.Server.Settings(Db.Name), null, CancellationToken.None);
 
