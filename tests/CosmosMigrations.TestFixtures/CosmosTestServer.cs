@@ -42,6 +42,13 @@ public sealed class CosmosTestServer : IAsyncDisposable
     /// <summary>True when the server is our harness (fault injection and hooks are available).</summary>
     public bool IsHarness { get; }
 
+    /// <summary>Whether the tests will talk to the harness, known before the server starts (for
+    /// <see cref="HarnessFactAttribute"/>): the local server this class starts, or an endpoint given
+    /// by COSMOS_ENDPOINT / COSMOS_KEY that COSMOSMIGRATIONS_HARNESS=1 says is the local server.</summary>
+    public static bool OnHarness =>
+        string.IsNullOrEmpty(Environment.GetEnvironmentVariable("COSMOS_ENDPOINT")) || string.IsNullOrEmpty(Environment.GetEnvironmentVariable("COSMOS_KEY"))
+        || Environment.GetEnvironmentVariable("COSMOSMIGRATIONS_HARNESS") == "1";
+
     public static async Task<CosmosTestServer> GetAsync()
     {
         await StartLock.WaitAsync();
@@ -61,8 +68,7 @@ public sealed class CosmosTestServer : IAsyncDisposable
         var key = Environment.GetEnvironmentVariable("COSMOS_KEY");
         if (!string.IsNullOrEmpty(endpoint) && !string.IsNullOrEmpty(key))
         {
-            var harness = Environment.GetEnvironmentVariable("COSMOSMIGRATIONS_HARNESS") == "1";
-            return new CosmosTestServer(endpoint, key, harness, null);
+            return new CosmosTestServer(endpoint, key, OnHarness, null);
         }
 
         var (process, started) = await LocalServerProcess.StartAttachedAsync(LocalServerProcess.FindServerScript(AppContext.BaseDirectory), DefaultPartitions);

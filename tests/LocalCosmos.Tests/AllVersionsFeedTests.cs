@@ -1,14 +1,5 @@
-using System;
 using System.Collections.Concurrent;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading.Tasks;
 using CosmosMigrations.Tests.Infrastructure;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace LocalCosmos.Tests;
 
@@ -16,13 +7,8 @@ namespace LocalCosmos.Tests;
 /// .NET SDK reads it: every create, replace and delete in order, per range, across a split, through
 /// the iterator and the processor; refused (400) on a container that has not turned it on, as on
 /// an account without continuous backup (tests/LocalCosmos/changelog.js).</summary>
-public sealed class AllVersionsFeedTests : DatabaseTests
+public sealed class AllVersionsFeedTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public AllVersionsFeedTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     /// <summary>A container with the feed on (the emulator's opt-in: a change feed retention).</summary>
     private async Task<Container> CreateAllVersionsContainerAsync(string name, int? defaultTtl = null)
     {
@@ -107,14 +93,9 @@ public sealed class AllVersionsFeedTests : DatabaseTests
         Assert.Empty(await DrainAsync(iterator));
     }
 
-    [Fact]
+    [HarnessFact("it splits a range on demand")]
     public async Task A_split_between_reads_loses_and_repeats_nothing_for_the_same_iterator_and_one_resumed_from_a_continuation()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return;
-        }
-
         var container = await CreateAllVersionsContainerAsync("avad-split");
         await TestDatabase.SeedAsync(container, 200, 40, i => new JObject { ["x"] = 0 });
         var iterator = container.GetChangeFeedIterator<ChangeFeedItem<JObject>>(ChangeFeedStartFrom.Now(), ChangeFeedMode.AllVersionsAndDeletes,
@@ -161,14 +142,9 @@ public sealed class AllVersionsFeedTests : DatabaseTests
         }
     }
 
-    [Fact]
+    [HarnessFact("it splits a range on demand")]
     public async Task The_processor_with_all_versions_and_deletes_delivers_each_documents_changes_in_order_across_a_split()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return;
-        }
-
         var container = await CreateAllVersionsContainerAsync("avad-cfp");
         var leases = (await Db.Database.CreateContainerIfNotExistsAsync("avad-cfp-leases", "/id")).Container;
         var ranges = (await Db.Server.RangesAsync(Db.Name, "avad-cfp")).Select(r => (string)r["id"]!).ToList();
@@ -241,14 +217,9 @@ public sealed class AllVersionsFeedTests : DatabaseTests
         Assert.Null(expiry.Previous);
     }
 
-    [Fact]
+    [HarnessFact("whether an account serves this feed is the account's setting, which the harness plays per container")]
     public async Task A_container_without_the_feed_answers_400_as_an_account_without_continuous_backup_and_a_start_from_the_beginning_is_refused()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return;
-        }
-
         var plain = await Db.CreateSeededContainerAsync("avad-off", 10, 2);
         var refused = await Assert.ThrowsAsync<CosmosException>(() =>
             plain.GetChangeFeedIterator<ChangeFeedItem<JObject>>(ChangeFeedStartFrom.Now(), ChangeFeedMode.AllVersionsAndDeletes).ReadNextAsync());

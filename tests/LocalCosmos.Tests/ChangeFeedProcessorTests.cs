@@ -1,27 +1,13 @@
-using System;
 using System.Collections.Concurrent;
-using System.Collections.Generic;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Tests.Infrastructure;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace LocalCosmos.Tests;
 
 /// <summary>The SDK's change feed processor and estimator on a container of several ranges (what
 /// -Distributed builds on): one lease per range, shared by the instances, handed over when one
 /// stops, and an estimate of the true lag.</summary>
-public sealed class ChangeFeedProcessorTests : DatabaseTests
+public sealed class ChangeFeedProcessorTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public ChangeFeedProcessorTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     private static Task<List<JObject>> LeasesAsync(Container leases) =>
         TestDatabase.ReadAllAsync(leases, "SELECT * FROM c WHERE IS_DEFINED(c.LeaseToken)");
 

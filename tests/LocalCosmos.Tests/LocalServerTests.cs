@@ -1,26 +1,12 @@
-using System;
-using System.Collections.Generic;
 using System.Diagnostics;
-using System.Linq;
-using System.Net;
-using System.Threading.Tasks;
 using CosmosMigrations.Tests.Infrastructure;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace LocalCosmos.Tests;
 
 /// <summary>What the .NET SDK needs of the server, one test per fix in tests/LocalCosmos (store.js, feeds.js, items.js, containers.js; see its README).
 /// Plain SDK behaviour: the same tests pass against the emulator or a real account.</summary>
-public sealed class LocalServerTests : DatabaseTests
+public sealed class LocalServerTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public LocalServerTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     private static Task<List<T>> QueryAsync<T>(Container container, string sql, QueryRequestOptions? options = null) =>
         DrainAsync(container.GetItemQueryIterator<T>(sql, requestOptions: options));
 

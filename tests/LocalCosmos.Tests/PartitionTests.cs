@@ -1,17 +1,8 @@
-using System;
-using System.Collections.Generic;
 using System.Globalization;
-using System.Linq;
-using System.Net;
 using System.Net.Http;
 using System.Reflection;
 using System.Text;
-using System.Threading.Tasks;
 using CosmosMigrations.Tests.Infrastructure;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace LocalCosmos.Tests;
 
@@ -20,13 +11,8 @@ namespace LocalCosmos.Tests;
 /// splits, all through the .NET SDK (tests/LocalCosmos/README.md has the fidelity table). Tests
 /// that need harness hooks (splits, fault injection, EPKs) say so; the rest is plain SDK
 /// behaviour and runs unchanged against the emulator or an account.</summary>
-public sealed class PartitionTests : DatabaseTests
+public sealed class PartitionTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public PartitionTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     private static (string Min, string Max) Bounds(FeedRange range)
     {
         var json = JObject.Parse(range.ToJsonString());
@@ -133,14 +119,9 @@ public sealed class PartitionTests : DatabaseTests
         return builder.Build();
     }
 
-    [Fact]
+    [HarnessFact("the server's hashing is only observable through the harness")]
     public async Task Effective_partition_keys_are_the_ones_the_dotnet_sdk_computes()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return; // the server's hashing is only observable through the harness
-        }
-
         JToken?[] scalars =
         {
             "pk0", "pk1", "abc", "", "ü日本語 ☃", new string('x', 150), "p" + new string('y', 99),
@@ -358,14 +339,9 @@ public sealed class PartitionTests : DatabaseTests
         Assert.Equal(HttpStatusCode.BadRequest, wrongKey.StatusCode);
     }
 
-    [Fact]
+    [HarnessFact("creating a container with a hand-written body needs the harness (no signature)")]
     public async Task Container_replace_judges_the_partition_key_definition_by_meaning()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return; // creating a container with a hand-written body needs the harness (no signature)
-        }
-
         // Created by another client: the same definition, its properties in another order.
         using var create = new HttpRequestMessage(HttpMethod.Post, $"/dbs/{Db.Name}/colls")
         {
@@ -387,14 +363,9 @@ public sealed class PartitionTests : DatabaseTests
         Assert.Equal(HttpStatusCode.BadRequest, changed.StatusCode);
     }
 
-    [Fact]
+    [HarnessFact("it injects faults")]
     public async Task Faults_can_target_one_range_only()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return;
-        }
-
         var container = await Db.CreateSeededContainerAsync("faultyrange", 400, 40);
         var ranges = await Db.Server.RangesAsync(Db.Name, "faultyrange");
         var target = (string)ranges.First(r => (int)r["documents"]! > 0)["id"]!;
@@ -453,14 +424,9 @@ public sealed class PartitionTests : DatabaseTests
         }
     }
 
-    [Fact]
+    [HarnessFact("it splits a range on demand")]
     public async Task Reads_addressed_to_a_split_range_get_410_and_the_sdk_follows_the_children()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return;
-        }
-
         var container = await Db.CreateSeededContainerAsync("gone", 600, 60);
         var before = await container.GetFeedRangesAsync();
         var split = await Db.Server.SplitAsync(Db.Name, "gone");
@@ -486,14 +452,9 @@ public sealed class PartitionTests : DatabaseTests
         Assert.Equal(before.Count + 1, (await fresh.GetContainer(Db.Name, "gone").GetFeedRangesAsync()).Count);
     }
 
-    [Fact]
+    [HarnessFact("it splits a range on demand")]
     public async Task A_split_during_a_paged_query_loses_and_repeats_nothing()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return;
-        }
-
         var container = await Db.CreateSeededContainerAsync("splitquery", 1200, 120);
 
         // One iterator across the split (the SDK's cross-partition pipeline).
@@ -539,14 +500,9 @@ public sealed class PartitionTests : DatabaseTests
         Assert.Equal(expected.OrderBy(s => s, StringComparer.Ordinal), resumed.OrderBy(s => s, StringComparer.Ordinal));
     }
 
-    [Fact]
+    [HarnessFact("it splits a range on demand")]
     public async Task A_split_during_a_change_feed_loses_and_repeats_nothing()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return;
-        }
-
         var container = await Db.CreateSeededContainerAsync("splitfeed", 600, 60);
         var delivered = new List<string>();
         var iterator = container.GetChangeFeedIterator<JObject>(ChangeFeedStartFrom.Beginning(), ChangeFeedMode.LatestVersion, new ChangeFeedRequestOptions { PageSizeHint = 50 });

@@ -1,5 +1,3 @@
-using System;
-using System.Collections.Generic;
 using CosmosMigrations.Errors;
 
 namespace CosmosMigrations.Connection;

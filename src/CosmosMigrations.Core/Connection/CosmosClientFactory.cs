@@ -1,10 +1,7 @@
-using System;
 using System.Net.Http;
-using System.Threading;
 using Azure.Core;
 using Azure.Identity;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Connection;
 

@@ -1,19 +1,13 @@
-using System;
 using System.Collections.Concurrent;
-using System.Collections.Generic;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Connection;
 
 public sealed partial class MigrationConnection
 {
     private readonly ConcurrentDictionary<string, TargetContainer> _containers = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, TargetContainer> _journals = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TargetContainer> _stores = new(StringComparer.Ordinal);
 
     /// <summary>A container of the database with its partition key definition, cached per name
     /// (<paramref name="refresh"/> reads it again: a container deleted and created again under the
@@ -48,66 +42,32 @@ public sealed partial class MigrationConnection
     }
 
     /// <summary>The journal container of this connection's tracking container: where runs keep the
-    /// before-images of what they change ("migrations-journal" beside "migrations").</summary>
+    /// before-images of what they change ("migrations-journal" beside "migrations"). Opened by
+    /// <c>Journal.JournalStore.OpenContainerAsync</c>.</summary>
     public string JournalContainerName => TrackingContainerName + "-journal";
 
-    /// <summary>A journal container, created when <paramref name="create"/> and missing (see
-    /// <see cref="Journal.JournalStore.NewContainerProperties"/>); missing and not to be created is
-    /// JournalMissing.</summary>
-    internal async Task<TargetContainer> GetJournalAsync(string name, bool create, CancellationToken cancellationToken)
-    {
-        ResourceName.Validate(name, "journal container");
-        if (_journals.TryGetValue(name, out var cached))
-        {
-            return cached;
-        }
-
-        var container = Database.GetContainer(name);
-        try
-        {
-            await container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound && create)
-        {
-            try
-            {
-                await CreateContainerIfMissingAsync(Journal.JournalStore.NewContainerProperties(name), cancellationToken).ConfigureAwait(false);
-            }
-            catch (CosmosException refused) when (refused.StatusCode == HttpStatusCode.Forbidden && Settings.UsesToken)
-            {
-                throw ContainerNotCreatable(refused, name, Journal.JournalStore.PartitionKeyPath + " --ttl -1", "JournalContainerMissing", "the journal container",
-                    " Or run with -NoJournal (the run then cannot be undone).");
-            }
-        }
-        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
-        {
-            throw CosmosErrors.Wrap(ex, MigrationErrorKind.InvalidState, "JournalMissing",
-                $"The journal container '{name}' does not exist: the before-images it held are gone.", name,
-                "Nothing can be undone without them; write a new migration that reverses the change.");
-        }
-
-        var journal = new TargetContainer(name, container, new PartitionKeyReader(new[] { Journal.JournalStore.PartitionKeyPath }));
-        _journals[name] = journal;
-        return journal;
-    }
-
     /// <summary>The failure store beside this connection's tracking container ("migrations-failures"
-    /// beside "migrations"): documents that migrations could not change.</summary>
+    /// beside "migrations"): documents that migrations could not change. Opened by
+    /// <c>Failures.FailureStore.OpenContainerAsync</c>.</summary>
     public string FailureContainerName => TrackingContainerName + "-failures";
 
-    private TargetContainer? _failures;
-
-    /// <summary>The failure store's container, created when <paramref name="create"/> and missing
-    /// (<see cref="Failures.FailureStore.NewContainerProperties"/>); null when missing and not to be created.</summary>
-    internal async Task<TargetContainer?> GetFailureContainerAsync(bool create, CancellationToken cancellationToken)
+    /// <summary>A container the engine keeps beside the tracking container (the journal, the failure
+    /// store), opened for the store that owns it, which says what a new one is
+    /// (<paramref name="properties"/>: name, partition key, indexing, TTL). Cached by name; created
+    /// when <paramref name="create"/> and missing (a token, which cannot create containers: the error
+    /// <paramref name="missingId"/> naming the <paramref name="what"/>, with <paramref name="otherwise"/>
+    /// as a way out). Missing and not to be created: the error <paramref name="gone"/> makes of the
+    /// service's 404, or null without it.</summary>
+    internal async Task<TargetContainer?> GetStoreContainerAsync(ContainerProperties properties, bool create, string what, string missingId, string otherwise,
+        Func<CosmosException, Exception>? gone, CancellationToken cancellationToken)
     {
-        if (_failures is { } cached)
+        var name = properties.Id;
+        ResourceName.Validate(name, what);
+        if (_stores.TryGetValue(name, out var cached))
         {
             return cached;
         }
 
-        var name = FailureContainerName;
-        ResourceName.Validate(name, "failure store container");
         var container = Database.GetContainer(name);
         try
         {
@@ -115,21 +75,23 @@ public sealed partial class MigrationConnection
         }
         catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound && !create)
         {
-            return null;
+            return gone is null ? null : throw gone(ex);
         }
         catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {
             try
             {
-                await CreateContainerIfMissingAsync(Failures.FailureStore.NewContainerProperties(name), cancellationToken).ConfigureAwait(false);
+                await CreateContainerIfMissingAsync(properties, cancellationToken).ConfigureAwait(false);
             }
             catch (CosmosException refused) when (refused.StatusCode == HttpStatusCode.Forbidden && Settings.UsesToken)
             {
-                throw ContainerNotCreatable(refused, name, Failures.FailureStore.PartitionKeyPath + " --ttl -1", "FailureStoreMissing", "the failure store container", "");
+                throw ContainerNotCreatable(refused, name, properties.PartitionKeyPath + " --ttl -1", missingId, "the " + what, otherwise);
             }
         }
 
-        return _failures = new TargetContainer(name, container, new PartitionKeyReader(new[] { Failures.FailureStore.PartitionKeyPath }));
+        var store = new TargetContainer(name, container, new PartitionKeyReader(new[] { properties.PartitionKeyPath }));
+        _stores[name] = store;
+        return store;
     }
 
     internal async Task<IReadOnlyList<string>> ListContainersAsync(CancellationToken cancellationToken)

@@ -1,9 +1,5 @@
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Connection;
 
@@ -38,22 +34,6 @@ public sealed partial class MigrationConnection
         }
 
         return Database.GetContainer(LeaseContainerName);
-    }
-
-    /// <summary>Deletes a migration's change feed leases (after a reset), if the lease container exists.</summary>
-    internal async Task<int> DeleteLeasesAsync(string migration, CancellationToken cancellationToken)
-    {
-        var leases = Database.GetContainer(LeaseContainerName);
-        try
-        {
-            await leases.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
-        {
-            return 0;
-        }
-
-        return await Distributed.ProcessorLeases.DeleteAsync(leases, migration, null, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<ContainerProperties> CreateLeaseContainerAsync(CancellationToken cancellationToken)

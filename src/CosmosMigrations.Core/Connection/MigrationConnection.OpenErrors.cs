@@ -1,10 +1,6 @@
-using System;
-using System.Linq;
-using System.Net;
 using System.Security.Authentication;
 using Azure.Identity;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Connection;
 

@@ -1,9 +1,4 @@
-using System;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Connection;
 

@@ -1,9 +1,5 @@
-using System;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Connection;
 
@@ -22,7 +18,6 @@ public sealed partial class MigrationConnection : IDisposable
         Endpoint = endpoint;
         Database = client.GetDatabase(settings.Database);
         Tracking = Database.GetContainer(settings.TrackingContainer);
-        TrackingStore = new Tracking.TrackingStore(Tracking);
     }
 
     internal CosmosClient Client { get; }
@@ -31,10 +26,9 @@ public sealed partial class MigrationConnection : IDisposable
 
     internal Database Database { get; }
 
+    /// <summary>The tracking container (its documents are read and written through
+    /// <c>Tracking.TrackingStore.Of</c>).</summary>
     internal Container Tracking { get; }
-
-    /// <summary>The tracking documents of this database.</summary>
-    internal Tracking.TrackingStore TrackingStore { get; }
 
     public string Endpoint { get; }
 

@@ -1,5 +1,4 @@
 using CosmosMigrations.Documents;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Connection;
 

@@ -1,6 +1,4 @@
-using System;
 using System.Text;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Connection;
 

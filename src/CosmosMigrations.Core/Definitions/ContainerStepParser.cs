@@ -1,13 +1,9 @@
-using System;
 using System.Collections;
-using System.Globalization;
-using System.Linq;
 using System.Text.RegularExpressions;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Steps;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Definitions;
 

@@ -1,13 +1,8 @@
-using System;
 using System.Collections;
-using System.Collections.Generic;
-using System.Globalization;
-using System.Linq;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Steps;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Definitions;
 

@@ -1,11 +1,6 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using System.Security.Cryptography;
 using System.Text;
 using CosmosMigrations.Steps;
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Definitions;
 

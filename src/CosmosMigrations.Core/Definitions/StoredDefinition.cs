@@ -1,14 +1,8 @@
-using System;
 using System.Collections;
-using System.Collections.Generic;
 using System.Collections.Specialized;
-using System.Globalization;
-using System.Linq;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Definitions;
 

@@ -1,13 +1,5 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Requests;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Distributed;
 
@@ -77,25 +69,16 @@ internal sealed class CatchUpWatch
     {
         var query = new QueryDefinition("SELECT * FROM c WHERE STARTSWITH(c.id, @prefix) AND IS_DEFINED(c.LeaseToken)").WithParameter("@prefix", _processor);
         var result = new Dictionary<string, FeedRange?>(StringComparer.Ordinal);
-        await ResilientSender.Ungated.RunAsync(async ct =>
+        var leases = await ResilientSender.Ungated.QueryAllAsync(_leases, query, new GiveUp("TransientFailuresExhausted", "Reading the change feed leases kept failing.", _processor),
+            cancellationToken).ConfigureAwait(false);
+        foreach (var lease in leases)
         {
-            result.Clear();
-            using var iterator = _leases.GetItemQueryStreamIterator(query);
-            while (iterator.HasMoreResults)
+            if (string.IsNullOrEmpty((string?)lease["ContinuationToken"]) && (string?)lease["LeaseToken"] is { } token)
             {
-                using var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
-                response.EnsureSuccessStatusCode();
-                foreach (var lease in DocumentJson.ReadPage(response.Content).OfType<JObject>())
-                {
-                    if (string.IsNullOrEmpty((string?)lease["ContinuationToken"]) && (string?)lease["LeaseToken"] is { } token)
-                    {
-                        result[token] = lease["FeedRange"] is JObject range ? FeedRange.FromJsonString(range.ToString(Newtonsoft.Json.Formatting.None)) : null;
-                    }
-                }
+                result[token] = lease["FeedRange"] is JObject range ? FeedRange.FromJsonString(range.ToString(Newtonsoft.Json.Formatting.None)) : null;
             }
+        }
 
-            return true;
-        }, new GiveUp("TransientFailuresExhausted", "Reading the change feed leases kept failing.", _processor), cancellationToken).ConfigureAwait(false);
         return result;
     }
 

@@ -1,10 +1,7 @@
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Distributed;
 

@@ -1,7 +1,3 @@
-using System;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
@@ -9,7 +5,6 @@ using CosmosMigrations.Requests;
 using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Distributed;
 
@@ -54,7 +49,7 @@ internal sealed partial class DistributedRun
     {
         _journal = journal ?? RunJournal.None;
         _connection = connection;
-        _store = connection.TrackingStore;
+        _store = TrackingStore.Of(connection);
         _definition = definition;
         _options = options;
         _target = target;

@@ -1,13 +1,5 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
-using CosmosMigrations.Documents;
+using CosmosMigrations.Connection;
 using CosmosMigrations.Requests;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Distributed;
 
@@ -17,6 +9,23 @@ namespace CosmosMigrations.Distributed;
 /// is reset, so that no stale checkpoint or count survives.</summary>
 internal static class ProcessorLeases
 {
+    /// <summary>Deletes every lease and ledger of a migration (after a reset, or a move's undo), if the
+    /// connection's lease container exists; returns how many.</summary>
+    public static async Task<int> DeleteForMigrationAsync(MigrationConnection connection, string migration, CancellationToken cancellationToken)
+    {
+        var leases = connection.Database.GetContainer(connection.LeaseContainerName);
+        try
+        {
+            await leases.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            return 0;
+        }
+
+        return await DeleteAsync(leases, migration, null, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Deletes the migration's leases, except those of <paramref name="keepGeneration"/>; returns how many.</summary>
     public static async Task<int> DeleteAsync(Container leases, string migration, int? keepGeneration, CancellationToken cancellationToken)
     {
@@ -25,21 +34,9 @@ internal static class ProcessorLeases
         var keep = keepGeneration is { } generation ? new[] { $"{prefix}{generation}|", $"{ledgers}{generation}|" } : Array.Empty<string>();
         var query = new QueryDefinition("SELECT c.id FROM c WHERE STARTSWITH(c.id, @prefix) OR STARTSWITH(c.id, @ledgers)")
             .WithParameter("@prefix", prefix).WithParameter("@ledgers", ledgers);
-        var ids = new List<string>();
         var giveUp = new GiveUp("TransientFailuresExhausted", "Removing old change feed leases kept failing.", migration);
-        await ResilientSender.Ungated.RunAsync(async ct =>
-        {
-            ids.Clear();
-            using var iterator = leases.GetItemQueryStreamIterator(query);
-            while (iterator.HasMoreResults)
-            {
-                using var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
-                response.EnsureSuccessStatusCode();
-                ids.AddRange(DocumentJson.ReadPage(response.Content).OfType<JObject>().Select(d => (string?)d["id"]).OfType<string>());
-            }
-
-            return true;
-        }, giveUp, cancellationToken).ConfigureAwait(false);
+        var ids = (await ResilientSender.Ungated.QueryAllAsync(leases, query, giveUp, cancellationToken).ConfigureAwait(false))
+            .Select(d => (string?)d["id"]).OfType<string>();
 
         var deleted = 0;
         foreach (var id in ids.Where(i => !keep.Any(k => i.StartsWith(k, StringComparison.Ordinal))))

@@ -1,16 +1,7 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Distributed;
 
@@ -131,21 +122,9 @@ internal sealed class RangeLedger
     {
         var query = new QueryDefinition("SELECT * FROM c WHERE STARTSWITH(c.id, @prefix) AND c.kind = @kind")
             .WithParameter("@prefix", $"{Prefix(_migration)}g{_generation}|s{_step}|").WithParameter("@kind", RangeLedgerDocument.KindName);
-        var result = new List<RangeLedgerDocument>();
-        await _sender.RunAsync(async ct =>
-        {
-            result.Clear();
-            using var iterator = _container.GetItemQueryStreamIterator(query);
-            while (iterator.HasMoreResults)
-            {
-                using var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
-                response.EnsureSuccessStatusCode();
-                result.AddRange(DocumentJson.ReadPage(response.Content).OfType<JObject>().Select(o => o.ToObject<RangeLedgerDocument>(DocumentJson.Serializer)!));
-            }
-
-            return true;
-        }, new GiveUp("TransientFailuresExhausted", "Reading the feed ranges' counts kept failing.", _migration), cancellationToken).ConfigureAwait(false);
-        return result;
+        var ledgers = await _sender.QueryAllAsync(_container, query, new GiveUp("TransientFailuresExhausted", "Reading the feed ranges' counts kept failing.", _migration),
+            cancellationToken).ConfigureAwait(false);
+        return ledgers.Select(o => o.ToObject<RangeLedgerDocument>(DocumentJson.Serializer)!).ToList();
     }
 
     /// <summary>Changes one ledger under its ETag (created when missing): <paramref name="apply"/> gets

@@ -1,8 +1,4 @@
-using System;
-using System.Globalization;
-using System.Linq;
 using System.Text;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Documents;
 

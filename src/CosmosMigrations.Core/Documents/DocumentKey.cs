@@ -1,7 +1,3 @@
-using System;
-using System.Linq;
-using Newtonsoft.Json.Linq;
-
 namespace CosmosMigrations.Documents;
 
 /// <summary>A document's key: enough to read it again and to tell whether it changed since.</summary>

@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
-
 namespace CosmosMigrations.Documents;
 
 /// <summary>Builds a document's <see cref="PartitionKey"/> from the container's key paths (one, or

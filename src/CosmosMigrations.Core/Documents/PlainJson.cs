@@ -1,9 +1,6 @@
-using System;
 using System.Collections;
 using System.Collections.Specialized;
-using System.Globalization;
 using CosmosMigrations.Errors;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Documents;
 

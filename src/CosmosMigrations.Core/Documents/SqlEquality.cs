@@ -1,7 +1,3 @@
-using System;
-using System.Globalization;
-using Newtonsoft.Json.Linq;
-
 namespace CosmosMigrations.Documents;
 
 /// <summary>Equality of a field and a JSON value in Cosmos SQL, exact or not at all: what a guarded

@@ -1,9 +1,6 @@
-using System;
 using System.IO;
-using System.Net;
 using System.Net.Http;
 using System.Net.Sockets;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Errors;
 

@@ -1,6 +1,3 @@
-using System;
-using System.Net;
-
 namespace CosmosMigrations.Errors;
 
 /// <summary>Why a document could not be migrated, in the terms of what fixes it.</summary>

@@ -1,6 +1,3 @@
-using System;
-using System.Net;
-
 namespace CosmosMigrations.Errors;
 
 /// <summary>The one exception type of the Core: a kind, a stable id, the target, what to do, and

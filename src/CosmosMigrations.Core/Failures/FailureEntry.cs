@@ -1,11 +1,7 @@
-using System;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Failures;
 

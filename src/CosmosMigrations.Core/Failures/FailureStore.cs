@@ -1,15 +1,9 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
 using System.Runtime.CompilerServices;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
-using Microsoft.Azure.Cosmos;
+using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations.Failures;
 
@@ -78,6 +72,11 @@ internal sealed class FailureStore
         ?? throw new MigrationException(MigrationErrorKind.InvalidState, "FailureStoreMissing", $"The failure store container '{Name}' does not exist.", Name);
 
     public ResilientSender Sender { get; }
+
+    /// <summary>The connection's failure store container, created when <paramref name="create"/> and
+    /// missing (<see cref="NewContainerProperties"/>); null when missing and not to be created.</summary>
+    public static Task<TargetContainer?> OpenContainerAsync(MigrationConnection connection, bool create, CancellationToken cancellationToken) =>
+        connection.GetStoreContainerAsync(NewContainerProperties(connection.FailureContainerName), create, "failure store container", "FailureStoreMissing", "", null, cancellationToken);
 
     /// <summary>How the store's container is made: partition key /pk, per-item TTL on with no
     /// default (entries live as long as their own ttl says, as journal records do), and only what
@@ -216,8 +215,8 @@ internal sealed class FailureStore
     public static async Task<FailureReader?> OpenForMigrationAsync(MigrationConnection connection, string name, FailureClass? failureClass, int pageSize, CancellationToken cancellationToken)
     {
         await connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
-        var tracked = await connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
-        var store = new FailureStore(connection.FailureContainerName, ct => connection.GetFailureContainerAsync(create: false, ct), ResilientSender.Ungated);
+        var tracked = await TrackingStore.Of(connection).GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        var store = new FailureStore(connection.FailureContainerName, ct => OpenContainerAsync(connection, create: false, ct), ResilientSender.Ungated);
         return await store.ReaderAsync(tracked.Name, tracked.FailureEpoch ?? 0, failureClass, pageSize, cancellationToken).ConfigureAwait(false);
     }
 
@@ -288,7 +287,7 @@ internal sealed class FailureStore
     /// undone: <see cref="DeleteMigrationAsync"/> in the connection's store (nothing when it does
     /// not exist).</summary>
     public static Task<long> DeleteForMigrationAsync(MigrationConnection connection, string migration, long epoch, CancellationToken cancellationToken) =>
-        new FailureStore(connection.FailureContainerName, ct => connection.GetFailureContainerAsync(create: false, ct), ResilientSender.Ungated)
+        new FailureStore(connection.FailureContainerName, ct => OpenContainerAsync(connection, create: false, ct), ResilientSender.Ungated)
             .DeleteMigrationAsync(migration, epoch, cancellationToken);
 
     /// <summary>Removes the entries of <paramref name="migration"/> that retries resolved (what a

@@ -1,5 +1,4 @@
 using CosmosMigrations.Documents;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Journal;
 

@@ -1,6 +1,3 @@
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
-
 namespace CosmosMigrations.Journal;
 
 /// <summary>The indexing policy before an AddIndex step changed it, and as the service kept it after.</summary>

@@ -1,9 +1,5 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Operations;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Journal;
 

@@ -1,11 +1,7 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using System.Security.Cryptography;
 using System.Text;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Operations;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Journal;
 

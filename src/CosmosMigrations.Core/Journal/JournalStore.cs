@@ -1,17 +1,10 @@
-using System;
-using System.Globalization;
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Journal;
 
@@ -67,6 +60,15 @@ internal sealed class JournalStore
     /// catch-up scan, a resumed or repeated run): they are marked, and an undo looks for other
     /// images of a page's documents only when its step has marked records.</summary>
     public bool LaterImages { get; set; }
+
+    /// <summary>A journal container of the connection, created when <paramref name="create"/> and
+    /// missing (see <see cref="NewContainerProperties"/>); missing and not to be created is JournalMissing.</summary>
+    public static async Task<TargetContainer> OpenContainerAsync(MigrationConnection connection, string name, bool create, CancellationToken cancellationToken) =>
+        (await connection.GetStoreContainerAsync(NewContainerProperties(name), create, "journal container", "JournalContainerMissing",
+            " Or run with -NoJournal (the run then cannot be undone).",
+            gone => CosmosErrors.Wrap(gone, MigrationErrorKind.InvalidState, "JournalMissing", $"The journal container '{name}' does not exist: the before-images it held are gone.", name,
+                "Nothing can be undone without them; write a new migration that reverses the change."),
+            cancellationToken).ConfigureAwait(false))!;
 
     /// <summary>How the journal container is made: partition key /pk (a hash per journal, step and
     /// record), per-item TTL on with no default (records live as long as their own ttl says, or

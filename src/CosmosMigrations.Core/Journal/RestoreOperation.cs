@@ -1,5 +1,4 @@
 using CosmosMigrations.Operations;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Journal;
 

@@ -1,6 +1,4 @@
-using System;
 using CosmosMigrations.Documents;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 

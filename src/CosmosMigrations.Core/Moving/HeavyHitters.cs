@@ -1,7 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-
 namespace CosmosMigrations.Moving;
 
 /// <summary>The heaviest keys of a stream in bounded memory (the Space-Saving algorithm of Metwally

@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
@@ -12,8 +6,6 @@ using CosmosMigrations.Running;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 
@@ -59,7 +51,7 @@ internal sealed class MoveCompletion
     public async Task<RunResult> CompleteAsync(string name, RunOptions options, int? sample, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
-        var store = _connection.TrackingStore;
+        var store = TrackingStore.Of(_connection);
         var tracked = await store.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
         var record = MoveRecord.Of(tracked) ?? throw new MigrationException(MigrationErrorKind.InvalidArgument, "MigrationNotAMove",
             $"'{name}' is a migration of '{tracked.Container}', not a move.", name, "Complete-ContainerMove completes what Start-ContainerMove started; Get-MigrationStatus lists the moves with their Target.");
@@ -177,7 +169,7 @@ internal sealed class MoveCompletion
     /// name. It writes into the source, which it did not create: an undo of it leaves the source.</summary>
     public async Task<RunResult> ReverseSyncAsync(string name, RunOptions options, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
-        var tracked = await _connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        var tracked = await TrackingStore.Of(_connection).GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
         var record = MoveRecord.Of(tracked) ?? throw new MigrationException(MigrationErrorKind.InvalidArgument, "MigrationNotAMove",
             $"'{name}' is a migration of '{tracked.Container}', not a move.", name, "Complete-ContainerMove completes what Start-ContainerMove started.");
         if (MovePhase.Of(tracked) != MovePhase.Completed)
@@ -224,7 +216,7 @@ internal sealed class MoveCompletion
     /// until no worker runs it (at most two leases). The cut-over and an undo both begin with it.</summary>
     internal static async Task StopFollowersAsync(MigrationConnection connection, string name, TimeSpan lease, Action<string>? log, CancellationToken cancellationToken)
     {
-        var store = connection.TrackingStore;
+        var store = TrackingStore.Of(connection);
         var current = await store.GetAsync(name, cancellationToken).ConfigureAwait(false);
         if (current?.Status != TrackingStatus.Running)
         {
@@ -249,7 +241,7 @@ internal sealed class MoveCompletion
     }
 
     private async Task<TrackingDocument?> SetPhaseAsync(string name, string phase, Action<MoveRecord>? change, CancellationToken cancellationToken) =>
-        await _connection.TrackingStore.UpdateAsync(name, document =>
+        await TrackingStore.Of(_connection).UpdateAsync(name, document =>
         {
             if (document is null || MoveRecord.Of(document) is not { } record)
             {
@@ -349,26 +341,10 @@ internal sealed class MoveCompletion
         return new MoveVerification(sourceCount, targetCount, "", "", deleted, reservoir.Count, mismatches);
     }
 
-    private static async Task<long> CountAsync(TargetContainer container, string? filter, ResilientSender sender, CancellationToken cancellationToken)
-    {
-        long count = 0;
-        var query = new QueryDefinition($"SELECT VALUE COUNT(1) FROM c{(filter is null ? "" : $" WHERE {filter}")}");
-        await sender.RunAsync(async ct =>
-        {
-            count = 0;
-            using var iterator = container.Container.GetItemQueryIterator<long>(query);
-            while (iterator.HasMoreResults)
-            {
-                var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
-                sender.Gate?.Record(response.RequestCharge);
-                count += response.Sum();
-            }
-
-            return true;
-        }, new GiveUp("TransientFailuresExhausted", $"Counting the documents of '{container.Name}' kept failing.", container.Name,
-            "The service is throttling or unavailable: run Complete-ContainerMove again."), cancellationToken).ConfigureAwait(false);
-        return count;
-    }
+    private static Task<long> CountAsync(TargetContainer container, string? filter, ResilientSender sender, CancellationToken cancellationToken) =>
+        DocumentCount.CountAsync(container, new QueryDefinition($"SELECT VALUE COUNT(1) FROM c{(filter is null ? "" : $" WHERE {filter}")}"), sender,
+            new GiveUp("TransientFailuresExhausted", $"Counting the documents of '{container.Name}' kept failing.", container.Name,
+                "The service is throttling or unavailable: run Complete-ContainerMove again."), cancellationToken);
 
     /// <summary>The digest of a container's documents (under the filter), each reshaped first when
     /// <paramref name="reshape"/> is given.</summary>

@@ -1,15 +1,9 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Failures;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 
@@ -28,7 +22,7 @@ internal static class MoveFailures
     public static async Task<MoveFailureRetry> RetryAsync(MigrationConnection connection, TrackingDocument tracked, TargetContainer source, MoveWrites writes,
         ResilientSender sender, int failureListCap, CancellationToken cancellationToken)
     {
-        var store = new FailureStore(connection.FailureContainerName, ct => connection.GetFailureContainerAsync(create: false, ct), sender);
+        var store = new FailureStore(connection.FailureContainerName, ct => FailureStore.OpenContainerAsync(connection, create: false, ct), sender);
         var remaining = new FailureCounts();
         var listed = new List<DocumentFailure>();
         long copied = 0, gone = 0;
@@ -90,7 +84,7 @@ internal static class MoveFailures
             }
         }
 
-        await connection.TrackingStore.UpdateAsync(tracked.Name, document =>
+        await TrackingStore.Of(connection).UpdateAsync(tracked.Name, document =>
         {
             if (document is null)
             {

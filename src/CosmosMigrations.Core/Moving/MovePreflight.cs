@@ -1,6 +1,3 @@
-using System;
-using System.Collections.Generic;
-
 namespace CosmosMigrations.Moving;
 
 /// <summary>What Test-ContainerMove found: whether a container (or the part -Filter selects) can move

@@ -1,17 +1,9 @@
-using System;
-using System.Collections.Generic;
 using System.Diagnostics;
-using System.Linq;
-using System.Net;
 using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 
@@ -199,20 +191,8 @@ internal static class MovePreflightScan
             query = query.WithParameter(name, value);
         }
 
-        return await sender.RunAsync(async ct =>
-        {
-            long count = 0;
-            using var iterator = source.Container.GetItemQueryIterator<long>(query);
-            while (iterator.HasMoreResults)
-            {
-                var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
-                sender.Gate?.Record(response.RequestCharge);
-                count += response.Sum();
-            }
-
-            return count;
-        }, new GiveUp("TransientFailuresExhausted", $"Checking whether id '{id}' repeats under the new key kept failing.", source.Name,
-            "The service is throttling or unavailable: lower -MaxRUPerSecond or try again later."), cancellationToken).ConfigureAwait(false);
+        return await DocumentCount.CountAsync(source, query, sender, new GiveUp("TransientFailuresExhausted", $"Checking whether id '{id}' repeats under the new key kept failing.",
+            source.Name, "The service is throttling or unavailable: lower -MaxRUPerSecond or try again later."), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The copy's cost: each document read once from the change feed (about what this scan

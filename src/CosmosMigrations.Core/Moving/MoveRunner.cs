@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Documents;
@@ -12,7 +6,6 @@ using CosmosMigrations.Operations;
 using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Moving;
 
@@ -57,7 +50,7 @@ internal sealed class MoveRunner
         }
 
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
-        var store = _connection.TrackingStore;
+        var store = TrackingStore.Of(_connection);
         var tracked = await store.GetAsync(request.Name, cancellationToken).ConfigureAwait(false);
         var record = MoveRecord.Of(tracked);
         if (tracked is not null && (record is null || record.Source != request.Container || record.Target != request.Target || !record.PartitionKey.SequenceEqual(key.Paths)))
@@ -195,7 +188,7 @@ internal sealed class MoveRunner
         {
             while (true)
             {
-                var document = await _connection.TrackingStore.GetAsync(name, cancellationToken).ConfigureAwait(false);
+                var document = await TrackingStore.Of(_connection).GetAsync(name, cancellationToken).ConfigureAwait(false);
                 if (MoveRecord.Of(document) is not null)
                 {
                     return;
@@ -203,7 +196,7 @@ internal sealed class MoveRunner
 
                 if (document is not null)
                 {
-                    await _connection.TrackingStore.PatchAsync(name, new[] { PatchOperation.Set("/" + MoveRecord.Field, Newtonsoft.Json.Linq.JObject.FromObject(record)) }, cancellationToken)
+                    await TrackingStore.Of(_connection).PatchAsync(name, new[] { PatchOperation.Set("/" + MoveRecord.Field, Newtonsoft.Json.Linq.JObject.FromObject(record)) }, cancellationToken)
                         .ConfigureAwait(false);
                     return;
                 }
@@ -255,7 +248,7 @@ internal sealed class MoveRunner
                 await Task.Delay(MoveLiveStatus.SampleInterval, cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await _connection.TrackingStore.UpdateAsync(name, document => document is not null && MoveLiveStatus.Sample(document, Clock.NowMs()) ? document : null,
+                    await TrackingStore.Of(_connection).UpdateAsync(name, document => document is not null && MoveLiveStatus.Sample(document, Clock.NowMs()) ? document : null,
                         "move rate", cancellationToken).ConfigureAwait(false);
                 }
                 catch (MigrationException ex)
@@ -400,7 +393,7 @@ internal sealed class MoveRunner
     /// ledgers keep counting (the pass's base is 0: the move has no other step).</summary>
     internal async Task ReopenAsync(string name, CancellationToken cancellationToken)
     {
-        await _connection.TrackingStore.UpdateAsync(name, document =>
+        await TrackingStore.Of(_connection).UpdateAsync(name, document =>
         {
             if (document is null || document.Status != TrackingStatus.Completed)
             {

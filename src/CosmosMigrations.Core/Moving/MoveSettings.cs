@@ -1,8 +1,3 @@
-using System.Collections.Generic;
-using System.Linq;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json;
-
 namespace CosmosMigrations.Moving;
 
 /// <summary>One setting of the source container: whether a move's target gets it, and why not.</summary>

@@ -1,11 +1,7 @@
-using System;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
+using CosmosMigrations.Distributed;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Moving;
 
@@ -54,7 +50,7 @@ internal sealed class MoveUndo
             removedDocuments = await DeleteTargetAsync(record.Target, cancellationToken).ConfigureAwait(false);
         }
 
-        var leases = await _connection.DeleteLeasesAsync(name, cancellationToken).ConfigureAwait(false);
+        var leases = await ProcessorLeases.DeleteForMigrationAsync(_connection, name, cancellationToken).ConfigureAwait(false);
         // Before the tracking document goes (the phase keeps any start away): an undo interrupted
         // here is run again, and removes what is left.
         var failures = await Failures.FailureStore.DeleteForMigrationAsync(_connection, name, long.MaxValue, cancellationToken).ConfigureAwait(false);
@@ -83,7 +79,7 @@ internal sealed class MoveUndo
     /// <summary>Sets the phase <see cref="MovePhase.Undoing"/> (a completed move is refused);
     /// returns the document as it is then.</summary>
     private async Task<TrackingDocument?> MarkAsync(string name, CancellationToken cancellationToken) =>
-        await _connection.TrackingStore.UpdateAsync(name, document =>
+        await TrackingStore.Of(_connection).UpdateAsync(name, document =>
         {
             if (document is null || MoveRecord.Of(document) is null)
             {
@@ -140,14 +136,14 @@ internal sealed class MoveUndo
         TrackingDocument? last = null;
         for (var attempt = 0; attempt < 10; attempt++)
         {
-            var current = await _connection.TrackingStore.GetAsync(name, cancellationToken).ConfigureAwait(false);
+            var current = await TrackingStore.Of(_connection).GetAsync(name, cancellationToken).ConfigureAwait(false);
             if (current is null)
             {
                 return last;
             }
 
             last = current;
-            if (await _connection.TrackingStore.TryDeleteAsync(current, cancellationToken).ConfigureAwait(false))
+            if (await TrackingStore.Of(_connection).TryDeleteAsync(current, cancellationToken).ConfigureAwait(false))
             {
                 return last;
             }

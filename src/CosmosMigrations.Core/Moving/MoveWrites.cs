@@ -1,9 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
@@ -11,8 +5,6 @@ using CosmosMigrations.Journal;
 using CosmosMigrations.Operations;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Steps;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Moving;
 
@@ -46,6 +38,8 @@ internal sealed class MoveWrites : IPassWrites
     /// <summary>A copy: a batch delivered again (a lease handed over, a kill between count and
     /// checkpoint, a split) writes the same versions again, and they count once.</summary>
     public bool CountsByVersion => true;
+
+    public bool IsMove => true;
 
     /// <summary>The document as the target gets it: the operations applied, system properties left out.</summary>
     public async Task<JObject> ReshapeAsync(JObject document, CancellationToken cancellationToken)

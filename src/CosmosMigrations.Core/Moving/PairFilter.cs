@@ -1,5 +1,3 @@
-using System;
-
 namespace CosmosMigrations.Moving;
 
 /// <summary>A Bloom filter over 64-bit hashes: "seen before?" answered with no false negatives and,

@@ -1,7 +1,4 @@
-using System.Collections.Generic;
-using System.Linq;
 using CosmosMigrations.Documents;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Operations;
 

@@ -1,9 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
-using System.Linq;
 using CosmosMigrations.Documents;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Operations;
 

@@ -1,8 +1,4 @@
-using System;
-using System.Collections.Generic;
 using CosmosMigrations.Documents;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Operations;
 

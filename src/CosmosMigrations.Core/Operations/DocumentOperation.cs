@@ -1,8 +1,4 @@
-using System.Collections.Generic;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Operations;
 

@@ -1,10 +1,6 @@
-using System;
-using System.Collections.Generic;
-using System.Globalization;
 using System.Text;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Operations;
 

@@ -1,6 +1,4 @@
-using System.Collections.Generic;
 using CosmosMigrations.Documents;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Operations;
 

@@ -1,6 +1,4 @@
-using System;
 using System.Diagnostics;
-using System.Globalization;
 
 namespace CosmosMigrations.Requests;
 
@@ -132,12 +130,7 @@ internal sealed class AdaptiveConcurrency
                     return $"{Rate(_throughputBefore)} at {from} → {rate} at {_limit}: at the cap";
                 }
 
-                var next = Raise(_limit);
-                var message = $"{Rate(_throughputBefore)} at {from} → {rate} at {_limit}: raising to {next}";
-                _raisedFrom = _limit;
-                _throughputBefore = throughput;
-                _limit = next;
-                return message;
+                return RaiseFrom(throughput, $"{Rate(_throughputBefore)} at {from} → {rate} at {_limit}: raising to");
             }
 
             var back = $"{rate} at {_limit} is no gain over {Rate(_throughputBefore)} at {from}: back to {from}";
@@ -173,15 +166,21 @@ internal sealed class AdaptiveConcurrency
 
         if (_limit < _cap)
         {
-            var next = Raise(_limit);
-            var message = $"{rate} at {_limit}: probing {next}";
-            _raisedFrom = _limit;
-            _throughputBefore = throughput;
-            _limit = next;
-            return message;
+            return RaiseFrom(throughput, $"{rate} at {_limit}: probing");
         }
 
         return null;
+    }
+
+    /// <summary>Raises the limit a step, remembering the limit and throughput it rose from (the
+    /// next window keeps the rise only if it gained); says so: <paramref name="what"/> and the new limit.</summary>
+    private string RaiseFrom(double throughput, string what)
+    {
+        var next = Raise(_limit);
+        _raisedFrom = _limit;
+        _throughputBefore = throughput;
+        _limit = next;
+        return $"{what} {next}";
     }
 
     private int Raise(int limit) => Math.Min(_cap, Math.Max(limit + 1, (int)Math.Ceiling(limit * 1.5)));

@@ -1,5 +1,3 @@
-using System;
-
 namespace CosmosMigrations.Requests;
 
 /// <summary>The one back-off of the module: exponential from 50 ms, capped at 8 s, with jitter

@@ -1,8 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Threading;
-using System.Threading.Tasks;
-
 namespace CosmosMigrations.Requests;
 
 /// <summary>At most <see cref="Limit"/> requests in flight, waiters served in order. On

@@ -1,11 +1,6 @@
-using System;
 using System.Diagnostics;
-using System.Globalization;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
+using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Requests;
 
@@ -98,6 +93,23 @@ internal sealed class ResilientSender
             await Task.Delay(Backoff.Delay(attempt, retryAfter), cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Every document a query answers (small bookkeeping queries: leases, ledgers), read
+    /// again from the first page when a page fails transiently.</summary>
+    public Task<IReadOnlyList<JObject>> QueryAllAsync(Container container, QueryDefinition query, GiveUp giveUp, CancellationToken cancellationToken) =>
+        RunAsync<IReadOnlyList<JObject>>(async ct =>
+        {
+            var documents = new List<JObject>();
+            using var iterator = container.GetItemQueryStreamIterator(query);
+            while (iterator.HasMoreResults)
+            {
+                using var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);
+                response.EnsureSuccessStatusCode();
+                documents.AddRange(DocumentJson.ReadPage(response.Content).OfType<JObject>());
+            }
+
+            return documents;
+        }, giveUp, cancellationToken);
 
     private static TimeSpan? RetryAfter(ResponseMessage response) =>
         double.TryParse(response.Headers["x-ms-retry-after-ms"], NumberStyles.Float, CultureInfo.InvariantCulture, out var ms)

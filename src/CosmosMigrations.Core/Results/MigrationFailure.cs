@@ -1,4 +1,3 @@
-using System;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Failures;
 using CosmosMigrations.Tracking;

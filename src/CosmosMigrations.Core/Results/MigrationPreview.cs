@@ -1,6 +1,3 @@
-using System;
-using System.Collections.Generic;
-
 namespace CosmosMigrations;
 
 /// <summary>What a dry run (-WhatIf) found: how many documents would change, with a few samples.</summary>

@@ -1,4 +1,3 @@
-using System;
 using CosmosMigrations.Errors;
 
 namespace CosmosMigrations;

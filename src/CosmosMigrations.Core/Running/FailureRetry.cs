@@ -1,8 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Documents;
@@ -12,7 +7,6 @@ using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Running;
 
@@ -67,7 +61,9 @@ internal sealed class FailureRetry
 
     /// <summary>Whether a retry may start on <paramref name="existing"/>, and the tracking document
     /// it writes (running, under this runner's lease), or Skipped when nothing failed. Only a
-    /// migration that went through its steps is retried (a resumed run reaches its end first).</summary>
+    /// migration that went through its steps is retried (a resumed run reaches its end first). A pure
+    /// decision, as the lifecycle's are: <paramref name="existing"/> stays as read, the document to
+    /// write is a copy (for a skip, the one read).</summary>
     public static StartDecision Decide(TrackingDocument? existing, MigrationDefinition definition, LeaseOwner owner, TimeSpan leaseDuration, long now)
     {
         if (existing is null)
@@ -104,25 +100,13 @@ internal sealed class FailureRetry
             return new StartDecision(StartOutcome.Skipped, existing, null);
         }
 
-        existing.Status = TrackingStatus.Running;
-        existing.StartedAt = now;
-        existing.Lease = new Lease { Owner = owner, ExpiresAt = now + (long)leaseDuration.TotalMilliseconds };
-        existing.Error = null;
-        existing.ErrorId = null;
-        existing.StopRequested = null;
-        existing.StopReason = null;
-        existing.CompletedAt = null;
-        existing.Mode = null;
-        existing.Workers = null;
-        existing.Pending = null;
-        existing.Phase = null;
-        existing.Runs++;
-        existing.UpdatedAt = now;
+        var document = existing.Copy();
+        MigrationLifecycle.BeginSingleRun(document, owner, leaseDuration, now);
         // The retry runs the definition it is given (the fixed one): the tracking document says so.
-        existing.Checksum = definition.Checksum;
-        existing.Definition = definition.Stored ?? existing.Definition;
-        existing.Cursor = new MigrationCursor { Step = definition.Steps.Count };
-        return new StartDecision(StartOutcome.Resumed, existing, null);
+        document.Checksum = definition.Checksum;
+        document.Definition = definition.Stored ?? document.Definition;
+        document.Cursor = new MigrationCursor { Step = definition.Steps.Count };
+        return new StartDecision(StartOutcome.Resumed, document, null);
     }
 
     public async Task<RunResult> ExecuteAsync(string? warning)

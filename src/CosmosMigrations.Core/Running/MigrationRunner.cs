@@ -1,8 +1,3 @@
-using System;
-using System.Globalization;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Distributed;
@@ -11,7 +6,6 @@ using CosmosMigrations.Requests;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Running;
 
@@ -63,14 +57,14 @@ internal sealed class MigrationRunner
             journalRequest = new JournalRequest(_connection.JournalContainerName, (int?)options.JournalRetention?.TotalSeconds, target.ResourceId);
             if (definition.Steps.OfType<DocumentPass>().Any())
             {
-                journalContainer = await _connection.GetJournalAsync(journalRequest.Container, create: true, cancellationToken).ConfigureAwait(false);
+                journalContainer = await JournalStore.OpenContainerAsync(_connection, journalRequest.Container, create: true, cancellationToken).ConfigureAwait(false);
             }
         }
 
-        var start = await new MigrationLifecycle(_connection.TrackingStore).StartAsync(new StartRequest(
+        var start = await new MigrationLifecycle(TrackingStore.Of(_connection)).StartAsync(new StartRequest(
             definition.Name, definition.Container, definition.Checksum, definition.Description, definition.SourcePath, definition.Steps.Count,
             _owner, options.LeaseDuration, options.Force, options.Strict, journalRequest, options.Distributed ? DistributedRun.WorkerName(_owner) : null, definition.Stored,
-            Move: options.Writes is Moving.MoveWrites), cancellationToken).ConfigureAwait(false);
+            Move: options.Writes?.IsMove == true), cancellationToken).ConfigureAwait(false);
         if (start.Outcome == StartOutcome.Skipped)
         {
             var skipped = MigrationStatus.FromTracking(start.Document, definition.SourcePath);
@@ -118,7 +112,7 @@ internal sealed class MigrationRunner
                 .ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
         }
 
-        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration, options.Time);
+        var checkpoint = new LeasedCheckpoint(TrackingStore.Of(_connection), start.Document, _owner, options.LeaseDuration, options.Time);
         var run = new MigrationRun(definition, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken, journal, failures);
         return await run.ExecuteAsync(start.Outcome, start.Warning).ConfigureAwait(false);
     }
@@ -127,32 +121,18 @@ internal sealed class MigrationRunner
     /// them over its failed documents only (<see cref="FailureRetry"/>).</summary>
     private async Task<RunResult> RetryAsync(MigrationDefinition definition, RunOptions options, TargetContainer target, ResilientSender sender, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
     {
-        var store = _connection.TrackingStore;
-        StartDecision? decision = null;
         string? previousChecksum = null;
-        for (var attempt = 0; attempt < 10 && decision is null; attempt++)
+        var decision = await new MigrationLifecycle(TrackingStore.Of(_connection)).StartRetryAsync(definition.Name, (existing, now) =>
         {
-            var existing = await store.GetAsync(definition.Name, cancellationToken).ConfigureAwait(false);
             previousChecksum = existing?.Checksum;
-            var decided = FailureRetry.Decide(existing, definition, _owner, options.LeaseDuration, Clock.NowMs());
-            if (decided.Outcome == StartOutcome.Skipped)
-            {
-                var skipped = MigrationStatus.FromTracking(decided.Document, definition.SourcePath);
-                skipped.Outcome = nameof(RunOutcome.Skipped);
-                skipped.Message = "No failed documents to retry.";
-                return new RunResult(skipped);
-            }
-
-            if (await store.TryReplaceAsync(decided.Document, cancellationToken).ConfigureAwait(false))
-            {
-                decision = decided;
-            }
-        }
-
-        if (decision is null)
+            return FailureRetry.Decide(existing, definition, _owner, options.LeaseDuration, now);
+        }, cancellationToken).ConfigureAwait(false);
+        if (decision.Outcome == StartOutcome.Skipped)
         {
-            throw new Errors.MigrationException(Errors.MigrationErrorKind.AlreadyRunning, "MigrationContended",
-                $"Migration '{definition.Name}' is being started by another runner at the same time.", definition.Name, "Let the other runner go on.");
+            var skipped = MigrationStatus.FromTracking(decision.Document, definition.SourcePath);
+            skipped.Outcome = nameof(RunOutcome.Skipped);
+            skipped.Message = "No failed documents to retry.";
+            return new RunResult(skipped);
         }
 
         if (previousChecksum is not null && previousChecksum != definition.Checksum)
@@ -163,19 +143,19 @@ internal sealed class MigrationRunner
         JournalStore? journal = null;
         if (options.Journal && decision.Document.Journal is { Complete: true } info)
         {
-            var journalContainer = await _connection.GetJournalAsync(info.Container, create: true, cancellationToken).ConfigureAwait(false);
+            var journalContainer = await JournalStore.OpenContainerAsync(_connection, info.Container, create: true, cancellationToken).ConfigureAwait(false);
             // A retried document may have an image already (a change the run made before it failed at a later step).
             journal = new JournalStore(journalContainer, new JournalScope(info.Id, definition.Name, definition.Container), info.Ttl, SideSender(sender)) { LaterImages = true };
         }
 
-        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, decision.Document, _owner, options.LeaseDuration, options.Time);
+        var checkpoint = new LeasedCheckpoint(TrackingStore.Of(_connection), decision.Document, _owner, options.LeaseDuration, options.Time);
         var retry = new FailureRetry(definition, options, target, sender, checkpoint, FailureStoreOf(SideSender(sender)), journal, progress, Log, cancellationToken);
         return await retry.ExecuteAsync(null).ConfigureAwait(false);
     }
 
     /// <summary>The failure store of this connection, opened (and created) at its first use.</summary>
     public Failures.FailureStore FailureStoreOf(ResilientSender sender, bool create = true) =>
-        new(_connection.FailureContainerName, ct => _connection.GetFailureContainerAsync(create, ct), sender);
+        new(_connection.FailureContainerName, ct => Failures.FailureStore.OpenContainerAsync(_connection, create, ct), sender);
 
     /// <summary>A dry run: reads and plans every selected document, writes nothing (no tracking
     /// document either), and reports how many would change with a few before/after samples.</summary>
@@ -198,7 +178,7 @@ internal sealed class MigrationRunner
         options.Validate();
         var sender = RunSender(options);
         var (_, target, journal, request) = await PrepareUndoAsync(name, container, options, sender, cancellationToken).ConfigureAwait(false);
-        var start = await new MigrationLifecycle(_connection.TrackingStore).StartUndoAsync(request, cancellationToken).ConfigureAwait(false);
+        var start = await new MigrationLifecycle(TrackingStore.Of(_connection)).StartUndoAsync(request, cancellationToken).ConfigureAwait(false);
         if (start.Outcome == StartOutcome.Skipped)
         {
             // An undo ended before its failure entries were removed leaves them to this one.
@@ -216,7 +196,7 @@ internal sealed class MigrationRunner
 
         var plan = UndoPlan.Build(start.Document, journal, options.Force);
         Log?.Invoke($"Undoing '{name}' ({start.Document.Undo?.Migrated ?? 0} document(s) changed by the migration): {(plan.Steps.Count == 0 ? "nothing to restore" : string.Join("; ", plan.Steps.Select(s => s.Describe())))}.");
-        var checkpoint = new LeasedCheckpoint(_connection.TrackingStore, start.Document, _owner, options.LeaseDuration, options.Time);
+        var checkpoint = new LeasedCheckpoint(TrackingStore.Of(_connection), start.Document, _owner, options.LeaseDuration, options.Time);
         var run = new MigrationRun(plan, options, target, sender, checkpoint, progress, Log, Warn, AfterCheckpoint, cancellationToken);
         var result = await run.ExecuteAsync(start.Outcome, null).ConfigureAwait(false);
         if (result.Status.Status == TrackingStatus.Undone)
@@ -263,14 +243,14 @@ internal sealed class MigrationRunner
         string name, string? container, RunOptions options, ResilientSender sender, CancellationToken cancellationToken)
     {
         await _connection.EnsureTrackingContainerAsync(cancellationToken).ConfigureAwait(false);
-        var tracked = await _connection.TrackingStore.GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
+        var tracked = await TrackingStore.Of(_connection).GetRequiredAsync(name, cancellationToken).ConfigureAwait(false);
         var target = await _connection.GetContainerAsync(tracked.Container, cancellationToken, refresh: true).ConfigureAwait(false);
         var request = new UndoRequest(name, container, _owner, options.LeaseDuration, options.Force, target.ResourceId);
         var decision = MigrationLifecycle.DecideUndo(tracked, request, Clock.NowMs());
         JournalStore? journal = null;
         if (decision.Outcome != StartOutcome.Skipped && tracked.Journal is { Passes.Count: > 0 } info)
         {
-            var journalContainer = await _connection.GetJournalAsync(info.Container, create: false, cancellationToken).ConfigureAwait(false);
+            var journalContainer = await JournalStore.OpenContainerAsync(_connection, info.Container, create: false, cancellationToken).ConfigureAwait(false);
             journal = new JournalStore(journalContainer, new JournalScope(info.Id, tracked.Name, tracked.Container), null, SideSender(sender));
         }
 

@@ -1,13 +1,7 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Scanning;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Running;
 

@@ -1,5 +1,3 @@
-using System.Collections.Generic;
-using System.Linq;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Steps;

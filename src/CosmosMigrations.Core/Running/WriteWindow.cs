@@ -1,7 +1,3 @@
-using System;
-using System.Threading;
-using System.Threading.Tasks;
-
 namespace CosmosMigrations.Running;
 
 /// <summary>How many document writes are started and not yet finished: a run's window, shared by

@@ -1,12 +1,6 @@
-using System;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Scanning;
 
@@ -22,16 +16,7 @@ internal static class DocumentCount
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(30));
-            using var iterator = target.Container.GetItemQueryIterator<long>(new QueryDefinition(countQuery));
-            long total = 0;
-            while (iterator.HasMoreResults)
-            {
-                var response = await iterator.ReadNextAsync(timeout.Token).ConfigureAwait(false);
-                gate.Record(response.RequestCharge);
-                total += response.Sum();
-            }
-
-            return total;
+            return await SumAsync(target, new QueryDefinition(countQuery), gate, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -44,5 +29,26 @@ internal static class DocumentCount
             log?.Invoke($"Could not count the documents to migrate ({CosmosErrors.FirstLine(ex.Message)}); progress shows no percentage.");
             return null;
         }
+    }
+
+    /// <summary>A COUNT the caller needs exactly (a move's verification, its preflight's id check):
+    /// retried by <paramref name="sender"/> until it answers, else the error <paramref name="giveUp"/> says.</summary>
+    public static Task<long> CountAsync(TargetContainer target, QueryDefinition query, ResilientSender sender, GiveUp giveUp, CancellationToken cancellationToken) =>
+        sender.RunAsync(ct => SumAsync(target, query, sender.Gate, ct), giveUp, cancellationToken);
+
+    /// <summary>A COUNT query's pages summed (a cross-partition count answers a page per range), each
+    /// page's charge recorded in the gate.</summary>
+    private static async Task<long> SumAsync(TargetContainer target, QueryDefinition query, RequestGate? gate, CancellationToken cancellationToken)
+    {
+        using var iterator = target.Container.GetItemQueryIterator<long>(query);
+        long total = 0;
+        while (iterator.HasMoreResults)
+        {
+            var response = await iterator.ReadNextAsync(cancellationToken).ConfigureAwait(false);
+            gate?.Record(response.RequestCharge);
+            total += response.Sum();
+        }
+
+        return total;
     }
 }

@@ -1,10 +1,5 @@
-using System.Collections.Generic;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Requests;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Scanning;
 

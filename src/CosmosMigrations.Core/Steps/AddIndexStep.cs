@@ -1,16 +1,7 @@
-using System;
-using System.Collections.Generic;
 using System.Collections.ObjectModel;
-using System.Globalization;
-using System.Linq;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Journal;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
 
@@ -53,18 +44,16 @@ internal sealed class AddIndexStep : MigrationStep, IContainerStep
 
     public async Task ExecuteAsync(ContainerStepContext context, CancellationToken cancellationToken)
     {
-        var container = context.Target.Container;
-        for (var attempt = 0; ; attempt++)
+        JObject? before = null;
+        var replaced = await IndexPolicies.ChangeAsync(context.Target.Container, async (properties, ct) =>
         {
-            var response = await container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            var properties = response.Resource;
             if (IsPresent(properties.IndexingPolicy))
             {
                 context.Log?.Invoke($"{Describe()}: already in the indexing policy.");
-                break;
+                return false;
             }
 
-            var before = IndexPolicies.ToJson(properties.IndexingPolicy);
+            before = IndexPolicies.ToJson(properties.IndexingPolicy);
             if (Composite is not null)
             {
                 properties.IndexingPolicy.CompositeIndexes.Add(new Collection<CompositePath>(Composite.Select(p => new CompositePath { Path = p.Path, Order = p.Order }).ToList()));
@@ -77,30 +66,23 @@ internal sealed class AddIndexStep : MigrationStep, IContainerStep
             if (context.RecordIndexImage is { } record)
             {
                 // The policy before the change is durable before the change is made.
-                await record(new IndexImage { Step = context.Step, Before = before, After = IndexPolicies.ToJson(properties.IndexingPolicy) }, cancellationToken).ConfigureAwait(false);
+                await record(new IndexImage { Step = context.Step, Before = before, After = IndexPolicies.ToJson(properties.IndexingPolicy) }, ct).ConfigureAwait(false);
             }
 
-            try
+            return true;
+        }, ex => ex.StatusCode == HttpStatusCode.BadRequest
+            ? CosmosErrors.Wrap(ex, MigrationErrorKind.InvalidDefinition, "InvalidIndex", $"The service refused the index: {Describe()}.", Describe(),
+                "Check the paths (a composite index needs at least two, none of them the id or system properties).")
+            : null, cancellationToken).ConfigureAwait(false);
+        if (replaced is not null)
+        {
+            if (context.RecordIndexImage is { } recordAfter && replaced.Resource?.IndexingPolicy is { } kept)
             {
-                var replaced = await container.ReplaceContainerAsync(properties, new ContainerRequestOptions { IfMatchEtag = response.ETag }, cancellationToken).ConfigureAwait(false);
-                if (context.RecordIndexImage is { } recordAfter && replaced.Resource?.IndexingPolicy is { } kept)
-                {
-                    // The policy as the service keeps it (it may add defaults): what an undo compares.
-                    await recordAfter(new IndexImage { Step = context.Step, Before = before, After = IndexPolicies.ToJson(kept) }, cancellationToken).ConfigureAwait(false);
-                }
+                // The policy as the service keeps it (it may add defaults): what an undo compares.
+                await recordAfter(new IndexImage { Step = context.Step, Before = before!, After = IndexPolicies.ToJson(kept) }, cancellationToken).ConfigureAwait(false);
+            }
 
-                context.Log?.Invoke($"{Describe()}: indexing policy updated; waiting for the index to be built.");
-                break;
-            }
-            catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.PreconditionFailed && attempt < 5)
-            {
-                // Someone else changed the policy meanwhile: merge again from a fresh read.
-            }
-            catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.BadRequest)
-            {
-                throw CosmosErrors.Wrap(ex, MigrationErrorKind.InvalidDefinition, "InvalidIndex", $"The service refused the index: {Describe()}.", Describe(),
-                    "Check the paths (a composite index needs at least two, none of them the id or system properties).");
-            }
+            context.Log?.Invoke($"{Describe()}: indexing policy updated; waiting for the index to be built.");
         }
 
         await IndexPolicies.WaitForTransformationAsync(context, Describe(), Timeout, cancellationToken).ConfigureAwait(false);

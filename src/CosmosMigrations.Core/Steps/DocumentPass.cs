@@ -1,8 +1,5 @@
-using System.Collections.Generic;
-using System.Linq;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Operations;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
 

@@ -1,11 +1,4 @@
-using System;
-using System.Globalization;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Errors;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
 
@@ -19,6 +12,38 @@ internal static class IndexPolicies
     public static JObject ToJson(IndexingPolicy policy) => JObject.Parse(JsonConvert.SerializeObject(policy));
 
     public static IndexingPolicy FromJson(JObject json) => JsonConvert.DeserializeObject<IndexingPolicy>(json.ToString(Formatting.None))!;
+
+    /// <summary>Changes a container's indexing policy under its ETag: <paramref name="change"/> is given a
+    /// fresh read and changes its policy, or returns false to write nothing; when another changed the
+    /// policy meanwhile (412), it reads and decides again (up to five times). A refusal of the
+    /// replace goes through <paramref name="refused"/> when given. Returns the replace's response (the
+    /// container as the service keeps it: it may add defaults), or null when nothing was written.</summary>
+    public static async Task<ContainerResponse?> ChangeAsync(Container container, Func<ContainerProperties, CancellationToken, Task<bool>> change,
+        Func<CosmosException, Exception?>? refused, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var response = await container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            var properties = response.Resource;
+            if (!await change(properties, cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            try
+            {
+                return await container.ReplaceContainerAsync(properties, new ContainerRequestOptions { IfMatchEtag = response.ETag }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.PreconditionFailed && attempt < 5)
+            {
+                // Someone else changed the policy meanwhile: decide again from a fresh read.
+            }
+            catch (CosmosException ex) when (refused?.Invoke(ex) is { } error)
+            {
+                throw error;
+            }
+        }
+    }
 
     /// <summary>Waits until the service reports the container's index transformation at 100 %
     /// (reporting progress as it goes), or fails after <paramref name="timeout"/>.</summary>

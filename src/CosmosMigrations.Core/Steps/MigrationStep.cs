@@ -1,5 +1,3 @@
-using Newtonsoft.Json.Linq;
-
 namespace CosmosMigrations.Steps;
 
 /// <summary>One step of a migration. The runner records the step it is on in the cursor.</summary>

@@ -1,8 +1,5 @@
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
 
@@ -29,4 +26,8 @@ internal interface IPassWrites
     /// version (<see cref="Distributed.CopiedVersions"/>): each version once, however often the
     /// feed delivers it.</summary>
     bool CountsByVersion { get; }
+
+    /// <summary>True when the pass is a move's copy: the run starts on a move's tracking document
+    /// (<see cref="Tracking.StartRequest.Move"/>), which a plain start refuses.</summary>
+    bool IsMove { get; }
 }

@@ -1,10 +1,7 @@
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
 

@@ -1,12 +1,5 @@
-using System;
-using System.Globalization;
-using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Journal;
-using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
 
@@ -34,39 +27,32 @@ internal sealed class RestoreIndexStep : MigrationStep, IContainerStep
 
     public async Task ExecuteAsync(ContainerStepContext context, CancellationToken cancellationToken)
     {
-        var container = context.Target.Container;
-        for (var attempt = 0; ; attempt++)
+        var restored = await IndexPolicies.ChangeAsync(context.Target.Container, async (properties, ct) =>
         {
-            var response = await container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
-            var properties = response.Resource;
             switch (StateOf(properties.IndexingPolicy))
             {
                 case "restored":
                     context.Log?.Invoke($"{Describe()}: the policy is already the one before the migration.");
-                    return;
+                    return false;
                 case "changed" when !Force:
                     context.Log?.Invoke($"{Describe()}: the policy changed since the migration; left alone (-Force restores it).");
                     if (context.ReportConflict is { } report)
                     {
-                        await report($"(indexing policy of '{context.Target.Name}', step {Image.Step + 1})", cancellationToken).ConfigureAwait(false);
+                        await report($"(indexing policy of '{context.Target.Name}', step {Image.Step + 1})", ct).ConfigureAwait(false);
                     }
 
-                    return;
+                    return false;
             }
 
             properties.IndexingPolicy = IndexPolicies.FromJson(Image.Before);
-            try
-            {
-                await container.ReplaceContainerAsync(properties, new ContainerRequestOptions { IfMatchEtag = response.ETag }, cancellationToken).ConfigureAwait(false);
-                context.Log?.Invoke($"{Describe()}: indexing policy restored.");
-                break;
-            }
-            catch (CosmosException ex) when (ex.StatusCode == HttpStatusCode.PreconditionFailed && attempt < 5)
-            {
-                // Changed meanwhile: judge it again from a fresh read.
-            }
+            return true;
+        }, null, cancellationToken).ConfigureAwait(false);
+        if (restored is null)
+        {
+            return;
         }
 
+        context.Log?.Invoke($"{Describe()}: indexing policy restored.");
         await IndexPolicies.WaitForTransformationAsync(context, Describe(), Timeout, cancellationToken).ConfigureAwait(false);
     }
 

@@ -1,10 +1,6 @@
-using System.Collections.Generic;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Journal;
 using CosmosMigrations.Requests;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Steps;
 

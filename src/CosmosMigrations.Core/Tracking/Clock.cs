@@ -1,5 +1,3 @@
-using System;
-
 namespace CosmosMigrations.Tracking;
 
 /// <summary>Time as the tracking document stores it: epoch milliseconds.</summary>

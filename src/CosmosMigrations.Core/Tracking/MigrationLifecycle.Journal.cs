@@ -1,5 +1,3 @@
-using System;
-using System.Collections.Generic;
 using CosmosMigrations.Journal;
 
 namespace CosmosMigrations.Tracking;
@@ -16,30 +14,31 @@ internal sealed partial class MigrationLifecycle
     };
 
     /// <summary>Another run of a migration already tracked: its changes are recorded only if every
-    /// run's were; entries live as long as the shortest retention any run gave them.</summary>
-    private static void JoinJournal(TrackingDocument existing, JournalRequest? request)
+    /// run's were; entries live as long as the shortest retention any run gave them. Changes
+    /// <paramref name="copy"/>, the decision's copy of what was read.</summary>
+    private static void JoinJournal(TrackingDocument copy, JournalRequest? request)
     {
-        if (existing.Journal is null)
+        if (copy.Journal is null)
         {
             // Tracked before the journal existed: what earlier runs changed has no before-image.
-            existing.Journal = NewJournal(existing.Name, existing.Container, request);
-            existing.Journal.Complete = false;
+            copy.Journal = NewJournal(copy.Name, copy.Container, request);
+            copy.Journal.Complete = false;
             return;
         }
 
         if (request is null)
         {
-            existing.Journal.Complete = false;
+            copy.Journal.Complete = false;
             return;
         }
 
-        existing.Journal.Ttl = Shortest(existing.Journal.Ttl, request.TtlSeconds);
-        if (existing.Journal.Container.Length == 0)
+        copy.Journal.Ttl = Shortest(copy.Journal.Ttl, request.TtlSeconds);
+        if (copy.Journal.Container.Length == 0)
         {
-            existing.Journal.Container = request.Container;
+            copy.Journal.Container = request.Container;
         }
 
-        existing.Journal.TargetRid ??= request.TargetRid;
+        copy.Journal.TargetRid ??= request.TargetRid;
     }
 
     /// <summary>An undone migration run again as new: entries an undo left (documents in conflict)

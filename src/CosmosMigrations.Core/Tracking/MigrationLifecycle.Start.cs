@@ -1,4 +1,3 @@
-using System;
 using CosmosMigrations.Errors;
 
 namespace CosmosMigrations.Tracking;
@@ -142,8 +141,7 @@ internal sealed partial class MigrationLifecycle
         }
 
         var wasDistributed = document.Mode == DistributedMode;
-        document.Status = TrackingStatus.Running;
-        document.StartedAt = now;
+        BeginRun(document, now);
         document.Lease = request.Distributed ? null : NewLease(request.Owner, request.LeaseDuration, now);
         if (request.Distributed)
         {
@@ -156,16 +154,10 @@ internal sealed partial class MigrationLifecycle
             LeaveDistributed(document);
         }
 
-        document.Error = null;
-        document.ErrorId = null;
-        document.StopRequested = null;
-        document.StopReason = null;
         document.Checksum = request.Checksum;
         document.Description = request.Description;
         document.Source = request.Source ?? document.Source;
         document.Definition = request.Definition ?? document.Definition;
-        document.Runs++;
-        document.UpdatedAt = now;
         document.Cursor ??= new MigrationCursor { Step = 0 };
         if (document.Cursor.Step > request.StepCount)
         {

@@ -1,4 +1,3 @@
-using System;
 using CosmosMigrations.Errors;
 
 namespace CosmosMigrations.Tracking;
@@ -55,17 +54,7 @@ internal sealed partial class MigrationLifecycle
         }
 
         document.Undo.Force = request.Force ? true : null;
-        LeaveDistributed(document);
-        document.Status = TrackingStatus.Running;
-        document.StartedAt = now;
-        document.CompletedAt = null;
-        document.Lease = NewLease(request.Owner, request.LeaseDuration, now);
-        document.Error = null;
-        document.ErrorId = null;
-        document.StopRequested = null;
-        document.StopReason = null;
-        document.Runs++;
-        document.UpdatedAt = now;
+        BeginSingleRun(document, request.Owner, request.LeaseDuration, now);
         document.Cursor ??= new MigrationCursor { Step = 0 };
         return new StartDecision(outcome, document, null, takesOver, takesOver ? previousOwner : null);
     }

@@ -1,6 +1,3 @@
-using System;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Errors;
 
 namespace CosmosMigrations.Tracking;
@@ -52,8 +49,7 @@ internal sealed partial class MigrationLifecycle
             }
         }
 
-        throw new MigrationException(MigrationErrorKind.AlreadyRunning, "MigrationContended",
-            $"Migration '{request.Name}' is being started by another runner at the same time.", request.Name, "Let the other runner go on.");
+        throw Contended(request.Name);
     }
 
     /// <summary>Joining workers that are running: one atomic patch that adds this worker, applied
@@ -75,20 +71,30 @@ internal sealed partial class MigrationLifecycle
 
     /// <summary>Takes the lease for an undo (or finds nothing to do), as <see cref="StartAsync"/>
     /// does for a run: reads, decides (<see cref="DecideUndo"/>), writes conditioned on the ETag.</summary>
-    public async Task<StartDecision> StartUndoAsync(UndoRequest request, CancellationToken cancellationToken)
+    public Task<StartDecision> StartUndoAsync(UndoRequest request, CancellationToken cancellationToken) =>
+        TakeAsync(request.Name, async ct => await _store.GetRequiredAsync(request.Name, ct).ConfigureAwait(false),
+            (existing, now) => DecideUndo(existing!, request, now), cancellationToken);
+
+    /// <summary>Takes the lease on a decision made by <paramref name="decide"/> (-RetryFailures:
+    /// <c>FailureRetry.Decide</c>, given what was read, or null, and the time) the same way: reads,
+    /// decides, writes conditioned on the ETag; again when another runner wrote in between.</summary>
+    public Task<StartDecision> StartRetryAsync(string name, Func<TrackingDocument?, long, StartDecision> decide, CancellationToken cancellationToken) =>
+        TakeAsync(name, ct => _store.GetAsync(name, ct), decide, cancellationToken);
+
+    private async Task<StartDecision> TakeAsync(string name, Func<CancellationToken, Task<TrackingDocument?>> read, Func<TrackingDocument?, long, StartDecision> decide,
+        CancellationToken cancellationToken)
     {
         for (var attempt = 0; attempt < MaxStartAttempts; attempt++)
         {
-            var existing = await _store.GetRequiredAsync(request.Name, cancellationToken).ConfigureAwait(false);
-            var decision = DecideUndo(existing, request, Clock.NowMs());
+            var existing = await read(cancellationToken).ConfigureAwait(false);
+            var decision = decide(existing, Clock.NowMs());
             if (decision.Outcome == StartOutcome.Skipped || await _store.TryReplaceAsync(decision.Document, cancellationToken).ConfigureAwait(false))
             {
                 return decision;
             }
         }
 
-        throw new MigrationException(MigrationErrorKind.AlreadyRunning, "MigrationContended",
-            $"Migration '{request.Name}' is being started by another runner at the same time.", request.Name, "Let the other runner go on.");
+        throw Contended(name);
     }
 
     /// <summary>Whether someone holds the migration now.</summary>
@@ -102,6 +108,34 @@ internal sealed partial class MigrationLifecycle
             $"Migration '{existing.Name}' is already running{(existing.Undo is null ? "" : " (an undo)")}, owned by {existing.Lease.Owner} (lease expires in {seconds:0} s).",
             existing.Name,
             "Wait for it to finish (Get-MigrationStatus -Watch), or stop it with Stop-SchemaMigration. If its process died, the lease expires by itself and the next start resumes from the checkpoint.");
+    }
+
+    private static MigrationException Contended(string name) =>
+        new(MigrationErrorKind.AlreadyRunning, "MigrationContended", $"Migration '{name}' is being started by another runner at the same time.", name, "Let the other runner go on.");
+
+    /// <summary>What every start writes into its copy: running from now, no error or stop request
+    /// left from before, one more run.</summary>
+    private static void BeginRun(TrackingDocument document, long now)
+    {
+        document.Status = TrackingStatus.Running;
+        document.StartedAt = now;
+        document.Error = null;
+        document.ErrorId = null;
+        document.StopRequested = null;
+        document.StopReason = null;
+        document.Runs++;
+        document.UpdatedAt = now;
+    }
+
+    /// <summary>A start by one process under its own lease (an undo, a retry of failures): <see
+    /// cref="BeginRun"/>, no workers, not completed. Changes <paramref name="copy"/>, the decision's copy
+    /// of what was read.</summary>
+    internal static void BeginSingleRun(TrackingDocument copy, LeaseOwner owner, TimeSpan leaseDuration, long now)
+    {
+        BeginRun(copy, now);
+        LeaveDistributed(copy);
+        copy.CompletedAt = null;
+        copy.Lease = NewLease(owner, leaseDuration, now);
     }
 
     private static Lease NewLease(LeaseOwner owner, TimeSpan duration, long now) =>

@@ -1,7 +1,3 @@
-using System.Collections.Generic;
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
-
 namespace CosmosMigrations.Tracking;
 
 /// <summary>What a move's tracking document holds beside a migration's (its "move" field): the

@@ -1,5 +1,3 @@
-using System;
-
 namespace CosmosMigrations.Tracking;
 
 /// <summary>What a start asks for: which migration, and how. <paramref name="Journal"/> null is a

@@ -1,9 +1,5 @@
-using System;
-using System.Collections.Generic;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Journal;
-using Newtonsoft.Json;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Tracking;
 

@@ -1,13 +1,8 @@
-using System;
-using System.Collections.Generic;
-using System.Net;
 using System.Runtime.CompilerServices;
-using System.Threading;
-using System.Threading.Tasks;
+using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Requests;
-using Microsoft.Azure.Cosmos;
 
 namespace CosmosMigrations.Tracking;
 
@@ -20,6 +15,10 @@ internal sealed class TrackingStore
     private const int MaxConflicts = 10;
 
     private readonly Container _container;
+
+    /// <summary>The tracking documents of a connection's database (the store keeps nothing but its
+    /// container: one per call costs nothing).</summary>
+    public static TrackingStore Of(MigrationConnection connection) => new(connection.Tracking);
 
     public TrackingStore(Container container)
     {

@@ -1,5 +1,3 @@
-using System;
-using System.Management.Automation;
 using System.Security;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
@@ -169,12 +167,12 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
                 settings.SkipCertificateCheck = true;
                 break;
             case IdentitySet:
-                settings.Endpoint = Endpoint ?? Environment.GetEnvironmentVariable("COSMOS_ENDPOINT");
+                settings.Endpoint = EndpointOrEnvironment;
                 settings.UseManagedIdentity = true;
                 settings.ManagedIdentityClientId = ManagedIdentityClientId;
                 break;
             case EntraIdSet:
-                settings.Endpoint = Endpoint ?? Environment.GetEnvironmentVariable("COSMOS_ENDPOINT");
+                settings.Endpoint = EndpointOrEnvironment;
                 settings.Authentication = AuthenticationMode.EntraId;
                 settings.Tenant = Tenant;
                 settings.ManagedIdentityClientId = ManagedIdentityClientId;
@@ -183,7 +181,7 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
                 settings.SignInPrompt = Warning;
                 break;
             case AccessTokenSet:
-                settings.Endpoint = Endpoint ?? Environment.GetEnvironmentVariable("COSMOS_ENDPOINT");
+                settings.Endpoint = EndpointOrEnvironment;
                 settings.Authentication = AuthenticationMode.AccessToken;
                 settings.SetAccessToken(SecureStringTransformationAttribute.ToPlain(AccessToken));
                 settings.Trace = Verbose;
@@ -196,13 +194,16 @@ public sealed class ConnectCosmosMigrationCommand : AsyncCmdlet
                     break;
                 }
 
-                settings.Endpoint = Endpoint ?? Environment.GetEnvironmentVariable("COSMOS_ENDPOINT");
+                settings.Endpoint = EndpointOrEnvironment;
                 settings.SetKey(Key is not null ? SecureStringTransformationAttribute.ToPlain(Key) : Environment.GetEnvironmentVariable("COSMOS_KEY"));
                 break;
         }
 
         return settings;
     }
+
+    /// <summary>-Endpoint, else COSMOS_ENDPOINT: where every sign-in but the emulator's and a connection string's connects.</summary>
+    private string? EndpointOrEnvironment => Endpoint ?? Environment.GetEnvironmentVariable("COSMOS_ENDPOINT");
 
     /// <summary>Whether a person can answer a sign-in here: a console or editor host, a user
     /// session, input not redirected, and pwsh not started with -NonInteractive (runbooks, CI

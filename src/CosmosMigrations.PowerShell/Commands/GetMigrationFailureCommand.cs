@@ -1,4 +1,3 @@
-using System.Management.Automation;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;

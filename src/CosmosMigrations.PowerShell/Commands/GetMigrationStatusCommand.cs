@@ -1,8 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Management.Automation;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Moving;
@@ -55,7 +50,7 @@ public sealed class GetMigrationStatusCommand : ConnectedCmdlet
     private List<MigrationStatus> Read(MigrationConnection connection)
     {
         var patterns = Name.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
-        var tracked = connection.TrackingContainerExists ? RunAsync(ct => ListAsync(connection.TrackingStore, ct)) : new List<TrackingDocument>();
+        var tracked = connection.TrackingContainerExists ? RunAsync(ct => ListAsync(TrackingStore.Of(connection), ct)) : new List<TrackingDocument>();
         var byName = tracked.ToDictionary(d => d.Name, StringComparer.Ordinal);
         var result = new List<MigrationStatus>();
         if (Path is not null)

@@ -1,8 +1,4 @@
-using System;
-using System.Collections;
 using System.Collections.Specialized;
-using System.Globalization;
-using System.Management.Automation;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;

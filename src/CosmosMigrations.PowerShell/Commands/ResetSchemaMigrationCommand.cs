@@ -1,4 +1,3 @@
-using System.Management.Automation;
 using CosmosMigrations.Connection;
 using CosmosMigrations.PowerShell.Infrastructure;
 using CosmosMigrations.Tracking;
@@ -18,7 +17,7 @@ public sealed class ResetSchemaMigrationCommand : ConnectedCmdlet
 
     protected override void ProcessRecord(MigrationConnection connection)
     {
-        var lifecycle = new MigrationLifecycle(connection.TrackingStore);
+        var lifecycle = new MigrationLifecycle(TrackingStore.Of(connection));
         var current = RunAsync(ct => lifecycle.GetResettableAsync(Name!, ct));
         if (!ShouldProcess($"migration '{Name}' ({current.Processed} document(s) changed so far)", "Delete its tracking state (its next start begins from the first document)"))
         {
@@ -26,7 +25,7 @@ public sealed class ResetSchemaMigrationCommand : ConnectedCmdlet
         }
 
         RunAsync(ct => lifecycle.ResetAsync(current, ct));
-        var leases = RunAsync(ct => connection.DeleteLeasesAsync(Name!, ct));
+        var leases = RunAsync(ct => Distributed.ProcessorLeases.DeleteForMigrationAsync(connection, Name!, ct));
         // Its failures were of the state just deleted: a later run must not meet them.
         var failures = RunAsync(ct => Failures.FailureStore.DeleteForMigrationAsync(connection, current.Name, current.FailureEpoch ?? 0, ct));
         WriteVerbose($"Tracking state of '{Name}' deleted{(leases > 0 ? $", with {leases} change feed lease(s) of its distributed runs" : "")}{(failures > 0 ? $", and {failures} failure store entr(ies)" : "")}.");

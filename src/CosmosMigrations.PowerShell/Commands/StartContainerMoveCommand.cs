@@ -1,8 +1,3 @@
-using System;
-using System.Collections;
-using System.Globalization;
-using System.Linq;
-using System.Management.Automation;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;

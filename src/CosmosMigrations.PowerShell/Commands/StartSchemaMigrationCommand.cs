@@ -1,9 +1,4 @@
-using System;
-using System.Collections;
-using System.Collections.Generic;
 using System.IO;
-using System.Linq;
-using System.Management.Automation;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Operations;
@@ -142,7 +137,7 @@ public sealed class StartSchemaMigrationCommand : ForwardRunCommandBase
     private void Resume(string name) =>
         Connected(connection =>
         {
-            var tracked = RunAsync(ct => connection.TrackingStore.GetRequiredAsync(name, ct));
+            var tracked = RunAsync(ct => TrackingStore.Of(connection).GetRequiredAsync(name, ct));
             if (MoveRecord.Of(tracked) is { } move)
             {
                 throw MoveRecord.IsAMove(name, move, "Start-SchemaMigration");

@@ -1,4 +1,3 @@
-using System.Management.Automation;
 using CosmosMigrations.Connection;
 using CosmosMigrations.PowerShell.Infrastructure;
 using CosmosMigrations.Tracking;
@@ -21,7 +20,7 @@ public sealed class StopSchemaMigrationCommand : ConnectedCmdlet
 
     protected override void ProcessRecord(MigrationConnection connection)
     {
-        var lifecycle = new MigrationLifecycle(connection.TrackingStore);
+        var lifecycle = new MigrationLifecycle(TrackingStore.Of(connection));
         var current = RunAsync(ct => lifecycle.GetStoppableAsync(Name!, ct));
         if (!ShouldProcess($"migration '{Name}' ({current.Lease?.Owner})", "Stop after the current batch"))
         {

@@ -1,6 +1,3 @@
-using System;
-using System.Globalization;
-using System.Management.Automation;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Moving;
 using CosmosMigrations.PowerShell.Infrastructure;

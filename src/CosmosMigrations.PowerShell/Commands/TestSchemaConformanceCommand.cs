@@ -1,7 +1,3 @@
-using System;
-using System.Collections;
-using System.Globalization;
-using System.Management.Automation;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Operations;

@@ -1,7 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Management.Automation;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
@@ -42,7 +38,7 @@ public sealed class UndoSchemaMigrationCommand : MigrationRunCommandBase
         {
             Connected(connection =>
             {
-                var tracked = RunAsync(ct => connection.TrackingStore.GetRequiredAsync(Name!, ct));
+                var tracked = RunAsync(ct => TrackingStore.Of(connection).GetRequiredAsync(Name!, ct));
                 if (MoveUndo.Check(tracked) is { } move)
                 {
                     UndoMove(connection, move);
@@ -100,7 +96,7 @@ public sealed class UndoSchemaMigrationCommand : MigrationRunCommandBase
             var items = new List<RunItem>();
             foreach (var definition in candidates)
             {
-                var tracked = RunAsync(ct => connection.TrackingStore.GetAsync(definition.Name, ct));
+                var tracked = RunAsync(ct => TrackingStore.Of(connection).GetAsync(definition.Name, ct));
                 if (tracked is null)
                 {
                     WriteVerbose($"'{definition.Name}' has never run: nothing to undo.");

@@ -1,6 +1,3 @@
-using System;
-using System.Management.Automation;
-
 namespace CosmosMigrations.PowerShell.Infrastructure;
 
 /// <summary>One activity's progress bar: reports come from the Core's threads and are written on

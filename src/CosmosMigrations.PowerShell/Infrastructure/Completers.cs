@@ -1,11 +1,4 @@
-using System;
-using System.Collections;
-using System.Collections.Generic;
-using System.Linq;
-using System.Management.Automation;
 using System.Management.Automation.Language;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations.PowerShell.Infrastructure;
@@ -18,7 +11,7 @@ public sealed class MigrationNameCompleter : IArgumentCompleter
         Completion.Complete(wordToComplete, async (connection, ct) =>
         {
             var names = new List<string>();
-            await foreach (var document in connection.TrackingStore.ListAsync(ct).ConfigureAwait(false))
+            await foreach (var document in TrackingStore.Of(connection).ListAsync(ct).ConfigureAwait(false))
             {
                 names.Add(document.Name);
             }

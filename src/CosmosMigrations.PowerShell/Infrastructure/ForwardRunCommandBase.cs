@@ -1,5 +1,3 @@
-using System;
-using System.Management.Automation;
 using CosmosMigrations.Running;
 
 namespace CosmosMigrations.PowerShell.Infrastructure;

@@ -1,8 +1,3 @@
-using System;
-using System.Globalization;
-using System.Management.Automation;
-using System.Threading;
-
 namespace CosmosMigrations.PowerShell.Infrastructure;
 
 /// <summary>A migration's progress bar: reports come from the Core's threads, at most five a second

@@ -1,4 +1,3 @@
-using System.Linq;
 using CosmosMigrations.Running;
 
 namespace CosmosMigrations.PowerShell.Infrastructure;

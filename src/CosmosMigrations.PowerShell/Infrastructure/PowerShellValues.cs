@@ -1,7 +1,4 @@
-using System.Collections;
 using System.Collections.Specialized;
-using System.Linq;
-using System.Management.Automation;
 
 namespace CosmosMigrations.PowerShell.Infrastructure;
 

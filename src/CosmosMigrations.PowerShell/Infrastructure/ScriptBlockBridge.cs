@@ -1,9 +1,4 @@
-using System;
-using System.Linq;
-using System.Management.Automation;
 using System.Management.Automation.Language;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Operations;
 using Newtonsoft.Json.Linq;

@@ -1,18 +1,11 @@
-using System;
 using System.Collections.Concurrent;
-using System.Collections.Generic;
 using System.IO;
-using System.Linq;
 using System.Net;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Tests.Infrastructure;
 using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
 using NSubstitute;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Fakes;
 

@@ -1,7 +1,4 @@
-using System;
-using System.Collections.Generic;
 using System.IO;
-using System.Linq;
 using System.Collections.Immutable;
 using System.Reflection.Emit;
 using System.Reflection.Metadata;
@@ -165,31 +162,23 @@ internal static class NamespaceGraph
                         var targets = il.ReadInt32(); // read first: `Offset +=` would read Offset before the count
                         il.Offset += 4 * targets;
                         break;
-                    case OperandType.InlineI8:
-                    case OperandType.InlineR:
-                        il.Offset += 8;
-                        break;
-                    case OperandType.InlineBrTarget:
-                    case OperandType.InlineI:
-                    case OperandType.InlineString:
-                    case OperandType.ShortInlineR:
-                        il.Offset += 4;
-                        break;
-                    case OperandType.InlineVar:
-                        il.Offset += 2;
-                        break;
-                    case OperandType.ShortInlineBrTarget:
-                    case OperandType.ShortInlineI:
-                    case OperandType.ShortInlineVar:
-                        il.Offset += 1;
-                        break;
-                    case OperandType.InlineNone:
-                        break;
                     default:
-                        throw new InvalidOperationException($"IL operand type {code.OperandType} not read.");
+                        il.Offset += OperandSize(code.OperandType);
+                        break;
                 }
             }
         }
+
+        /// <summary>The bytes of an operand that holds no token (skipped).</summary>
+        private static int OperandSize(OperandType type) => type switch
+        {
+            OperandType.InlineI8 or OperandType.InlineR => 8,
+            OperandType.InlineBrTarget or OperandType.InlineI or OperandType.InlineString or OperandType.ShortInlineR => 4,
+            OperandType.InlineVar => 2,
+            OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar => 1,
+            OperandType.InlineNone => 0,
+            _ => throw new InvalidOperationException($"IL operand type {type} not read."),
+        };
 
         private void AddAttributes(CustomAttributeHandleCollection attributes)
         {

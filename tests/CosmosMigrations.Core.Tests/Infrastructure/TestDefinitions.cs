@@ -1,6 +1,5 @@
 using System.Collections;
 using CosmosMigrations.Definitions;
-using Newtonsoft.Json.Linq;
 
 namespace CosmosMigrations.Tests.Infrastructure;
 

@@ -1,8 +1,4 @@
-using System;
 using System.Collections.Concurrent;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Distributed;
 using CosmosMigrations.Documents;
@@ -10,9 +6,6 @@ using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
 using CosmosMigrations.Tracking;
 using Microsoft.Azure.Cosmos;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace CosmosMigrations.Tests.Integration;
 
@@ -20,21 +13,11 @@ namespace CosmosMigrations.Tests.Integration;
 /// abandoned the batch, or stalls for longer than three leases) must not hold the range for ever:
 /// under a loaded full test run, three workers over 15,000 documents waited on such a batch until
 /// the test gave up after 240 s.</summary>
-public sealed class AbandonedBatchTests : DatabaseTests
+public sealed class AbandonedBatchTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public AbandonedBatchTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
-    [Fact]
+    [HarnessFact("the ranges' lease tokens come from the local harness")]
     public async Task A_batch_a_live_worker_left_open_is_counted_by_the_ranges_next_owner_after_three_leases()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return; // the ranges' lease tokens come from the local harness
-        }
-
         const int total = 4000;
         const string name = "abandoned";
         var container = await Db.CreateSeededContainerAsync("abandon", total, 40);
@@ -46,7 +29,7 @@ public sealed class AbandonedBatchTests : DatabaseTests
         // generation and its leases exist.
         var first = await new MigrationRunner(connection).RunAsync(definition, Options(TimeSpan.FromMilliseconds(1)), null, CancellationToken.None);
         Assert.Null(first.Error);
-        var tracking = (await connection.TrackingStore.GetAsync(name, CancellationToken.None))!;
+        var tracking = (await TrackingStore.Of(connection).GetAsync(name, CancellationToken.None))!;
         // A live worker (its heartbeat a minute and a half ahead) holds an open batch of five
         // unchanged documents of one range on that range's ledger, and never closes it.
         JToken range = null!;
@@ -69,7 +52,7 @@ public sealed class AbandonedBatchTests : DatabaseTests
         }
 
         Assert.Equal(5, left.Count);
-        await connection.TrackingStore.PatchAsync(name, new[]
+        await TrackingStore.Of(connection).PatchAsync(name, new[]
         {
             PatchOperation.Set("/workers/ghost", JObject.FromObject(new { host = "elsewhere", processId = 1, heartbeat = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 90_000, state = "running" })),
         }, CancellationToken.None);
@@ -93,7 +76,7 @@ public sealed class AbandonedBatchTests : DatabaseTests
         Assert.Equal("completed", result.Status.Status);
         Assert.Contains(log, m => m.Contains("ghost still has a batch open there after three leases; counting it here"));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(80), $"the run took {clock.Elapsed}");
-        tracking = (await connection.TrackingStore.GetAsync(name, CancellationToken.None))!;
+        tracking = (await TrackingStore.Of(connection).GetAsync(name, CancellationToken.None))!;
         Assert.Equal(total, tracking.Processed);
         Assert.Equal(total, (await TestDatabase.ReadAllAsync(container, "SELECT * FROM c WHERE c.a = 1")).Count);
     }

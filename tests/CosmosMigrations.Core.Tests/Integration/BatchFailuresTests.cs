@@ -1,6 +1,3 @@
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Distributed;
 using CosmosMigrations.Errors;
@@ -10,9 +7,6 @@ using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tests.Infrastructure;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace CosmosMigrations.Tests.Integration;
 
@@ -20,13 +14,8 @@ namespace CosmosMigrations.Tests.Integration;
 /// first of them creates the tracking document's class counts and capped list; under a loaded full
 /// test run, a move's Transform count read 0 for 2 because a later batch's create overwrote an
 /// earlier one's.</summary>
-public sealed class BatchFailuresTests : DatabaseTests
+public sealed class BatchFailuresTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public BatchFailuresTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     [Fact]
     public async Task Batches_that_record_at_once_lose_no_count_and_no_listed_failure()
     {
@@ -34,10 +23,10 @@ public sealed class BatchFailuresTests : DatabaseTests
         const int batches = 16;
         var container = await Db.CreateContainerAsync("bf");
         using var connection = await MigrationConnection.OpenAsync(Db.Server.Settings(Db.Name), null, CancellationToken.None);
-        var store = connection.TrackingStore;
+        var store = TrackingStore.Of(connection);
         Assert.True(await store.TryCreateAsync(new TrackingDocument { Id = name, Name = name, Container = "bf", FailureCount = 0 }, CancellationToken.None));
         var target = await connection.GetContainerAsync("bf", CancellationToken.None);
-        var failureStore = new FailureStore(connection.FailureContainerName, ct => connection.GetFailureContainerAsync(create: true, ct), ResilientSender.Ungated);
+        var failureStore = new FailureStore(connection.FailureContainerName, ct => FailureStore.OpenContainerAsync(connection, create: true, ct), ResilientSender.Ungated);
         var recorder = new BatchFailures(store, name, target, failureStore, new RunOptions { MaxFailures = 1000 });
 
         // Each batch holds one failed document, Transform and Refused in turn, all released at once.

@@ -1,28 +1,17 @@
-using System;
 using System.Collections;
 using System.Collections.Concurrent;
-using System.Linq;
 using System.Net.Http;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
 using Microsoft.Azure.Cosmos;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace CosmosMigrations.Tests.Integration;
 
 /// <summary>Connect-CosmosMigration's -LowPriority and -AllowBulkExecution reach the SDK client
 /// and, from there, the requests on the wire (seen by a handler in front of the SDK).</summary>
-public sealed class ClientOptionsTests : DatabaseTests
+public sealed class ClientOptionsTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public ClientOptionsTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     /// <summary>A container of <paramref name="documents"/> documents for the test's migration, and a
     /// connection opened with <paramref name="configure"/>'s settings, whose requests on the wire
     /// the returned handler records.</summary>

@@ -1,35 +1,19 @@
-using System;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
+using CosmosMigrations.Tracking;
 
 namespace CosmosMigrations.Tests.Integration;
 
 /// <summary>A distributed run at width: many change feed processor instances in one process share
 /// one migration over many feed ranges, and the count is exact by construction (each range's
 /// ledger beside its lease), with no document that every worker writes per batch.</summary>
-public sealed class DistributedWidthTests : DatabaseTests
+public sealed class DistributedWidthTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public DistributedWidthTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
-    [Fact]
+    [HarnessFact("splitting ranges on demand needs the local harness")]
     public async Task Sixteen_instances_over_sixteen_ranges_change_every_document_once_and_count_it_once()
     {
-        if (!Db.Server.IsHarness)
-        {
-            return; // splitting ranges on demand needs the local harness
-        }
-
         const int total = 2000;
         var container = await Db.CreateSeededContainerAsync("width16", total, 200);
         while ((await Db.Server.RangesAsync(Db.Name, "width16")).Count < 16)
@@ -49,7 +33,7 @@ public sealed class DistributedWidthTests : DatabaseTests
 
             Assert.All(results, r => Assert.Null(r.Error));
             Assert.All(results, r => Assert.Equal("completed", r.Status.Status));
-            var tracking = await connections[0].TrackingStore.GetAsync("width-16", CancellationToken.None);
+            var tracking = await TrackingStore.Of(connections[0]).GetAsync("width-16", CancellationToken.None);
             Assert.Equal(total, tracking!.Processed);
             Assert.Equal(16, tracking.Workers!.Count);
             Assert.Equal(total, tracking.Workers.Values.Sum(w => w.Processed));

@@ -1,27 +1,15 @@
-using System;
 using System.Collections;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
-using Xunit;
-using Xunit.Abstractions;
 
 namespace CosmosMigrations.Tests.Integration;
 
-public sealed class RunnerTests : DatabaseTests
+public sealed class RunnerTests(TestDatabase db, ITestOutputHelper output) : DatabaseTests(db, output)
 {
-    public RunnerTests(TestDatabase db, ITestOutputHelper output)
-        : base(db, output)
-    {
-    }
-
     private async Task<MigrationConnection> ConnectAsync() =>
         await MigrationConnection.OpenAsync(Db.Server.Settings(Db.Name), null, CancellationToken.None);
 
@@ -44,7 +32,7 @@ public sealed class RunnerTests : DatabaseTests
         var docs = await TestDatabase.ReadAllAsync(container);
         Assert.Equal(5000, docs.Count);
         Assert.All(docs, d => Assert.Equal("none", (string?)d["avatarUrl"]));
-        var tracking = await connection.TrackingStore.GetAsync("add-avatar", CancellationToken.None);
+        var tracking = await TrackingStore.Of(connection).GetAsync("add-avatar", CancellationToken.None);
         Assert.NotNull(tracking);
         Assert.Equal("completed", tracking!.Status);
         Assert.Equal(5000, tracking.Processed);
@@ -154,7 +142,7 @@ public sealed class RunnerTests : DatabaseTests
         {
             if (pages == 1)
             {
-                await new MigrationLifecycle(connection.TrackingStore).RequestStopAsync("stop-test", CancellationToken.None);
+                await new MigrationLifecycle(TrackingStore.Of(connection)).RequestStopAsync("stop-test", CancellationToken.None);
             }
         };
         var stopped = await runner.RunAsync(definition, new RunOptions { BatchSize = 100 }, null, CancellationToken.None);

@@ -1,10 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Requests;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

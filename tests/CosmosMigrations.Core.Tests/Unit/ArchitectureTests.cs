@@ -1,9 +1,5 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Infrastructure;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 
@@ -47,11 +43,6 @@ public sealed class ArchitectureTests
     private static readonly Dictionary<(string From, string To), string> KnownUpward = new()
     {
         [("Running", "Distributed")] = "MigrationRunner, the facade, hands -Distributed to DistributedRun and deletes its ProcessorLeases",
-        [("Running", "Moving")] = "MigrationRunner, the facade, runs a move's pass with its MoveWrites (and MoveRunner calls MigrationRunner)",
-        [("Connection", "Tracking")] = "MigrationConnection opens the tracking container and its TrackingStore",
-        [("Connection", "Journal")] = "MigrationConnection opens the journal container and its JournalStore",
-        [("Connection", "Failures")] = "MigrationConnection opens the failure store's container and its FailureStore",
-        [("Connection", "Distributed")] = "MigrationConnection deletes a migration's leases through ProcessorLeases",
     };
 
     private static readonly IReadOnlyList<NamespaceGraph.Edge> Edges =

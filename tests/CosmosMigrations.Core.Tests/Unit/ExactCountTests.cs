@@ -1,8 +1,3 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Connection;
 using CosmosMigrations.Distributed;
 using CosmosMigrations.Documents;
@@ -13,8 +8,6 @@ using CosmosMigrations.Steps;
 using CosmosMigrations.Tests.Fakes;
 using CosmosMigrations.Tests.Infrastructure;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

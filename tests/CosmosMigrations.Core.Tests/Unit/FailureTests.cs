@@ -1,5 +1,3 @@
-using System;
-using System.Linq;
 using System.Net;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
@@ -7,8 +5,6 @@ using CosmosMigrations.Failures;
 using CosmosMigrations.Running;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

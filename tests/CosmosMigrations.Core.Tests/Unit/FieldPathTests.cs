@@ -1,6 +1,5 @@
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

@@ -1,14 +1,8 @@
-using System;
 using System.Collections.Concurrent;
-using System.Collections.Generic;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Fakes;
 using CosmosMigrations.Tracking;
 using Microsoft.Extensions.Time.Testing;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

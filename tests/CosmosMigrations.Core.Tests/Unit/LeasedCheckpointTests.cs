@@ -1,12 +1,7 @@
-using System;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Fakes;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

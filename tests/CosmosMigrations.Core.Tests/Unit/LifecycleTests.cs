@@ -1,12 +1,10 @@
-using System;
-using System.Threading;
-using System.Threading.Tasks;
+using System.Collections;
+using CosmosMigrations.Definitions;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Journal;
+using CosmosMigrations.Running;
 using CosmosMigrations.Tests.Fakes;
 using CosmosMigrations.Tracking;
-using Newtonsoft.Json.Linq;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 
@@ -516,6 +514,25 @@ public sealed class LifecycleTests
         Assert.Equal(expected is null or StartOutcome.Skipped, blocker is not null);
         Assert.Equal(asRead, Stored(existing));
         DecidesLeavingWhatItReadAsRead(existing, expected, () => MigrationLifecycle.DecideUndo(existing, Undo(), Now));
+    }
+
+    public static TheoryData<string> RetrySituations => new() { "completed-with-failures", "failed-at-the-end", "completed-skipped", "live-lease-refused", "undone-refused" };
+
+    [Theory]
+    [MemberData(nameof(RetrySituations))]
+    public void A_retry_decision_leaves_the_document_it_read_as_read(string situation)
+    {
+        var (existing, expected) = situation switch
+        {
+            "completed-with-failures" => (Existing(TrackingStatus.CompletedWithFailures), StartOutcome.Resumed),
+            "failed-at-the-end" => (Existing(TrackingStatus.Failed), StartOutcome.Resumed),
+            "completed-skipped" => (Existing(TrackingStatus.Completed), StartOutcome.Skipped),
+            "live-lease-refused" => (Existing(TrackingStatus.Running, Other), (StartOutcome?)null),
+            _ => (Journaled(TrackingStatus.Undone), (StartOutcome?)null),
+        };
+        existing.FailureCount = situation == "completed-skipped" ? null : 2;
+        var definition = new DefinitionParser().ParseInline("m1", "users", null, new object?[] { new Hashtable { ["AddField"] = "a", ["Value"] = 1 } });
+        DecidesLeavingWhatItReadAsRead(existing, expected, () => FailureRetry.Decide(existing, definition, Me, TimeSpan.FromSeconds(60), Now));
     }
 
     /// <summary>A decision (<paramref name="expected"/> null: a refusal) leaves the document it read

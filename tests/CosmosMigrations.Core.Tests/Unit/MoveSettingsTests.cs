@@ -1,8 +1,6 @@
 using System.Collections.ObjectModel;
-using System.Linq;
 using CosmosMigrations.Moving;
 using Microsoft.Azure.Cosmos;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

@@ -1,9 +1,6 @@
-using System;
-using System.Collections.Generic;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Moving;
 using CosmosMigrations.Tracking;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

@@ -1,10 +1,6 @@
-using System;
-using System.Collections.Generic;
-using System.Linq;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using CosmosMigrations.Running;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

@@ -1,10 +1,5 @@
-using System;
 using System.Diagnostics;
-using System.Linq;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Requests;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

@@ -1,12 +1,8 @@
 using System.Collections;
-using System.Linq;
 using CosmosMigrations.Definitions;
 using CosmosMigrations.Steps;
-using System.Threading.Tasks;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Operations;
-using Newtonsoft.Json.Linq;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

@@ -1,7 +1,5 @@
-using System;
 using System.Text;
 using CosmosMigrations.Connection;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 

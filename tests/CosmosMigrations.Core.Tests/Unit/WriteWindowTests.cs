@@ -1,9 +1,4 @@
-using System;
-using System.Collections.Generic;
-using System.Threading;
-using System.Threading.Tasks;
 using CosmosMigrations.Running;
-using Xunit;
 
 namespace CosmosMigrations.Tests.Unit;
 
