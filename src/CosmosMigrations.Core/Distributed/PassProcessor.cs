@@ -51,6 +51,10 @@ internal sealed class PassProcessor
     private readonly ConcurrentDictionary<string, string> _echoes = new(StringComparer.Ordinal);
 
     private const int EchoCap = 100_000;
+
+    /// <summary>The top-level properties a batch's documents are built with (what a single run's
+    /// scan would ask for), or null for whole documents.</summary>
+    private readonly HashSet<string>? _properties;
     private readonly IPassWriter _planner;
     private readonly IPassWrites? _writes;
     private readonly HashSet<string> _failedIds;
@@ -89,6 +93,10 @@ internal sealed class PassProcessor
         _log = log;
         _writes = writes;
         _planner = writes?.Planner ?? new DocumentWriter(target, pass, ResilientSender.Ungated, filterUnchecked: true);
+        // A copy writes whole documents; a document pass needs what its scan would read.
+        _properties = writes is null && pass.ReadProperties(target.PartitionKey.Paths, journal is not null) is { } names
+            ? new HashSet<string>(names, StringComparer.Ordinal)
+            : null;
     }
 
     private long _lastDeliveryMs;
@@ -152,7 +160,9 @@ internal sealed class PassProcessor
     private async Task HandleAsync(ChangeFeedProcessorContext context, Stream changes, CancellationToken processorToken)
     {
         Interlocked.Exchange(ref _lastDeliveryMs, _options.Time.NowMs());
-        var documents = DocumentJson.ReadPage(changes).OfType<JObject>().ToList();
+        // Ids and ETags first: echoes and known failures are never built as documents.
+        using var feed = FeedPage.Read(changes);
+        var documents = feed.Items.Where(i => i.IsDocument).ToList();
         if (Failure is not null)
         {
             throw Failure;
@@ -177,26 +187,27 @@ internal sealed class PassProcessor
         }
 
         var writer = _writers.GetOrAdd(token, _ => _writes?.ForRange(new ResilientSender(_gate.ForRange()), _journal, _step)
-            ?? new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), filterUnchecked: true, journal: _journal, step: _step));
+            ?? new DocumentWriter(_target, _pass, new ResilientSender(_gate.ForRange()), partialDocuments: _properties is not null, filterUnchecked: true, journal: _journal, step: _step));
         // Documents still at the version this worker wrote are its own writes coming back: no plan.
         var tried = new List<JObject>(documents.Count);
         var echoes = 0;
-        foreach (var document in documents)
+        foreach (var item in documents)
         {
-            var id = (string?)document["id"] ?? "";
-            if (IsKnownFailure(id))
+            if (IsKnownFailure(item.Id))
             {
                 continue;
             }
 
-            if (_echoes.TryRemove(id, out var written) && written == (string?)document["_etag"])
+            if (_echoes.TryRemove(item.Id, out var written) && written == item.ETag)
             {
                 echoes++;
                 continue;
             }
 
-            tried.Add(document);
+            tried.Add(feed.Load(item, _properties));
         }
+
+        feed.Dispose();
 
         // The batch planned once (with a journal, its before-images written in one record), then
         // what it may change recorded as its intent in the range's ledger, before any write.

@@ -59,27 +59,34 @@ internal sealed class DocumentPass : ScanStep
     /// properties, the id, the ETag and the partition key travel: the service serialises, and the
     /// client parses, a fraction of each document (and a write never needs more: a change that
     /// would need the whole document reads it first, see <see cref="DocumentWriter"/>).</summary>
-    public string ScanQueryText(IEnumerable<FieldPath> partitionKeyPaths)
-    {
-        if (Properties is null)
-        {
-            return QueryText;
-        }
+    public string ScanQueryText(IEnumerable<FieldPath> partitionKeyPaths) =>
+        ReadProperties(partitionKeyPaths) is { } names ? Projected(names) : QueryText;
 
-        var names = new[] { "id", "_etag" }.Concat(partitionKeyPaths.Select(p => p.Segments[0])).Concat(Properties).Distinct(System.StringComparer.Ordinal);
+    private string Projected(IEnumerable<string> names)
+    {
         var projection = "SELECT VALUE {" + string.Join(", ", names.Select(n => $"{FieldPath.SqlLiteral(n)}: c[{FieldPath.SqlLiteral(n)}]")) + "} FROM c";
         return ScanCondition is null ? projection : $"{projection} WHERE {ScanCondition}";
     }
 
-    /// <summary>Reads the target. A run reads only the properties the operations touch, unless it
-    /// keeps before-images of fields it removes (their place among the document's properties is
-    /// part of the before-image) or previews (a dry run shows whole documents).</summary>
+    /// <summary>The top-level properties a migrating read needs (the id, the ETag, the partition
+    /// key and the operations' fields), or null when it must read whole documents: an operation
+    /// needs the whole document, or the run keeps before-images of fields it removes (their place
+    /// among the document's properties is part of the before-image). A scan asks the service for
+    /// these; a change feed worker, which gets whole documents, builds only these.</summary>
+    public IReadOnlyList<string>? ReadProperties(IEnumerable<FieldPath> partitionKeyPaths, bool journaled = false) =>
+        Properties is null || (journaled && Operations.Any(o => o.RemovesFields))
+            ? null
+            : new[] { "id", "_etag" }.Concat(partitionKeyPaths.Select(p => p.Segments[0])).Concat(Properties).Distinct(System.StringComparer.Ordinal).ToList();
+
+    /// <summary>Reads the target. A run reads only the properties the operations touch
+    /// (<see cref="ReadProperties"/>), unless it previews (a dry run shows whole documents).</summary>
     internal override ScanPlan Plan(ScanContext context)
     {
-        var whole = context.Preview || Properties is null || (context.Journal is not null && Operations.Any(o => o.RemovesFields));
-        var writer = new DocumentWriter(context.Target, this, context.Sender, partialDocuments: !whole, journal: context.Preview ? null : context.Journal, step: context.Step);
-        var query = whole ? QueryText : ScanQueryText(context.Target.PartitionKey.Paths);
-        var journaled = !context.Preview && context.Journal is not null;
+        var journal = context.Preview ? null : context.Journal;
+        var names = context.Preview ? null : ReadProperties(context.Target.PartitionKey.Paths, journal is not null);
+        var writer = new DocumentWriter(context.Target, this, context.Sender, partialDocuments: names is not null, journal: journal, step: context.Step);
+        var query = names is null ? QueryText : Projected(names);
+        var journaled = journal is not null;
         return new ScanPlan(context.Target, query, writer, journaled, journaled && UndoRecomputes);
     }
 

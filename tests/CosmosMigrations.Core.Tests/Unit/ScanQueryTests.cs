@@ -60,4 +60,15 @@ public sealed class ScanQueryTests
         Assert.Null(pass.Properties);
         Assert.Equal(pass.QueryText, pass.ScanQueryText(PartitionKey));
     }
+
+    [Fact]
+    public void A_run_that_keeps_images_of_removed_fields_reads_whole_documents()
+    {
+        var pass = Pass(new Hashtable { ["RemoveField"] = "legacy" });
+
+        Assert.Equal(new[] { "id", "_etag", "tenant", "legacy" }, pass.ReadProperties(PartitionKey));
+        Assert.Null(pass.ReadProperties(PartitionKey, journaled: true));
+        Assert.Equal(new[] { "id", "_etag", "tenant", "avatarUrl" },
+            Pass(new Hashtable { ["AddField"] = "avatarUrl", ["Value"] = "x" }).ReadProperties(PartitionKey, journaled: true));
+    }
 }
