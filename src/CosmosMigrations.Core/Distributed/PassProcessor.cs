@@ -21,7 +21,11 @@ namespace CosmosMigrations.Distributed;
 /// (its intent, <see cref="IntentRecovery"/>), where errors surface and the lease is renewed;</item>
 /// <item>each batch is planned once, its intent recorded in the range's ledger, its documents
 /// written through guarded writes, then counted in the same ledger write that removes the intent,
-/// before the processor checkpoints: a batch delivered again counts only what it changes again;</item>
+/// before its checkpoint is owed (<see cref="CheckpointPacer"/>: written when the range goes idle or
+/// a second after the last): a batch delivered again counts only what it changes again;</item>
+/// <item>a batch's documents are built from the feed's bytes only where needed: its own writes
+/// coming back are recognised by id and ETag alone, and the rest get only the properties a single
+/// run's scan would read (<see cref="FeedPage"/>);</item>
 /// <item>the processor's cancellation (the lease went elsewhere) stops the batch between
 /// documents; what it wrote is counted, and the rest is delivered to the new owner.</item>
 /// </list></summary>
@@ -40,6 +44,7 @@ internal sealed class PassProcessor
     private readonly ConcurrentDictionary<string, bool> _acquired = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, bool> _inFlight = new();
     private readonly ConcurrentDictionary<string, RangeLedgerDocument> _known = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CheckpointPacer> _checkpoints = new(StringComparer.Ordinal);
 
     /// <summary>For a copy: the counted version a range inherits from the ledgers of the ranges it
     /// came from (a split's parent), read when this worker acquires it.</summary>
@@ -114,7 +119,7 @@ internal sealed class PassProcessor
     public IPassWriter Planner => _planner;
 
     public ChangeFeedProcessor Build(string processorName, Container leases, TimeSpan leaseDuration) =>
-        _target.Container.GetChangeFeedProcessorBuilder(processorName, (Container.ChangeFeedStreamHandler)HandleAsync)
+        _target.Container.GetChangeFeedProcessorBuilderWithManualCheckpoint(processorName, HandleAndCheckpointAsync)
             .WithInstanceName(_worker)
             .WithLeaseContainer(leases)
             .WithStartTime(_options.FeedStartTime ?? DateTime.MinValue.ToUniversalTime())
@@ -130,12 +135,22 @@ internal sealed class PassProcessor
             {
                 // No I/O here: the SDK awaits this before it renews the lease, and swallows its errors.
                 _acquired[token] = true;
+                _checkpoints.AddOrUpdate(token, _ => new CheckpointPacer(_options.Time), (_, old) =>
+                {
+                    old.Drop();
+                    return new CheckpointPacer(_options.Time);
+                });
                 _log?.Invoke($"Feed range {token} acquired by this worker.");
                 return Task.CompletedTask;
             })
             .WithLeaseReleaseNotification(token =>
             {
                 _acquired.TryRemove(token, out _);
+                if (_checkpoints.TryRemove(token, out var pacer))
+                {
+                    pacer.Drop();
+                }
+
                 _log?.Invoke($"Feed range {token} released by this worker.");
                 return Task.CompletedTask;
             })
@@ -155,6 +170,16 @@ internal sealed class PassProcessor
         {
             return _failedIds.Contains(id);
         }
+    }
+
+    /// <summary>A batch handled, then its checkpoint owed to the lease's pacer (see
+    /// <see cref="CheckpointPacer"/>): a batch that fails owes none.</summary>
+    private async Task HandleAndCheckpointAsync(ChangeFeedProcessorContext context, Stream changes, Func<Task> checkpointAsync, CancellationToken processorToken)
+    {
+        var pacer = _checkpoints.GetOrAdd(context.LeaseToken, _ => new CheckpointPacer(_options.Time));
+        var batch = pacer.Begin();
+        await HandleAsync(context, changes, processorToken).ConfigureAwait(false);
+        await pacer.FinishedAsync(batch, checkpointAsync).ConfigureAwait(false);
     }
 
     private async Task HandleAsync(ChangeFeedProcessorContext context, Stream changes, CancellationToken processorToken)
