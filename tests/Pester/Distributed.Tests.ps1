@@ -156,6 +156,26 @@ Describe 'Workers sharing one migration' -Skip:(-not $script:IsHarness) {
         (Get-MigrationStatus -Name follow-add).Processed | Should -Be 550
     }
 
+    It 'a worker builds only the fields its operations touch, yet a change too large for one patch keeps every other field' {
+        New-SeededContainer 'distwide' 300 6
+        $before = Get-UserContent 'distwide'
+        # Eleven fields: more than one patch may carry, so each document is replaced whole, read
+        # whole first (the feed's items were built with only the fields the operations name).
+        $operations = 1..11 | ForEach-Object { @{ AddField = "f$_"; Value = $_ } }
+        $run = Start-SchemaMigration -Name dist-wide -Container distwide -Operation $operations -Distributed -LeaseDuration $($script:Lease)
+        $run.Status | Should -Be 'completed'
+        $run.Processed | Should -Be 300
+        $script:Kit.Count($script:Database, 'distwide', 'c.f1 = 1 AND c.f11 = 11') | Should -Be 300
+        $after = Get-UserContent 'distwide' | ForEach-Object {
+            $document = $_ | ConvertFrom-Json -AsHashtable
+            1..11 | ForEach-Object { $document.Remove("f$_") }
+            $sorted = [ordered]@{}
+            foreach ($key in ($document.Keys | Sort-Object)) { $sorted[$key] = $document[$key] }
+            $sorted | ConvertTo-Json -Compress -Depth 10
+        } | Sort-Object
+        $after | Should -Be $before
+    }
+
     It 'a filter selects exactly what it selects in a single run, for patches and for transforms' {
         New-SeededContainer 'distfilter' 1000 10
         $set = Invoke-Backfill -Container distfilter -Name dist-filter-set -Filter "c.pk = 'p3'" -Set @{ chosen = 1 } -Distributed -LeaseDuration $($script:Lease)
