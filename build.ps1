@@ -66,6 +66,9 @@ param(
     # Bench: the second size of the distributed comparison (the first is -Documents).
     [int] $DistributedDocuments = 60000,
 
+    # Bench: the sections to run (tools/Invoke-Bench.ps1 -Section), all by default; e.g. Distributed.
+    [string[]] $BenchSection,
+
     # The local server: partition key ranges of every new container (tests/LocalCosmos/README.md).
     [ValidateRange(1, 64)]
     [int] $Partitions = 4,
@@ -89,7 +92,8 @@ switch ($Task) {
     'Demo' { & "$tools/Build-Module.ps1" @build; & "$tools/Invoke-Demo.ps1" @server; exit $LASTEXITCODE }
     'Bench' {
         & "$tools/Build-Module.ps1" @build
-        & "$tools/Invoke-Bench.ps1" @server -Documents $Documents -Repeat $Repeat -LargeDocuments $LargeDocuments -DistributedDocuments $DistributedDocuments
+        $sections = if ($BenchSection) { @{ Section = $BenchSection } } else { @{} }
+        & "$tools/Invoke-Bench.ps1" @server @sections -Documents $Documents -Repeat $Repeat -LargeDocuments $LargeDocuments -DistributedDocuments $DistributedDocuments
     }
     'StartLocalCosmos' {
         Import-Module "$tools/LocalCosmos.psm1"

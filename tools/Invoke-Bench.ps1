@@ -32,6 +32,11 @@ param(
     # The second size of the distributed comparison (the first is -Documents).
     [int] $DistributedDocuments = 60000,
     [int] $Partitions = 4,
+    # The sections to run, all by default: Throughput (start-up cost, A, B and the peers in both
+    # conditions, the catch-up share, scale), Fairness, Distributed, RUBudget, Journal, Move,
+    # Import. Goals are judged only for the sections run.
+    [ValidateSet('Throughput', 'Fairness', 'Distributed', 'RUBudget', 'Journal', 'Move', 'Import')]
+    [string[]] $Section = @('Throughput', 'Fairness', 'Distributed', 'RUBudget', 'Journal', 'Move', 'Import'),
     [string] $Configuration = 'Release'
 )
 
@@ -114,9 +119,10 @@ $dirty = [bool](& git -C $Root status --porcelain 2>$null)
 $kit = [CosmosMigrations.TestKit.TestData]::new($endpoint, $EmulatorKey)
 $results = [ordered]@{
     commit = "$commit$(if ($dirty) { '+changes' })"; machine = "$([Environment]::ProcessorCount) cores"; date = (Get-Date).ToString('o')
-    documents = $Documents; largeDocuments = $LargeDocuments; concurrencyA = $concurrency; repeat = $Repeat; conditions = @()
+    documents = $Documents; largeDocuments = $LargeDocuments; concurrencyA = $concurrency; repeat = $Repeat; sections = $Section; conditions = @()
 }
 try {
+    if ($Section -contains 'Throughput') {
     Write-Host '==> start-up and connect cost (runs over an empty container)' -ForegroundColor Cyan
     Set-Harness @{}
     $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'empty', '0')
@@ -191,6 +197,9 @@ try {
         run = $large
     }
 
+    }
+
+    if ($Section -contains 'Fairness') {
     Write-Host '==> fairness: a 30 % 429 storm on the writes of one range of four' -ForegroundColor Cyan
     $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'fair', "$Documents")
     $ranges = @(($kit.Ranges($database, 'fair') | ConvertFrom-Json).ranges)
@@ -232,6 +241,9 @@ try {
         hotSlowdown = [math]::Round($storm[$hot] / $calm[$hot] - 1, 3)
     }
 
+    }
+
+    if ($Section -contains 'Distributed') {
     # Each size: one process, then 1 and 3 -Distributed workers, on fresh copies of the same
     # documents, timed alike (first command to last return), -Repeat rounds; a round's ratios
     # are its own runs side by side, and their medians are reported. Every worker is a pwsh
@@ -307,6 +319,9 @@ try {
     }
     $results.distributed = $distributed
 
+    }
+
+    if ($Section -contains 'RUBudget') {
     Write-Host '==> RU budget: 5 RU per request, -MaxRUPerSecond 2000' -ForegroundColor Cyan
     $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'ru', '8000')
     Set-Harness @{ requestCharge = 5 }
@@ -314,6 +329,9 @@ try {
     Set-Harness @{}
     $results.ruBudget = [ordered]@{ budget = 2000; measuredRUPerSecond = $ru.ruPerSecond; ratio = [math]::Round($ru.ruPerSecond / 2000, 3) }
 
+    }
+
+    if ($Section -contains 'Journal') {
     # The journal: B without (-NoJournal) and with before-images (the default) take turns, each
     # run adding its own field; then each journaled run is undone (U). The local server charges
     # 1 RU a request, so RU per document here counts requests; bytes are as the service stores them.
@@ -351,6 +369,9 @@ try {
         }
     }
 
+    }
+
+    if ($Section -contains 'Move') {
     # M: a move of -Documents documents to a new partition key, one run (copy, then cut-over).
     Write-Host "==> move: $Documents documents to a new partition key (Start-ContainerMove, then Complete-ContainerMove)" -ForegroundColor Cyan
     Set-Harness @{}
@@ -360,10 +381,15 @@ try {
     $results.move = $line | ConvertFrom-Json
     if ($results.move.verifiedDocuments -ne $Documents) { throw "the move verified $($results.move.verifiedDocuments) documents, not $($Documents): $line" }
 
+    }
+
+    if ($Section -contains 'Import') {
     Write-Host '==> Import-Module: the module''s own load context against a plain binary module' -ForegroundColor Cyan
     $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/MeasureImport.ps1') $ModuleOut $endpoint $EmulatorKey $database | Select-Object -Last 1
     if ($LASTEXITCODE -ne 0) { throw "import measurement failed: $line" }
     $results.import = $line | ConvertFrom-Json
+    }
+
 }
 finally {
     Set-Harness @{}
@@ -372,18 +398,19 @@ finally {
     if (-not $wasRunning) { Stop-LocalCosmos }
 }
 
-$results.goals = [ordered]@{
-    BoverA = @($results.conditions | ForEach-Object { $_.BoverA -ge 0.9 }) -notcontains $false
-    BoverBulk = @($results.conditions | ForEach-Object { $_.BoverBulk -gt 1 }) -notcontains $false
-    requestsPerDocument = @($results.conditions | ForEach-Object { $_.requestsPerDocument.B -le 1.05 }) -notcontains $false
-    cpu = @($results.conditions | ForEach-Object { $_.cpuBoverA -le 1.15 }) -notcontains $false
-    BoverC = ($results.conditions | Where-Object condition -EQ '5 ms').BoverC -ge 10
-    scaleRate = $results.scale.docsPerSecondRatio -ge 0.9
-    scaleMemory = $results.scale.peakMiBRatio -le 1.15
-    scaleTracking = $results.scale.trackingPerDocument -le $results.scale.smallTrackingPerDocument
-    ruBudget = $results.ruBudget.ratio -ge 0.9 -and $results.ruBudget.ratio -le 1.05
-    fairness = $results.fairness.othersSlowdown -lt 0.2
+$results.goals = [ordered]@{}
+if ($results.conditions) {
+    $results.goals.BoverA = @($results.conditions | ForEach-Object { $_.BoverA -ge 0.9 }) -notcontains $false
+    $results.goals.BoverBulk = @($results.conditions | ForEach-Object { $_.BoverBulk -gt 1 }) -notcontains $false
+    $results.goals.requestsPerDocument = @($results.conditions | ForEach-Object { $_.requestsPerDocument.B -le 1.05 }) -notcontains $false
+    $results.goals.cpu = @($results.conditions | ForEach-Object { $_.cpuBoverA -le 1.15 }) -notcontains $false
+    $results.goals.BoverC = ($results.conditions | Where-Object condition -EQ '5 ms').BoverC -ge 10
+    $results.goals.scaleRate = $results.scale.docsPerSecondRatio -ge 0.9
+    $results.goals.scaleMemory = $results.scale.peakMiBRatio -le 1.15
+    $results.goals.scaleTracking = $results.scale.trackingPerDocument -le $results.scale.smallTrackingPerDocument
 }
+if ($results.ruBudget) { $results.goals.ruBudget = $results.ruBudget.ratio -ge 0.9 -and $results.ruBudget.ratio -le 1.05 }
+if ($results.fairness) { $results.goals.fairness = $results.fairness.othersSlowdown -lt 0.2 }
 foreach ($row in $results.distributed.sizes) {
     $results.goals["distributed1At$($row.documents)"] = $row['1'].ratio -ge 0.9
     $results.goals["distributed3At$($row.documents)"] = $row['3'].ratio -ge 0.8
