@@ -399,7 +399,7 @@ finally {
 }
 
 $results.goals = [ordered]@{}
-if ($results.conditions) {
+if ($results.Contains('scale')) {
     $results.goals.BoverA = @($results.conditions | ForEach-Object { $_.BoverA -ge 0.9 }) -notcontains $false
     $results.goals.BoverBulk = @($results.conditions | ForEach-Object { $_.BoverBulk -gt 1 }) -notcontains $false
     $results.goals.requestsPerDocument = @($results.conditions | ForEach-Object { $_.requestsPerDocument.B -le 1.05 }) -notcontains $false
@@ -409,9 +409,9 @@ if ($results.conditions) {
     $results.goals.scaleMemory = $results.scale.peakMiBRatio -le 1.15
     $results.goals.scaleTracking = $results.scale.trackingPerDocument -le $results.scale.smallTrackingPerDocument
 }
-if ($results.ruBudget) { $results.goals.ruBudget = $results.ruBudget.ratio -ge 0.9 -and $results.ruBudget.ratio -le 1.05 }
-if ($results.fairness) { $results.goals.fairness = $results.fairness.othersSlowdown -lt 0.2 }
-foreach ($row in $results.distributed.sizes) {
+if ($results.Contains('ruBudget')) { $results.goals.ruBudget = $results.ruBudget.ratio -ge 0.9 -and $results.ruBudget.ratio -le 1.05 }
+if ($results.Contains('fairness')) { $results.goals.fairness = $results.fairness.othersSlowdown -lt 0.2 }
+foreach ($row in $(if ($results.Contains('distributed')) { $results.distributed.sizes })) {
     $results.goals["distributed1At$($row.documents)"] = $row['1'].ratio -ge 0.9
     $results.goals["distributed3At$($row.documents)"] = $row['3'].ratio -ge 0.8
     $results.goals["distributedExactAt$($row.documents)"] = $row['1'].exact -and $row['3'].exact

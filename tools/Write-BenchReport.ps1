@@ -13,10 +13,12 @@ param(
 )
 
 $ErrorActionPreference = 'Stop'
+# A run of some sections (-Section) has only their results.
+function Test-Result([string] $Name) { if ($Results -is [System.Collections.IDictionary]) { $Results.Contains($Name) } else { [bool]$Results.PSObject.Properties[$Name] } }
 $Repeat = $Results.repeat
 $concurrency = $Results.concurrencyA
 Write-Host ''
-if ($Results.conditions) {
+if ((Test-Result 'conditions') -and @($Results.conditions).Count -gt 0) {
 Write-Host "docs/s, medians of $Repeat runs (A: raw SDK at $concurrency in flight; B: the module at its defaults, before-images kept; B-NJ: -NoJournal; Bulk: pages of 100 whole-document upserts, as Cosmigrator; B$($concurrency): at $concurrency; C: the seed's loop, one run):"
 $Results.conditions | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, A, B, @{ n = 'B-NJ'; e = { $_.BNoJournal } }, Bulk, @{ n = "B$concurrency"; e = { $_.B50 } }, C,
     @{ n = 'B/A'; e = { $_.BoverA } }, @{ n = 'B/Bulk'; e = { $_.BoverBulk } }, @{ n = "B$concurrency/A"; e = { $_.B50overA } }, @{ n = 'B/C'; e = { $_.BoverC } },
@@ -35,11 +37,11 @@ foreach ($cond in $Results.conditions) {
     Write-Host ("A' (A's loop hosted in pwsh), {0}: {1} docs/s, CPU s/1k {2} (x{3} A; B is x{4} A')" -f $cond.condition, $cond.APwsh, $cond.cpuPer1000APwsh, $cond.cpuAPwshOverA, $cond.cpuBoverAPwsh)
 }
 }
-if ($Results.fairness) {
+if (Test-Result 'fairness') {
 $f = $Results.fairness
 Write-Host ("Fairness, 30 % 429 on range {0}'s writes: the other three finished in {1} s (calm {2} s, slowdown {3:P1}); the hot one slowed {4:P1}" -f $f.hotRange, $f.othersStormSeconds, $f.othersCalmSeconds, $f.othersSlowdown, $f.hotSlowdown)
 }
-if ($Results.distributed) {
+if (Test-Result 'distributed') {
 Write-Host "Distributed at loopback against one process (same documents, timed alike, medians of $Repeat rounds; CPU of all processes, and before their first document; return ms: the worst):"
 $Results.distributed.sizes | ForEach-Object {
     [pscustomobject]@{
@@ -56,10 +58,10 @@ $Results.distributed.sizes | ForEach-Object {
     }
 } | Format-List | Out-Host
 }
-if ($Results.ruBudget) {
+if (Test-Result 'ruBudget') {
 Write-Host ("RU budget 2000 RU/s: measured {0} RU/s ({1:P1})" -f $Results.ruBudget.measuredRUPerSecond, $Results.ruBudget.ratio)
 }
-if ($Results.journal) {
+if (Test-Result 'journal') {
 Write-Host "Journal (before-images), medians of $Repeat runs each at the module's defaults: B without, B with, U undoing the runs with"
 $Results.journal | ForEach-Object { [pscustomobject]$_ } | Format-Table condition, documents, @{ n = 'B docs/s'; e = { $_.withoutDocsPerSecond } }, @{ n = '+journal'; e = { $_.withDocsPerSecond } }, @{ n = 'undo'; e = { $_.undoDocsPerSecond } },
     @{ n = 'RU/doc B|+j|undo'; e = { '{0} | {1} | {2}' -f $_.ruPerDocumentWithout, $_.ruPerDocumentWith, $_.ruPerDocumentUndo } },
@@ -67,12 +69,12 @@ $Results.journal | ForEach-Object { [pscustomobject]$_ } | Format-Table conditio
     @{ n = 'records|entries'; e = { '{0} | {1}' -f $_.records, $_.entries } }, @{ n = 'bytes entry|doc'; e = { '{0} | {1}' -f $_.journalBytesPerDocument, $_.documentBytes } } | Out-Host
 
 }
-if ($Results.move) {
+if (Test-Result 'move') {
 $m = $Results.move
 Write-Host ("Move of {0:N0} documents to a new key: copy {1} s ({2} docs/s, {3} RU/doc, {4} requests); cut-over {5} s, of which verification (a digest of both sides) {6} s" -f
     $m.verifiedDocuments, $m.copySeconds, $m.copyDocsPerSecond, $m.copyRUPerDocument, $m.copyRequests, $m.completeSeconds, $m.verifySeconds)
 }
-if ($Results.import) {
+if (Test-Result 'import') {
 Write-Host ("Import-Module: {0} ms in the module's own load context, {1} ms as a plain binary module (+{2} ms); first commands {3} / {4} ms (medians of {5})" -f
     $Results.import.importMsIsolated, $Results.import.importMsPlain, $Results.import.importMsAdded, $Results.import.firstCommandsMsIsolated, $Results.import.firstCommandsMsPlain, $Results.import.rounds)
 }
