@@ -250,16 +250,21 @@ try {
     # process of its own, and pays pwsh's start, the import, the connection and the JIT again:
     # at -Documents that fixed cost is a large share of a run; at -DistributedDocuments, the
     # size where a distributed run is worth having, it is not. Both are reported.
-    function Measure-Distributed([int] $Size, [int] $Count, [int] $Round) {
-        $container = "dist$Count-$Size-$Round"
+    # The same 3 workers also run as thread jobs of one pwsh process (-OneProcess): they share one
+    # runtime, so that run costs what the workers' coordination costs, without two more processes'
+    # start and JIT. On real deployments each worker pays those on a machine of its own; here all
+    # three share the 2 cores with the server. The goal is judged on separate processes.
+    function Measure-Distributed([int] $Size, [int] $Count, [int] $Round, [switch] $OneProcess) {
+        $container = "dist$Count$(if ($OneProcess) { 'one' })-$Size-$Round"
         $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, $container, "$Size")
         $before = Get-TrackingRequests
-        $processes = 1..$Count | ForEach-Object {
+        $processCount = if ($OneProcess) { 1 } else { $Count }
+        $processes = 1..$processCount | ForEach-Object {
             Start-Process -FilePath dotnet -PassThru -RedirectStandardOutput (Join-Path $Output "dist$Count-$_.json") -ArgumentList @(
-                'pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1'), $ModuleOut, $endpoint, $EmulatorKey, $database, $container, 'fd', '0', '0', '-Distributed')
+                'pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1'), $ModuleOut, $endpoint, $EmulatorKey, $database, $container, 'fd', '0', '0', '-Distributed', '-Workers', "$(if ($OneProcess) { $Count } else { 1 })")
         }
         $processes | ForEach-Object { $_.WaitForExit() }
-        $workers = 1..$Count | ForEach-Object { Get-Content (Join-Path $Output "dist$Count-$_.json") -Raw | ConvertFrom-Json }
+        $workers = 1..$processCount | ForEach-Object { Get-Content (Join-Path $Output "dist$Count-$_.json") -Raw | ConvertFrom-Json }
         $seconds = (($workers | Measure-Object returnedAt -Maximum).Maximum - ($workers | Measure-Object startedAt -Minimum).Minimum) / 1000
         $tracking = $kit.ReadAllJson($database, 'migrations', "SELECT * FROM c WHERE c.id = 'bench-$container-fd'") | ConvertFrom-Json
         if ($tracking.status -ne 'completed' -or $tracking.processed -ne $Size) { throw "distributed run over $Count worker(s) ended $($tracking.status) with $($tracking.processed) documents" }
@@ -286,7 +291,7 @@ try {
     }
     $distributed = [ordered]@{ sizes = @() }
     foreach ($size in @($Documents, $DistributedDocuments | Select-Object -Unique)) {
-        Write-Host "==> distributed: 1 and 3 workers at loopback over $size documents, beside one process ($Repeat rounds)" -ForegroundColor Cyan
+        Write-Host "==> distributed: 1 and 3 workers (and 3 in one process) at loopback over $size documents, beside one process ($Repeat rounds)" -ForegroundColor Cyan
         $rounds = foreach ($round in 1..$Repeat) {
             $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, "one$size-$round", "$size")
             $one = Invoke-Module "one$size-$round" 'fd'
@@ -295,17 +300,17 @@ try {
                 single = [ordered]@{ seconds = $one.seconds; docsPerSecond = $one.docsPerSecond; ruPerDocument = [math]::Round($one.requestCharge / $size, 3)
                     cpuSeconds = $one.cpuSeconds; cpuBeforeRun = $one.cpuBeforeRun; jitMethodsBeforeRun = $one.jitMethodsBeforeRun; jitMethods = $one.jitMethods }
             }
-            foreach ($count in 1, 3) {
-                $run = Measure-Distributed $size $count $round
+            foreach ($count in '1', '3', '3one') {
+                $run = Measure-Distributed $size ([int]$count.Substring(0, 1)) $round -OneProcess:($count -eq '3one')
                 $run.ratio = [math]::Round($one.seconds / $run.seconds, 2)
-                $runs["$count"] = $run
+                $runs[$count] = $run
             }
             $runs
         }
         $row = [ordered]@{ documents = $size; rounds = @($rounds) }
         $row.single = [ordered]@{ docsPerSecond = Get-Median @($rounds | ForEach-Object { $_.single.docsPerSecond }); cpuSeconds = Get-Median @($rounds | ForEach-Object { $_.single.cpuSeconds })
             cpuBeforeRun = Get-Median @($rounds | ForEach-Object { $_.single.cpuBeforeRun }); ruPerDocument = Get-Median @($rounds | ForEach-Object { $_.single.ruPerDocument }) }
-        foreach ($count in '1', '3') {
+        foreach ($count in '1', '3', '3one') {
             $of = @($rounds | ForEach-Object { $_[$count] })
             $row[$count] = [ordered]@{
                 docsPerSecond = Get-Median @($of.docsPerSecond); ratio = Get-Median @($of.ratio); ratios = @($of.ratio)
@@ -414,7 +419,7 @@ if ($results.Contains('fairness')) { $results.goals.fairness = $results.fairness
 foreach ($row in $(if ($results.Contains('distributed')) { $results.distributed.sizes })) {
     $results.goals["distributed1At$($row.documents)"] = $row['1'].ratio -ge 0.9
     $results.goals["distributed3At$($row.documents)"] = $row['3'].ratio -ge 0.8
-    $results.goals["distributedExactAt$($row.documents)"] = $row['1'].exact -and $row['3'].exact
+    $results.goals["distributedExactAt$($row.documents)"] = $row['1'].exact -and $row['3'].exact -and $row['3one'].exact
 }
 $benchDir = Join-Path $Output 'bench'
 New-Item -ItemType Directory -Path $benchDir -Force | Out-Null

@@ -48,6 +48,8 @@ $Results.distributed.sizes | ForEach-Object {
         documents = $_.documents
         'one docs/s' = $_.single.docsPerSecond; '1 worker' = $_['1'].docsPerSecond; '3 workers' = $_['3'].docsPerSecond
         'x1 | x3 (0.9 | 0.8)' = '{0} | {1} (rounds {2} | {3})' -f $_['1'].ratio, $_['3'].ratio, ($_['1'].ratios -join ' '), ($_['3'].ratios -join ' ')
+        # The same three workers as thread jobs of one process: the run's coordination without two more runtimes.
+        '3 in one process' = '{0} docs/s, x{1} (rounds {2}), CPU {3} s, exact {4}, return {5} ms' -f $_['3one'].docsPerSecond, $_['3one'].ratio, ($_['3one'].ratios -join ' '), $_['3one'].cpuSeconds, $_['3one'].exact, $_['3one'].returnLatencyMs
         'CPU s one|1|3' = '{0} | {1} | {2}' -f $_.single.cpuSeconds, $_['1'].cpuSeconds, $_['3'].cpuSeconds
         'before 1st doc' = '{0} | {1} | {2}' -f $_.single.cpuBeforeRun, $_['1'].cpuBeforeRun, $_['3'].cpuBeforeRun
         exact = '{0} | {1}' -f $_['1'].exact, $_['3'].exact

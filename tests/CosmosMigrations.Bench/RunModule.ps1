@@ -1,11 +1,14 @@
 # B: the module end to end, in its own pwsh process (so its peak working set and CPU are its own).
 # -Concurrency 0 runs at the module's defaults (the adaptive controller, capped at its default).
-# -Distributed joins a distributed run of the migration (other processes run the same command).
+# -Distributed joins a distributed run of the migration (other processes run the same command);
+# with -Workers N, this one process runs N workers of it, each in a thread job of its own: the
+# workers share one runtime, so what they cost together is the run's coordination, not N
+# processes' start and JIT (the bench shows both).
 # Mode 'migrate' adds $Field to every document (Journal 'on' keeps before-images, as by default;
 # 'off' is -NoJournal); mode 'undo' undoes that migration (Undo-SchemaMigration). Mode 'catchup'
 # is 'migrate' watching its -Verbose messages: when the catch-up scan after the pass begins, it
 # notes the time and the server's request count, so that the scan's share of the run is measured.
-param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, [double] $MaxRUPerSecond = 0, [int] $Concurrency = 0, [switch] $Distributed, [string] $Journal = 'on', [string] $Mode = 'migrate')
+param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, [double] $MaxRUPerSecond = 0, [int] $Concurrency = 0, [switch] $Distributed, [string] $Journal = 'on', [string] $Mode = 'migrate', [int] $Workers = 1)
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath
 Connect-CosmosMigration -Endpoint $Endpoint -Key $Key -Database $Database -SkipCertificateCheck
@@ -30,6 +33,19 @@ elseif ($Mode -eq 'catchup') {
         if ($_ -isnot [System.Management.Automation.VerboseRecord]) { $_ }
         elseif (-not $catchUp -and $_.Message -match 'catch-up scan 1 ') { $catchUp = @{ seconds = $clock.Elapsed.TotalSeconds; requests = Get-ServerRequests } }
     }
+}
+elseif ($Distributed -and $Workers -gt 1) {
+    $jobs = 1..$Workers | ForEach-Object {
+        Start-ThreadJob -ArgumentList $ModulePath, $Endpoint, $Key, $Database, $Container, $Field, $run.Name, ($Journal -eq 'off') -ScriptBlock {
+            param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, $Name, $NoJournal)
+            Import-Module $ModulePath
+            Connect-CosmosMigration -Endpoint $Endpoint -Key $Key -Database $Database -SkipCertificateCheck
+            Start-SchemaMigration -Name $Name -Container $Container -Operation @{ AddField = $Field; Value = 1 } -NoJournal:$NoJournal -Distributed
+        }
+    }
+    # Every worker returns the run's status: one of them reports it.
+    @($jobs | Wait-Job | Receive-Job -ErrorAction Stop)[-1]
+    $jobs | Remove-Job
 }
 else {
     Start-SchemaMigration @run -Container $Container -Operation @{ AddField = $Field; Value = 1 } -NoJournal:($Journal -eq 'off') -Distributed:$Distributed
