@@ -40,12 +40,17 @@ elseif ($Distributed -and $Workers -gt 1) {
             param($ModulePath, $Endpoint, $Key, $Database, $Container, $Field, $Name, $NoJournal)
             Import-Module $ModulePath
             Connect-CosmosMigration -Endpoint $Endpoint -Key $Key -Database $Database -SkipCertificateCheck
-            Start-SchemaMigration -Name $Name -Container $Container -Operation @{ AddField = $Field; Value = 1 } -NoJournal:$NoJournal -Distributed
+            # Timed from here, as a worker process is timed after its import and connection.
+            $startedAt = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds()
+            [pscustomobject]@{ StartedAt = $startedAt; Status = Start-SchemaMigration -Name $Name -Container $Container -Operation @{ AddField = $Field; Value = 1 } -NoJournal:$NoJournal -Distributed }
         }
     }
-    # Every worker returns the run's status: one of them reports it.
-    @($jobs | Wait-Job | Receive-Job -ErrorAction Stop)[-1]
+    $workerRuns = @($jobs | Wait-Job | Receive-Job -ErrorAction Stop)
     $jobs | Remove-Job
+    # The run began when the first worker began (the bench times a distributed run from startedAt).
+    $startedAt = ($workerRuns | Measure-Object StartedAt -Minimum).Minimum
+    # Every worker returns the run's status: one of them reports it.
+    $workerRuns[-1].Status
 }
 else {
     Start-SchemaMigration @run -Container $Container -Operation @{ AddField = $Field; Value = 1 } -NoJournal:($Journal -eq 'off') -Distributed:$Distributed
