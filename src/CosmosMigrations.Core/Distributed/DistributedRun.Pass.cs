@@ -98,7 +98,7 @@ internal sealed partial class DistributedRun
                     if (now >= nextLook)
                     {
                         nextLook = now + (long)RangelessLook.TotalMilliseconds;
-                        if (!StillOnPass(await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false), step))
+                        if (!await StillOnPassAsync(step).ConfigureAwait(false))
                         {
                             return null;
                         }
@@ -182,6 +182,22 @@ internal sealed partial class DistributedRun
                 _log?.Invoke($"The change feed processor's lease store was being initialised by another worker (409); starting again ({attempt}).");
                 await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), _time, _cancellationToken).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>Whether the run is still on this pass, by the tracking document as it is now (a
+    /// deleted document is a run gone); when it cannot be read this time (the service busy), yes:
+    /// a worker leaves a pass only on a document it read.</summary>
+    private async Task<bool> StillOnPassAsync(int step)
+    {
+        try
+        {
+            return StillOnPass(await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false), step);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && ex is CosmosException or MigrationException)
+        {
+            _log?.Invoke($"Could not read the tracking document this time: {CosmosErrors.FirstLine(ex.Message)}");
+            return true;
         }
     }
 
