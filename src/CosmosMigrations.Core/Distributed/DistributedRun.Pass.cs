@@ -11,10 +11,6 @@ internal sealed partial class DistributedRun
     /// query of the leases and one change feed read a range).</summary>
     private static readonly TimeSpan CatchUpTick = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>How often a worker that holds no range reads the tracking document between beats,
-    /// to return once the pass has moved on.</summary>
-    private static readonly TimeSpan RangelessLook = TimeSpan.FromSeconds(1);
-
     /// <summary>How long a batch under way may go on after Ctrl+C to finish and be counted.</summary>
     private static readonly TimeSpan SettleGrace = TimeSpan.FromSeconds(20);
 
@@ -72,7 +68,6 @@ internal sealed partial class DistributedRun
         // SDK would make them sleep 15 s on its initialization lock).
         await new ProcessorStart(_leases, processorName, _worker, _time, _log).StartAsync(() => StartProcessorAsync(processor), _cancellationToken).ConfigureAwait(false);
         var nextBeat = _time.NowMs() + (long)_beat.Interval.TotalMilliseconds;
-        var nextLook = 0L;
         var following = false;
         try
         {
@@ -85,28 +80,10 @@ internal sealed partial class DistributedRun
                     throw _batchFailures.PastThresholdsError ?? failure;
                 }
 
-                // Between beats, only an idle worker (no batch for a tick) that holds a range looks
-                // whether the pass is caught up: the run ends a tick after its last batch, not a beat
-                // (up to 5 s) after. A worker without a range (more workers than ranges, or one
-                // still waiting for its share) cannot be the last to finish one: it reads the
-                // tracking document once a second to return when the pass moves on, instead of the
-                // estimator's 1 + ranges requests every tick, and looks at the lag once a beat.
+                // Between beats, only an idle worker (no batch for a tick) looks whether the pass is
+                // caught up: the run ends a tick after its last batch, not a beat (up to 5 s) after.
                 var now = _time.NowMs();
                 long? lag = null;
-                if (now < nextBeat && !following && now - handler.LastDeliveryMs >= CatchUpTick.TotalMilliseconds && !handler.HoldsRanges)
-                {
-                    if (now >= nextLook)
-                    {
-                        nextLook = now + (long)RangelessLook.TotalMilliseconds;
-                        if (!await StillOnPassAsync(step).ConfigureAwait(false))
-                        {
-                            return null;
-                        }
-                    }
-
-                    continue;
-                }
-
                 if (now < nextBeat && (following || now - handler.LastDeliveryMs < CatchUpTick.TotalMilliseconds || (lag = await LagAsync(watch).ConfigureAwait(false)) != 0))
                 {
                     continue;
@@ -182,22 +159,6 @@ internal sealed partial class DistributedRun
                 _log?.Invoke($"The change feed processor's lease store was being initialised by another worker (409); starting again ({attempt}).");
                 await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), _time, _cancellationToken).ConfigureAwait(false);
             }
-        }
-    }
-
-    /// <summary>Whether the run is still on this pass, by the tracking document as it is now (a
-    /// deleted document is a run gone); when it cannot be read this time (the service busy), yes:
-    /// a worker leaves a pass only on a document it read.</summary>
-    private async Task<bool> StillOnPassAsync(int step)
-    {
-        try
-        {
-            return StillOnPass(await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false), step);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException && ex is CosmosException or MigrationException)
-        {
-            _log?.Invoke($"Could not read the tracking document this time: {CosmosErrors.FirstLine(ex.Message)}");
-            return true;
         }
     }
 

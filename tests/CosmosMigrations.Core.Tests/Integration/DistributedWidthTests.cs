@@ -56,8 +56,6 @@ public sealed class DistributedWidthTests(TestDatabase db, ITestOutputHelper out
         // store under a lock and makes every instance that finds it taken sleep 15 s: before
         // ProcessorStart, seven of eight workers started 15 s late and returned 13 s after the run
         // had ended. Now one claims the start and the others wait for it, not for the SDK's sleep.
-        // At most four hold a range at any time; the others read the tracking document between
-        // beats rather than running the change feed estimator every 250 ms.
         const int total = 2000;
         var container = await Db.CreateSeededContainerAsync("rangeless", total, 20);
         Assert.Equal(4, (await Db.Server.RangesAsync(Db.Name, "rangeless")).Count);
@@ -90,8 +88,7 @@ public sealed class DistributedWidthTests(TestDatabase db, ITestOutputHelper out
             var leaseQueries = Count(after, "rangeless-tracking-leases POST 200") - Count(before, "rangeless-tracking-leases POST 200");
             Output.WriteLine($"{seconds:0.00} s, {leaseQueries} lease queries ({leaseQueries / seconds:0.0}/s), tracking reads {Count(after, "rangeless-tracking GET 200") - Count(before, "rangeless-tracking GET 200")}");
             Output.WriteLine($"returned at {string.Join(", ", returned.Select(r => r.ToString("0.00")))} s; by container: {string.Join("  ", ((JObject)after["byContainer"]!).Properties().Where(p => p.Name.StartsWith("rangeless", StringComparison.Ordinal)).Select(p => $"{p.Name}={(long)p.Value - Count(before, p.Name)}"))}");
-            // Every worker back within the rangeless look (1 s) and a request or two of the first
-            // (13 s or more apart before).
+            // Every worker back within a few ticks of the first (13 s or more apart before).
             Assert.True(returned.Max() - returned.Min() < 3, $"workers returned at {string.Join(", ", returned.Select(r => r.ToString("0.00")))} s");
         }
         finally
