@@ -1,4 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
@@ -64,9 +63,7 @@ internal sealed partial class DistributedRun
             _log, _cancellationToken, settle.Token, _journal.Store, step, _options.Writes);
         var processor = handler.Build(processorName, _leases, _options.LeaseDuration);
         var watch = new CatchUpWatch(_target.Container, _leases, processorName);
-        // One worker initializes the processor's lease store, the others start once it has (the
-        // SDK would make them sleep 15 s on its initialization lock).
-        await new ProcessorStart(_leases, processorName, _worker, _time, _log).StartAsync(() => StartProcessorAsync(processor), _cancellationToken).ConfigureAwait(false);
+        await StartProcessorAsync(processor).ConfigureAwait(false);
         var nextBeat = _time.NowMs() + (long)_beat.Interval.TotalMilliseconds;
         var following = false;
         try
@@ -92,7 +89,7 @@ internal sealed partial class DistributedRun
                 nextBeat = now + (long)_beat.Interval.TotalMilliseconds;
                 var ledgers = await ledger.ListAsync(_cancellationToken).ConfigureAwait(false);
                 var current = await _beat.BeatAsync(step, ledgers).ConfigureAwait(false);
-                if (!StillOnPass(current, step))
+                if (current is null || current.Status != TrackingStatus.Running || (current.Cursor?.Step ?? 0) != step || current.StopRequested == true)
                 {
                     return null;
                 }
@@ -161,10 +158,6 @@ internal sealed partial class DistributedRun
             }
         }
     }
-
-    /// <summary>Whether the run is still running this pass (not ended, moved on or asked to stop).</summary>
-    private static bool StillOnPass([NotNullWhen(true)] TrackingDocument? current, int step) =>
-        current is not null && current.Status == TrackingStatus.Running && (current.Cursor?.Step ?? 0) == step && current.StopRequested != true;
 
     /// <summary>The lag, or null when it could not be read this time (a split under way, the
     /// service busy): completion is only ever decided on a lag read, never on a failure.</summary>
