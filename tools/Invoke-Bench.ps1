@@ -300,10 +300,11 @@ try {
                 single = [ordered]@{ seconds = $one.seconds; docsPerSecond = $one.docsPerSecond; ruPerDocument = [math]::Round($one.requestCharge / $size, 3)
                     cpuSeconds = $one.cpuSeconds; cpuBeforeRun = $one.cpuBeforeRun; jitMethodsBeforeRun = $one.jitMethodsBeforeRun; jitMethods = $one.jitMethods }
             }
-            foreach ($count in '1', '3', '3one') {
-                $run = Measure-Distributed $size ([int]$count.Substring(0, 1)) $round -OneProcess:($count -eq '3one')
+            # Each kind of run: its key in the results, its workers, whether they share one process.
+            foreach ($kind in @(@{ Key = '1'; Workers = 1; OneProcess = $false }, @{ Key = '3'; Workers = 3; OneProcess = $false }, @{ Key = '3one'; Workers = 3; OneProcess = $true })) {
+                $run = Measure-Distributed $size $kind.Workers $round -OneProcess:$kind.OneProcess
                 $run.ratio = [math]::Round($one.seconds / $run.seconds, 2)
-                $runs[$count] = $run
+                $runs[$kind.Key] = $run
             }
             $runs
         }
