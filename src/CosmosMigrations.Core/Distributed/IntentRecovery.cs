@@ -10,7 +10,12 @@ namespace CosmosMigrations.Distributed;
 /// before this worker writes there: an intent of a live worker is waited for (it is finishing its
 /// batch and counts it itself); an intent of a worker that shows no sign of life for two leases (or
 /// one of this worker's own batches that never closed) is counted here, from the documents, in the
-/// ledger write that removes it. A range's intents include those of a split's parent range.</summary>
+/// ledger write that removes it. A range's intents include those of a split's parent range.
+/// <para>Counting an intent from its documents ("written since it was read, and no longer needing
+/// the change") is exact only when no other worker changed them meanwhile. A takeover makes it so:
+/// the new owner fences the range before it settles (<see cref="TakeOverAsync"/>), and plans its
+/// first batch, read before that, against the documents as they are now; a worker's own batch that
+/// ended early counts what it knows it changed (<see cref="CloseOwnAsync"/>).</para></summary>
 internal sealed class IntentRecovery
 {
     private readonly RangeLedger _ledger;
@@ -41,6 +46,24 @@ internal sealed class IntentRecovery
     /// machine keeps its batch). Its intent may then be counted by another worker.</summary>
     public TimeSpan DeadAfter => _leaseDuration + _leaseDuration;
 
+    /// <summary>A lease's first batch in this worker: the range (and a split's parent, whose holder
+    /// may still be at work) is fenced, so that a worker that lost it opens no new batch there,
+    /// then what others left on it is settled (<see cref="SettleAsync"/>). After this, no other
+    /// worker changes the range's documents except to finish a batch it had open, which this one
+    /// waited for.</summary>
+    public async Task TakeOverAsync(string leaseToken, string? range, IPassWriter planner, CancellationToken cancellationToken)
+    {
+        await _ledger.UpdateAsync(leaseToken, range, l => RangeLedger.Fence(l, _worker), cancellationToken).ConfigureAwait(false);
+        var parents = (await _ledger.ListAsync(cancellationToken).ConfigureAwait(false))
+            .Where(l => l.LeaseToken != leaseToken && l.Owner != _worker && RangeLedger.Contains(l.Range, range));
+        foreach (var parent in parents)
+        {
+            await _ledger.UpdateAsync(parent.LeaseToken, parent.Range, l => RangeLedger.Fence(l, _worker), cancellationToken, parent, parent.Id).ConfigureAwait(false);
+        }
+
+        await SettleAsync(leaseToken, range, planner, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Settles every intent on <paramref name="range"/> (lease <paramref name="leaseToken"/>)
     /// that is not one of this worker's batches in flight. Waits for live workers' intents up to
     /// three leases, then counts them here as a dead worker's: a range holds one intent, so a batch
@@ -53,8 +76,7 @@ internal sealed class IntentRecovery
         while (true)
         {
             var open = (await _ledger.ListAsync(cancellationToken).ConfigureAwait(false))
-                .Where(l => l.Intent is { } intent && !(intent.Worker == _worker && _inFlight(intent.Page))
-                    && (l.LeaseToken == leaseToken || RangeLedger.Overlap(l.Range, range)))
+                .Where(l => l.Intent is not null && (l.LeaseToken == leaseToken || RangeLedger.Overlap(l.Range, range)))
                 .ToList();
             if (open.Count == 0)
             {
@@ -67,6 +89,14 @@ internal sealed class IntentRecovery
             foreach (var ledger in open)
             {
                 var intent = ledger.Intent!;
+                if (intent.Worker == _worker && _inFlight(intent.Page))
+                {
+                    // This worker's own batch still under way (on a split's parent): it counts
+                    // itself, and this range's documents wait for it, as for another live worker's.
+                    waiting.Add("this worker's batch on the range it came from");
+                    continue;
+                }
+
                 if (intent.Worker != _worker && intent.Worker is { } owner && live.Contains(owner))
                 {
                     if (!waited)
@@ -91,17 +121,35 @@ internal sealed class IntentRecovery
         }
     }
 
-    /// <summary>Counts <paramref name="batch"/>, this worker's own, from its documents: the batch
-    /// ended before it could count itself (an error, or its intent written as its lease was lost),
-    /// and no other worker should have to wait for it.</summary>
-    public async Task SettleOwnAsync(string leaseToken, PageIntent batch, IPassWriter planner, CancellationToken cancellationToken)
+    /// <summary>Closes <paramref name="batch"/>, this worker's own, when it ended before it could
+    /// count itself (an error, Ctrl+C, or its lease lost): it counts what this worker knows it
+    /// changed (<paramref name="changedIds"/>), plus, of the documents whose write ended without an
+    /// answer (<paramref name="unanswered"/>), those found changed; its intent, if it was written,
+    /// is removed in the same write, so that no other worker waits for it. Never from the intent's
+    /// documents alone: another worker may have changed some of them before this batch's intent
+    /// was written (a batch delivered to two owners around a lease move), and counted them.</summary>
+    public async Task<long> CloseOwnAsync(string leaseToken, string? range, PageIntent batch, IReadOnlyList<string> changedIds, IReadOnlyList<JObject> unanswered,
+        IPassWriter planner, CancellationToken cancellationToken)
     {
-        // The batch wrote its intent to its own range's ledger: one point read finds it.
-        var ledger = await _ledger.GetAsync(_ledger.IdOf(leaseToken), cancellationToken).ConfigureAwait(false);
-        if (ledger?.Intent is { } intent && intent.Worker == _worker && intent.Page == batch.Page)
+        var changed = changedIds.ToList();
+        if (unanswered.Count > 0)
         {
-            await CountAsync(ledger, intent, planner, cancellationToken).ConfigureAwait(false);
+            changed.AddRange(await ChangeIntents.ChangedAsync(unanswered, _target, planner, ResilientSender.Ungated, cancellationToken).ConfigureAwait(false));
         }
+
+        long counted = 0;
+        await _ledger.UpdateAsync(leaseToken, range, l =>
+        {
+            var open = l.Intent is { } intent && intent.Worker == _worker && intent.Page == batch.Page;
+            if (!open && changed.Count == 0)
+            {
+                return false;
+            }
+
+            counted = RangeLedger.Close(l, _worker, batch, changed, 0) ?? 0;
+            return counted > 0 || open;
+        }, cancellationToken).ConfigureAwait(false);
+        return counted;
     }
 
     /// <summary>Intents whose worker is dead, on any range of the pass: counted (used once every

@@ -197,9 +197,11 @@ internal sealed class PassProcessor
         var range = context.FeedRange?.ToJsonString();
         // Writes go on past a lost lease or Ctrl+C only to finish documents already started.
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(processorToken, _runToken);
+        var takenOver = false;
         if (_acquired.TryRemove(token, out _))
         {
-            await _recovery.SettleAsync(token, range, _planner, stopping.Token).ConfigureAwait(false);
+            await _recovery.TakeOverAsync(token, range, _planner, stopping.Token).ConfigureAwait(false);
+            takenOver = true;
             if (_writes?.CountsByVersion == true)
             {
                 await InheritCountedVersionAsync(token, range, stopping.Token).ConfigureAwait(false);
@@ -233,6 +235,13 @@ internal sealed class PassProcessor
         }
 
         feed.Dispose();
+        if (takenOver && _writes is null && tried.Count > 0)
+        {
+            // Read from the checkpoint before the range was fenced: its previous owner may have
+            // changed some of these documents since (and counted them). Those come again later in
+            // the feed, as they are now; this batch keeps only the documents still as delivered.
+            tried = await StillAsDeliveredAsync(context.FeedRange, tried, stopping.Token).ConfigureAwait(false);
+        }
 
         // The batch planned once (with a journal, its before-images written in one record), then
         // what it may change recorded as its intent in the range's ledger, before any write.
@@ -240,18 +249,21 @@ internal sealed class PassProcessor
         var intended = tried.Where((_, i) => page.MayChange(i)).Select(d => DocumentKey.Of(d, _target.PartitionKey)).ToList();
         var batch = new PageIntent { Page = Interlocked.Increment(ref _batches), Worker = _worker, Documents = intended };
         _inFlight[batch.Page] = true;
+        var progress = new BatchProgress();
         try
         {
-            await ProcessAsync(token, range, documents.Count, echoes, tried, page, batch, processorToken, stopping.Token).ConfigureAwait(false);
+            await ProcessAsync(token, range, documents.Count, echoes, tried, page, batch, progress, processorToken, stopping.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (batch.Documents.Count > 0)
         {
-            // The batch's intent may be written and never closed: count it now (a no-op when the
-            // batch counted itself), or every worker that gets the range next waits three leases
-            // for this live worker to close it.
+            // The batch's intent may be written and never closed: close it now with what this
+            // worker knows it changed (nothing more when the batch counted itself), or every
+            // worker that gets the range next waits three leases for this live worker to close it.
             try
             {
-                await _recovery.SettleOwnAsync(token, batch, _planner, _settleToken).ConfigureAwait(false);
+                var unanswered = progress.Unanswered.Keys.Select(i => DocumentKey.Of(tried[i], _target.PartitionKey)).ToList();
+                var counted = await _recovery.CloseOwnAsync(token, range, batch, progress.Changed.ToList(), unanswered, _planner, _settleToken).ConfigureAwait(false);
+                _counts.Add(counted, 0);
             }
             catch (Exception settleError) when (settleError is MigrationException or OperationCanceledException)
             {
@@ -267,7 +279,7 @@ internal sealed class PassProcessor
     }
 
     private async Task ProcessAsync(string token, string? range, int delivered, int echoes, List<JObject> tried, PageWrites page, PageIntent batch,
-        CancellationToken processorToken, CancellationToken stopping)
+        BatchProgress progress, CancellationToken processorToken, CancellationToken stopping)
     {
         RangeLedgerDocument? ledger = _known.TryGetValue(token, out var cached) ? cached : null;
         if (batch.Documents.Count > 0)
@@ -275,8 +287,16 @@ internal sealed class PassProcessor
             while (true)
             {
                 var other = false;
+                string? fencedBy = null;
                 ledger = await _ledger.UpdateAsync(token, range, l =>
                 {
+                    if (!RangeLedger.MayOpen(l, _worker))
+                    {
+                        // Another worker took the range over; this one has not heard yet.
+                        fencedBy = l.Owner;
+                        return false;
+                    }
+
                     if (l.Intent is { } open && !(open.Worker == _worker && open.Page == batch.Page))
                     {
                         // Never over another batch's intent: it is settled first.
@@ -287,6 +307,15 @@ internal sealed class PassProcessor
                     l.Intent = batch;
                     return true;
                 }, stopping, ledger).ConfigureAwait(false);
+                if (fencedBy is not null)
+                {
+                    // Nothing written: the batch comes again to the range's owner (the processor
+                    // releases a lease whose batch fails, if this worker still holds it).
+                    _known.TryRemove(token, out _);
+                    throw new MigrationException(MigrationErrorKind.LeaseLost, "FeedRangeTakenOver",
+                        $"Feed range {token} was taken over by {fencedBy}; this worker leaves its batch there to it.", token);
+                }
+
                 if (!other)
                 {
                     break;
@@ -325,7 +354,7 @@ internal sealed class PassProcessor
                 break;
             }
 
-            writes.Add(WriteAsync(page, i, window));
+            writes.Add(WriteAsync(page, i, window, progress));
         }
 
         var outcomes = await Task.WhenAll(writes).ConfigureAwait(false);
@@ -369,16 +398,53 @@ internal sealed class PassProcessor
         }
     }
 
-    private async Task<WriteOutcome> WriteAsync(PageWrites page, int index, SemaphoreSlim window)
+    private async Task<WriteOutcome> WriteAsync(PageWrites page, int index, SemaphoreSlim window, BatchProgress progress)
     {
+        progress.Unanswered[index] = true;
         try
         {
-            return await page.WriteAsync(index, _settleToken).ConfigureAwait(false);
+            var outcome = await page.WriteAsync(index, _settleToken).ConfigureAwait(false);
+            if (outcome.Result == WriteResult.Changed)
+            {
+                progress.Changed.Enqueue(outcome.Id);
+            }
+
+            progress.Unanswered.TryRemove(index, out _);
+            return outcome;
         }
         finally
         {
             window.Release();
         }
+    }
+
+    /// <summary>What a batch's writes answered so far: if the batch ends before it counts itself,
+    /// it is closed with what this worker knows it changed.</summary>
+    private sealed class BatchProgress
+    {
+        public ConcurrentQueue<string> Changed { get; } = new();
+
+        /// <summary>Writes started without an answer yet (by index in the batch).</summary>
+        public ConcurrentDictionary<int, bool> Unanswered { get; } = new();
+    }
+
+    /// <summary>The documents of <paramref name="documents"/> still at the version the feed
+    /// delivered (one query in the batch's feed range): one changed since comes again later in
+    /// the feed, as it is now.</summary>
+    private async Task<List<JObject>> StillAsDeliveredAsync(FeedRange? range, List<JObject> documents, CancellationToken cancellationToken)
+    {
+        var ids = documents.Select(d => (string?)d["id"] ?? "").Distinct(StringComparer.Ordinal).ToList();
+        var query = new QueryDefinition("SELECT c.id, c._etag FROM c WHERE ARRAY_CONTAINS(@ids, c.id)").WithParameter("@ids", ids);
+        var current = await ResilientSender.Ungated.QueryAllAsync(_target.Container, query,
+            new GiveUp("TransientFailuresExhausted", "Reading the current versions of a batch's documents kept failing.", _target.Name), cancellationToken, range).ConfigureAwait(false);
+        var versions = new HashSet<string>(current.Select(c => (string?)c["id"] + "\n" + (string?)c["_etag"]), StringComparer.Ordinal);
+        var still = documents.Where(d => versions.Contains((string?)d["id"] + "\n" + (string?)d["_etag"])).ToList();
+        if (still.Count < documents.Count)
+        {
+            _log?.Invoke($"Feed range taken over: {documents.Count - still.Count} of {documents.Count} document(s) of its first batch changed since they were read; they come again as they are now.");
+        }
+
+        return still;
     }
 
     /// <summary>Counts the batch and removes its intent in one ledger write. If another worker took

@@ -32,6 +32,12 @@ internal sealed class RangeLedgerDocument
     /// <summary>The feed range (as the SDK serialises it): a split's children find their parent's intent by it.</summary>
     [JsonProperty("range", NullValueHandling = NullValueHandling.Ignore)] public string? Range { get; set; }
 
+    /// <summary>The worker that took this range over last (its first batch there writes it): only
+    /// it opens batches here. A worker that lost the range and has not noticed yet (its lease
+    /// renewal comes later) finishes the batch it has open, and opens no other. A split's parent
+    /// is fenced by its children's owners.</summary>
+    [JsonProperty("owner", NullValueHandling = NullValueHandling.Ignore)] public string? Owner { get; set; }
+
     [JsonProperty("processed")] public long Processed { get; set; }
 
     /// <summary>The documents this range's counted batches delivered to migrate (the run's own
@@ -169,6 +175,19 @@ internal sealed class RangeLedger
             $"The counts of feed range {leaseToken} of '{_migration}' kept changing; they were not recorded.", _migration, "Start the migration again: it resumes from its checkpoints.");
     }
 
+    /// <summary>Whether serialised feed range <paramref name="outer"/> holds all of <paramref name="inner"/> (a split's parent holds its children).</summary>
+    public static bool Contains(string? outer, string? inner)
+    {
+        if (outer is null || inner is null)
+        {
+            return false;
+        }
+
+        var (outerMin, outerMax) = Bounds(outer);
+        var (innerMin, innerMax) = Bounds(inner);
+        return string.CompareOrdinal(outerMin, innerMin) <= 0 && string.CompareOrdinal(innerMax, outerMax) <= 0;
+    }
+
     /// <summary>Whether two serialised feed ranges overlap (a split's child lies inside its parent).</summary>
     public static bool Overlap(string? a, string? b)
     {
@@ -243,6 +262,22 @@ internal sealed class RangeLedger
         ledger.Scanned += scanned;
         return counted;
     }
+
+    /// <summary>The fence of a takeover: <paramref name="worker"/> is the range's owner from now on
+    /// (false when it already was: nothing to write).</summary>
+    public static bool Fence(RangeLedgerDocument ledger, string worker)
+    {
+        if (ledger.Owner == worker)
+        {
+            return false;
+        }
+
+        ledger.Owner = worker;
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="worker"/> may open a batch on this range: no other worker took it over since.</summary>
+    public static bool MayOpen(RangeLedgerDocument ledger, string worker) => ledger.Owner is null || ledger.Owner == worker;
 
     /// <summary>The count rule of a takeover: another worker's intent, still the one that was read,
     /// is counted (the documents found changed) and removed; anything else declines (false), so an

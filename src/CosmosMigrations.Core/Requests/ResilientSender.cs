@@ -95,12 +95,13 @@ internal sealed class ResilientSender
     }
 
     /// <summary>Every document a query answers (small bookkeeping queries: leases, ledgers), read
-    /// again from the first page when a page fails transiently.</summary>
-    public Task<IReadOnlyList<JObject>> QueryAllAsync(Container container, QueryDefinition query, GiveUp giveUp, CancellationToken cancellationToken) =>
+    /// again from the first page when a page fails transiently; within <paramref name="range"/>
+    /// when one is given.</summary>
+    public Task<IReadOnlyList<JObject>> QueryAllAsync(Container container, QueryDefinition query, GiveUp giveUp, CancellationToken cancellationToken, FeedRange? range = null) =>
         RunAsync<IReadOnlyList<JObject>>(async ct =>
         {
             var documents = new List<JObject>();
-            using var iterator = container.GetItemQueryStreamIterator(query);
+            using var iterator = range is null ? container.GetItemQueryStreamIterator(query) : container.GetItemQueryStreamIterator(range, query, null);
             while (iterator.HasMoreResults)
             {
                 using var response = await iterator.ReadNextAsync(ct).ConfigureAwait(false);

@@ -247,6 +247,131 @@ public sealed class ExactCountTests
         Assert.Equal(1, (long)settled["processed"]!);
     }
 
+    /// <summary>A pass's ledgers in a fake lease container, intent recovery by worker name, and a
+    /// target with documents d1..d3 (their keys as first read).</summary>
+    private static (FakeTrackingContainer Target, TargetContainer TargetContainer, List<JObject> Keys, FakeTrackingContainer Leases, RangeLedger Ledgers, Func<string, IntentRecovery> Recovery) Takeover()
+    {
+        var target = new FakeTrackingContainer("users", "/id");
+        var targetContainer = new TargetContainer("users", target.Container, new PartitionKeyReader(new[] { "/id" }));
+        foreach (var id in new[] { "d1", "d2", "d3" })
+        {
+            target.Put(new JObject { ["id"] = id, ["name"] = id });
+        }
+
+        var keys = new[] { "d1", "d2", "d3" }.Select(id => DocumentKey.Of(target[id]!, targetContainer.PartitionKey)).ToList();
+        var tracking = new FakeTrackingContainer();
+        tracking.Put(new JObject { ["id"] = "m", ["name"] = "m", ["status"] = "running", ["workers"] = new JObject() });
+        var leases = new FakeTrackingContainer("migrations-leases", "/id");
+        var ledgers = new RangeLedger(leases.Container, "m", 1, 0);
+        return (target, targetContainer, keys, leases, ledgers,
+            worker => new IntentRecovery(ledgers, new TrackingStore(tracking.Container), "m", worker, targetContainer, TimeSpan.FromSeconds(5), _ => false, null));
+    }
+
+    [Fact]
+    public async Task A_batch_delivered_to_two_owners_around_a_lease_move_is_counted_once_when_the_old_owner_ends_it_early()
+    {
+        var (target, targetContainer, keys, leases, ledgers, recovery) = Takeover();
+
+        // b took the range over and changed d1 and d2 from its delivery of the batch, and counted them.
+        var theirs = Intent("b", 1, "d1", "d2");
+        await ledgers.UpdateAsync("0", null, l => RangeLedger.Close(l, "b", theirs, new[] { "d1", "d2" }, 2) is not null, CancellationToken.None);
+        target.Put(new JObject { ["id"] = "d1", ["name"] = "d1", ["f"] = 1 });
+        target.Put(new JObject { ["id"] = "d2", ["name"] = "d2", ["f"] = 1 });
+
+        // a, which read the same batch before it lost the range, then wrote its intent (its keys
+        // as a read them) and was stopped before any write: it closes with what it changed, nothing.
+        var mine = new PageIntent { Worker = "a", Page = 9, Documents = keys };
+        await ledgers.UpdateAsync("0", null, l =>
+        {
+            l.Intent = mine;
+            return true;
+        }, CancellationToken.None);
+        var counted = await recovery("a").CloseOwnAsync("0", null, mine, Array.Empty<string>(), Array.Empty<JObject>(), Planner(targetContainer), CancellationToken.None);
+
+        Assert.Equal(0, counted);
+        var ledger = leases[ledgers.IdOf("0")]!;
+        Assert.Null(ledger["intent"]);
+        Assert.Equal(2, (long)ledger["processed"]!);
+    }
+
+    [Fact]
+    public async Task A_batch_ended_early_counts_its_answered_changes_and_of_its_unanswered_writes_those_found_done()
+    {
+        var (target, targetContainer, keys, leases, ledgers, recovery) = Takeover();
+        var mine = new PageIntent { Worker = "a", Page = 3, Documents = keys };
+        await ledgers.UpdateAsync("0", null, l =>
+        {
+            l.Intent = mine;
+            return true;
+        }, CancellationToken.None);
+
+        // d1's write answered "changed"; d2's went through but its answer never came; d3's did not.
+        target.Put(new JObject { ["id"] = "d1", ["name"] = "d1", ["f"] = 1 });
+        target.Put(new JObject { ["id"] = "d2", ["name"] = "d2", ["f"] = 1 });
+        var counted = await recovery("a").CloseOwnAsync("0", null, mine, new[] { "d1" }, new[] { keys[1], keys[2] }, Planner(targetContainer), CancellationToken.None);
+
+        Assert.Equal(2, counted);
+        Assert.Equal(2, (long)leases[ledgers.IdOf("0")]!["processed"]!);
+
+        // Closing it again (an error after the batch had counted itself) counts nothing more.
+        Assert.Equal(0, await recovery("a").CloseOwnAsync("0", null, mine, new[] { "d1", "d2" }, Array.Empty<JObject>(), Planner(targetContainer), CancellationToken.None));
+        Assert.Equal(2, (long)leases[ledgers.IdOf("0")]!["processed"]!);
+    }
+
+    [Fact]
+    public async Task A_takeover_fences_the_range_and_a_splits_parent_so_the_worker_that_lost_them_opens_no_batch_there()
+    {
+        const string parent = "{\"Range\":{\"min\":\"\",\"max\":\"3F\"}}";
+        const string left = "{\"Range\":{\"min\":\"\",\"max\":\"1F\"}}";
+        const string right = "{\"Range\":{\"min\":\"1F\",\"max\":\"3F\"}}";
+        var (_, targetContainer, _, leases, ledgers, recovery) = Takeover();
+
+        // a held the parent, and the right child; the left child goes to b.
+        await recovery("a").TakeOverAsync("p", parent, Planner(targetContainer), CancellationToken.None);
+        await recovery("a").TakeOverAsync("r", right, Planner(targetContainer), CancellationToken.None);
+        Assert.True(RangeLedger.MayOpen(Ledger(leases, ledgers, "p"), "a"));
+        await recovery("b").TakeOverAsync("l", left, Planner(targetContainer), CancellationToken.None);
+
+        Assert.False(RangeLedger.MayOpen(Ledger(leases, ledgers, "p"), "a"));
+        Assert.True(RangeLedger.MayOpen(Ledger(leases, ledgers, "l"), "b"));
+        Assert.True(RangeLedger.MayOpen(Ledger(leases, ledgers, "r"), "a"));
+        Assert.False(RangeLedger.MayOpen(Ledger(leases, ledgers, "l"), "a"));
+
+        Assert.True(RangeLedger.Contains(parent, left));
+        Assert.False(RangeLedger.Contains(left, parent));
+        Assert.False(RangeLedger.Contains(left, right));
+    }
+
+    [Fact]
+    public async Task A_takeover_waits_for_the_batch_the_range_s_old_owner_has_open_and_counts_nothing_of_it()
+    {
+        var (target, targetContainer, keys, leases, ledgers, _) = Takeover();
+        var tracking = new FakeTrackingContainer();
+        var time = new ObservedTime();
+        tracking.Put(new JObject { ["id"] = "m", ["name"] = "m", ["status"] = "running", ["workers"] = new JObject { ["a"] = new JObject { ["heartbeat"] = time.NowMs(), ["state"] = "running" } } });
+        var mine = new PageIntent { Worker = "a", Page = 9, Documents = keys };
+        await ledgers.UpdateAsync("0", null, l =>
+        {
+            l.Intent = mine;
+            return true;
+        }, CancellationToken.None);
+        var b = new IntentRecovery(ledgers, new TrackingStore(tracking.Container), "m", "b", targetContainer, TimeSpan.FromSeconds(5), _ => false, null, time);
+
+        var takeover = b.TakeOverAsync("0", null, Planner(targetContainer), CancellationToken.None);
+        Assert.False(takeover.IsCompleted);
+        Assert.False(RangeLedger.MayOpen(Ledger(leases, ledgers, "0"), "a"));
+
+        // a writes d1 and closes its batch: the takeover ends, and the count is a's alone.
+        target.Put(new JObject { ["id"] = "d1", ["name"] = "d1", ["f"] = 1 });
+        await ledgers.UpdateAsync("0", null, l => RangeLedger.Close(l, "a", mine, new[] { "d1" }, 3) is not null, CancellationToken.None);
+        await time.AdvanceAsync(TimeSpan.FromMilliseconds(500), 1);
+        await takeover;
+        Assert.Equal(1, (long)Ledger(leases, ledgers, "0").Processed);
+    }
+
+    private static RangeLedgerDocument Ledger(FakeTrackingContainer leases, RangeLedger ledgers, string token) =>
+        leases[ledgers.IdOf(token)]!.ToObject<RangeLedgerDocument>(DocumentJson.Serializer)!;
+
     [Fact]
     public async Task Checkpoints_that_arrive_while_one_is_written_go_together_in_the_next_write()
     {
