@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using CosmosMigrations.Errors;
 using CosmosMigrations.Steps;
 using CosmosMigrations.Tracking;
@@ -9,6 +10,10 @@ internal sealed partial class DistributedRun
     /// <summary>How often an idle worker looks whether its pass is caught up (the estimator: one
     /// query of the leases and one change feed read a range).</summary>
     private static readonly TimeSpan CatchUpTick = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>How often a worker that holds no range reads the tracking document between beats,
+    /// to return once the pass has moved on.</summary>
+    private static readonly TimeSpan RangelessLook = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a batch under way may go on after Ctrl+C to finish and be counted.</summary>
     private static readonly TimeSpan SettleGrace = TimeSpan.FromSeconds(20);
@@ -63,8 +68,11 @@ internal sealed partial class DistributedRun
             _log, _cancellationToken, settle.Token, _journal.Store, step, _options.Writes);
         var processor = handler.Build(processorName, _leases, _options.LeaseDuration);
         var watch = new CatchUpWatch(_target.Container, _leases, processorName);
-        await StartProcessorAsync(processor).ConfigureAwait(false);
+        // One worker initializes the processor's lease store, the others start once it has (the
+        // SDK would make them sleep 15 s on its initialization lock).
+        await new ProcessorStart(_leases, processorName, _worker, _time, _log).StartAsync(() => StartProcessorAsync(processor), _cancellationToken).ConfigureAwait(false);
         var nextBeat = _time.NowMs() + (long)_beat.Interval.TotalMilliseconds;
+        var nextLook = 0L;
         var following = false;
         try
         {
@@ -77,10 +85,28 @@ internal sealed partial class DistributedRun
                     throw _batchFailures.PastThresholdsError ?? failure;
                 }
 
-                // Between beats, only an idle worker (no batch for a tick) looks whether the pass is
-                // caught up: the run ends a tick after its last batch, not a beat (up to 5 s) after.
+                // Between beats, only an idle worker (no batch for a tick) that holds a range looks
+                // whether the pass is caught up: the run ends a tick after its last batch, not a beat
+                // (up to 5 s) after. A worker without a range (more workers than ranges, or one
+                // still waiting for its share) cannot be the last to finish one: it reads the
+                // tracking document once a second to return when the pass moves on, instead of the
+                // estimator's 1 + ranges requests every tick, and looks at the lag once a beat.
                 var now = _time.NowMs();
                 long? lag = null;
+                if (now < nextBeat && !following && now - handler.LastDeliveryMs >= CatchUpTick.TotalMilliseconds && !handler.HoldsRanges)
+                {
+                    if (now >= nextLook)
+                    {
+                        nextLook = now + (long)RangelessLook.TotalMilliseconds;
+                        if (!StillOnPass(await _store.GetAsync(_definition.Name, _cancellationToken).ConfigureAwait(false), step))
+                        {
+                            return null;
+                        }
+                    }
+
+                    continue;
+                }
+
                 if (now < nextBeat && (following || now - handler.LastDeliveryMs < CatchUpTick.TotalMilliseconds || (lag = await LagAsync(watch).ConfigureAwait(false)) != 0))
                 {
                     continue;
@@ -89,7 +115,7 @@ internal sealed partial class DistributedRun
                 nextBeat = now + (long)_beat.Interval.TotalMilliseconds;
                 var ledgers = await ledger.ListAsync(_cancellationToken).ConfigureAwait(false);
                 var current = await _beat.BeatAsync(step, ledgers).ConfigureAwait(false);
-                if (current is null || current.Status != TrackingStatus.Running || (current.Cursor?.Step ?? 0) != step || current.StopRequested == true)
+                if (!StillOnPass(current, step))
                 {
                     return null;
                 }
@@ -158,6 +184,10 @@ internal sealed partial class DistributedRun
             }
         }
     }
+
+    /// <summary>Whether the run is still running this pass (not ended, moved on or asked to stop).</summary>
+    private static bool StillOnPass([NotNullWhen(true)] TrackingDocument? current, int step) =>
+        current is not null && current.Status == TrackingStatus.Running && (current.Cursor?.Step ?? 0) == step && current.StopRequested != true;
 
     /// <summary>The lag, or null when it could not be read this time (a split under way, the
     /// service busy): completion is only ever decided on a lag read, never on a failure.</summary>

@@ -109,6 +109,9 @@ internal sealed class PassProcessor
     /// <summary>When the processor last delivered a batch to this worker (epoch ms).</summary>
     public long LastDeliveryMs => Interlocked.Read(ref _lastDeliveryMs);
 
+    /// <summary>Whether this worker holds a lease of the pass (from its acquisition to its release).</summary>
+    public bool HoldsRanges => !_checkpoints.IsEmpty;
+
     /// <summary>Set when documents failed beyond -MaxFailures: the run fails.</summary>
     public MigrationException? Failure => Volatile.Read(ref _failure);
 
