@@ -17,8 +17,10 @@ namespace CosmosMigrations.Distributed;
 /// the lease container (balanced across instances, handed over when one stops or dies,
 /// checkpointed per range). It works on the processor's terms:
 /// <list type="bullet">
-/// <item>a lease's first batch in this worker first settles what a dead worker left on that range
-/// (its intent, <see cref="IntentRecovery"/>), where errors surface and the lease is renewed;</item>
+/// <item>a lease's first batch in this worker first takes the range over (<see cref="IntentRecovery.TakeOverAsync"/>):
+/// fences it, so that the worker that lost it opens no new batch there, and settles what others left
+/// on it, where errors surface and the lease is renewed; that batch, read before the fence, keeps
+/// only the documents still at the version the feed delivered;</item>
 /// <item>each batch is planned once, its intent recorded in the range's ledger, its documents
 /// written through guarded writes, then counted in the same ledger write that removes the intent,
 /// before its checkpoint is owed (<see cref="CheckpointPacer"/>: written when the range goes idle or
@@ -27,7 +29,9 @@ namespace CosmosMigrations.Distributed;
 /// coming back are recognised by id and ETag alone, and the rest get only the properties a single
 /// run's scan would read (<see cref="FeedPage"/>);</item>
 /// <item>the processor's cancellation (the lease went elsewhere) stops the batch between
-/// documents; what it wrote is counted, and the rest is delivered to the new owner.</item>
+/// documents; what it wrote is counted, and the rest is delivered to the new owner. A batch that
+/// ends before it counted itself is closed with the writes that answered "changed"
+/// (<see cref="IntentRecovery.CloseOwnAsync"/>).</item>
 /// </list></summary>
 internal sealed class PassProcessor
 {
