@@ -153,10 +153,14 @@ internal sealed class RangeLedger
             next.UpdatedAt = Clock.NowMs();
             var json = JObject.FromObject(next, DocumentJson.Serializer);
             json.Remove("_etag");
-            using var body = DocumentJson.ToStream(json);
-            using var response = etag is null
-                ? await _sender.SendAsync(ct => _container.CreateItemStreamAsync(body, new PartitionKey(id), new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct), $"Recording counts in '{id}'", cancellationToken).ConfigureAwait(false)
-                : await _sender.SendAsync(ct => _container.ReplaceItemStreamAsync(body, id, new PartitionKey(id), new ItemRequestOptions { IfMatchEtag = etag, EnableContentResponseOnWrite = false }, ct), $"Recording counts in '{id}'", cancellationToken).ConfigureAwait(false);
+            // A body a try: a retry must not send a stream the last try read to its end.
+            using var response = await _sender.SendAsync(async ct =>
+            {
+                using var body = DocumentJson.ToStream(json);
+                return etag is null
+                    ? await _container.CreateItemStreamAsync(body, new PartitionKey(id), new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct).ConfigureAwait(false)
+                    : await _container.ReplaceItemStreamAsync(body, id, new PartitionKey(id), new ItemRequestOptions { IfMatchEtag = etag, EnableContentResponseOnWrite = false }, ct).ConfigureAwait(false);
+            }, $"Recording counts in '{id}'", cancellationToken).ConfigureAwait(false);
             if (response.IsSuccessStatusCode)
             {
                 next.ETag = response.Headers.ETag;
