@@ -50,18 +50,27 @@ internal sealed class IntentRecovery
     /// may still be at work) is fenced, so that a worker that lost it opens no new batch there,
     /// then what others left on it is settled (<see cref="SettleAsync"/>). After this, no other
     /// worker changes the range's documents except to finish a batch it had open, which this one
-    /// waited for.</summary>
-    public async Task TakeOverAsync(string leaseToken, string? range, IPassWriter planner, CancellationToken cancellationToken)
+    /// waited for. Returns whether another worker may have changed them since this worker's first
+    /// batch was read: the range had another owner (or one this build did not record), or it came
+    /// from a split; false when this worker is the range's first owner, or owned it last.</summary>
+    public async Task<bool> TakeOverAsync(string leaseToken, string? range, IPassWriter planner, CancellationToken cancellationToken)
     {
-        await _ledger.UpdateAsync(leaseToken, range, l => RangeLedger.Fence(l, _worker), cancellationToken).ConfigureAwait(false);
+        var othersMayHaveWritten = false;
+        await _ledger.UpdateAsync(leaseToken, range, l =>
+        {
+            othersMayHaveWritten = l.ETag is not null && l.Owner != _worker;
+            return RangeLedger.Fence(l, _worker);
+        }, cancellationToken).ConfigureAwait(false);
         var parents = (await _ledger.ListAsync(cancellationToken).ConfigureAwait(false))
-            .Where(l => l.LeaseToken != leaseToken && l.Owner != _worker && RangeLedger.Contains(l.Range, range));
-        foreach (var parent in parents)
+            .Where(l => l.LeaseToken != leaseToken && RangeLedger.Contains(l.Range, range))
+            .ToList();
+        foreach (var parent in parents.Where(p => p.Owner != _worker))
         {
             await _ledger.UpdateAsync(parent.LeaseToken, parent.Range, l => RangeLedger.Fence(l, _worker), cancellationToken, parent, parent.Id).ConfigureAwait(false);
         }
 
         await SettleAsync(leaseToken, range, planner, cancellationToken).ConfigureAwait(false);
+        return othersMayHaveWritten || parents.Count > 0;
     }
 
     /// <summary>Settles every intent on <paramref name="range"/> (lease <paramref name="leaseToken"/>)

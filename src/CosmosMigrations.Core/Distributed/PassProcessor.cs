@@ -204,11 +204,10 @@ internal sealed class PassProcessor
         var range = context.FeedRange?.ToJsonString();
         // Writes go on past a lost lease or Ctrl+C only to finish documents already started.
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(processorToken, _runToken);
-        var takenOver = false;
+        var takenFromOthers = false;
         if (_acquired.TryRemove(token, out _))
         {
-            await _recovery.TakeOverAsync(token, range, _planner, stopping.Token).ConfigureAwait(false);
-            takenOver = true;
+            takenFromOthers = await _recovery.TakeOverAsync(token, range, _planner, stopping.Token).ConfigureAwait(false);
             if (_writes?.CountsByVersion == true)
             {
                 await InheritCountedVersionAsync(token, range, stopping.Token).ConfigureAwait(false);
@@ -242,12 +241,12 @@ internal sealed class PassProcessor
         }
 
         feed.Dispose();
-        if (takenOver && _writes is null && tried.Count > 0)
+        if (takenFromOthers && _writes is null && tried.Count > 0)
         {
             // Read from the checkpoint before the range was fenced: its previous owner may have
             // changed some of these documents since (and counted them). Those come again later in
             // the feed, as they are now; this batch keeps only the documents still as delivered.
-            tried = await StillAsDeliveredAsync(context.FeedRange, tried, stopping.Token).ConfigureAwait(false);
+            tried = await StillAsDeliveredAsync(token, context.FeedRange, tried, stopping.Token).ConfigureAwait(false);
         }
 
         // The batch planned once (with a journal, its before-images written in one record), then
@@ -438,7 +437,7 @@ internal sealed class PassProcessor
     /// <summary>The documents of <paramref name="documents"/> still at the version the feed
     /// delivered (one query in the batch's feed range): one changed since comes again later in
     /// the feed, as it is now.</summary>
-    private async Task<List<JObject>> StillAsDeliveredAsync(FeedRange? range, List<JObject> documents, CancellationToken cancellationToken)
+    private async Task<List<JObject>> StillAsDeliveredAsync(string token, FeedRange? range, List<JObject> documents, CancellationToken cancellationToken)
     {
         var ids = documents.Select(d => (string?)d["id"] ?? "").Distinct(StringComparer.Ordinal).ToList();
         var query = new QueryDefinition("SELECT c.id, c._etag FROM c WHERE ARRAY_CONTAINS(@ids, c.id)").WithParameter("@ids", ids);
@@ -448,7 +447,7 @@ internal sealed class PassProcessor
         var still = documents.Where(d => versions.Contains((string?)d["id"] + "\n" + (string?)d["_etag"])).ToList();
         if (still.Count < documents.Count)
         {
-            _log?.Invoke($"Feed range taken over: {documents.Count - still.Count} of {documents.Count} document(s) of its first batch changed since they were read; they come again as they are now.");
+            _log?.Invoke($"Feed range {token}, taken over: {documents.Count - still.Count} of {documents.Count} document(s) of its first batch changed since they were read; they come again as they are now.");
         }
 
         return still;

@@ -327,9 +327,15 @@ public sealed class ExactCountTests
         var (_, targetContainer, _, leases, ledgers, recovery) = Takeover();
 
         // a held the parent, and the right child; the left child goes to b.
-        await recovery("a").TakeOverAsync("p", parent, Planner(targetContainer), CancellationToken.None);
-        await recovery("a").TakeOverAsync("r", right, Planner(targetContainer), CancellationToken.None);
+        // The parent's first owner: no one else wrote there, its first batch is planned as read.
+        Assert.False(await recovery("a").TakeOverAsync("p", parent, Planner(targetContainer), CancellationToken.None));
+        Assert.True(await recovery("a").TakeOverAsync("r", right, Planner(targetContainer), CancellationToken.None));
         Assert.True(RangeLedger.MayOpen(Ledger(leases, ledgers, "p"), "a"));
+        Assert.True(await recovery("b").TakeOverAsync("l", left, Planner(targetContainer), CancellationToken.None));
+
+        // The range back to a, taken from b: b may have written there since a's batch was read.
+        Assert.True(await recovery("a").TakeOverAsync("l", left, Planner(targetContainer), CancellationToken.None));
+        Assert.True(RangeLedger.MayOpen(Ledger(leases, ledgers, "l"), "a"));
         await recovery("b").TakeOverAsync("l", left, Planner(targetContainer), CancellationToken.None);
 
         Assert.False(RangeLedger.MayOpen(Ledger(leases, ledgers, "p"), "a"));
