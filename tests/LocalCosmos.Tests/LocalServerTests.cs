@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.IO;
+using System.Text;
 using CosmosMigrations.Tests.Infrastructure;
 
 namespace LocalCosmos.Tests;
@@ -141,6 +143,43 @@ public sealed class LocalServerTests(TestDatabase db, ITestOutputHelper output) 
 
         Assert.Equal(25L, (await QueryAsync<long>(container, "SELECT VALUE COUNT(1) FROM c")).Sum());
         Assert.Single((await container.ReadContainerAsync()).Resource.IndexingPolicy.CompositeIndexes);
+    }
+
+    [Fact]
+    public async Task A_write_that_asks_for_no_content_is_answered_with_its_status_and_etag_only()
+    {
+        var container = await Db.CreateContainerAsync("minimal");
+        var quiet = new ItemRequestOptions { EnableContentResponseOnWrite = false };
+        var loud = new ItemRequestOptions { EnableContentResponseOnWrite = true };
+        var key = new PartitionKey("x");
+
+        async Task AssertAnswer(Func<ItemRequestOptions, Task<ResponseMessage>> write, ItemRequestOptions options, HttpStatusCode status)
+        {
+            using var response = await write(options);
+            Assert.Equal(status, response.StatusCode);
+            Assert.False(string.IsNullOrEmpty(response.Headers.ETag));
+            if (options.EnableContentResponseOnWrite == false)
+            {
+                Assert.True(response.Content is null || response.Content.Length == 0, "a quiet write's answer carries no document");
+            }
+            else
+            {
+                Assert.Equal("a", (string?)JObject.Parse(await new StreamReader(response.Content).ReadToEndAsync())["id"]);
+            }
+        }
+
+        foreach (var options in new[] { quiet, loud })
+        {
+            Stream Body(int n) => new MemoryStream(Encoding.UTF8.GetBytes(new JObject { ["id"] = "a", ["pk"] = "x", ["n"] = n }.ToString()));
+            await AssertAnswer(o => container.CreateItemStreamAsync(Body(1), key, o), options, HttpStatusCode.Created);
+            await AssertAnswer(o => container.ReplaceItemStreamAsync(Body(2), "a", key, o), options, HttpStatusCode.OK);
+            await AssertAnswer(o => container.UpsertItemStreamAsync(Body(3), key, o), options, HttpStatusCode.OK);
+            await AssertAnswer(o => container.PatchItemStreamAsync("a", key, new[] { PatchOperation.Set("/n", 4) },
+                new PatchItemRequestOptions { EnableContentResponseOnWrite = o.EnableContentResponseOnWrite }), options, HttpStatusCode.OK);
+            // A read answers with the document whatever the write asked.
+            Assert.Equal(4, (int)(await container.ReadItemAsync<JObject>("a", key)).Resource["n"]!);
+            await container.DeleteItemAsync<JObject>("a", key);
+        }
     }
 
     [Fact]

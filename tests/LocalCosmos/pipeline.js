@@ -21,8 +21,17 @@ function send(req, res, body) {
   res.setHeader("x-ms-activity-id", crypto.randomUUID());
   const charge = faults.current().requestCharge;
   res.setHeader("x-ms-request-charge", String(charge == null ? 1 : charge));
-  if (res.statusCode === 304 || body === null || body === undefined) { res.end(); return; }
+  if (res.statusCode === 304 || body === null || body === undefined || minimalAnswer(req, res)) { res.end(); return; }
   res.end(JSON.stringify(body));
+}
+
+/// A write that asked for no content (`Prefer: return=minimal`, what the SDK sends for a document
+/// write when `EnableContentResponseOnWrite` is false) is answered with its status and headers
+/// only, as the service answers it. The package sent the whole document back: every guarded patch
+/// and tracking write then cost this server a serialisation and the client a read that a real
+/// account never makes them pay.
+function minimalAnswer(req, res) {
+  return res.statusCode < 300 && req.method !== "GET" && /return=minimal/i.test(req.headers.prefer || "");
 }
 
 /// Names the container a request addresses (the SDK addresses it by name or by resource id:
