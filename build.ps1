@@ -92,7 +92,8 @@ switch ($Task) {
     'Demo' { & "$tools/Build-Module.ps1" @build; & "$tools/Invoke-Demo.ps1" @server; exit $LASTEXITCODE }
     'Bench' {
         & "$tools/Build-Module.ps1" @build
-        $sections = if ($BenchSection) { @{ Section = $BenchSection } } else { @{} }
+        # From a shell (`dotnet pwsh ./build.ps1 -BenchSection Distributed,Journal`) the list comes as one word.
+        $sections = if ($BenchSection) { @{ Section = @($BenchSection -split ',' | ForEach-Object Trim | Where-Object { $_ }) } } else { @{} }
         & "$tools/Invoke-Bench.ps1" @server @sections -Documents $Documents -Repeat $Repeat -LargeDocuments $LargeDocuments -DistributedDocuments $DistributedDocuments
     }
     'StartLocalCosmos' {
