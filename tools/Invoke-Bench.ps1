@@ -9,7 +9,8 @@
     with -NoJournal and at 50 in flight, Bulk a peer's bulk upsert loop (pages of 100 whole
     documents upserted 100 at once, as Cosmigrator), requests and RU per changed document of
     each, the catch-up scan's share of B's run, C the seed's one-at-a-time loop (and A', A's loop
-    hosted in pwsh, for the host's own share), at loopback and with 5 ms added to every answer
+    hosted in pwsh, for the host's own share; B with the runtime's dynamic PGO off in its process,
+    a runbook's setting beside the defaults), at loopback and with 5 ms added to every answer
     (A and B take turns -Repeat times; medians compared); CPU per 1,000 documents of A and B
     (start-up and connect subtracted); B over -LargeDocuments (docs/s, peak memory, tracking
     requests per document) against its run over -Documents; RU/s against -MaxRUPerSecond;
@@ -64,10 +65,17 @@ function Invoke-BaselineInPwsh([string[]] $Arguments) {
 }
 # B measures the module at its real defaults (before-images kept); -Journal 'off' is -NoJournal.
 # Every run notes the server's requests (all of them: page reads, writes, journal, tracking).
-function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0, [int] $InFlight = 0, [string] $Journal = 'on', [string] $Mode = 'migrate') {
+# -Environment: variables set for that run's pwsh only (a runtime setting a runbook may choose).
+function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 0, [int] $InFlight = 0, [string] $Journal = 'on', [string] $Mode = 'migrate', [hashtable] $Environment = @{}) {
     $before = Get-TrackingRequests
     $requestsBefore = Get-ServerRequests
-    $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $InFlight $Journal $Mode | Select-Object -Last 1
+    foreach ($name in $Environment.Keys) { Set-Item "env:$name" $Environment[$name] }
+    try {
+        $line = & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'tests/CosmosMigrations.Bench/RunModule.ps1') $ModuleOut $endpoint $EmulatorKey $database $Container $Field $Budget $InFlight $Journal $Mode | Select-Object -Last 1
+    }
+    finally {
+        foreach ($name in $Environment.Keys) { Remove-Item "env:$name" -ErrorAction SilentlyContinue }
+    }
     if ($LASTEXITCODE -ne 0) { throw "bench module run failed: $line" }
     $result = $line | ConvertFrom-Json
     if ($result.status -ne $(if ($Mode -eq 'undo') { 'undone' } else { 'completed' })) { throw "bench module run ended '$($result.status)': $line" }
@@ -75,6 +83,10 @@ function Invoke-Module([string] $Container, [string] $Field, [double] $Budget = 
     $result | Add-Member requests ((Get-ServerRequests) - $requestsBefore)
     $result
 }
+# The runtime's dynamic PGO off in B's process: not a default (a module cannot set it for the pwsh
+# that loads it), a setting a runbook can choose (docs/guides/runbook.md). Measured beside B, never
+# instead of it: the goals judge B at its defaults.
+$PgoOff = @{ DOTNET_TieredPGO = '0' }
 # A baseline run (A, the bulk peer) with the server's requests noted.
 function Invoke-Counted([string[]] $Arguments) {
     $requestsBefore = Get-ServerRequests
@@ -128,8 +140,9 @@ try {
     $null = Invoke-Baseline @('seed', $endpoint, $EmulatorKey, $database, 'empty', '0')
     $baseA = Get-Median @(1..2 | ForEach-Object { (Invoke-Baseline @('raw', $endpoint, $EmulatorKey, $database, 'empty', 'fe', "$concurrency")).cpuSeconds })
     $baseB = Get-Median @(1..2 | ForEach-Object { $i = $_; (Invoke-Module 'empty' "fe$i").cpuSeconds })
+    $baseBPgoOff = Get-Median @(1..2 | ForEach-Object { $i = $_; (Invoke-Module 'empty' "fg$i" -Environment $PgoOff).cpuSeconds })
     $baseAPwsh = Get-Median @(1..2 | ForEach-Object { (Invoke-BaselineInPwsh @('raw', $endpoint, $EmulatorKey, $database, 'empty', 'fe', "$concurrency")).cpuSeconds })
-    $results.startupCpuSeconds = [ordered]@{ A = $baseA; B = $baseB; APwsh = $baseAPwsh }
+    $results.startupCpuSeconds = [ordered]@{ A = $baseA; B = $baseB; APwsh = $baseAPwsh; BPgoOff = $baseBPgoOff }
 
     foreach ($condition in $latencies) {
         $container = "c$($condition.Latency)ms"
@@ -137,7 +150,7 @@ try {
         # A, B at its defaults and B at A's concurrency take turns, each run adding its own
         # field to every document, so that the machine's drifts fall on all alike; the
         # medians are compared.
-        $runsA = @(); $runsB = @(); $runsB50 = @(); $runsAPwsh = @(); $runsBNoJournal = @(); $runsBulk = @()
+        $runsA = @(); $runsB = @(); $runsB50 = @(); $runsAPwsh = @(); $runsBNoJournal = @(); $runsBulk = @(); $runsBPgoOff = @()
         for ($i = 1; $i -le $Repeat; $i++) {
             Write-Host "    A: raw SDK patch, $concurrency in flight ($i/$Repeat)"
             $runsA += Invoke-Counted @('raw', $endpoint, $EmulatorKey, $database, $container, "fa$i", "$concurrency")
@@ -151,6 +164,8 @@ try {
             $runsBNoJournal += Invoke-Module $container "fo$i" -Journal 'off'
             Write-Host "    B: Start-SchemaMigration -MaxDegreeOfParallelism $concurrency ($i/$Repeat)"
             $runsB50 += Invoke-Module $container "fn$i" -InFlight $concurrency
+            Write-Host "    B at its defaults, the runtime's dynamic PGO off in its process (DOTNET_TieredPGO=0) ($i/$Repeat)"
+            $runsBPgoOff += Invoke-Module $container "fg$i" -Environment $PgoOff
         }
         Write-Host '    C: the seed''s loop'
         $c = Invoke-Baseline @('loop', $endpoint, $EmulatorKey, $database, $container, 'fc')
@@ -164,6 +179,8 @@ try {
         $cpuA = Get-CpuPerThousand $runsA $baseA
         $cpuB = Get-CpuPerThousand $runsB $baseB
         $cpuAPwsh = Get-CpuPerThousand $runsAPwsh $baseAPwsh
+        $bPgoOff = Get-Median ($runsBPgoOff | ForEach-Object docsPerSecond)
+        $cpuBPgoOff = Get-CpuPerThousand $runsBPgoOff $baseBPgoOff
         $results.conditions += [ordered]@{
             condition = $condition.Name; documents = $Documents
             A = $a; B = $b; BNoJournal = $bNoJournal; Bulk = $bulk; B50 = $b50; C = $c.docsPerSecond
@@ -175,11 +192,12 @@ try {
             cpuPer1000A = [math]::Round($cpuA, 3); cpuPer1000B = [math]::Round($cpuB, 3); cpuBoverA = [math]::Round($cpuB / $cpuA, 2)
             APwsh = Get-Median ($runsAPwsh | ForEach-Object docsPerSecond); cpuPer1000APwsh = [math]::Round($cpuAPwsh, 3)
             cpuAPwshOverA = [math]::Round($cpuAPwsh / $cpuA, 2); cpuBoverAPwsh = [math]::Round($cpuB / $cpuAPwsh, 2)
+            BPgoOff = $bPgoOff; BPgoOffOverA = [math]::Round($bPgoOff / $a, 2); cpuPer1000BPgoOff = [math]::Round($cpuBPgoOff, 3); cpuBPgoOffOverA = [math]::Round($cpuBPgoOff / $cpuA, 2)
             BpeakMiB = Get-Median ($runsB | ForEach-Object peakWorkingSetMiB)
             BtrackingPerDocument = Get-Median ($runsB | ForEach-Object { $_.trackingRequests / $_.documents })
             Bconcurrency = @($runsB | ForEach-Object concurrency)
             BconcurrencyReason = @($runsB | ForEach-Object concurrencyReason)
-            runsA = @($runsA); runsB = @($runsB); runsB50 = @($runsB50); runsAPwsh = @($runsAPwsh); runsBNoJournal = @($runsBNoJournal); runsBulk = @($runsBulk); runC = $c; runCatchUp = $catchUp
+            runsA = @($runsA); runsB = @($runsB); runsB50 = @($runsB50); runsAPwsh = @($runsAPwsh); runsBNoJournal = @($runsBNoJournal); runsBulk = @($runsBulk); runsBPgoOff = @($runsBPgoOff); runC = $c; runCatchUp = $catchUp
         }
     }
 

@@ -35,6 +35,9 @@ Write-Host ("Scale, B at its defaults: {0:N0} docs {1} docs/s, {2} MiB, {3} trac
 Write-Host ("Start-up and connect CPU: A {0} s, B {1} s, A' {2} s (subtracted)" -f $Results.startupCpuSeconds.A, $Results.startupCpuSeconds.B, $Results.startupCpuSeconds.APwsh)
 foreach ($cond in $Results.conditions) {
     Write-Host ("A' (A's loop hosted in pwsh), {0}: {1} docs/s, CPU s/1k {2} (x{3} A; B is x{4} A')" -f $cond.condition, $cond.APwsh, $cond.cpuPer1000APwsh, $cond.cpuAPwshOverA, $cond.cpuBoverAPwsh)
+    if ($null -ne $cond.BPgoOff) {
+        Write-Host ("B with the runtime's dynamic PGO off (DOTNET_TieredPGO=0, a runbook setting, not a default), {0}: {1} docs/s, x{2} A; CPU s/1k {3} (x{4} A)" -f $cond.condition, $cond.BPgoOff, $cond.BPgoOffOverA, $cond.cpuPer1000BPgoOff, $cond.cpuBPgoOffOverA)
+    }
 }
 }
 if (Test-Result 'fairness') {
