@@ -91,12 +91,9 @@ internal sealed class ProcessorStart
     private async Task<bool> TryClaimAsync(CancellationToken cancellationToken)
     {
         var claim = new JObject { ["id"] = _id, ["worker"] = _worker, ["claimedAt"] = _time.NowMs(), ["started"] = false };
-        // A body a try: a retry must not send a stream the last try read to its end.
-        using var response = await ResilientSender.Ungated.SendAsync(async ct =>
-        {
-            using var body = DocumentJson.ToStream(claim);
-            return await _leases.CreateItemStreamAsync(body, new PartitionKey(_id), cancellationToken: ct).ConfigureAwait(false);
-        }, "Claiming the processor's start", cancellationToken, _giveUp).ConfigureAwait(false);
+        using var response = await ResilientSender.Ungated.SendAsync(() => DocumentJson.ToStream(claim),
+            (body, ct) => _leases.CreateItemStreamAsync(body, new PartitionKey(_id), cancellationToken: ct),
+            "Claiming the processor's start", cancellationToken, _giveUp).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.Conflict)
         {
             return false;

@@ -153,14 +153,10 @@ internal sealed class RangeLedger
             next.UpdatedAt = Clock.NowMs();
             var json = JObject.FromObject(next, DocumentJson.Serializer);
             json.Remove("_etag");
-            // A body a try: a retry must not send a stream the last try read to its end.
-            using var response = await _sender.SendAsync(async ct =>
-            {
-                using var body = DocumentJson.ToStream(json);
-                return etag is null
-                    ? await _container.CreateItemStreamAsync(body, new PartitionKey(id), new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct).ConfigureAwait(false)
-                    : await _container.ReplaceItemStreamAsync(body, id, new PartitionKey(id), new ItemRequestOptions { IfMatchEtag = etag, EnableContentResponseOnWrite = false }, ct).ConfigureAwait(false);
-            }, $"Recording counts in '{id}'", cancellationToken).ConfigureAwait(false);
+            using var response = await _sender.SendAsync(() => DocumentJson.ToStream(json), (body, ct) => etag is null
+                    ? _container.CreateItemStreamAsync(body, new PartitionKey(id), new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct)
+                    : _container.ReplaceItemStreamAsync(body, id, new PartitionKey(id), new ItemRequestOptions { IfMatchEtag = etag, EnableContentResponseOnWrite = false }, ct),
+                $"Recording counts in '{id}'", cancellationToken).ConfigureAwait(false);
             if (response.IsSuccessStatusCode)
             {
                 next.ETag = response.Headers.ETag;

@@ -149,12 +149,8 @@ internal sealed class MoveWrites : IPassWrites
             ResponseMessage response;
             try
             {
-                response = await _sender.SendAsync(async ct =>
-                {
-                    using var body = DocumentJson.ToStream(copy);
-                    return await target.Container.UpsertItemStreamAsync(body, target.PartitionKey.Read(copy),
-                        new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct).ConfigureAwait(false);
-                }, $"Copying document '{id}'", cancellationToken).ConfigureAwait(false);
+                response = await _sender.SendAsync(() => DocumentJson.ToStream(copy), (body, ct) => target.Container.UpsertItemStreamAsync(body, target.PartitionKey.Read(copy),
+                    new ItemRequestOptions { EnableContentResponseOnWrite = false }, ct), $"Copying document '{id}'", cancellationToken).ConfigureAwait(false);
             }
             catch (MigrationException ex) when (ex.Kind == MigrationErrorKind.Transient && !cancellationToken.IsCancellationRequested)
             {

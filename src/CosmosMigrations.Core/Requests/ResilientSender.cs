@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO;
 using CosmosMigrations.Documents;
 using CosmosMigrations.Errors;
 
@@ -49,6 +50,17 @@ internal sealed class ResilientSender
         }, giveUp ?? new GiveUp("TransientFailuresExhausted", $"{what} still failed after {MaxAttempts} attempts.", what,
             "The service is throttling or unavailable: lower -MaxDegreeOfParallelism or -MaxRUPerSecond, raise the container's throughput, and start again (the run resumes from its checkpoint)."),
             cancellationToken);
+
+    /// <summary>A write with a body: <paramref name="body"/> makes a fresh stream for every attempt
+    /// (the SDK reads, and may dispose, the one it sent, so a retried request needs another), and
+    /// it is disposed when the attempt ends.</summary>
+    public Task<ResponseMessage> SendAsync(Func<Stream> body, Func<Stream, CancellationToken, Task<ResponseMessage>> call, string what, CancellationToken cancellationToken,
+        GiveUp? giveUp = null) =>
+        SendAsync(async ct =>
+        {
+            using var stream = body();
+            return await call(stream, ct).ConfigureAwait(false);
+        }, what, cancellationToken, giveUp);
 
     /// <summary>Any call: a transient exception is retried; after the last attempt
     /// <paramref name="giveUp"/> says what the error is.</summary>

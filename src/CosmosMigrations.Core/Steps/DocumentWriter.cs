@@ -461,12 +461,8 @@ internal sealed class DocumentWriter : IPassWriter
         var container = _target.Container;
         if (edit.NeedsReplace)
         {
-            return _sender.SendAsync(async ct =>
-            {
-                using var body = DocumentJson.ToStream(edit.Current);
-                return await container.ReplaceItemStreamAsync(body, id, partitionKey,
-                    new ItemRequestOptions { IfMatchEtag = edit.ETag, EnableContentResponseOnWrite = false }, ct).ConfigureAwait(false);
-            }, $"Replacing document '{id}'", cancellationToken);
+            return _sender.SendAsync(() => DocumentJson.ToStream(edit.Current), (body, ct) => container.ReplaceItemStreamAsync(body, id, partitionKey,
+                new ItemRequestOptions { IfMatchEtag = edit.ETag, EnableContentResponseOnWrite = false }, ct), $"Replacing document '{id}'", cancellationToken);
         }
 
         var conditions = (_pass.Filter is null ? Enumerable.Empty<string>() : new[] { _pass.Filter }).Concat(edit.Guards).ToList();
